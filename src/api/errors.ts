@@ -1,0 +1,44 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+
+/**
+ * Client mistakes get their own status and a sentence that says what to fix; only berth's own
+ * failures are 500, and those never echo internals.
+ */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      const problems = error.validation.map((v) => {
+        const path = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.');
+        const where = path || (v.params as { issue?: { path?: unknown[] } })?.issue?.path?.join('.') || '';
+        return `${error.validationContext ?? 'body'}${where ? `.${where}` : ''}: ${v.message}`;
+      });
+      return reply.status(400).send({ error: 'Bad Request', message: problems.join('; '), problems });
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return reply.status(status).send({ error: httpReason(status), message: clientMessage(error) });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.status(500).send({ error: 'Internal Server Error', message: 'berth failed to handle this request; see its logs' });
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
+}
+
+function clientMessage(error: FastifyError): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'request body is larger than the configured limit';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'send the body as application/json';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'the JSON body is empty';
+    default:
+      return error.message;
+  }
+}
+
+function httpReason(status: number): string {
+  return (
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>
+  )[status] ?? 'Client Error';
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import closeWithGrace from 'close-with-grace';
+import { Redis } from 'ioredis';
+import { loadConfigOrExit } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
+import { createTaskQueue } from '../core/queue.js';
+import { startConsumer, type Consumer } from '../consumer/consumer.js';
+import { DockerLauncher, dockerClient } from '../consumer/launcher/docker.js';
+import { buildApi } from './server.js';
+
+/** Composition root of the API process; by default it also runs the consumer in-process. */
+const config = loadConfigOrExit();
+const logger = createLogger(config.LOG_LEVEL, 'berth');
+const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
+const queue = createTaskQueue(config);
+// A separate client that fails fast, so /readyz answers during a Redis outage instead of queueing.
+const probeRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
+probeRedis.on('error', () => {});
+
+const app = await buildApi({
+  config,
+  queue,
+  logger,
+  probes: [
+    { name: 'redis', check: async () => {
+        if (probeRedis.status === 'wait') await probeRedis.connect();
+        await probeRedis.ping();
+      } },
+    { name: 'docker', check: () => launcher.ping() },
+  ],
+});
+let consumer: Consumer | null = null;
+if (config.CONSUMER_IN_PROCESS) consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env });
+await app.listen({ host: config.HOST, port: config.PORT });
+
+closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'shutting down after an error');
+  else logger.info({ signal }, 'shutting down; running containers are left to the next consumer');
+  await app.close();
+  await consumer?.close();
+  await queue.close();
+  probeRedis.disconnect();
+});

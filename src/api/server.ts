@@ -1,0 +1,41 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Config } from '../core/config.js';
+import type { TaskQueue } from '../core/queue.js';
+import { requireBearerToken } from './auth.js';
+import { installErrorHandler } from './errors.js';
+import { healthRoutes, type ReadinessProbe } from './routes/health.js';
+import { taskRoutes } from './routes/tasks.js';
+import type { SubmitConfig } from './tasks/submit.js';
+
+export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT'>;
+
+export interface ApiDeps {
+  config: ApiConfig;
+  queue: TaskQueue;
+  probes: ReadinessProbe[];
+  logger?: Logger | false;
+}
+
+/** Builds the HTTP app without listening, so tests drive the same app through inject or a port. */
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: (deps.logger || undefined) as FastifyBaseLogger | undefined,
+    bodyLimit: deps.config.BODY_LIMIT,
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+
+  await app.register(healthRoutes, { probes: deps.probes });
+  await app.register(
+    async (api) => {
+      await requireBearerToken(api, [deps.config.API_TOKEN]);
+      await api.register(taskRoutes, { queue: deps.queue, config: deps.config });
+    },
+    { prefix: '/api' },
+  );
+  return app;
+}

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import type { JobsOptions } from 'bullmq';
+import type { Config } from '../../core/config.js';
+import { idempotentTaskId, newTaskId } from '../../core/names.js';
+import type { TaskQueue } from '../../core/queue.js';
+import type { TaskData, TaskRequest } from '../../core/task.js';
+import { publicState } from './view.js';
+import type { TaskState } from '../../core/task.js';
+
+export type SubmitConfig = Pick<Config, 'TASK_ATTEMPTS' | 'TASK_BACKOFF' | 'KEEP_COMPLETED' | 'agentCommands'>;
+
+export type SubmitResult =
+  | { status: 'created' | 'existing'; id: string; state: TaskState }
+  | { status: 'unknown-kind'; knownKinds: string[] }
+  | { status: 'conflict'; id: string };
+
+export interface SubmitExtra {
+  source: TaskData['source'];
+  jobId?: string;
+  installationId?: number;
+  deliveryId?: string;
+  replayOf?: string;
+  deduplicationId?: string;
+}
+
+/** Retry, backoff and retention come from operator config; a request cannot choose them. */
+export function jobOptions(config: SubmitConfig, jobId: string): JobsOptions {
+  const keepSeconds = Math.ceil(config.KEEP_COMPLETED / 1000);
+  return {
+    jobId,
+    attempts: config.TASK_ATTEMPTS,
+    backoff: { type: 'exponential', delay: config.TASK_BACKOFF },
+    removeOnComplete: { age: keepSeconds },
+    removeOnFail: { age: keepSeconds },
+  };
+}
+
+const SAME_TASK_FIELDS = ['kind', 'repo', 'ref', 'number', 'prompt'] as const;
+
+/**
+ * Adds a task. With an idempotency key the job id is derived from the key, so BullMQ itself
+ * refuses a second job; the random submissionId tells whether this call made the job or found it.
+ */
+export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra): Promise<SubmitResult> {
+  if (!config.agentCommands[request.kind]) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
+  const id = extra.jobId ?? (request.idempotencyKey ? idempotentTaskId(request.idempotencyKey) : newTaskId());
+  const data: TaskData = {
+    kind: request.kind,
+    repo: request.repo,
+    ...(request.ref !== undefined ? { ref: request.ref } : {}),
+    ...(request.number !== undefined ? { number: request.number } : {}),
+    ...(request.prompt !== undefined ? { prompt: request.prompt } : {}),
+    source: extra.source,
+    submittedAt: Date.now(),
+    submissionId: randomUUID(),
+    ...(extra.installationId !== undefined ? { installationId: extra.installationId } : {}),
+    ...(extra.deliveryId !== undefined ? { deliveryId: extra.deliveryId } : {}),
+    ...(extra.replayOf !== undefined ? { replayOf: extra.replayOf } : {}),
+  };
+  const options = jobOptions(config, id);
+  if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };
+  const added = await queue.add(request.kind, data, options);
+  const stored = await queue.getJob(added.id ?? id);
+  if (!stored) return { status: 'created', id: added.id ?? id, state: 'waiting' };
+  if (stored.data.submissionId === data.submissionId) return { status: 'created', id: stored.id!, state: await publicState(stored) };
+  if (SAME_TASK_FIELDS.some((field) => stored.data[field] !== data[field])) return { status: 'conflict', id: stored.id! };
+  return { status: 'existing', id: stored.id!, state: await publicState(stored) };
+}

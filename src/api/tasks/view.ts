@@ -1,0 +1,69 @@
+import type { Job } from 'bullmq';
+import { CANCELLED_REASON, type TaskData, type TaskState } from '../../core/task.js';
+import type { WorkerResultLine } from '../../core/worker-protocol.js';
+import type { ContainerProgress } from '../../consumer/run-attempt.js';
+
+export interface TaskView {
+  id: string;
+  kind: string;
+  repo: string;
+  ref: string | null;
+  number: number | null;
+  source: string;
+  state: TaskState;
+  attempts: number;
+  maxAttempts: number;
+  container: { name: string; id: string; state: string; exitCode?: number } | null;
+  result: unknown;
+  failedReason: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  replayOf: string | null;
+}
+
+export async function publicState(job: Job): Promise<TaskState> {
+  const state = await job.getState();
+  switch (state) {
+    case 'active':
+    case 'delayed':
+    case 'completed':
+      return state;
+    case 'failed':
+      return job.failedReason?.startsWith(CANCELLED_REASON) ? 'cancelled' : 'failed';
+    default:
+      return 'waiting';
+  }
+}
+
+const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
+
+export function containerOf(job: Job): ContainerProgress['container'] | null {
+  const progress = job.progress as Partial<ContainerProgress> | number | undefined;
+  if (!progress || typeof progress !== 'object' || !progress.container) return null;
+  return progress.container;
+}
+
+export async function viewTask(job: Job<TaskData, WorkerResultLine | null>): Promise<TaskView> {
+  const state = await publicState(job);
+  const progress = job.progress as Partial<ContainerProgress> | undefined;
+  const container = containerOf(job);
+  return {
+    id: job.id!,
+    kind: job.data.kind,
+    repo: job.data.repo,
+    ref: job.data.ref ?? null,
+    number: job.data.number ?? null,
+    source: job.data.source,
+    state,
+    attempts: Math.max(job.attemptsMade, typeof progress === 'object' && progress?.attempt ? progress.attempt : 0),
+    maxAttempts: job.opts.attempts ?? 1,
+    container: container ? { name: container.name, id: container.id, state: container.state, ...(container.exitCode !== undefined ? { exitCode: container.exitCode } : {}) } : null,
+    result: job.returnvalue?.result ?? null,
+    failedReason: job.failedReason || null,
+    createdAt: new Date(job.timestamp).toISOString(),
+    startedAt: iso(job.processedOn),
+    finishedAt: iso(job.finishedOn),
+    replayOf: job.data.replayOf ?? null,
+  };
+}

@@ -1,0 +1,11 @@
+/**
+ * Named points in a launch where the crash-recovery tests SIGKILL the consumer. Inert unless
+ * BERTH_TEST_CRASH_AT names the step, so production never pays more than a string compare.
+ */
+export type CrashPoint = 'after-dequeue' | 'after-create' | 'after-start' | 'while-running' | 'after-exit' | 'after-record';
+
+export function crashPoint(step: CrashPoint, env: NodeJS.ProcessEnv = process.env): void {
+  if (env.BERTH_TEST_CRASH_AT !== step) return;
+  process.stderr.write(`berth: test crash point '${step}' reached, SIGKILL\n`);
+  process.kill(process.pid, 'SIGKILL');
+}

@@ -1,0 +1,154 @@
+import Dockerode from 'dockerode';
+import { LABEL, managedLabelFilter } from '../../core/labels.js';
+
+export interface ContainerFacts {
+  id: string;
+  name: string;
+  /** Docker's own state: created, running, exited, dead, … */
+  state: string;
+  exitCode: number;
+  oomKilled: boolean;
+  startedAt: number | null;
+  finishedAt: number | null;
+  labels: Record<string, string>;
+}
+
+export interface ManagedContainer {
+  id: string;
+  name: string;
+  state: string;
+  jobId: string;
+  attempt: number;
+  labels: Record<string, string>;
+}
+
+export function dockerClient(dockerHost?: string): Dockerode {
+  if (!dockerHost) return new Dockerode();
+  const url = new URL(dockerHost);
+  if (url.protocol === 'unix:') return new Dockerode({ socketPath: url.pathname });
+  return new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
+}
+
+const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number } | null)?.statusCode;
+
+/** Docker reports "never" as year 1; berth reports it as null. */
+function parseDockerTime(text: string | undefined): number | null {
+  if (!text || text.startsWith('0001-')) return null;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/**
+ * Everything berth does to containers, in Docker's terms. Idempotent where Docker lets it be:
+ * a name conflict on create is an adoption, and stopping or removing what is already gone is
+ * not an error, so a consumer can repeat any step after a crash.
+ */
+export class DockerLauncher {
+  constructor(readonly docker: Dockerode) {}
+
+  /** Creates the container, or finds the one a previous consumer created under the same name. */
+  async createOrAdopt(spec: Dockerode.ContainerCreateOptions): Promise<{ id: string; adopted: boolean }> {
+    try {
+      const container = await this.docker.createContainer(spec);
+      return { id: container.id, adopted: false };
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+      const existing = await this.inspect(spec.name!);
+      if (!existing) throw error;
+      return { id: existing.id, adopted: true };
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (error) {
+      if (statusOf(error) !== 304) throw error; // already started
+    }
+  }
+
+  async inspect(idOrName: string): Promise<ContainerFacts | null> {
+    try {
+      const info = await this.docker.getContainer(idOrName).inspect();
+      return {
+        id: info.Id,
+        name: info.Name.replace(/^\//, ''),
+        state: info.State.Status,
+        exitCode: info.State.ExitCode,
+        oomKilled: info.State.OOMKilled,
+        startedAt: parseDockerTime(info.State.StartedAt),
+        finishedAt: parseDockerTime(info.State.FinishedAt),
+        labels: info.Config.Labels ?? {},
+      };
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  /** Resolves when the container is no longer running. Rejects with AbortError when `signal` fires. */
+  async wait(id: string, signal?: AbortSignal): Promise<void> {
+    await this.docker.getContainer(id).wait({ condition: 'not-running', abortSignal: signal });
+  }
+
+  /** stdout and stderr interleaved, at most the last `maxBytes`. */
+  async logs(id: string, maxBytes = 1_048_576): Promise<string> {
+    try {
+      const raw = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+      const text = demuxDockerStream(raw);
+      return text.length > maxBytes ? text.slice(text.length - maxBytes) : text;
+    } catch (error) {
+      if (statusOf(error) === 404) return '';
+      throw error;
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. A no-op on a stopped or vanished container. */
+  async stop(id: string, graceMs: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.ceil(graceMs / 1000) });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status !== 304 && status !== 404) throw error;
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (error) {
+      const status = statusOf(error);
+      // 409: removal already in progress by someone else.
+      if (status !== 404 && status !== 409) throw error;
+    }
+  }
+
+  async listManaged(queue: string): Promise<ManagedContainer[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: managedLabelFilter(queue) } });
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      state: c.State,
+      jobId: c.Labels[LABEL.jobId] ?? '',
+      attempt: Number(c.Labels[LABEL.attempt] ?? 0),
+      labels: c.Labels,
+    }));
+  }
+
+  async ping(): Promise<void> {
+    await this.docker.ping();
+  }
+}
+
+/** Docker multiplexes stdout/stderr of non-TTY containers as [stream, 0, 0, 0, size(4 bytes BE)] frames. */
+export function demuxDockerStream(raw: Buffer | string): string {
+  if (typeof raw === 'string') return raw;
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= raw.length) {
+    const size = raw.readUInt32BE(offset + 4);
+    parts.push(raw.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+import closeWithGrace from 'close-with-grace';
+import { loadConfigOrExit } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
+import { createTaskQueue } from '../core/queue.js';
+import { startConsumer } from './consumer.js';
+import { DockerLauncher, dockerClient } from './launcher/docker.js';
+
+/** Composition root of a consumer-only process (CONSUMER_IN_PROCESS=false on the API). */
+const config = loadConfigOrExit();
+const logger = createLogger(config.LOG_LEVEL, 'berth-consumer');
+const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
+const queue = createTaskQueue(config);
+const consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env });
+
+closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'shutting down after an error');
+  else logger.info({ signal }, 'shutting down; running containers are left to the next consumer');
+  await consumer.close();
+  await queue.close();
+});

@@ -1,0 +1,37 @@
+import { EXIT, signalName } from '../core/exit-codes.js';
+import { parseResultLine, type WorkerResultLine } from '../core/worker-protocol.js';
+
+export interface ExitFacts {
+  exitCode: number;
+  oomKilled: boolean;
+  /** True when the container ran under a memory limit (then 137 without a flag is read as OOM: cgroup v2 does not always set it). */
+  memoryLimited: boolean;
+  timedOut: boolean;
+  timeoutMs: number;
+  cancelled: boolean;
+}
+
+export type Outcome =
+  | { status: 'completed'; value: WorkerResultLine }
+  | { status: 'failed'; reason: string; retry: boolean };
+
+/** Turns how a container ended into what happens to its job. Pure, so every branch is unit-tested. */
+export function interpretExit(facts: ExitFacts, output: string, options: { retryOnTimeout: boolean }): Outcome {
+  const line = parseResultLine(output);
+  const detail = line?.error ? `: ${line.error}` : '';
+  if (facts.cancelled) return { status: 'failed', reason: 'cancelled', retry: false };
+  if (facts.timedOut) {
+    return { status: 'failed', reason: `timeout: ran longer than ${Math.round(facts.timeoutMs / 1000)}s and was stopped`, retry: options.retryOnTimeout };
+  }
+  if (facts.oomKilled || (facts.exitCode === 137 && facts.memoryLimited && !line)) {
+    return { status: 'failed', reason: 'out of memory: the container hit its memory limit and was killed', retry: true };
+  }
+  if (facts.exitCode === EXIT.ok) {
+    return { status: 'completed', value: line ?? { exitCode: 0, durationMs: 0, result: null } };
+  }
+  if (facts.exitCode === EXIT.invalidTask) return { status: 'failed', reason: `invalid task data${detail}`, retry: false };
+  if (facts.exitCode === EXIT.noRetry) return { status: 'failed', reason: `exit code ${EXIT.noRetry} (do not retry)${detail}`, retry: false };
+  const signal = signalName(facts.exitCode);
+  if (signal) return { status: 'failed', reason: `killed by ${signal} (exit code ${facts.exitCode})${detail}`, retry: true };
+  return { status: 'failed', reason: `exit code ${facts.exitCode}${detail}`, retry: true };
+}

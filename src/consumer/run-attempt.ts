@@ -1,0 +1,161 @@
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Config } from '../core/config.js';
+import { LABEL } from '../core/labels.js';
+import { containerName } from '../core/names.js';
+import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
+import type { WorkerResultLine } from '../core/worker-protocol.js';
+import { crashPoint } from './crash-points.js';
+import type { ContainerFacts, DockerLauncher } from './launcher/docker.js';
+import { buildContainerSpec, type LaunchConfig } from './launcher/spec.js';
+import { interpretExit } from './outcome.js';
+
+export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT'>;
+
+/** Why a processor's AbortSignal fired. */
+export const ABORT = { shutdown: 'shutdown', cancel: 'cancel' } as const;
+
+export interface AttemptDeps {
+  config: AttemptConfig;
+  launcher: DockerLauncher;
+  logger: Logger;
+  hostEnv?: NodeJS.ProcessEnv;
+  /** Short-lived credentials for the container (e.g. a GitHub installation token). Never stored. */
+  mintSecrets?: (task: TaskData) => Promise<Record<string, string>>;
+  /** Told the container of a finished attempt, so it is removed only once the outcome is recorded. */
+  onAttemptFinished: (jobId: string, containerId: string) => void;
+}
+
+export interface ContainerProgress {
+  attempt: number;
+  container: { name: string; id: string; state: string; exitCode?: number; startedAt?: number | null; finishedAt?: number | null };
+}
+
+/**
+ * The attempt number is `attemptsMade + 1`. BullMQ increments attemptsMade only when an attempt
+ * *fails* (or on a manual retry path that keeps it), never when a job stalls and is handed out
+ * again, so a re-delivery after a consumer crash maps to the same attempt, hence the same
+ * container name, hence adoption instead of a second container.
+ */
+export function attemptOf(job: Pick<Job, 'attemptsMade'>): number {
+  return job.attemptsMade + 1;
+}
+
+export async function runAttempt(job: Job<TaskData>, token: string | undefined, signal: AbortSignal | undefined, deps: AttemptDeps): Promise<WorkerResultLine> {
+  const { config, launcher } = deps;
+  const jobId = job.id!;
+  const parsed = taskDataSchema.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`invalid task data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const data = parsed.data;
+  if (!config.agentCommands[data.kind]) throw new UnrecoverableError(`no agent command configured for kind '${data.kind}'`);
+
+  const attempt = attemptOf(job);
+  const name = containerName(config.QUEUE_NAME, jobId, attempt);
+  const log = deps.logger.child({ jobId, attempt, container: name });
+  crashPoint('after-dequeue');
+
+  const task: WorkerTask = {
+    id: jobId,
+    attempt,
+    kind: data.kind,
+    repo: data.repo,
+    ref: data.ref,
+    number: data.number,
+    prompt: data.prompt,
+    installationId: data.installationId,
+    deliveryId: data.deliveryId,
+  };
+  // Only mint credentials when a container may actually be created; adopting needs none.
+  let facts = await launcher.inspect(name);
+  let adopted = facts !== null;
+  if (!facts) {
+    const secrets = deps.mintSecrets ? await deps.mintSecrets(data) : {};
+    const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task, secrets }, deps.hostEnv));
+    adopted = created.adopted;
+    facts = await mustInspect(launcher, created.id);
+  }
+  crashPoint('after-create');
+  const id = facts.id;
+  if (facts.state === 'created') {
+    await launcher.start(id);
+    facts = await mustInspect(launcher, id);
+  }
+  log.info({ containerId: id, adopted, state: facts.state }, adopted ? 'adopted container' : 'started container');
+  crashPoint('after-start');
+  await reportProgress(job, attempt, facts);
+
+  const timeoutMs = Number(facts.labels[LABEL.timeoutMs]) || config.TASK_TIMEOUT;
+  const deadline = (facts.startedAt ?? Date.now()) + timeoutMs;
+  let timedOut = false;
+  let cancelled = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    log.warn({ timeoutMs }, 'deadline passed, stopping container');
+    launcher.stop(id, config.WORKER_STOP_GRACE).catch((error) => log.error({ err: error }, 'stop after timeout failed'));
+  }, Math.max(0, deadline - Date.now()));
+
+  try {
+    crashPoint('while-running');
+    await launcher.wait(id, signal);
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+    if (signal.reason === ABORT.shutdown) {
+      // Planned shutdown: the container keeps running; the job goes back to wait without
+      // counting a stall, and the next consumer adopts the container by name.
+      clearTimeout(timer);
+      log.info('shutting down: handing job back, container left running');
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    cancelled = true;
+    await launcher.stop(id, config.WORKER_STOP_GRACE);
+    await launcher.wait(id);
+  } finally {
+    clearTimeout(timer);
+  }
+
+  crashPoint('after-exit');
+  facts = await mustInspect(launcher, id);
+  // A container stopped at its deadline by a consumer that then died looks like any other exit;
+  // its own timestamps tell the story.
+  if (!timedOut && facts.finishedAt !== null && facts.finishedAt >= deadline) timedOut = true;
+  const output = await launcher.logs(id);
+  await reportProgress(job, attempt, facts);
+  const outcome = interpretExit(
+    {
+      exitCode: facts.exitCode,
+      oomKilled: facts.oomKilled,
+      memoryLimited: Number(facts.labels[LABEL.memoryBytes]) > 0,
+      timedOut,
+      timeoutMs,
+      cancelled,
+    },
+    output,
+    { retryOnTimeout: config.RETRY_ON_TIMEOUT },
+  );
+  deps.onAttemptFinished(jobId, id);
+  log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: outcome.status === 'failed' ? outcome.reason : undefined }, 'attempt finished');
+  if (outcome.status === 'completed') return outcome.value;
+  throw outcome.retry ? new Error(outcome.reason) : new UnrecoverableError(outcome.reason);
+}
+
+async function mustInspect(launcher: DockerLauncher, id: string): Promise<ContainerFacts> {
+  const facts = await launcher.inspect(id);
+  if (!facts) throw new Error(`container ${id} vanished`);
+  return facts;
+}
+
+async function reportProgress(job: Job, attempt: number, facts: ContainerFacts): Promise<void> {
+  const progress: ContainerProgress = {
+    attempt,
+    container: {
+      name: facts.name,
+      id: facts.id,
+      state: facts.state,
+      ...(facts.state === 'exited' ? { exitCode: facts.exitCode } : {}),
+      startedAt: facts.startedAt,
+      finishedAt: facts.finishedAt,
+    },
+  };
+  await job.updateProgress(progress as unknown as object);
+}

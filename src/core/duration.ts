@@ -1,0 +1,19 @@
+const UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses `1500` (milliseconds), `500ms`, `30s`, `45m`, `2h`, `1d`. Returns null for anything else
+ * so callers can report every bad value at once instead of throwing on the first.
+ */
+export function parseDuration(text: string): number | null {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!match) return null;
+  const value = Number(match[1]) * UNITS_MS[match[2] ?? 'ms']!;
+  return Number.isFinite(value) ? Math.round(value) : null;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms >= 3_600_000) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
+  if (ms % 1_000 === 0 && ms >= 1_000) return `${ms / 1_000}s`;
+  return `${ms}ms`;
+}

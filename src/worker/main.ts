@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { z } from 'zod';
+import { EXIT } from '../core/exit-codes.js';
+import { workerTaskSchema } from '../core/task.js';
+import { formatResultLine } from '../core/worker-protocol.js';
+import { runAgent } from './run-agent.js';
+
+/** Entrypoint inside a worker container. Everything it trusts arrives through the environment. */
+async function main(): Promise<number> {
+  const started = Date.now();
+  const fail = (exitCode: number, error: string) => {
+    process.stderr.write(`berth-worker: ${error}\n`);
+    process.stdout.write(`${formatResultLine({ exitCode, durationMs: Date.now() - started, result: null, error })}\n`);
+    return exitCode;
+  };
+
+  let task;
+  try {
+    task = workerTaskSchema.parse(JSON.parse(process.env.BERTH_TASK ?? ''));
+  } catch (error) {
+    const detail = error instanceof z.ZodError ? error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : 'BERTH_TASK is not JSON';
+    return fail(EXIT.invalidTask, `invalid task: ${detail}`);
+  }
+  let argv;
+  try {
+    argv = z.array(z.string()).min(1).parse(JSON.parse(process.env.BERTH_COMMAND ?? ''));
+  } catch {
+    return fail(EXIT.noRetry, 'BERTH_COMMAND must be a JSON array of strings (the operator\'s AGENT_COMMAND_<KIND>)');
+  }
+
+  const env = { ...process.env };
+  delete env.BERTH_COMMAND;
+  if (!env.GITHUB_TOKEN) env.BERTH_GITHUB_AUTH = 'none';
+  const line = await runAgent({
+    argv,
+    task,
+    workDir: process.env.HOME ?? '/work',
+    env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signals: process,
+  });
+  process.stdout.write(`\n${formatResultLine(line)}\n`);
+  return line.exitCode;
+}
+
+// Handlers must exist before the agent starts so a SIGTERM is forwarded, not fatal to the worker.
+process.on('SIGTERM', () => {});
+process.on('SIGINT', () => {});
+main().then(
+  (code) => process.stdout.write('', () => process.exit(code)),
+  (error: unknown) => {
+    process.stderr.write(`berth-worker: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
