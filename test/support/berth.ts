@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { buildApi } from '../../src/api/server.js';
+import { parseConfig, type Config } from '../../src/core/config.js';
+import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
+import { startConsumer, type Consumer } from '../../src/consumer/consumer.js';
+import { DockerLauncher } from '../../src/consumer/launcher/docker.js';
+import { docker, removeQueueContainers } from './docker.js';
+import { ROOT } from './image.js';
+import type { TestRedis } from './redis.js';
+
+export const AGENTS_DIR = join(ROOT, 'test/fixtures/agents');
+export const TEST_TOKEN = 'test-token-0123456789abcdef0123';
+
+export function uniqueQueue(prefix = 't'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Environment for a berth under test: small limits, the fixture agents bind-mounted read-only. */
+export function testEnv(redis: TestRedis, image: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    REDIS_URL: redis.url,
+    API_TOKEN: TEST_TOKEN,
+    WORKER_IMAGE: image,
+    QUEUE_NAME: uniqueQueue(),
+    WORKER_BINDS: `${AGENTS_DIR}:/agents:ro`,
+    WORKER_NETWORK: 'none',
+    WORKER_MEMORY: '256m',
+    WORKER_CPUS: '1',
+    WORKER_STOP_GRACE: '2s',
+    WORKER_CONCURRENCY: '4',
+    TASK_BACKOFF: '200ms',
+    TASK_ATTEMPTS: '3',
+    TASK_TIMEOUT: '2m',
+    LOG_LEVEL: process.env.BERTH_TEST_LOG_LEVEL ?? 'silent',
+    AGENT_COMMAND_ECHO: 'node /agents/echo.mjs',
+    AGENT_COMMAND_EXIT: 'node /agents/exit.mjs',
+    AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs',
+    AGENT_COMMAND_OOM: 'node /agents/oom.mjs',
+    ...overrides,
+  };
+}
+
+export interface TestBerth {
+  config: Config;
+  url: string;
+  queue: TaskQueue;
+  app: FastifyInstance;
+  consumer: Consumer | null;
+  launcher: DockerLauncher;
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  waitFor(id: string, states: string[], timeoutMs?: number): Promise<any>;
+  close(): Promise<void>;
+}
+
+/** API and consumer in this process, against real Redis and the real Docker engine. */
+export async function startBerth(env: Record<string, string>, options: { consumer?: boolean } = {}): Promise<TestBerth> {
+  const config = parseConfig(env);
+  const logger = pino({ level: config.LOG_LEVEL });
+  const launcher = new DockerLauncher(docker);
+  const queue = createTaskQueue(config);
+  const app = await buildApi({ config, queue, logger, probes: [{ name: 'docker', check: () => launcher.ping() }] });
+  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {} });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  const api: TestBerth['api'] = async (method, path, body, headers = {}) => {
+    const response = await fetch(`${address}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // keep text
+    }
+    return { status: response.status, body: parsed };
+  };
+
+  return {
+    config,
+    url: address,
+    queue,
+    app,
+    consumer,
+    launcher,
+    api,
+    async waitFor(id, states, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: any;
+      while (Date.now() < deadline) {
+        last = (await api('GET', `/api/tasks/${id}`)).body;
+        if (states.includes(last?.state)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`task ${id} not in ${states.join('|')} after ${timeoutMs}ms; last: ${JSON.stringify(last)}`);
+    },
+    async close() {
+      await app.close();
+      await consumer?.close();
+      await queue.obliterate({ force: true }).catch(() => {});
+      await queue.close();
+      await removeQueueContainers(config.QUEUE_NAME);
+    },
+  };
+}

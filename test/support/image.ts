@@ -1,0 +1,58 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { docker } from './docker.js';
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+/** Tag derived from everything that goes into the image, so a stale image is never reused. */
+function contentTag(): string {
+  const hash = createHash('sha256');
+  const inputs = ['Dockerfile', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', ...filesUnder(join(ROOT, 'src')).map((p) => relative(ROOT, p))].sort();
+  for (const file of inputs) hash.update(file).update(readFileSync(join(ROOT, file)));
+  return `berth:test-${hash.digest('hex').slice(0, 12)}`;
+}
+
+async function imageExists(tag: string): Promise<boolean> {
+  try {
+    await docker.getImage(tag).inspect();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The worker image, built from the project's own Dockerfile (on a base made from the host's
+ * Node when no registry is reachable). Built once per content; test files share it through a
+ * lock directory because node --test runs files as separate processes.
+ */
+export async function ensureWorkerImage(): Promise<string> {
+  const tag = process.env.BERTH_TEST_IMAGE ?? contentTag();
+  if (await imageExists(tag)) return tag;
+  const lock = '/tmp/berth-test-image.lock';
+  for (let waited = 0; ; waited += 500) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (await imageExists(tag)) return tag;
+      if (waited > 300_000) rmSync(lock, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    if (!(await imageExists(tag))) execFileSync(join(ROOT, 'scripts/build-image.sh'), [tag], { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT });
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+  return tag;
+}
