@@ -28,6 +28,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  // JSON only: Fastify's built-in text/plain parser would hand strings to handlers expecting objects.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(healthRoutes, { probes: deps.probes });
   await app.register(

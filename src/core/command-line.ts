@@ -10,6 +10,8 @@ export type CommandLineResult = { ok: true; argv: string[] } | { ok: false; erro
  * `$VARS` are kept literally: there is no shell to expand them.
  */
 export function splitCommandLine(line: string): CommandLineResult {
+  // shell-quote keeps backticks as literals; a shell would substitute them, so refuse.
+  if (line.includes('`')) return { ok: false, error: 'contains a backtick (command substitution); berth runs commands without a shell' };
   const entries = parse(line, (name) => `$${name}`);
   const argv: string[] = [];
   for (const entry of entries) {

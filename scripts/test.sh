@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test, on a fresh Debian 12 machine with Node 20 (as root, or with sudo):
+# installs Redis and the Docker engine from Debian's packages if missing, starts dockerd if it is
+# not running, installs npm dependencies, then runs the whole suite (unit and end to end).
+# Arguments are passed on as test files, e.g. scripts/test.sh test/unit/config.test.ts
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "test: installing ${need[*]} from Debian's packages" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" iptables >/dev/null
+fi
+scripts/start-docker.sh
+npm ci --no-audit --no-fund --loglevel=error
+exec node scripts/run-tests.mjs "$@"
