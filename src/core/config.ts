@@ -71,7 +71,7 @@ export const envSchema = z.object({
   API_TOKEN: z.string({ error: required('a secret of at least 24 characters (e.g. `openssl rand -hex 24`)') }).min(24, 'must be at least 24 characters').describe('Bearer token for `/api/*`. Required.'),
   BODY_LIMIT: byteSize('1m').describe('Largest accepted request body on the API.'),
   CONSUMER_IN_PROCESS: boolean(true).describe('Run the queue consumer inside the API process. Set false to run `consumer` separately.'),
-  CONSUMER_ID: z.string().min(1).default(hostname()).describe('Name of this consumer in logs and container labels.'),
+  CONSUMER_ID: z.string().min(1).optional().describe('Name of this consumer in logs and container labels (default: the host name).'),
 
   DOCKER_HOST: z.string().optional().describe('Docker engine address (`unix:///var/run/docker.sock` when unset).'),
   WORKER_IMAGE: z.string({ error: required('the image worker containers run (e.g. berth:local)') }).min(1).describe('Image for worker containers. Required. Never taken from a request.'),
@@ -112,8 +112,9 @@ export const envSchema = z.object({
 const AGENT_COMMAND_PREFIX = 'AGENT_COMMAND_';
 const KIND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 
-export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS'> & {
+export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER_ID'> & {
   WORKER_BINDS: string[];
+  CONSUMER_ID: string;
   /** task kind → argv, from AGENT_COMMAND_<KIND> */
   agentCommands: Record<string, string[]>;
   workerEntrypoint: string[];
@@ -175,7 +176,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
 
   if (problems.length > 0 || !parsed.success || !entrypoint.ok) throw new ConfigError(problems);
-  return { ...parsed.data, agentCommands, workerEntrypoint: entrypoint.argv };
+  return { ...parsed.data, CONSUMER_ID: parsed.data.CONSUMER_ID ?? hostname(), agentCommands, workerEntrypoint: entrypoint.argv };
 }
 
 function listOf(text: string | undefined): string[] {
