@@ -23,5 +23,15 @@ ca="${BUILD_CA_BUNDLE-/etc/ssl/certs/ca-certificates.crt}"
 args=(--network host --build-arg "NODE_IMAGE=$NODE_IMAGE" -t "$tag")
 if [ -n "$ca" ] && [ -f "$ca" ]; then args+=(--secret "id=ca,src=$ca"); fi
 echo "build-image: building $tag on $NODE_IMAGE" >&2
-DOCKER_BUILDKIT=1 docker build "${args[@]}" . >&2
+if [ -n "${BUILD_VERBOSE:-}" ]; then
+  DOCKER_BUILDKIT=1 docker build --progress=plain "${args[@]}" . >&2
+else
+  log="$(mktemp)"
+  if ! DOCKER_BUILDKIT=1 docker build --progress=plain "${args[@]}" . >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "build-image: build failed (full log: $log)" >&2
+    exit 1
+  fi
+  rm -f "$log"
+fi
 echo "$tag"

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import closeWithGrace from 'close-with-grace';
 import { Redis } from 'ioredis';
+import { CancelBook } from '../core/cancel.js';
 import { loadConfigOrExit } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { createTaskQueue } from '../core/queue.js';
@@ -17,9 +18,13 @@ const queue = createTaskQueue(config);
 const probeRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
 probeRedis.on('error', () => {});
 
+const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 });
+redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
+const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
 const app = await buildApi({
   config,
   queue,
+  cancels,
   logger,
   probes: [
     { name: 'redis', check: async () => {
@@ -40,4 +45,5 @@ closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   await consumer?.close();
   await queue.close();
   probeRedis.disconnect();
+  redis.disconnect();
 });

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { CancelBook } from '../core/cancel.js';
 import type { Config } from '../core/config.js';
 import type { TaskQueue } from '../core/queue.js';
 import { requireBearerToken } from './auth.js';
@@ -9,11 +10,12 @@ import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { SubmitConfig } from './tasks/submit.js';
 
-export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT'>;
+export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WORKER_STOP_GRACE'>;
 
 export interface ApiDeps {
   config: ApiConfig;
   queue: TaskQueue;
+  cancels: CancelBook;
   probes: ReadinessProbe[];
   logger?: Logger | false;
 }
@@ -35,7 +37,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       await requireBearerToken(api, [deps.config.API_TOKEN]);
-      await api.register(taskRoutes, { queue: deps.queue, config: deps.config });
+      await api.register(taskRoutes, { queue: deps.queue, cancels: deps.cancels, config: deps.config, cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000 });
     },
     { prefix: '/api' },
   );

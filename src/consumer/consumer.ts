@@ -1,14 +1,20 @@
 import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { CancelBook } from '../core/cancel.js';
 import { redisConnection, type TaskQueue } from '../core/queue.js';
 import type { TaskData } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
 import type { Config } from '../core/config.js';
 import { crashPoint } from './crash-points.js';
 import type { DockerLauncher } from './launcher/docker.js';
+import { AttemptFence } from './fence.js';
+import { Liveness } from './liveness.js';
+import { reconcileOnce, type ReconcileReport } from './reconcile.js';
 import { ABORT, runAttempt, type AttemptConfig, type AttemptDeps } from './run-attempt.js';
 
-export type ConsumerConfig = AttemptConfig & Pick<Config, 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY'>;
+export type ConsumerConfig = AttemptConfig &
+  Pick<Config, 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL'>;
 
 export interface ConsumerDeps {
   config: ConsumerConfig;
@@ -21,6 +27,8 @@ export interface ConsumerDeps {
 
 export interface Consumer {
   worker: Worker<TaskData, WorkerResultLine>;
+  /** Runs one reconcile pass now (it also runs at start and every RECONCILE_INTERVAL). */
+  reconcile(): Promise<ReconcileReport>;
   /** Planned shutdown: stop taking jobs, hand active ones back, leave their containers running. */
   close(): Promise<void>;
 }
@@ -33,6 +41,13 @@ export interface Consumer {
 export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const { config, launcher, logger } = deps;
   const finished = new Map<string, string>();
+  // berth's own keys need a plain client; pub/sub needs one of its own.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
+  subscriber.on('error', () => {});
+  const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
+  const fence = new AttemptFence(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
 
   const worker = new Worker<TaskData, WorkerResultLine>(
     config.QUEUE_NAME,
@@ -40,6 +55,8 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
       runAttempt(job, token, signal, {
         config,
         launcher,
+        fence,
+        cancels,
         logger,
         hostEnv: deps.hostEnv,
         mintSecrets: deps.mintSecrets,
@@ -49,8 +66,12 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
       connection: redisConnection(config.REDIS_URL),
       concurrency: config.WORKER_CONCURRENCY,
       autorun: false,
+      lockDuration: config.LOCK_DURATION,
+      stalledInterval: config.STALLED_INTERVAL,
+      maxStalledCount: config.MAX_STALLED_COUNT,
     },
   );
+  const liveness = new Liveness(redis, config.QUEUE_NAME, config.CONSUMER_ID, worker.id);
 
   const removeAfterRecord = (job: Job | undefined) => {
     if (!job?.id) return;
@@ -67,15 +88,36 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   // Global concurrency lives in Redis and is shared by every consumer; the last one started wins.
   if (config.GLOBAL_CONCURRENCY > 0) await deps.queue.setGlobalConcurrency(config.GLOBAL_CONCURRENCY);
   else await deps.queue.removeGlobalConcurrency();
+  const unsubscribe = await cancels.subscribe(subscriber, (jobId) => {
+    if (worker.cancelJob(jobId, ABORT.cancel)) logger.info({ jobId }, 'cancel requested; stopping its container');
+  });
+
+  // Register as alive before taking jobs, so no reconciler mistakes this consumer for dead.
+  await liveness.start();
+  const reconcile = () => reconcileOnce({ queue: deps.queue, redis, launcher, liveness, cancels, logger, stopGraceMs: config.WORKER_STOP_GRACE });
+  let reconciling: Promise<unknown> = Promise.resolve();
+  const reconcileSafely = () => {
+    reconciling = reconcile().catch((error) => logger.warn({ err: error }, 'reconcile pass failed; next pass retries'));
+    return reconciling;
+  };
   void worker.run().catch((error) => logger.error({ err: error }, 'consumer stopped'));
+  await reconcileSafely();
+  const reconcileTimer = setInterval(() => void reconcileSafely(), config.RECONCILE_INTERVAL);
   logger.info({ queue: config.QUEUE_NAME, concurrency: config.WORKER_CONCURRENCY, globalConcurrency: config.GLOBAL_CONCURRENCY || null }, 'consumer started');
 
   return {
     worker,
+    reconcile,
     async close() {
+      clearInterval(reconcileTimer);
       const closing = worker.close();
       worker.cancelAllJobs(ABORT.shutdown);
       await closing;
+      await reconciling;
+      await unsubscribe();
+      await liveness.stop();
+      redis.disconnect();
+      subscriber.disconnect();
     },
   };
 }

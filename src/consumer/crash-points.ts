@@ -2,7 +2,8 @@
  * Named points in a launch where the crash-recovery tests SIGKILL the consumer. Inert unless
  * BERTH_TEST_CRASH_AT names the step, so production never pays more than a string compare.
  */
-export type CrashPoint = 'after-dequeue' | 'after-create' | 'after-start' | 'while-running' | 'after-exit' | 'after-record';
+// "While running" needs no hook: the tests SIGKILL the consumer from outside while a container runs.
+export type CrashPoint = 'after-dequeue' | 'after-create' | 'after-start' | 'after-exit' | 'after-record';
 
 export function crashPoint(step: CrashPoint, env: NodeJS.ProcessEnv = process.env): void {
   if (env.BERTH_TEST_CRASH_AT !== step) return;

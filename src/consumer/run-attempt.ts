@@ -1,11 +1,13 @@
-import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.js';
 import { LABEL } from '../core/labels.js';
 import { containerName } from '../core/names.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
+import type { CancelBook } from '../core/cancel.js';
 import { crashPoint } from './crash-points.js';
+import type { AttemptFence } from './fence.js';
 import type { ContainerFacts, DockerLauncher } from './launcher/docker.js';
 import { buildContainerSpec, type LaunchConfig } from './launcher/spec.js';
 import { interpretExit } from './outcome.js';
@@ -18,6 +20,8 @@ export const ABORT = { shutdown: 'shutdown', cancel: 'cancel' } as const;
 export interface AttemptDeps {
   config: AttemptConfig;
   launcher: DockerLauncher;
+  fence: AttemptFence;
+  cancels: CancelBook;
   logger: Logger;
   hostEnv?: NodeJS.ProcessEnv;
   /** Short-lived credentials for the container (e.g. a GitHub installation token). Never stored. */
@@ -25,6 +29,9 @@ export interface AttemptDeps {
   /** Told the container of a finished attempt, so it is removed only once the outcome is recorded. */
   onAttemptFinished: (jobId: string, containerId: string) => void;
 }
+
+/** How long a consumer on another engine waits before it looks at a foreign attempt again. */
+export const FOREIGN_ATTEMPT_RETRY_MS = 2_000;
 
 export interface ContainerProgress {
   attempt: number;
@@ -65,10 +72,27 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     installationId: data.installationId,
     deliveryId: data.deliveryId,
   };
-  // Only mint credentials when a container may actually be created; adopting needs none.
   let facts = await launcher.inspect(name);
+  if (await deps.cancels.isRequested(jobId)) {
+    // Cancelled while nobody held the job (or before it ever ran): never start, stop what runs.
+    if (facts) {
+      await launcher.stop(facts.id, config.WORKER_STOP_GRACE);
+      deps.onAttemptFinished(jobId, facts.id);
+    }
+    throw new UnrecoverableError('cancelled');
+  }
   let adopted = facts !== null;
   if (!facts) {
+    const engineId = await launcher.engineId();
+    const owner = await deps.fence.claim(jobId, attempt, engineId);
+    if (owner !== engineId) {
+      // The attempt belongs to a container on another engine; only a consumer there may watch
+      // it. Put the job back (no stall, no attempt counted) for one of them to take.
+      log.info({ owner }, 'attempt belongs to another Docker engine; handing it back');
+      await job.moveToDelayed(Date.now() + FOREIGN_ATTEMPT_RETRY_MS, token);
+      throw new DelayedError();
+    }
+    // Only mint credentials when a container is actually created; adopting needs none.
     const secrets = deps.mintSecrets ? await deps.mintSecrets(data) : {};
     const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task, secrets }, deps.hostEnv));
     adopted = created.adopted;
@@ -95,7 +119,6 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   }, Math.max(0, deadline - Date.now()));
 
   try {
-    crashPoint('while-running');
     await launcher.wait(id, signal);
   } catch (error) {
     if (!signal?.aborted) throw error;

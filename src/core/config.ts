@@ -106,6 +106,11 @@ export const envSchema = z.object({
   RETRY_ON_TIMEOUT: boolean(false).describe('Retry a task that hit TASK_TIMEOUT. Off: a timed-out agent usually times out again, at full token cost.'),
   KEEP_COMPLETED: duration('7d').describe('How long finished tasks stay queryable (and block their idempotency key).'),
 
+  LOCK_DURATION: duration('30s').describe('BullMQ job lock. A consumer that dies keeps its jobs locked this long, unless a live consumer sees it is dead first (see docs/architecture.md).'),
+  STALLED_INTERVAL: duration('15s').describe('How often BullMQ looks for jobs whose lock expired.'),
+  MAX_STALLED_COUNT: integer(20, 1, 1000).describe('Stall re-deliveries before BullMQ fails a job. High: in berth a stall re-adopts the same container, it never re-runs work.'),
+  RECONCILE_INTERVAL: duration('5s').describe('How often a consumer takes over jobs of dead consumers and cleans containers whose job is gone, finished, cancelled or of an older attempt.'),
+
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
 });
 

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import Dockerode from 'dockerode';
 import { buildApi } from '../../src/api/server.js';
+import { CancelBook } from '../../src/core/cancel.js';
 import { parseConfig } from '../../src/core/config.js';
 import { createTaskQueue } from '../../src/core/queue.js';
 import { DockerLauncher } from '../../src/consumer/launcher/docker.js';
@@ -103,7 +104,7 @@ describe('readiness names the dependency that is down', () => {
     const goodDocker = new DockerLauncher(new Dockerode());
     const badDocker = new DockerLauncher(new Dockerode({ socketPath: '/nonexistent/docker.sock' }));
     const build = (launcher: DockerLauncher) =>
-      buildApi({ config, queue, logger: pino({ level: 'silent' }), probes: [{ name: 'redis', check: async () => void (await probeRedis.ping()) }, { name: 'docker', check: () => launcher.ping() }] });
+      buildApi({ config, queue, cancels: new CancelBook(probeRedis, config.QUEUE_NAME, 1000), logger: pino({ level: 'silent' }), probes: [{ name: 'redis', check: async () => void (await probeRedis.ping()) }, { name: 'docker', check: () => launcher.ping() }] });
     const good = await build(goodDocker);
     const bad = await build(badDocker);
     try {

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { CancelBook } from '../../src/core/cancel.js';
 import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
@@ -61,7 +63,9 @@ export async function startBerth(env: Record<string, string>, options: { consume
   const logger = pino({ level: config.LOG_LEVEL });
   const launcher = new DockerLauncher(docker);
   const queue = createTaskQueue(config);
-  const app = await buildApi({ config, queue, logger, probes: [{ name: 'docker', check: () => launcher.ping() }] });
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
+  const app = await buildApi({ config, queue, cancels, logger, probes: [{ name: 'docker', check: () => launcher.ping() }] });
   const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {} });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -104,6 +108,7 @@ export async function startBerth(env: Record<string, string>, options: { consume
       await consumer?.close();
       await queue.obliterate({ force: true }).catch(() => {});
       await queue.close();
+      redis.disconnect();
       await removeQueueContainers(config.QUEUE_NAME);
     },
   };

@@ -44,7 +44,16 @@ function parseDockerTime(text: string | undefined): number | null {
  * not an error, so a consumer can repeat any step after a crash.
  */
 export class DockerLauncher {
+  private engine: Promise<string> | null = null;
+
   constructor(readonly docker: Dockerode) {}
+
+  /** The engine's own ID: what the cross-engine fence records as an attempt's owner. */
+  engineId(): Promise<string> {
+    this.engine ??= this.docker.info().then((info: { ID: string }) => info.ID);
+    this.engine.catch(() => (this.engine = null));
+    return this.engine;
+  }
 
   /** Creates the container, or finds the one a previous consumer created under the same name. */
   async createOrAdopt(spec: Dockerode.ContainerCreateOptions): Promise<{ id: string; adopted: boolean }> {

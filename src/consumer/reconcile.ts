@@ -1,0 +1,74 @@
+import type { Logger } from 'pino';
+import type { Redis } from 'ioredis';
+import type { CancelBook } from '../core/cancel.js';
+import type { TaskQueue } from '../core/queue.js';
+import type { DockerLauncher, ManagedContainer } from './launcher/docker.js';
+import type { Liveness } from './liveness.js';
+
+export interface ReconcileDeps {
+  queue: TaskQueue;
+  redis: Redis;
+  launcher: DockerLauncher;
+  liveness: Liveness;
+  cancels: CancelBook;
+  logger: Logger;
+  stopGraceMs: number;
+}
+
+export interface ReconcileReport {
+  takenOver: string[];
+  retired: Array<{ name: string; reason: string }>;
+}
+
+/**
+ * Brings Redis and Docker back into agreement. Two halves:
+ * 1. Jobs: an active job whose lock holder is dead is moved back to wait at once (BullMQ's own
+ *    path would wait out the lock and count a stall); a live consumer then adopts its container.
+ * 2. Containers: only those labelled berth.managed for *this* queue, on this engine. A container
+ *    whose job is gone, finished (completed, failed, cancelled, or failed by BullMQ as stalled too
+ *    often) or that belongs to an older attempt is stopped and removed. Everything else — above
+ *    all a container whose job is waiting to be adopted — is left alone.
+ * Every step is idempotent, so any number of consumers may run it at once.
+ */
+export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileReport> {
+  const report: ReconcileReport = { takenOver: [], retired: [] };
+  const { queue, redis, logger } = deps;
+
+  for (const job of await queue.getActive()) {
+    if (!job.id) continue;
+    const lock = await redis.get(`${queue.toKey(job.id)}:lock`);
+    if (lock && (await deps.liveness.holderAlive(lock))) continue;
+    try {
+      // Token '0' skips BullMQ's lock check; only reached when the lock is gone or its holder is dead.
+      await job.moveToWait(lock ?? '0');
+      report.takenOver.push(job.id);
+      logger.info({ jobId: job.id }, 'took over a job whose consumer is gone');
+    } catch (error) {
+      logger.debug({ err: error, jobId: job.id }, 'job changed while taking it over');
+    }
+  }
+
+  for (const container of await deps.launcher.listManaged(queue.name)) {
+    const reason = await retireReason(deps, container);
+    if (!reason) continue;
+    if (container.state === 'running' || container.state === 'restarting' || container.state === 'paused') {
+      await deps.launcher.stop(container.id, deps.stopGraceMs);
+    }
+    await deps.launcher.remove(container.id);
+    report.retired.push({ name: container.name, reason });
+    logger.info({ container: container.name, reason }, 'removed container');
+  }
+  return report;
+}
+
+async function retireReason(deps: ReconcileDeps, container: ManagedContainer): Promise<string | null> {
+  if (!container.jobId) return 'no job id label';
+  const job = await deps.queue.getJob(container.jobId);
+  if (!job) return 'job gone';
+  const state = await job.getState();
+  if (state === 'completed' || state === 'failed') return `job ${state}`;
+  if (state === 'unknown') return 'job gone';
+  if (container.attempt < job.attemptsMade + 1) return `older attempt (${container.attempt} < ${job.attemptsMade + 1})`;
+  if (state !== 'active' && (await deps.cancels.isRequested(container.jobId))) return 'cancelled';
+  return null;
+}

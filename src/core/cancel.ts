@@ -1,0 +1,46 @@
+import type { Redis } from 'ioredis';
+import { berthKeys } from './keys.js';
+
+/** Cancel requests live in Redis so they reach a consumer that is down right now, once it is back. */
+export class CancelBook {
+  private readonly keys;
+  constructor(
+    private readonly redis: Redis,
+    queue: string,
+    private readonly keepMs: number,
+  ) {
+    this.keys = berthKeys(queue);
+  }
+
+  async request(jobId: string): Promise<void> {
+    await this.redis.set(this.keys.cancel(jobId), String(Date.now()), 'PX', this.keepMs);
+    await this.redis.publish(this.keys.cancelChannel, jobId);
+  }
+
+  async isRequested(jobId: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.cancel(jobId))) === 1;
+  }
+
+  async writeTombstone(jobId: string, view: unknown): Promise<void> {
+    await this.redis.set(this.keys.cancelledTombstone(jobId), JSON.stringify(view), 'PX', this.keepMs);
+  }
+
+  async tombstone<T>(jobId: string): Promise<T | null> {
+    const text = await this.redis.get(this.keys.cancelledTombstone(jobId));
+    return text ? (JSON.parse(text) as T) : null;
+  }
+
+  /** Calls `onCancel(jobId)` for every cancel request published from now on. Returns an unsubscribe. */
+  async subscribe(subscriber: Redis, onCancel: (jobId: string) => void): Promise<() => Promise<void>> {
+    const channel = this.keys.cancelChannel;
+    const listener = (from: string, jobId: string) => {
+      if (from === channel) onCancel(jobId);
+    };
+    subscriber.on('message', listener);
+    await subscriber.subscribe(channel);
+    return async () => {
+      subscriber.off('message', listener);
+      await subscriber.unsubscribe(channel).catch(() => {});
+    };
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * berth's own Redis keys, beside BullMQ's. All live under `berth:<queue>:` so `QUEUE_NAME`
+ * scopes them like it scopes container labels.
+ */
+export function berthKeys(queue: string) {
+  const base = `berth:${queue}`;
+  return {
+    /** Liveness of one BullMQ worker (value: CONSUMER_ID), refreshed by its heartbeat. */
+    consumer: (workerId: string) => `${base}:consumer:${workerId}`,
+    /** Which Docker engine may create the container of one attempt (SET NX). */
+    fence: (jobId: string, attempt: number) => `${base}:fence:${jobId}:${attempt}`,
+    /** A cancel request, seen by whichever consumer holds or next takes the job. */
+    cancel: (jobId: string) => `${base}:cancel:${jobId}`,
+    /** Pub/sub channel that tells running consumers to cancel a job now. */
+    cancelChannel: `${base}:cancel`,
+    /** What remains of a task cancelled before it ever ran (its job is removed from the queue). */
+    cancelledTombstone: (jobId: string) => `${base}:cancelled:${jobId}`,
+  };
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { queueContainers, recordEvents } from '../support/docker.js';
+import { ensureWorkerImage } from '../support/image.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { startConsumerProcess } from '../support/consumer-process.js';
+import { jobEventCounts } from '../support/queue-events.js';
+import { waitUntil } from '../support/wait.js';
+
+/**
+ * The consumer is SIGKILLed at each step of a launch, then started again. Whatever the step, the
+ * task completes exactly once, Docker saw exactly one container for the attempt, nothing is left.
+ */
+describe('crash points: SIGKILL at every step of a launch, then restart', () => {
+  let redis: TestRedis;
+  let image: string;
+  const berths: TestBerth[] = [];
+
+  before(async () => {
+    image = await ensureWorkerImage();
+    redis = await startRedis({ aof: true });
+  });
+  after(async () => {
+    for (const berth of berths) await berth.close().catch(() => {});
+    await redis.stop();
+  });
+
+  for (const point of ['after-dequeue', 'after-create', 'after-start', 'while-running', 'after-exit', 'after-record'] as const) {
+    it(`recovers from a crash ${point.replace('-', ' ')}`, async () => {
+      const env = testEnv(redis, image, { CONSUMER_ID: `crash-${point}` });
+      const berth = await startBerth(env, { consumer: false });
+      berths.push(berth);
+      const recorder = await recordEvents(berth.config.QUEUE_NAME);
+
+      const first = startConsumerProcess(point === 'while-running' ? env : { ...env, BERTH_TEST_CRASH_AT: point });
+      await first.ready;
+      const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '3' });
+      if (point === 'while-running') {
+        await waitUntil(() => recorder.events.some((e) => e.action === 'start'), 'container started');
+        await new Promise((r) => setTimeout(r, 1000));
+        await first.kill('SIGKILL');
+      }
+      const died = await first.exited;
+      assert.equal(died.signal, 'SIGKILL');
+
+      const second = startConsumerProcess(env);
+      try {
+        const task = await berth.waitFor(body.id, ['completed', 'failed'], 60_000);
+        assert.equal(task.state, 'completed', JSON.stringify(task));
+        assert.deepEqual(task.result, { slept: 3 });
+        assert.equal(task.attempts, 1);
+        await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'no berth container left', 30_000);
+        await recorder.stop();
+        const creates = recorder.events.filter((e) => e.action === 'create');
+        assert.equal(creates.length, 1, `containers created: ${creates.map((e) => e.name).join(', ')}`);
+        const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, body.id);
+        assert.equal(counts.completed, 1, JSON.stringify(counts));
+        assert.equal(counts.failed ?? 0, 0);
+      } finally {
+        await second.kill('SIGTERM');
+      }
+    });
+  }
+});
