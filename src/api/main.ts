@@ -14,6 +14,7 @@ const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth');
 const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
 const queue = createTaskQueue(config);
+queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 // A separate client that fails fast, so /readyz answers during a Redis outage instead of queueing.
 const probeRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
 probeRedis.on('error', () => {});

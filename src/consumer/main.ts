@@ -11,6 +11,7 @@ const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth-consumer');
 const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
 const queue = createTaskQueue(config);
+queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 const consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env });
 
 closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {

@@ -64,6 +64,8 @@ export async function startBerth(env: Record<string, string>, options: { consume
   const launcher = new DockerLauncher(docker);
   const queue = createTaskQueue(config);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  redis.on('error', () => {});
+  queue.on('error', () => {});
   const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
   const app = await buildApi({ config, queue, cancels, logger, probes: [{ name: 'docker', check: () => launcher.ping() }] });
   const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {} });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { LABEL, managedLabelFilter } from '../../core/labels.js';
 
@@ -29,6 +30,9 @@ export function dockerClient(dockerHost?: string): Dockerode {
   return new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
 }
 
+const ENGINE_ID_VOLUME = 'berth-engine-identity';
+const ENGINE_ID_LABEL = 'berth.engine-id';
+
 const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number } | null)?.statusCode;
 
 /** Docker reports "never" as year 1; berth reports it as null. */
@@ -48,9 +52,19 @@ export class DockerLauncher {
 
   constructor(readonly docker: Dockerode) {}
 
-  /** The engine's own ID: what the cross-engine fence records as an attempt's owner. */
+  /**
+   * A stable identity for this engine, for the cross-engine fence. Docker's own `info.ID` is not
+   * enough: engines that share /etc/docker (two daemons on one host, cloned VMs) report the same
+   * one. berth keeps its own in the labels of a named volume: creating a volume that exists returns
+   * the existing one, so every consumer on this engine, now or after a restart, reads the same id.
+   */
   engineId(): Promise<string> {
-    this.engine ??= this.docker.info().then((info: { ID: string }) => info.ID);
+    this.engine ??= (async () => {
+      const volume = (await this.docker.createVolume({ Name: ENGINE_ID_VOLUME, Labels: { [ENGINE_ID_LABEL]: randomUUID() } })) as unknown as { Labels?: Record<string, string> };
+      const stored = volume.Labels?.[ENGINE_ID_LABEL] ?? (await this.docker.getVolume(ENGINE_ID_VOLUME).inspect()).Labels?.[ENGINE_ID_LABEL];
+      if (!stored) throw new Error(`volume ${ENGINE_ID_VOLUME} has no ${ENGINE_ID_LABEL} label`);
+      return stored;
+    })();
     this.engine.catch(() => (this.engine = null));
     return this.engine;
   }

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { queueContainers, recordEvents } from '../support/docker.js';
+import { ensureWorkerImage } from '../support/image.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { startConsumerProcess } from '../support/consumer-process.js';
+import { jobEventCounts } from '../support/queue-events.js';
+import { waitUntil } from '../support/wait.js';
+
+describe('cancel', () => {
+  let redis: TestRedis;
+  let image: string;
+  const berths: TestBerth[] = [];
+
+  before(async () => {
+    image = await ensureWorkerImage();
+    redis = await startRedis();
+  });
+  after(async () => {
+    for (const berth of berths) await berth.close().catch(() => {});
+    await redis.stop();
+  });
+
+  it('stops a running task’s container and marks it cancelled, not retried; idempotent', async () => {
+    const berth = await startBerth(testEnv(redis, image, { TASK_ATTEMPTS: '3', WORKER_STOP_GRACE: '5s' }));
+    berths.push(berth);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '60' });
+    await waitUntil(() => recorder.events.some((e) => e.action === 'start'), 'container started');
+    const started = Date.now();
+    const cancel = await berth.api('POST', `/api/tasks/${body.id}/cancel`);
+    assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+    assert.equal(cancel.body.state, 'cancelled');
+    assert.ok(Date.now() - started < 4000, 'SIGTERM reached the agent; no wait for the full grace');
+    const again = await berth.api('POST', `/api/tasks/${body.id}/cancel`);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.state, 'cancelled');
+    const task = (await berth.api('GET', `/api/tasks/${body.id}`)).body;
+    assert.equal(task.state, 'cancelled');
+    assert.equal(task.failedReason, 'cancelled');
+    assert.equal(task.attempts, 1);
+    await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'container removed');
+    await new Promise((r) => setTimeout(r, 1000));
+    await recorder.stop();
+    assert.equal(recorder.events.filter((e) => e.action === 'create').length, 1, 'no retry container');
+  });
+
+  it('removes a waiting task from the queue; it reads as cancelled and never runs', async () => {
+    const env = testEnv(redis, image);
+    const berth = await startBerth(env, { consumer: false });
+    berths.push(berth);
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
+    const cancel = await berth.api('POST', `/api/tasks/${body.id}/cancel`);
+    assert.equal(cancel.status, 200);
+    assert.equal(cancel.body.state, 'cancelled');
+    assert.equal((await berth.api('POST', `/api/tasks/${body.id}/cancel`)).body.state, 'cancelled', 'idempotent');
+    assert.equal(await berth.queue.count(), 0, 'removed from the queue');
+    const view = (await berth.api('GET', `/api/tasks/${body.id}`)).body;
+    assert.equal(view.state, 'cancelled');
+    assert.equal(view.repo, 'octo/widgets');
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    const consumer = startConsumerProcess(env);
+    await consumer.ready;
+    await new Promise((r) => setTimeout(r, 1500));
+    await consumer.kill('SIGTERM');
+    await recorder.stop();
+    assert.equal(recorder.events.length, 0, 'no container for a cancelled task');
+  });
+
+  it('a cancel sent while no consumer runs is honoured by the next one, which stops the container', async () => {
+    const env = testEnv(redis, image, { CONSUMER_ID: 'cancel-later' });
+    const berth = await startBerth(env, { consumer: false });
+    berths.push(berth);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    const first = startConsumerProcess(env);
+    await first.ready;
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '60' });
+    await waitUntil(() => recorder.events.some((e) => e.action === 'start'), 'container started');
+    await first.kill('SIGKILL');
+    const cancel = await berth.api('POST', `/api/tasks/${body.id}/cancel`);
+    assert.equal(cancel.status, 202, 'nobody can stop it right now: accepted, pending');
+    const second = startConsumerProcess(env);
+    try {
+      const task = await berth.waitFor(body.id, ['cancelled', 'completed', 'failed'], 30_000);
+      assert.equal(task.state, 'cancelled');
+      await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'container removed');
+    } finally {
+      await second.kill('SIGTERM');
+    }
+    await recorder.stop();
+    assert.equal(recorder.events.filter((e) => e.action === 'create').length, 1);
+  });
+
+  it('refuses to cancel a finished task (409) and answers 404 for an unknown one', async () => {
+    const berth = await startBerth(testEnv(redis, image));
+    berths.push(berth);
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
+    await berth.waitFor(body.id, ['completed']);
+    const cancel = await berth.api('POST', `/api/tasks/${body.id}/cancel`);
+    assert.equal(cancel.status, 409);
+    assert.match(cancel.body.message, /already completed/);
+    assert.equal((await berth.api('POST', '/api/tasks/t-nope/cancel')).status, 404);
+    const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, body.id);
+    assert.equal(counts.completed, 1);
+  });
+});
