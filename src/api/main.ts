@@ -3,6 +3,7 @@ import closeWithGrace from 'close-with-grace';
 import { Redis } from 'ioredis';
 import { CancelBook } from '../core/cancel.js';
 import { loadConfigOrExit } from '../core/config.js';
+import { githubTokenMinter } from '../consumer/github-token.js';
 import { createLogger } from '../core/logger.js';
 import { createTaskQueue } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
@@ -14,6 +15,11 @@ const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth');
 const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
 const queue = createTaskQueue(config);
+const mintSecrets =
+  config.GITHUB_APP_ID && config.githubAppPrivateKey
+    ? githubTokenMinter({ appId: config.GITHUB_APP_ID, privateKey: config.githubAppPrivateKey, baseUrl: config.GITHUB_API_URL })
+    : undefined;
+if (!mintSecrets) logger.info('no GitHub App credentials: tasks run without a GitHub token (BERTH_GITHUB_AUTH=none)');
 queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 // A separate client that fails fast, so /readyz answers during a Redis outage instead of queueing.
 const probeRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
@@ -27,6 +33,11 @@ const app = await buildApi({
   queue,
   cancels,
   logger,
+  github: {
+    secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => !!s),
+    rules: config.webhookRules,
+    redis,
+  },
   probes: [
     { name: 'redis', check: async () => {
         if (probeRedis.status === 'wait') await probeRedis.connect();
@@ -35,8 +46,9 @@ const app = await buildApi({
     { name: 'docker', check: () => launcher.ping() },
   ],
 });
+if (!config.GITHUB_WEBHOOK_SECRET) logger.warn('GITHUB_WEBHOOK_SECRET is not set: POST /webhooks/github is off (unsigned deliveries are never accepted)');
 let consumer: Consumer | null = null;
-if (config.CONSUMER_IN_PROCESS) consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env });
+if (config.CONSUMER_IN_PROCESS) consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, mintSecrets });
 await app.listen({ host: config.HOST, port: config.PORT });
 
 closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {

@@ -9,6 +9,9 @@ import { installErrorHandler } from './errors.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import type { SubmitConfig } from './tasks/submit.js';
+import type { WebhookRules } from '../core/webhook-rules.js';
+import type { Redis } from 'ioredis';
+import { githubWebhookRoute } from './webhooks/route.js';
 
 export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WORKER_STOP_GRACE'>;
 
@@ -18,6 +21,8 @@ export interface ApiDeps {
   cancels: CancelBook;
   probes: ReadinessProbe[];
   logger?: Logger | false;
+  /** GitHub webhooks; the route exists only when at least one secret is configured. */
+  github?: { secrets: string[]; rules: WebhookRules; redis: Redis };
 }
 
 /** Builds the HTTP app without listening, so tests drive the same app through inject or a port. */
@@ -41,5 +46,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     { prefix: '/api' },
   );
+  if (deps.github && deps.github.secrets.length > 0) {
+    const github = deps.github;
+    await app.register(async (scope) => githubWebhookRoute(scope, { ...github, queue: deps.queue, cancels: deps.cancels, config: deps.config }));
+  }
   return app;
 }

@@ -4,6 +4,8 @@ import { splitCommandLine } from './command-line.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import { QUEUE_NAME_PATTERN } from './names.js';
+import { loadWebhookRules, type WebhookRules } from './webhook-rules.js';
+import { readFileSync } from 'node:fs';
 
 const duration = (fallback: string) =>
   z
@@ -106,6 +108,14 @@ export const envSchema = z.object({
   RETRY_ON_TIMEOUT: boolean(false).describe('Retry a task that hit TASK_TIMEOUT. Off: a timed-out agent usually times out again, at full token cost.'),
   KEEP_COMPLETED: duration('7d').describe('How long finished tasks stay queryable (and block their idempotency key).'),
 
+  GITHUB_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional().describe('Secret GitHub signs webhook deliveries with. Unset: POST /webhooks/github is off.'),
+  GITHUB_WEBHOOK_SECRET_PREVIOUS: z.string().min(16, 'must be at least 16 characters').optional().describe('The secret being rotated out; deliveries signed with it are still accepted.'),
+  WEBHOOK_RULES_FILE: z.string().optional().describe('JSON file with webhook rules and trust settings (docs/webhooks.md). Unset: built-in rules, and no installation is trusted.'),
+  GITHUB_APP_ID: z.string().regex(/^\d+$/, 'expected the numeric GitHub App id').optional().describe('GitHub App id; with a private key, berth mints a repository-scoped installation token per task at launch.'),
+  GITHUB_APP_PRIVATE_KEY: z.string().optional().describe('The App private key (PEM; `\\n` escapes allowed). Or GITHUB_APP_PRIVATE_KEY_FILE.'),
+  GITHUB_APP_PRIVATE_KEY_FILE: z.string().optional().describe('Path to the App private key (PEM).'),
+  GITHUB_API_URL: z.url().default('https://api.github.com').describe('GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).'),
+
   LOCK_DURATION: duration('30s').describe('BullMQ job lock. A consumer that dies keeps its jobs locked this long, unless a live consumer sees it is dead first (see docs/architecture.md).'),
   STALLED_INTERVAL: duration('15s').describe('How often BullMQ looks for jobs whose lock expired.'),
   MAX_STALLED_COUNT: integer(20, 1, 1000).describe('Stall re-deliveries before BullMQ fails a job. High: in berth a stall re-adopts the same container, it never re-runs work.'),
@@ -123,6 +133,9 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   /** task kind → argv, from AGENT_COMMAND_<KIND> */
   agentCommands: Record<string, string[]>;
   workerEntrypoint: string[];
+  webhookRules: WebhookRules;
+  /** PEM text, from GITHUB_APP_PRIVATE_KEY or the file; null when no App is configured. */
+  githubAppPrivateKey: string | null;
 };
 
 export class ConfigError extends Error {
@@ -180,8 +193,31 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     }
   }
 
-  if (problems.length > 0 || !parsed.success || !entrypoint.ok) throw new ConfigError(problems);
-  return { ...parsed.data, CONSUMER_ID: parsed.data.CONSUMER_ID ?? hostname(), agentCommands, workerEntrypoint: entrypoint.argv };
+  const webhook = loadWebhookRules(raw.WEBHOOK_RULES_FILE);
+  if ('problems' in webhook) problems.push(...webhook.problems);
+
+  let githubAppPrivateKey: string | null = null;
+  if (raw.GITHUB_APP_PRIVATE_KEY_FILE) {
+    try {
+      githubAppPrivateKey = readFileSync(raw.GITHUB_APP_PRIVATE_KEY_FILE, 'utf8');
+    } catch (error) {
+      problems.push(`GITHUB_APP_PRIVATE_KEY_FILE: cannot read ${raw.GITHUB_APP_PRIVATE_KEY_FILE} (${(error as Error).message})`);
+    }
+  } else if (raw.GITHUB_APP_PRIVATE_KEY) {
+    githubAppPrivateKey = raw.GITHUB_APP_PRIVATE_KEY.replace(/\\n/g, '\n');
+  }
+  if (githubAppPrivateKey !== null && !githubAppPrivateKey.includes('PRIVATE KEY-----')) problems.push('GITHUB_APP_PRIVATE_KEY: not a PEM private key');
+  if ((githubAppPrivateKey !== null) !== (raw.GITHUB_APP_ID !== undefined)) problems.push('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY(_FILE): set both or neither');
+
+  if (problems.length > 0 || !parsed.success || !entrypoint.ok || 'problems' in webhook) throw new ConfigError(problems);
+  return {
+    ...parsed.data,
+    CONSUMER_ID: parsed.data.CONSUMER_ID ?? hostname(),
+    agentCommands,
+    workerEntrypoint: entrypoint.argv,
+    webhookRules: webhook.rules,
+    githubAppPrivateKey,
+  };
 }
 
 function listOf(text: string | undefined): string[] {

@@ -13,6 +13,8 @@ export function berthKeys(queue: string) {
     cancel: (jobId: string) => `${base}:cancel:${jobId}`,
     /** Pub/sub channel that tells running consumers to cancel a job now. */
     cancelChannel: `${base}:cancel`,
+    /** The latest webhook task for (repo, number, kind), so a new push can supersede it. */
+    subject: (repo: string, number: number, kind: string) => `${base}:subject:${repo}#${number}:${kind}`,
     /** What remains of a task cancelled before it ever ran (its job is removed from the queue). */
     cancelledTombstone: (jobId: string) => `${base}:cancelled:${jobId}`,
   };

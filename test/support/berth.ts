@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { CancelBook } from '../../src/core/cancel.js';
+import type { TaskData } from '../../src/core/task.js';
 import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
@@ -58,17 +59,28 @@ export interface TestBerth {
 }
 
 /** API and consumer in this process, against real Redis and the real Docker engine. */
-export async function startBerth(env: Record<string, string>, options: { consumer?: boolean } = {}): Promise<TestBerth> {
+export interface StartOptions {
+  consumer?: boolean;
+  mintSecrets?: (task: TaskData) => Promise<Record<string, string>>;
+  /** Receives every log line (JSON) of API and consumer, at LOG_LEVEL or `debug` when given. */
+  logSink?: (line: string) => void;
+}
+
+export async function startBerth(env: Record<string, string>, options: StartOptions = {}): Promise<TestBerth> {
   const config = parseConfig(env);
-  const logger = pino({ level: config.LOG_LEVEL });
+  const logger = options.logSink ? pino({ level: 'debug' }, { write: options.logSink }) : pino({ level: config.LOG_LEVEL });
   const launcher = new DockerLauncher(docker);
   const queue = createTaskQueue(config);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', () => {});
   queue.on('error', () => {});
   const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
-  const app = await buildApi({ config, queue, cancels, logger, probes: [{ name: 'docker', check: () => launcher.ping() }] });
-  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {} });
+  const app = await buildApi({ config, queue, cancels,
+    logger,
+    probes: [{ name: 'docker', check: () => launcher.ping() }],
+    github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis },
+  });
+  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {}, mintSecrets: options.mintSecrets });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
   const api: TestBerth['api'] = async (method, path, body, headers = {}) => {

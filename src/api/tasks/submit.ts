@@ -10,7 +10,8 @@ import type { TaskState } from '../../core/task.js';
 export type SubmitConfig = Pick<Config, 'TASK_ATTEMPTS' | 'TASK_BACKOFF' | 'KEEP_COMPLETED' | 'agentCommands'>;
 
 export type SubmitResult =
-  | { status: 'created' | 'existing'; id: string; state: TaskState }
+  | { status: 'created'; id: string; state: TaskState }
+  | { status: 'existing'; id: string; state: TaskState; deduplicated: boolean }
   | { status: 'unknown-kind'; knownKinds: string[] }
   | { status: 'conflict'; id: string };
 
@@ -63,6 +64,8 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
   const stored = await queue.getJob(added.id ?? id);
   if (!stored) return { status: 'created', id: added.id ?? id, state: 'waiting' };
   if (stored.data.submissionId === data.submissionId) return { status: 'created', id: stored.id!, state: await publicState(stored) };
-  if (SAME_TASK_FIELDS.some((field) => stored.data[field] !== data[field])) return { status: 'conflict', id: stored.id! };
-  return { status: 'existing', id: stored.id!, state: await publicState(stored) };
+  const deduplicated = stored.id !== id;
+  // An idempotency key promises the same task; the same key for a different one is a client bug.
+  if (!deduplicated && request.idempotencyKey && SAME_TASK_FIELDS.some((field) => stored.data[field] !== data[field])) return { status: 'conflict', id: stored.id! };
+  return { status: 'existing', id: stored.id!, state: await publicState(stored), deduplicated };
 }

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import type { Rule, WebhookRules } from '../../core/webhook-rules.js';
+import type { Actor } from './trust.js';
+
+/** What a delivery asks for, before trust is decided. */
+export interface TaskIntent {
+  type: 'task';
+  kind: string;
+  repo: string;
+  owner: string;
+  number: number;
+  ref?: string;
+  prompt?: string;
+  installationId?: number;
+  actor: Actor;
+  /** Label and review-request events need triage/write access on GitHub to happen at all. */
+  actorHasRepoAccess: boolean;
+  fork: boolean;
+  supersede: boolean;
+}
+
+export type Interpretation = TaskIntent | { type: 'ignored'; reason: string } | { type: 'invalid'; message: string };
+
+const user = z.looseObject({ login: z.string().max(256), type: z.string().max(64) });
+const repository = z.looseObject({ full_name: z.string().max(300), owner: z.looseObject({ login: z.string().max(256) }) });
+const installation = z.looseObject({ id: z.number().int().positive() }).optional();
+const text = z.string().max(1_000_000).nullable().optional();
+const pullRequest = z.looseObject({
+  number: z.number().int().positive(),
+  title: z.string().max(10_000).optional(),
+  body: text,
+  author_association: z.string().max(64).optional(),
+  head: z.looseObject({ sha: z.string().max(64), repo: z.looseObject({ full_name: z.string().max(300) }).nullable().optional() }),
+});
+const base = { repository, sender: user, installation };
+
+const payloads = {
+  'issues.labeled': z.looseObject({ ...base, label: z.looseObject({ name: z.string().max(256) }), issue: z.looseObject({ number: z.number().int().positive(), title: z.string().max(10_000), body: text }) }),
+  'pull_request.labeled': z.looseObject({ ...base, label: z.looseObject({ name: z.string().max(256) }), pull_request: pullRequest }),
+  'pull_request.review_requested': z.looseObject({ ...base, requested_reviewer: z.looseObject({ login: z.string().max(256) }).optional(), pull_request: pullRequest }),
+  'pull_request.synchronize': z.looseObject({ ...base, pull_request: pullRequest }),
+  'issue_comment.created': z.looseObject({
+    ...base,
+    comment: z.looseObject({ body: z.string().max(1_000_000), user, author_association: z.string().max(64) }),
+    issue: z.looseObject({ number: z.number().int().positive(), pull_request: z.looseObject({}).optional() }),
+  }),
+} as const;
+type EventKey = keyof typeof payloads;
+
+const PROMPT_LIMIT = 65_536;
+const clip = (s: string) => (s.length > PROMPT_LIMIT ? s.slice(0, PROMPT_LIMIT) : s);
+
+/** Matches a delivery against the rules. Pure: no I/O, so every example payload is unit-testable. */
+export function interpretDelivery(event: string, payload: Record<string, unknown>, rules: WebhookRules): Interpretation {
+  if (event === 'ping') return { type: 'ignored', reason: 'ping' };
+  const action = typeof payload.action === 'string' ? payload.action : '';
+  const key = `${event}.${action}`;
+  const candidates = rules.rules.filter((r) => r.on === key);
+  if (candidates.length === 0) return { type: 'ignored', reason: `${action ? key : event} is not acted on` };
+  const parsed = payloads[key as EventKey].safeParse(payload);
+  if (!parsed.success) return { type: 'invalid', message: `malformed ${key} payload: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  const p = parsed.data as Record<string, any>;
+  const repo: string = p.repository.full_name;
+  const common = {
+    type: 'task' as const,
+    repo,
+    owner: p.repository.owner.login as string,
+    installationId: p.installation?.id as number | undefined,
+    supersede: false,
+  };
+  const pr = p.pull_request as z.infer<typeof pullRequest> | undefined;
+  const fork = pr ? pr.head.repo?.full_name !== repo : false;
+
+  for (const rule of candidates) {
+    const intent = matchRule(rule, p, rules.botLogin);
+    if (!intent) continue;
+    return { ...common, ...intent, fork };
+  }
+  return { type: 'ignored', reason: `no rule matches this ${key}` };
+}
+
+function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<TaskIntent, 'type' | 'repo' | 'owner' | 'installationId' | 'fork'> | null {
+  const sender: Actor = { login: p.sender.login, type: p.sender.type };
+  switch (rule.on) {
+    case 'issues.labeled':
+      if (p.label.name !== rule.label) return null;
+      return { kind: rule.kind, number: p.issue.number, prompt: clip(`${p.issue.title}\n\n${p.issue.body ?? ''}`.trim()), actor: sender, actorHasRepoAccess: true, supersede: false };
+    case 'pull_request.labeled':
+      if (p.label.name !== rule.label) return null;
+      return { kind: rule.kind, number: p.pull_request.number, ref: p.pull_request.head.sha, actor: sender, actorHasRepoAccess: true, supersede: false };
+    case 'pull_request.review_requested':
+      if (p.requested_reviewer?.login?.toLowerCase() !== botLogin.toLowerCase()) return null;
+      return { kind: rule.kind, number: p.pull_request.number, ref: p.pull_request.head.sha, actor: sender, actorHasRepoAccess: true, supersede: false };
+    case 'pull_request.synchronize':
+      // The pusher may be anyone on a fork: trust follows the PR author's association.
+      return {
+        kind: rule.kind,
+        number: p.pull_request.number,
+        ref: p.pull_request.head.sha,
+        actor: { ...sender, association: p.pull_request.author_association },
+        actorHasRepoAccess: false,
+        supersede: rule.supersede,
+      };
+    case 'issue_comment.created': {
+      const body = String(p.comment.body).trim();
+      const firstLine = body.split('\n', 1)[0]!.trim();
+      if (firstLine !== rule.command && !firstLine.startsWith(`${rule.command} `)) return null;
+      const args = body.slice(rule.command.length).trim();
+      return {
+        kind: rule.kind,
+        number: p.issue.number,
+        ...(p.issue.pull_request ? { ref: `refs/pull/${p.issue.number}/head` } : {}),
+        ...(rule.promptFromArguments && args ? { prompt: clip(args) } : {}),
+        actor: { login: p.comment.user.login, type: p.comment.user.type, association: p.comment.author_association },
+        actorHasRepoAccess: false,
+        supersede: false,
+      };
+    }
+  }
+}

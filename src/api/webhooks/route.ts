@@ -1,0 +1,112 @@
+import { verifyWithFallback } from '@octokit/webhooks-methods';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { CancelBook } from '../../core/cancel.js';
+import { berthKeys } from '../../core/keys.js';
+import type { TaskQueue } from '../../core/queue.js';
+import type { WebhookRules } from '../../core/webhook-rules.js';
+import { cancelTask } from '../tasks/cancel.js';
+import { submitTask, type SubmitConfig } from '../tasks/submit.js';
+import { interpretDelivery, type TaskIntent } from './interpret.js';
+import { decideTrust } from './trust.js';
+
+/** GitHub's own cap on a delivery. */
+export const GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024;
+const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
+const EVENT_NAME = /^[a-z_]{1,64}$/;
+
+export interface GithubWebhookOptions {
+  secrets: string[];
+  rules: WebhookRules;
+  queue: TaskQueue;
+  redis: Redis;
+  cancels: CancelBook;
+  config: SubmitConfig;
+}
+
+/**
+ * POST /webhooks/github: verify → parse → match a rule → trust → enqueue. The signature is checked
+ * over the raw body bytes before anything else reads them; nothing is queued for a delivery that
+ * fails any step. Registered in its own scope so its raw-body parser touches no other route.
+ */
+export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebhookOptions): Promise<void> {
+  // @octokit/webhooks' own verify() checks only the first secret; rotation needs the fallback.
+  const [secret, ...additionalSecrets] = opts.secrets;
+  const keys = berthKeys(opts.queue.name);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: GITHUB_MAX_PAYLOAD }, (_request, body, done) => done(null, body));
+
+  app.post('/webhooks/github', { bodyLimit: GITHUB_MAX_PAYLOAD }, async (request, reply) => {
+    const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const signature = request.headers['x-hub-signature-256'];
+    if (typeof signature !== 'string' || !signature.startsWith('sha256=')) {
+      return reply.status(401).send({ error: 'Unauthorized', message: 'missing X-Hub-Signature-256 (sha1 signatures are not accepted)' });
+    }
+    let valid = false;
+    try {
+      valid = raw.length > 0 && (await verifyWithFallback(secret!, raw.toString('utf8'), signature, additionalSecrets));
+    } catch {
+      valid = false;
+    }
+    if (!valid) {
+      request.log.warn({ delivery: request.headers['x-github-delivery'] }, 'webhook signature does not match');
+      return reply.status(401).send({ error: 'Unauthorized', message: 'signature does not match' });
+    }
+
+    const event = request.headers['x-github-event'];
+    const delivery = request.headers['x-github-delivery'];
+    if (typeof event !== 'string' || !EVENT_NAME.test(event)) return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Event' });
+    if (typeof delivery !== 'string' || !DELIVERY_ID.test(delivery)) return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Delivery' });
+
+    let payload: unknown;
+    try {
+      payload = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return reply.status(400).send({ error: 'Bad Request', message: 'body is not valid JSON' });
+    }
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return reply.status(400).send({ error: 'Bad Request', message: 'body must be a JSON object' });
+
+    const intent = interpretDelivery(event, payload as Record<string, unknown>, opts.rules);
+    if (intent.type === 'invalid') return reply.status(400).send({ error: 'Bad Request', message: intent.message });
+    if (intent.type === 'ignored') return reply.status(202).send({ ignored: intent.reason });
+
+    const trust = decideTrust(opts.rules.trust, intent);
+    if (!trust.trusted) {
+      request.log.info({ delivery, event, repo: intent.repo, actor: intent.actor.login, detail: trust.detail }, 'ignored untrusted delivery');
+      return reply.status(202).send({ ignored: trust.reason, detail: trust.detail });
+    }
+    if (!opts.config.agentCommands[intent.kind]) return reply.status(202).send({ ignored: `no AGENT_COMMAND_${intent.kind.toUpperCase()} configured` });
+
+    const superseded = intent.supersede ? await supersede(opts, intent, keys) : null;
+    const result = await submitTask(
+      opts.queue,
+      opts.config,
+      { kind: intent.kind, repo: intent.repo, number: intent.number, ...(intent.ref ? { ref: intent.ref } : {}), ...(intent.prompt ? { prompt: intent.prompt } : {}) },
+      { source: 'github', jobId: `gh-${delivery}`, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent) },
+    );
+    if (result.status === 'created') {
+      await opts.redis.set(keys.subject(intent.repo, intent.number, intent.kind), result.id, 'PX', opts.config.KEEP_COMPLETED);
+      request.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
+      return reply.status(202).send({ id: result.id, state: result.state, ...(superseded ? { superseded } : {}) });
+    }
+    if (result.status === 'existing') {
+      return reply.status(202).send({ id: result.id, state: result.state, ...(result.deduplicated ? { ignored: `a ${intent.kind} task for ${intent.repo}#${intent.number} is already queued` } : { duplicate: 'delivery already received' }) });
+    }
+    return reply.status(202).send({ ignored: 'task not queued' });
+  });
+}
+
+/** One waiting-or-running task per (repo, number, kind). */
+export function dedupeId(intent: Pick<TaskIntent, 'repo' | 'number' | 'kind'>): string {
+  return `${intent.repo}#${intent.number}/${intent.kind}`;
+}
+
+/** Cancels the PR's current task of this kind (through the cancel path) so a new one can queue. */
+async function supersede(opts: GithubWebhookOptions, intent: TaskIntent, keys: ReturnType<typeof berthKeys>): Promise<string | null> {
+  const previous = await opts.redis.get(keys.subject(intent.repo, intent.number, intent.kind));
+  if (!previous) return null;
+  const result = await cancelTask(opts.queue, opts.cancels, previous, 0);
+  await opts.queue.removeDeduplicationKey(dedupeId(intent));
+  return result.status === 'cancelled' || result.status === 'cancelling' ? previous : null;
+}

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { KIND_PATTERN } from './task.js';
+
+/**
+ * Which GitHub deliveries become which tasks, and whom berth trusts to start them. Operator
+ * config (WEBHOOK_RULES_FILE, JSON), never code in handlers. See docs/webhooks.md.
+ */
+const ruleSchema = z.discriminatedUnion('on', [
+  z.strictObject({ on: z.literal('issues.labeled'), label: z.string().min(1), kind: z.string().regex(KIND_PATTERN) }),
+  z.strictObject({ on: z.literal('pull_request.labeled'), label: z.string().min(1), kind: z.string().regex(KIND_PATTERN) }),
+  z.strictObject({ on: z.literal('pull_request.review_requested'), kind: z.string().regex(KIND_PATTERN) }),
+  z.strictObject({
+    on: z.literal('issue_comment.created'),
+    command: z.string().regex(/^\/\S+( \S+)*$/, 'a slash command such as "/agent review"'),
+    kind: z.string().regex(KIND_PATTERN),
+    /** Text after the command becomes the task's prompt. */
+    promptFromArguments: z.boolean().default(false),
+  }),
+  z.strictObject({
+    on: z.literal('pull_request.synchronize'),
+    kind: z.string().regex(KIND_PATTERN),
+    /** Cancel the PR's queued or running task of this kind and queue a new one. */
+    supersede: z.boolean().default(true),
+  }),
+]);
+export type Rule = z.infer<typeof ruleSchema>;
+
+export const webhookRulesSchema = z.strictObject({
+  /** The GitHub App's bot login; a review requested from it starts a review. */
+  botLogin: z.string().min(1).default('berth[bot]'),
+  trust: z
+    .strictObject({
+      /** Installation ids allowed to start work. An installation is allowed if listed here or its owner is in `owners`. */
+      installations: z.array(z.number().int().positive()).default([]),
+      owners: z.array(z.string().min(1)).default([]),
+      /** `owner/name` or `owner/*`. */
+      repositories: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*\/([A-Za-z0-9._-]+|\*)$/)).default([]),
+      associations: z.array(z.enum(['OWNER', 'MEMBER', 'COLLABORATOR', 'CONTRIBUTOR', 'FIRST_TIME_CONTRIBUTOR', 'FIRST_TIMER', 'NONE'])).default(['OWNER', 'MEMBER', 'COLLABORATOR']),
+      logins: z.array(z.string().min(1)).default([]),
+      allowBots: z.boolean().default(false),
+      allowForkImplement: z.boolean().default(false),
+    })
+    .default({ installations: [], owners: [], repositories: [], associations: ['OWNER', 'MEMBER', 'COLLABORATOR'], logins: [], allowBots: false, allowForkImplement: false }),
+  rules: z.array(ruleSchema).default([
+    { on: 'issues.labeled', label: 'agent:implement', kind: 'implement' },
+    { on: 'pull_request.labeled', label: 'agent:review', kind: 'review' },
+    { on: 'pull_request.review_requested', kind: 'review' },
+    { on: 'issue_comment.created', command: '/agent review', kind: 'review', promptFromArguments: false },
+    { on: 'issue_comment.created', command: '/agent implement', kind: 'implement', promptFromArguments: true },
+    { on: 'pull_request.synchronize', kind: 'review', supersede: true },
+  ]),
+});
+export type WebhookRules = z.infer<typeof webhookRulesSchema>;
+
+/** Reads and validates the rules file; problems are reported with the config problems at start. */
+export function loadWebhookRules(path: string | undefined): { rules: WebhookRules } | { problems: string[] } {
+  if (!path) return { rules: webhookRulesSchema.parse({}) };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    return { problems: [`WEBHOOK_RULES_FILE: cannot read ${path} as JSON (${(error as Error).message})`] };
+  }
+  const parsed = webhookRulesSchema.safeParse(raw);
+  if (!parsed.success) return { problems: parsed.error.issues.map((i) => `WEBHOOK_RULES_FILE ${path}: ${i.path.join('.')}: ${i.message}`) };
+  return { rules: parsed.data };
+}
