@@ -163,7 +163,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
   const agentCommands: Record<string, string[]> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(AGENT_COMMAND_PREFIX) || value === undefined) continue;
+    // Empty means unset, as for every other variable (compose passes `${AGENT_COMMAND_X:-}`).
+    if (!key.startsWith(AGENT_COMMAND_PREFIX) || value === undefined || value.trim() === '') continue;
     const kind = key.slice(AGENT_COMMAND_PREFIX.length).toLowerCase();
     if (!KIND_PATTERN.test(kind)) {
       problems.push(`${key}: the kind '${kind}' must start with a letter and use letters, digits, '-' or '_' (at most 32)`);

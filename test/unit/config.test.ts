@@ -70,7 +70,8 @@ describe('config', () => {
   it('splits agent commands like a shell, with quotes, and runs no shell', () => {
     const config = parseConfig({ ...valid, AGENT_COMMAND_IMPLEMENT: `copilot --prompt "fix it, \\"now\\"" 'single $HOME' plain\\ space` });
     assert.deepEqual(config.agentCommands.implement, ['copilot', '--prompt', 'fix it, "now"', 'single $HOME', 'plain space']);
-    for (const bad of ['a && b', 'a > out', 'a; b', 'a *.txt', 'a # comment', '', 'a `b`']) {
+    assert.equal(parseConfig({ ...valid, AGENT_COMMAND_X: '' }).agentCommands.x, undefined, 'empty means unset');
+    for (const bad of ['a && b', 'a > out', 'a; b', 'a *.txt', 'a # comment', 'a `b`']) {
       const found = problems({ ...valid, AGENT_COMMAND_X: bad });
       assert.ok(found.some((p) => p.startsWith('AGENT_COMMAND_X')), `${bad}: ${found}`);
     }

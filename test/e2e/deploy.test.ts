@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { docker, queueContainers, recordEvents, removeQueueContainers } from '../support/docker.js';
+import { ensureWorkerImage, ROOT } from '../support/image.js';
+import { freePort } from '../support/redis.js';
+import { sleep, waitUntil } from '../support/wait.js';
+
+/**
+ * The compose path for real: berth's image built from the Dockerfile, Redis and berth started by
+ * docker-compose from compose.yaml, a task run in a worker container from the same image, then a
+ * redeploy (berth container removed and started again) while a task runs.
+ */
+describe('deployment with compose.yaml', () => {
+  const project = `berthdeploy${randomBytes(3).toString('hex')}`;
+  const queue = `deploy-${randomBytes(3).toString('hex')}`;
+  const token = randomBytes(24).toString('hex');
+  let env: NodeJS.ProcessEnv;
+  let url: string;
+  const compose = (...args: string[]) => execFileSync('docker-compose', ['-p', project, '-f', `${ROOT}/compose.yaml`, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const api = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  const waitFor = (id: string, states: string[], timeoutMs = 60_000) => waitUntil(async () => {
+    const task = (await api('GET', `/api/tasks/${id}`)).body;
+    return states.includes(task.state) ? task : null;
+  }, `task ${id} in ${states}`, timeoutMs, 200);
+
+  before(async () => {
+    const image = await ensureWorkerImage();
+    const redisImage = execFileSync(`${ROOT}/scripts/make-redis-image.sh`).toString().trim();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    env = { ...process.env, BERTH_IMAGE: image, REDIS_IMAGE: redisImage, API_TOKEN: token, PORT: String(port), BIND_IP: '127.0.0.1', QUEUE_NAME: queue, DOCKER_GID: String(statSync('/var/run/docker.sock').gid), WORKER_NETWORK: 'none', WORKER_MEMORY: '256m', WORKER_CPUS: '1' };
+  });
+  after(async () => {
+    try {
+      compose('down', '-v', '--remove-orphans', '-t', '2');
+    } catch {
+      // nothing was started
+    }
+    await removeQueueContainers(queue);
+  });
+
+  it('compose.yaml validates', () => {
+    const config = compose('config');
+    assert.match(config, /no-new-privileges:true/);
+    assert.match(config, /127\.0\.0\.1/);
+  });
+
+  it('starts redis and berth as compose does; a task runs in a worker from the same image; a redeploy mid-task adopts it', async () => {
+    compose('up', '-d', '--no-build');
+    await waitUntil(async () => (await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200, 'berth ready', 60_000, 250);
+    const berthContainer = (await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=berth'] } }))[0]!;
+    const inspect = await docker.getContainer(berthContainer.Id).inspect();
+    assert.equal(inspect.Config.User, '10001:10001', 'berth runs as non-root');
+    assert.deepEqual(inspect.HostConfig.CapDrop, ['ALL']);
+    assert.equal(inspect.HostConfig.ReadonlyRootfs, true);
+    assert.deepEqual(inspect.HostConfig.SecurityOpt, ['no-new-privileges:true']);
+    assert.equal(inspect.HostConfig.PortBindings['3000/tcp']?.[0]?.HostIp, '127.0.0.1');
+
+    const recorder = await recordEvents(queue);
+    const quick = await api('POST', '/api/tasks', { kind: 'demo', repo: 'octo/hello', prompt: '1' });
+    assert.equal(quick.status, 202, JSON.stringify(quick.body));
+    const done = await waitFor(quick.body.id, ['completed', 'failed']);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    assert.deepEqual(done.result, { summary: 'demo demo of octo/hello done', seconds: 1 });
+    const created = recorder.events.find((e) => e.action === 'create')!;
+    assert.ok(created, 'a worker container was created');
+    const workerImage = (await docker.getImage(env.BERTH_IMAGE!).inspect()).Id;
+    const started = recorder.events.filter((e) => e.action === 'start');
+    assert.equal(started.length, 1);
+    void workerImage;
+
+    const long = await api('POST', '/api/tasks', { kind: 'demo', repo: 'octo/hello', prompt: '12' });
+    await waitUntil(() => recorder.events.filter((e) => e.action === 'start').length === 2, 'long task running');
+    const running = (await queueContainers(queue)).find((c) => c.State === 'running')!;
+    assert.equal((await docker.getImage(running.Image).inspect()).Id, (await docker.getImage(env.BERTH_IMAGE!).inspect()).Id, 'worker runs berth\'s own image');
+    await sleep(1500);
+    compose('rm', '-s', '-f', 'berth');
+    assert.equal((await queueContainers(queue)).filter((c) => c.State === 'running').length, 1, 'removing berth leaves the worker running');
+    compose('up', '-d', '--no-build', 'berth');
+    const finished = await waitFor(long.body.id, ['completed', 'failed'], 60_000);
+    assert.equal(finished.state, 'completed', JSON.stringify(finished));
+    assert.equal(finished.attempts, 1);
+    await waitUntil(async () => (await queueContainers(queue)).length === 0, 'worker removed after the outcome');
+    await recorder.stop();
+    assert.equal(recorder.events.filter((e) => e.action === 'create').length, 2, 'one container per task, none added by the redeploy');
+  });
+});
