@@ -10,6 +10,8 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+# Debian's docker-compose (v1) runs compose.yaml in the deployment test.
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "test: installing ${need[*]} from Debian's packages" >&2
   $SUDO apt-get update -qq
@@ -17,4 +19,6 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 scripts/start-docker.sh
 npm ci --no-audit --no-fund --loglevel=error
+echo "test: type-checking" >&2
+npx tsc -p tsconfig.json --noEmit
 exec node scripts/run-tests.mjs "$@"

@@ -41,6 +41,7 @@ export interface Consumer {
 export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const { config, launcher, logger } = deps;
   const finished = new Map<string, string>();
+  let closing = false;
   // berth's own keys need a plain client; pub/sub needs one of its own.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -60,6 +61,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         logger,
         hostEnv: deps.hostEnv,
         mintSecrets: deps.mintSecrets,
+        isClosing: () => closing,
         onAttemptFinished: (jobId, containerId) => finished.set(jobId, containerId),
       }),
     {
@@ -110,9 +112,10 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     reconcile,
     async close() {
       clearInterval(reconcileTimer);
-      const closing = worker.close();
+      closing = true;
+      const closed = worker.close();
       worker.cancelAllJobs(ABORT.shutdown);
-      await closing;
+      await closed;
       await reconciling;
       await unsubscribe();
       await liveness.stop();

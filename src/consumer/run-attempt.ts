@@ -26,6 +26,8 @@ export interface AttemptDeps {
   hostEnv?: NodeJS.ProcessEnv;
   /** Short-lived credentials for the container (e.g. a GitHub installation token). Never stored. */
   mintSecrets?: (task: TaskData) => Promise<Record<string, string>>;
+  /** True once a planned shutdown began: a job fetched now is handed straight back. */
+  isClosing: () => boolean;
   /** Told the container of a finished attempt, so it is removed only once the outcome is recorded. */
   onAttemptFinished: (jobId: string, containerId: string) => void;
 }
@@ -51,6 +53,12 @@ export function attemptOf(job: Pick<Job, 'attemptsMade'>): number {
 export async function runAttempt(job: Job<TaskData>, token: string | undefined, signal: AbortSignal | undefined, deps: AttemptDeps): Promise<WorkerResultLine> {
   const { config, launcher } = deps;
   const jobId = job.id!;
+  if (deps.isClosing()) {
+    // A fetch already in flight when shutdown began can still deliver a job (even one this
+    // process just handed back). Give it back untouched for the next consumer.
+    await job.moveToWait(token);
+    throw new WaitingError();
+  }
   const parsed = taskDataSchema.safeParse(job.data);
   if (!parsed.success) throw new UnrecoverableError(`invalid task data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const data = parsed.data;

@@ -21,13 +21,21 @@ describe('deployment with compose.yaml', () => {
   let url: string;
   const compose = (...args: string[]) => execFileSync('docker-compose', ['-p', project, '-f', `${ROOT}/compose.yaml`, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   const api = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    const response = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(5000), method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
     return { status: response.status, body: (await response.json()) as any };
   };
-  const waitFor = (id: string, states: string[], timeoutMs = 60_000) => waitUntil(async () => {
-    const task = (await api('GET', `/api/tasks/${id}`)).body;
-    return states.includes(task.state) ? task : null;
-  }, `task ${id} in ${states}`, timeoutMs, 200);
+  const waitFor = async (id: string, states: string[], timeoutMs = 60_000) => {
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      return await waitUntil(async () => {
+        // While berth is being redeployed the port answers nothing, or closes the connection.
+        const task = await api('GET', `/api/tasks/${id}`).then((r) => r.body, () => null);
+        return task && states.includes(task.state) ? task : null;
+      }, `task ${id} in ${states}`, timeoutMs, 200);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  };
 
   before(async () => {
     const image = await ensureWorkerImage();
@@ -53,7 +61,14 @@ describe('deployment with compose.yaml', () => {
 
   it('starts redis and berth as compose does; a task runs in a worker from the same image; a redeploy mid-task adopts it', async () => {
     compose('up', '-d', '--no-build');
-    await waitUntil(async () => (await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200, 'berth ready', 60_000, 250);
+    // docker-proxy accepts connections before berth listens, and undici does not keep the event
+    // loop alive for such a socket: time each probe out and hold the loop open meanwhile.
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await waitUntil(async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0)) === 200, 'berth ready', 60_000, 250);
+    } finally {
+      clearInterval(keepAlive);
+    }
     const berthContainer = (await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=berth'] } }))[0]!;
     const inspect = await docker.getContainer(berthContainer.Id).inspect();
     assert.equal(inspect.Config.User, '10001:10001', 'berth runs as non-root');

@@ -71,6 +71,8 @@ export function buildContainerSpec(config: LaunchConfig, request: LaunchRequest,
       [LABEL.memoryBytes]: String(config.WORKER_MEMORY),
       'berth.consumer': config.CONSUMER_ID,
     },
+    // The image's HEALTHCHECK probes berth's API; a worker container has none.
+    Healthcheck: { Test: ['NONE'] },
     StopSignal: 'SIGTERM',
     StopTimeout: Math.ceil(config.WORKER_STOP_GRACE / 1000),
     NetworkDisabled: config.WORKER_NETWORK === 'none',
