@@ -12,8 +12,21 @@ import type { SubmitConfig } from './tasks/submit.js';
 import type { WebhookRules } from '../core/webhook-rules.js';
 import type { Redis } from 'ioredis';
 import { githubWebhookRoute } from './webhooks/route.js';
+import { boardPlugin } from './board.js';
 
-export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WORKER_STOP_GRACE'>;
+export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
+
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route, as registered: what the auth tests enumerate. */
+    berthRoutes: RegisteredRoute[];
+  }
+}
 
 export interface ApiDeps {
   config: ApiConfig;
@@ -35,6 +48,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  const routes: RegisteredRoute[] = [];
+  app.decorate('berthRoutes', routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of ([] as string[]).concat(route.method)) routes.push({ method, url: route.url });
+  });
   // JSON only: Fastify's built-in text/plain parser would hand strings to handlers expecting objects.
   app.removeContentTypeParser('text/plain');
 
@@ -45,6 +63,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       await api.register(taskRoutes, { queue: deps.queue, cancels: deps.cancels, config: deps.config, cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000 });
     },
     { prefix: '/api' },
+  );
+  await app.register(async (scope) =>
+    boardPlugin(scope, { queue: deps.queue, apiToken: deps.config.API_TOKEN, user: deps.config.BOARD_USER, password: deps.config.BOARD_PASSWORD, readOnly: deps.config.BOARD_READ_ONLY }),
   );
   if (deps.github && deps.github.secrets.length > 0) {
     const github = deps.github;

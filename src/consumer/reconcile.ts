@@ -69,6 +69,6 @@ async function retireReason(deps: ReconcileDeps, container: ManagedContainer): P
   if (state === 'completed' || state === 'failed') return `job ${state}`;
   if (state === 'unknown') return 'job gone';
   if (container.attempt < job.attemptsMade + 1) return `older attempt (${container.attempt} < ${job.attemptsMade + 1})`;
-  if (state !== 'active' && (await deps.cancels.isRequested(container.jobId))) return 'cancelled';
+  if (state !== 'active' && (await deps.cancels.isRequested(container.jobId, job.attemptsMade))) return 'cancelled';
   return null;
 }

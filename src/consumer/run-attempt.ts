@@ -11,6 +11,7 @@ import type { AttemptFence } from './fence.js';
 import type { ContainerFacts, DockerLauncher } from './launcher/docker.js';
 import { buildContainerSpec, type LaunchConfig } from './launcher/spec.js';
 import { interpretExit } from './outcome.js';
+import { streamLogsToJob } from './log-stream.js';
 
 export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT'>;
 
@@ -81,7 +82,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     deliveryId: data.deliveryId,
   };
   let facts = await launcher.inspect(name);
-  if (await deps.cancels.isRequested(jobId)) {
+  if (await deps.cancels.isRequested(jobId, job.attemptsMade)) {
     // Cancelled while nobody held the job (or before it ever ran): never start, stop what runs.
     if (facts) {
       await launcher.stop(facts.id, config.WORKER_STOP_GRACE);
@@ -115,6 +116,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   log.info({ containerId: id, adopted, state: facts.state }, adopted ? 'adopted container' : 'started container');
   crashPoint('after-start');
   await reportProgress(job, attempt, facts);
+  const stopStreaming = await streamLogsToJob(launcher.docker, id, job).catch(() => () => {});
 
   const timeoutMs = Number(facts.labels[LABEL.timeoutMs]) || config.TASK_TIMEOUT;
   const deadline = (facts.startedAt ?? Date.now()) + timeoutMs;
@@ -143,6 +145,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     await launcher.wait(id);
   } finally {
     clearTimeout(timer);
+    stopStreaming();
   }
 
   crashPoint('after-exit');

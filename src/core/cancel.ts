@@ -12,13 +12,21 @@ export class CancelBook {
     this.keys = berthKeys(queue);
   }
 
-  async request(jobId: string): Promise<void> {
-    await this.redis.set(this.keys.cancel(jobId), String(Date.now()), 'PX', this.keepMs);
+  /**
+   * Records which attempt the cancel was for (`attemptsMade` at the time), so a later retry of the
+   * cancelled task (from the API or Bull Board) runs instead of being cancelled again.
+   */
+  async request(jobId: string, attemptsMade: number): Promise<void> {
+    await this.redis.set(this.keys.cancel(jobId), String(attemptsMade), 'PX', this.keepMs);
     await this.redis.publish(this.keys.cancelChannel, jobId);
   }
 
-  async isRequested(jobId: string): Promise<boolean> {
-    return (await this.redis.exists(this.keys.cancel(jobId))) === 1;
+  async isRequested(jobId: string, attemptsMade: number): Promise<boolean> {
+    return (await this.redis.get(this.keys.cancel(jobId))) === String(attemptsMade);
+  }
+
+  async clear(jobId: string): Promise<void> {
+    await this.redis.del(this.keys.cancel(jobId));
   }
 
   async writeTombstone(jobId: string, view: unknown): Promise<void> {

@@ -116,6 +116,10 @@ export const envSchema = z.object({
   GITHUB_APP_PRIVATE_KEY_FILE: z.string().optional().describe('Path to the App private key (PEM).'),
   GITHUB_API_URL: z.url().default('https://api.github.com').describe('GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).'),
 
+  BOARD_USER: z.string().min(1).default('admin').describe('Basic-auth user for Bull Board at /admin/queues (a Bearer API_TOKEN works too).'),
+  BOARD_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional().describe('Basic-auth password for the board. Unset: the API token is the password.'),
+  BOARD_READ_ONLY: boolean(false).describe('Board for viewers: no retry, remove, promote or clean.'),
+
   LOCK_DURATION: duration('30s').describe('BullMQ job lock. A consumer that dies keeps its jobs locked this long, unless a live consumer sees it is dead first (see docs/architecture.md).'),
   STALLED_INTERVAL: duration('15s').describe('How often BullMQ looks for jobs whose lock expired.'),
   MAX_STALLED_COUNT: integer(20, 1, 1000).describe('Stall re-deliveries before BullMQ fails a job. High: in berth a stall re-adopts the same container, it never re-runs work.'),

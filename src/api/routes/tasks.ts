@@ -3,7 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { CancelBook } from '../../core/cancel.js';
 import type { TaskQueue } from '../../core/queue.js';
-import { taskRequestSchema } from '../../core/task.js';
+import { TASK_STATES, taskRequestSchema } from '../../core/task.js';
+import { listTasks } from '../tasks/list.js';
+import { replayTask, retryFailedSince, retryTask } from '../tasks/retry.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { viewTask, type TaskView } from '../tasks/view.js';
@@ -17,6 +19,7 @@ export interface TaskRoutesOptions {
 }
 
 const idParams = z.strictObject({ id: z.string().min(1).max(200) });
+const replayBody = z.strictObject({ idempotencyKey: z.string().min(1).max(200).optional() });
 
 export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions): Promise<void> {
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -34,6 +37,72 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
         return reply.status(200).header('location', `/api/tasks/${result.id}`).send({ id: result.id, state: result.state });
     }
   });
+
+  api.get(
+    '/tasks',
+    {
+      schema: {
+        querystring: z.strictObject({
+          state: z.enum(TASK_STATES).optional(),
+          repo: z.string().max(200).optional(),
+          kind: z.string().max(32).optional(),
+          limit: z.coerce.number().int().min(1).max(200).default(50),
+          cursor: z.coerce.number().int().min(0).default(0),
+        }),
+      },
+    },
+    async (request) => listTasks(opts.queue, request.query),
+  );
+
+  api.post(
+    '/tasks/retry',
+    { schema: { querystring: z.strictObject({ state: z.literal('failed'), since: z.iso.datetime({ offset: true }).optional() }) } },
+    async (request) => {
+      const since = request.query.since ? Date.parse(request.query.since) : 0;
+      const retried = await retryFailedSince(opts.queue, opts.cancels, since);
+      return { retried, count: retried.length };
+    },
+  );
+
+  api.get('/tasks/:id/logs', { schema: { params: idParams } }, async (request, reply) => {
+    const job = await opts.queue.getJob(request.params.id);
+    if (!job) return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
+    const { logs, count } = await opts.queue.getJobLogs(request.params.id, 0, -1, true);
+    return { id: request.params.id, lines: logs, count };
+  });
+
+  api.post('/tasks/:id/retry', { schema: { params: idParams } }, async (request, reply) => {
+    const result = await retryTask(opts.queue, opts.cancels, request.params.id);
+    switch (result.status) {
+      case 'not-found':
+        return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
+      case 'not-retryable':
+        return reply.status(409).send({ error: 'Conflict', message: result.state === 'removed' ? 'cancelled before it ran; replay it instead' : `task is ${result.state}; replay it instead`, id: result.id, state: result.state });
+      default:
+        return reply.status(200).send({ id: result.id, state: result.state, retried: result.status === 'retried' });
+    }
+  });
+
+  api.post(
+    '/tasks/:id/replay',
+    { schema: { params: idParams } },
+    async (request, reply) => {
+      // The body is optional (a bare POST is the common case), so it is validated here.
+      const body = replayBody.safeParse(request.body ?? {});
+      if (!body.success) return reply.status(400).send({ error: 'Bad Request', message: body.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
+      const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey);
+      switch (result.status) {
+        case 'not-found':
+          return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
+        case 'created':
+          return reply.status(202).send({ id: result.id, state: result.state, replayOf: request.params.id });
+        case 'existing':
+          return reply.status(200).send({ id: result.id, state: result.state, replayOf: request.params.id });
+        default:
+          return reply.status(409).send({ error: 'Conflict', message: 'replay could not be queued' });
+      }
+    },
+  );
 
   api.get('/tasks/:id', { schema: { params: idParams } }, async (request, reply) => {
     const job = await opts.queue.getJob(request.params.id);

@@ -24,7 +24,7 @@ export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: stri
   if (state === 'cancelled') return { status: 'cancelled', id, state };
   if (state === 'completed' || state === 'failed') return { status: 'finished', id, state };
 
-  await cancels.request(id);
+  await cancels.request(id, job.attemptsMade);
   if (state === 'waiting' || state === 'delayed') {
     const view = await viewTask(job);
     try {

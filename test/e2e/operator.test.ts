@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { recordEvents } from '../support/docker.js';
+import { ensureWorkerImage } from '../support/image.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
+import { waitUntil } from '../support/wait.js';
+
+const PUBLIC = new Set(['/healthz', '/readyz']);
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+describe('operator surface: board behind auth, logs, retry, replay, list', () => {
+  let redis: TestRedis;
+  let image: string;
+  let berth: TestBerth;
+
+  before(async () => {
+    image = await ensureWorkerImage();
+    redis = await startRedis();
+    berth = await startBerth(testEnv(redis, image, { TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs', BOARD_PASSWORD: 'board-password-123', GITHUB_WEBHOOK_SECRET: 'webhook-secret-0123456789' }));
+  });
+  after(async () => {
+    await berth.close();
+    await redis.stop();
+  });
+
+  it('every route of the running server except health refuses anonymous and wrong credentials', async () => {
+    const routes = berth.app.berthRoutes.filter((r) => !PUBLIC.has(r.url) && r.method !== 'OPTIONS');
+    assert.ok(routes.some((r) => r.url.startsWith('/admin/queues/api/')), 'board JSON API enumerated');
+    assert.ok(routes.some((r) => r.url.includes('static')), 'board assets enumerated');
+    assert.ok(routes.some((r) => r.url === '/api/tasks/:id/retry'));
+    for (const route of routes) {
+      const path = route.url.replace(/:[A-Za-z]+/g, 'x').replace('*', 'x.js');
+      for (const authorization of [undefined, 'Bearer wrong-token', basic('admin', 'wrong-password'), basic('mallory', 'board-password-123')]) {
+        const response = await fetch(`${berth.url}${path}`, { method: route.method, headers: authorization ? { authorization } : {} });
+        assert.equal(response.status, 401, `${route.method} ${route.url} with ${authorization ?? 'nothing'}`);
+      }
+    }
+    const board = await fetch(`${berth.url}/admin/queues`, { headers: { authorization: basic('admin', 'board-password-123') } });
+    assert.equal(board.status, 200);
+    assert.match(await board.text(), /<html/i);
+    const boardApi = await fetch(`${berth.url}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    assert.equal(boardApi.status, 200);
+    const anonymousBoard = await fetch(`${berth.url}/admin/queues`);
+    assert.match(anonymousBoard.headers.get('www-authenticate') ?? '', /^Basic/);
+  });
+
+  it('a failed task shows its streamed logs and reason; retry (API and board) runs a new attempt in a new container', async () => {
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'flaky', repo: 'octo/widgets' });
+    const failed = await berth.waitFor(body.id, ['failed']);
+    assert.equal(failed.failedReason, 'exit code 3');
+    const logs = (await berth.api('GET', `/api/tasks/${body.id}/logs`)).body;
+    assert.ok(logs.lines.includes('flaky agent, attempt 1'), JSON.stringify(logs));
+    assert.ok(logs.lines.includes('first attempt always fails'));
+
+    const retry = await berth.api('POST', `/api/tasks/${body.id}/retry`);
+    assert.equal(retry.status, 200);
+    const again = await berth.api('POST', `/api/tasks/${body.id}/retry`);
+    assert.equal(again.status, 200, 'idempotent while it runs');
+    const done = await berth.waitFor(body.id, ['completed', 'failed']);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    assert.deepEqual(done.result, { attempt: 2 });
+    assert.equal((await berth.api('POST', `/api/tasks/${body.id}/retry`)).status, 409, 'a completed task is replayed, not retried');
+
+    // The board's own retry button calls this endpoint.
+    const second = (await berth.api('POST', '/api/tasks', { kind: 'flaky', repo: 'octo/widgets', number: 2 })).body.id;
+    await berth.waitFor(second, ['failed']);
+    const boardRetry = await fetch(`${berth.url}/admin/queues/api/queues/${berth.config.QUEUE_NAME}/${second}/retry`, { method: 'PUT', headers: { authorization: basic('admin', 'board-password-123') } });
+    assert.equal(boardRetry.status, 204, await boardRetry.text());
+    assert.equal((await berth.waitFor(second, ['completed', 'failed'])).state, 'completed');
+    await recorder.stop();
+    const creates = recorder.events.filter((e) => e.action === 'create');
+    assert.deepEqual(creates.map((e) => `${e.jobId === body.id ? 'first' : 'second'}#${e.attempt}`).sort(), ['first#1', 'first#2', 'second#1', 'second#2']);
+  });
+
+  it('replay queues a new linked task with the same input; replaying again is idempotent', async () => {
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets', prompt: 'same input' });
+    await berth.waitFor(body.id, ['completed']);
+    const replay = await berth.api('POST', `/api/tasks/${body.id}/replay`);
+    assert.equal(replay.status, 202);
+    assert.notEqual(replay.body.id, body.id);
+    const again = await berth.api('POST', `/api/tasks/${body.id}/replay`);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.id, replay.body.id);
+    const other = await berth.api('POST', `/api/tasks/${body.id}/replay`, { idempotencyKey: 'second' });
+    assert.notEqual(other.body.id, replay.body.id);
+    const replayed = await berth.waitFor(replay.body.id, ['completed']);
+    assert.equal(replayed.replayOf, body.id);
+    assert.equal((replayed.result as { echo: string }).echo, 'same input');
+  });
+
+  it('bulk retry of failed tasks since a time, and listing with filters and paging', async () => {
+    const since = new Date().toISOString();
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await berth.api('POST', '/api/tasks', { kind: 'flaky', repo: 'octo/bulk', number: 10 + i })).body.id);
+    for (const id of ids) await berth.waitFor(id, ['failed']);
+    const bulk = await berth.api('POST', `/api/tasks/retry?state=failed&since=${encodeURIComponent(since)}`);
+    assert.equal(bulk.status, 200);
+    assert.deepEqual([...bulk.body.retried].sort(), [...ids].sort());
+    for (const id of ids) assert.equal((await berth.waitFor(id, ['completed', 'failed'])).state, 'completed');
+    assert.equal((await berth.api('POST', `/api/tasks/retry?state=failed&since=${encodeURIComponent(since)}`)).body.count, 0, 'idempotent');
+
+    const page1 = (await berth.api('GET', '/api/tasks?repo=octo/bulk&limit=2')).body;
+    assert.equal(page1.tasks.length, 2);
+    assert.ok(page1.nextCursor !== null);
+    const page2 = (await berth.api('GET', `/api/tasks?repo=octo/bulk&limit=2&cursor=${page1.nextCursor}`)).body;
+    assert.equal(page2.tasks.length, 1);
+    assert.deepEqual(new Set([...page1.tasks, ...page2.tasks].map((t: { id: string }) => t.id)), new Set(ids));
+    const completedEcho = (await berth.api('GET', '/api/tasks?state=completed&kind=echo')).body.tasks;
+    assert.ok(completedEcho.every((t: { kind: string; state: string }) => t.kind === 'echo' && t.state === 'completed'));
+    assert.equal((await berth.api('GET', '/api/tasks?state=bogus')).status, 400);
+  });
+
+  it('read-only board refuses writes', async () => {
+    const viewer = await startBerth(testEnv(redis, image, { BOARD_READ_ONLY: 'true' }), { consumer: false });
+    try {
+      const { body } = await viewer.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
+      const response = await fetch(`${viewer.url}/admin/queues/api/queues/${viewer.config.QUEUE_NAME}/${body.id}/retry`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+      assert.equal(response.status, 405);
+      await waitUntil(async () => true, 'noop');
+    } finally {
+      await viewer.close();
+    }
+  });
+});
