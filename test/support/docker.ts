@@ -47,6 +47,8 @@ export async function recordEvents(queue: string, client: Dockerode = docker): P
     }
   });
   stream.on('error', () => {});
+  // A test that fails before stop() must not keep its process alive on this socket.
+  (stream as unknown as { socket?: { unref(): void } }).socket?.unref();
   return {
     events,
     async stop() {
