@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import { Job } from 'bullmq';
 import { CANCELLED_REASON, type TaskData, type TaskState } from '../../core/task.js';
 import type { WorkerResultLine } from '../../core/worker-protocol.js';
 import type { ContainerProgress } from '../../consumer/run-attempt.js';
@@ -44,8 +44,15 @@ export function containerOf(job: Job): ContainerProgress['container'] | null {
   return progress.container;
 }
 
-export async function viewTask(job: Job<TaskData, WorkerResultLine | null>): Promise<TaskView> {
+export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): Promise<TaskView> {
+  let job = loaded;
   const state = await publicState(job);
+  // The job hash and its state are two reads: a job that finished between them reads as finished
+  // without its result. Read the hash again so a finished state always comes with its outcome.
+  if ((state === 'completed' || state === 'failed' || state === 'cancelled') && !job.finishedOn) {
+    const queue = (job as unknown as { queue: Parameters<typeof Job.fromId>[0] }).queue;
+    job = ((await Job.fromId(queue, job.id!)) as typeof job | undefined) ?? job;
+  }
   const progress = job.progress as Partial<ContainerProgress> | undefined;
   const container = containerOf(job);
   return {

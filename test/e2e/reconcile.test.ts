@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { LABEL } from '../../src/core/labels.js';
+import { docker, queueContainers, recordEvents } from '../support/docker.js';
+import { ensureWorkerImage } from '../support/image.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startBerth, testEnv, uniqueQueue, type TestBerth } from '../support/berth.js';
+import { startConsumerProcess } from '../support/consumer-process.js';
+import { jobEventCounts } from '../support/queue-events.js';
+import { waitUntil } from '../support/wait.js';
+
+describe('reconciler and repeated restarts', () => {
+  let redis: TestRedis;
+  let image: string;
+  const berths: TestBerth[] = [];
+  const strangers: string[] = [];
+
+  before(async () => {
+    image = await ensureWorkerImage();
+    redis = await startRedis({ aof: true });
+  });
+  after(async () => {
+    for (const berth of berths) await berth.close().catch(() => {});
+    for (const id of strangers) await docker.getContainer(id).remove({ force: true }).catch(() => {});
+    await redis.stop();
+  });
+
+  const sleeper = async (name: string, labels: Record<string, string>) => {
+    const container = await docker.createContainer({ name, Image: image, Entrypoint: ['node', '-e', 'setTimeout(() => {}, 600000)'], Labels: labels, HostConfig: { NetworkMode: 'none', Init: true } });
+    await container.start();
+    return container.id;
+  };
+
+  it('removes containers whose job is gone, finished or of an older attempt; touches nothing else on the host', async () => {
+    const berth = await startBerth(testEnv(redis, image), { consumer: false });
+    berths.push(berth);
+    const queue = berth.config.QUEUE_NAME;
+    const labels = (jobId: string, attempt: number, q = queue) => ({ [LABEL.managed]: 'true', [LABEL.queue]: q, [LABEL.jobId]: jobId, [LABEL.attempt]: String(attempt) });
+
+    const completed = (await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/a' })).body.id;
+    const waiting = (await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/b', prompt: '30' })).body.id;
+
+    const gone = await sleeper(`${queue}-gone`, labels('t-no-such-job', 1));
+    const older = await sleeper(`${queue}-older`, labels(waiting, 0));
+    const current = await sleeper(`berth-${queue}-${waiting}-a1`, labels(waiting, 1));
+    const otherQueue = await sleeper(`${queue}-other-queue`, labels('t-no-such-job', 1, uniqueQueue('other')));
+    const unlabelled = await sleeper(`${queue}-stranger`, {});
+    strangers.push(otherQueue, unlabelled);
+
+    // A consumer process runs the reconciler at start.
+    const consumer = startConsumerProcess({ ...testEnv(redis, image), QUEUE_NAME: queue, CONSUMER_ID: 'reconciler' });
+    try {
+      await consumer.ready;
+      await berth.waitFor(completed, ['completed']);
+      // A container left behind by a finished job (as after a crash between record and remove).
+      const finished = await sleeper(`${queue}-finished`, labels(completed, 1));
+      const exists = async (id: string) => docker.getContainer(id).inspect().then(() => true, () => false);
+      await waitUntil(async () => !(await exists(gone)) && !(await exists(older)) && !(await exists(finished)), 'gone, older and finished removed', 30_000);
+      assert.equal(await exists(otherQueue), true, 'another queue’s container is not ours');
+      assert.equal(await exists(unlabelled), true, 'an unlabelled container is never touched');
+      // The current attempt's container is adopted, not removed: the sleep agent in it is ours.
+      assert.ok(await exists(current) || (await berth.api('GET', `/api/tasks/${waiting}`)).body.state !== 'waiting');
+      const retired = consumer.lines.filter((l) => l.msg === 'removed container').map((l) => `${l.container}: ${l.reason}`);
+      assert.ok(retired.some((r) => r.includes('-gone: job gone')), retired.join('\n'));
+      assert.ok(retired.some((r) => r.includes('-older: older attempt')), retired.join('\n'));
+      assert.ok(retired.some((r) => r.includes('-finished: job completed')), retired.join('\n'));
+    } finally {
+      await consumer.kill('SIGKILL');
+    }
+  });
+
+  it('a task survives its dispatcher being SIGKILLed 10 times while it runs', async () => {
+    const env = testEnv(redis, image, { CONSUMER_ID: 'ten-kills' });
+    const berth = await startBerth(env, { consumer: false });
+    berths.push(berth);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    let consumer = startConsumerProcess(env);
+    await consumer.ready;
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '25' });
+    await waitUntil(() => recorder.events.some((e) => e.action === 'start'), 'running');
+    const recoveries: number[] = [];
+    for (let kill = 0; kill < 10; kill++) {
+      await consumer.kill('SIGKILL');
+      consumer = startConsumerProcess(env);
+      const ready = await consumer.ready;
+      await waitUntil(() => consumer.count('adopted container') > 0, 'adopted', 20_000, 20);
+      recoveries.push(Date.now() - ready);
+    }
+    console.log(`10 SIGKILL restarts: adopted ${recoveries.join(', ')} ms after each new consumer was ready`);
+    const task = await berth.waitFor(body.id, ['completed', 'failed'], 60_000);
+    await consumer.kill('SIGTERM');
+    assert.equal(task.state, 'completed', JSON.stringify(task));
+    assert.equal(task.attempts, 1);
+    await recorder.stop();
+    assert.equal(recorder.events.filter((e) => e.action === 'create').length, 1);
+    const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, body.id);
+    assert.equal(counts.completed, 1);
+    await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'nothing left');
+  });
+});
