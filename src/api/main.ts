@@ -9,6 +9,7 @@ import { createTaskQueue } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
 import { DockerLauncher, dockerClient } from '../consumer/launcher/docker.js';
 import { buildApi } from './server.js';
+import { BerthMetrics } from '../core/metrics.js';
 
 /** Composition root of the API process; by default it also runs the consumer in-process. */
 const config = loadConfigOrExit();
@@ -28,8 +29,10 @@ probeRedis.on('error', () => {});
 const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
 const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
+const metrics = new BerthMetrics();
 const app = await buildApi({
   config,
+  metrics: { metrics, runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length },
   queue,
   cancels,
   logger,
@@ -48,7 +51,7 @@ const app = await buildApi({
 });
 if (!config.GITHUB_WEBHOOK_SECRET) logger.warn('GITHUB_WEBHOOK_SECRET is not set: POST /webhooks/github is off (unsigned deliveries are never accepted)');
 let consumer: Consumer | null = null;
-if (config.CONSUMER_IN_PROCESS) consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, mintSecrets });
+if (config.CONSUMER_IN_PROCESS) consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, mintSecrets, metrics });
 await app.listen({ host: config.HOST, port: config.PORT });
 
 closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {

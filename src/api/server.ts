@@ -13,6 +13,7 @@ import type { WebhookRules } from '../core/webhook-rules.js';
 import type { Redis } from 'ioredis';
 import { githubWebhookRoute } from './webhooks/route.js';
 import { boardPlugin } from './board.js';
+import type { BerthMetrics } from '../core/metrics.js';
 
 export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
 
@@ -34,6 +35,8 @@ export interface ApiDeps {
   cancels: CancelBook;
   probes: ReadinessProbe[];
   logger?: Logger | false;
+  /** Served at /metrics behind the API token when given. */
+  metrics?: { metrics: BerthMetrics; runningContainers: () => Promise<number> };
   /** GitHub webhooks; the route exists only when at least one secret is configured. */
   github?: { secrets: string[]; rules: WebhookRules; redis: Redis };
 }
@@ -64,6 +67,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     { prefix: '/api' },
   );
+  if (deps.metrics) {
+    const { metrics, runningContainers } = deps.metrics;
+    metrics.observe({ jobCounts: () => deps.queue.getJobCounts(), runningContainers });
+    await app.register(async (scope) => {
+      await requireBearerToken(scope, [deps.config.API_TOKEN]);
+      scope.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+    });
+  }
   await app.register(async (scope) =>
     boardPlugin(scope, { queue: deps.queue, apiToken: deps.config.API_TOKEN, user: deps.config.BOARD_USER, password: deps.config.BOARD_PASSWORD, readOnly: deps.config.BOARD_READ_ONLY }),
   );

@@ -2,6 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CancelBook } from '../core/cancel.js';
+import type { BerthMetrics } from '../core/metrics.js';
 import { redisConnection, type TaskQueue } from '../core/queue.js';
 import type { TaskData } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
@@ -23,6 +24,7 @@ export interface ConsumerDeps {
   logger: Logger;
   hostEnv?: NodeJS.ProcessEnv;
   mintSecrets?: AttemptDeps['mintSecrets'];
+  metrics?: BerthMetrics;
 }
 
 export interface Consumer {
@@ -61,6 +63,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         logger,
         hostEnv: deps.hostEnv,
         mintSecrets: deps.mintSecrets,
+        metrics: deps.metrics,
         isClosing: () => closing,
         onAttemptFinished: (jobId, containerId) => finished.set(jobId, containerId),
       }),

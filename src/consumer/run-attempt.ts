@@ -11,6 +11,7 @@ import type { AttemptFence } from './fence.js';
 import type { ContainerFacts, DockerLauncher } from './launcher/docker.js';
 import { buildContainerSpec, type LaunchConfig } from './launcher/spec.js';
 import { interpretExit } from './outcome.js';
+import { failureLabel, type BerthMetrics } from '../core/metrics.js';
 import { streamLogsToJob } from './log-stream.js';
 
 export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT'>;
@@ -27,6 +28,7 @@ export interface AttemptDeps {
   hostEnv?: NodeJS.ProcessEnv;
   /** Short-lived credentials for the container (e.g. a GitHub installation token). Never stored. */
   mintSecrets?: (task: TaskData) => Promise<Record<string, string>>;
+  metrics?: BerthMetrics;
   /** True once a planned shutdown began: a job fetched now is handed straight back. */
   isClosing: () => boolean;
   /** Told the container of a finished attempt, so it is removed only once the outcome is recorded. */
@@ -91,6 +93,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     throw new UnrecoverableError('cancelled');
   }
   let adopted = facts !== null;
+  let launchStartedAt: number | null = null;
   if (!facts) {
     const engineId = await launcher.engineId();
     const owner = await deps.fence.claim(jobId, attempt, engineId);
@@ -103,7 +106,9 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     }
     // Only mint credentials when a container is actually created; adopting needs none.
     const secrets = deps.mintSecrets ? await deps.mintSecrets(data) : {};
+    const createdAt = Date.now();
     const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task, secrets }, deps.hostEnv));
+    if (!created.adopted) launchStartedAt = createdAt;
     adopted = created.adopted;
     facts = await mustInspect(launcher, created.id);
   }
@@ -114,6 +119,11 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     facts = await mustInspect(launcher, id);
   }
   log.info({ containerId: id, adopted, state: facts.state }, adopted ? 'adopted container' : 'started container');
+  if (adopted) deps.metrics?.adoptions.inc();
+  else {
+    deps.metrics?.launches.inc();
+    if (launchStartedAt !== null) deps.metrics?.startLatency.observe((Date.now() - launchStartedAt) / 1000);
+  }
   crashPoint('after-start');
   await reportProgress(job, attempt, facts);
   const stopStreaming = await streamLogsToJob(launcher.docker, id, job).catch(() => () => {});
@@ -168,6 +178,12 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     { retryOnTimeout: config.RETRY_ON_TIMEOUT },
   );
   deps.onAttemptFinished(jobId, id);
+  if (facts.startedAt && facts.finishedAt) deps.metrics?.taskDuration.observe((facts.finishedAt - facts.startedAt) / 1000);
+  if (outcome.status === 'completed') deps.metrics?.completions.inc();
+  else {
+    deps.metrics?.failures.inc({ reason: failureLabel(outcome.reason) });
+    if (outcome.retry && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) deps.metrics?.retries.inc();
+  }
   log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: outcome.status === 'failed' ? outcome.reason : undefined }, 'attempt finished');
   if (outcome.status === 'completed') return outcome.value;
   throw outcome.retry ? new Error(outcome.reason) : new UnrecoverableError(outcome.reason);

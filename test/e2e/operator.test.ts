@@ -112,6 +112,23 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
     assert.equal((await berth.api('GET', '/api/tasks?state=bogus')).status, 400);
   });
 
+  it('/metrics (behind the token) counts what the earlier tests ran', async () => {
+    assert.equal((await fetch(`${berth.url}/metrics`)).status, 401);
+    const response = await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await response.text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? Number.NaN);
+    assert.ok(value(/^berth_launches_total (\d+)/m) >= 8, 'launches counted');
+    assert.ok(value(/^berth_completions_total (\d+)/m) >= 5);
+    assert.ok(value(/^berth_failures_total\{reason="exit_code"\} (\d+)/m) >= 5, 'flaky first attempts');
+    assert.ok(value(/^berth_tasks\{state="completed"\} (\d+)/m) >= 5);
+    assert.match(text, /^berth_queue_depth \d+/m);
+    assert.match(text, /^berth_running_containers \d+/m);
+    assert.match(text, /^berth_container_start_seconds_bucket\{le="1"\} \d+/m);
+    assert.match(text, /^berth_task_duration_seconds_count \d+/m);
+  });
+
   it('read-only board refuses writes', async () => {
     const viewer = await startBerth(testEnv(redis, image, { BOARD_READ_ONLY: 'true' }), { consumer: false });
     try {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { CancelBook } from '../../src/core/cancel.js';
+import { BerthMetrics } from '../../src/core/metrics.js';
 import type { TaskData } from '../../src/core/task.js';
 import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
@@ -72,15 +73,17 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
   const launcher = new DockerLauncher(docker);
   const queue = createTaskQueue(config);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const metrics = new BerthMetrics({ defaultMetrics: false });
   redis.on('error', () => {});
   queue.on('error', () => {});
   const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
   const app = await buildApi({ config, queue, cancels,
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
+    metrics: { metrics, runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length },
     github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis },
   });
-  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {}, mintSecrets: options.mintSecrets });
+  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {}, mintSecrets: options.mintSecrets, metrics });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
   const api: TestBerth['api'] = async (method, path, body, headers = {}) => {

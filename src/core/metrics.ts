@@ -1,0 +1,79 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * berth's Prometheus metrics, in a registry of their own (no globals) that the consumer writes to
+ * and the API serves at /metrics. Gauges that mirror Redis or Docker are collected at scrape time.
+ */
+export class BerthMetrics {
+  readonly registry = new Registry();
+  readonly launches = new Counter({ name: 'berth_launches_total', help: 'Containers created for an attempt', registers: [this.registry] });
+  readonly adoptions = new Counter({ name: 'berth_adoptions_total', help: 'Existing containers adopted after a restart, stall or takeover', registers: [this.registry] });
+  readonly retries = new Counter({ name: 'berth_retries_total', help: 'Failed attempts that will be retried', registers: [this.registry] });
+  readonly failures = new Counter({ name: 'berth_failures_total', help: 'Failed attempts by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });
+  readonly startLatency = new Histogram({
+    name: 'berth_container_start_seconds',
+    help: 'From create request to a running container',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+  readonly taskDuration = new Histogram({
+    name: 'berth_task_duration_seconds',
+    help: 'Container run time per attempt (its own StartedAt to FinishedAt)',
+    buckets: [1, 10, 30, 60, 300, 600, 1200, 1800, 2700, 3600],
+    registers: [this.registry],
+  });
+
+  private observed = false;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'berth_process_' });
+  }
+
+  /** Gauges read from the queue and the engine when Prometheus scrapes. Idempotent. */
+  observe(sources: { jobCounts: () => Promise<Record<string, number>>; runningContainers: () => Promise<number> }): void {
+    if (this.observed) return;
+    this.observed = true;
+    const registers = [this.registry];
+    new Gauge({
+      name: 'berth_tasks',
+      help: 'Tasks by BullMQ state',
+      labelNames: ['state'] as const,
+      registers,
+      async collect() {
+        const counts = await sources.jobCounts();
+        for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: 'berth_queue_depth',
+      help: 'Tasks waiting to run (waiting, prioritized, delayed)',
+      registers,
+      async collect() {
+        const counts = await sources.jobCounts();
+        this.set((counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0));
+      },
+    });
+    new Gauge({
+      name: 'berth_running_containers',
+      help: 'Worker containers of this queue running on this engine',
+      registers,
+      async collect() {
+        this.set(await sources.runningContainers());
+      },
+    });
+  }
+}
+
+/** Failure reasons as a bounded label set (failedReason texts are free-form). */
+export function failureLabel(reason: string): string {
+  if (reason.startsWith('timeout')) return 'timeout';
+  if (reason.startsWith('out of memory')) return 'oom';
+  if (reason.startsWith('cancelled')) return 'cancelled';
+  if (reason.startsWith('invalid task')) return 'invalid_task';
+  if (reason.includes('do not retry')) return 'no_retry';
+  if (reason.startsWith('killed by')) return 'signal';
+  if (reason.startsWith('exit code')) return 'exit_code';
+  if (reason.includes('stalled')) return 'stalled';
+  return 'other';
+}
