@@ -1,5 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { CancelBook } from '../core/cancel.js';
 import type { Config } from '../core/config.js';
@@ -12,7 +14,7 @@ import type { SubmitConfig } from './tasks/submit.js';
 import type { WebhookRules } from '../core/webhook-rules.js';
 import type { Redis } from 'ioredis';
 import { githubWebhookRoute } from './webhooks/route.js';
-import { boardPlugin } from './board.js';
+import { boardCredentialsValid, boardPlugin } from './board.js';
 import type { BerthMetrics } from '../core/metrics.js';
 
 export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
@@ -59,6 +61,24 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   // JSON only: Fastify's built-in text/plain parser would hand strings to handlers expecting objects.
   app.removeContentTypeParser('text/plain');
 
+  // The OpenAPI document is generated from the same zod schemas the routes validate with.
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'berth', version: '0.1.0', description: 'Agent tasks in ephemeral, hardened Docker containers. See docs/api.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(async (scope) => {
+    // The UI and the JSON document sit behind the same credentials as the board.
+    const credentials = { apiToken: deps.config.API_TOKEN, user: deps.config.BOARD_USER, password: deps.config.BOARD_PASSWORD };
+    scope.addHook('onRequest', async (request, reply) => {
+      if (boardCredentialsValid(request, credentials)) return;
+      return reply.header('www-authenticate', 'Basic realm="berth", charset="UTF-8"').status(401).send({ error: 'Unauthorized', message: 'log in (Basic) or send Authorization: Bearer <API_TOKEN>' });
+    });
+    await scope.register(swaggerUi, { routePrefix: '/docs' });
+  });
   await app.register(healthRoutes, { probes: deps.probes });
   await app.register(
     async (api) => {

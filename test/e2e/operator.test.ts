@@ -129,6 +129,18 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
     assert.match(text, /^berth_task_duration_seconds_count \d+/m);
   });
 
+  it('serves an OpenAPI document generated from the zod schemas, behind credentials', async () => {
+    assert.equal((await fetch(`${berth.url}/docs/json`)).status, 401);
+    const doc = (await (await fetch(`${berth.url}/docs/json`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).json()) as any;
+    assert.ok(doc.openapi.startsWith('3.'));
+    for (const path of ['/api/tasks', '/api/tasks/{id}', '/api/tasks/{id}/cancel', '/api/tasks/{id}/retry', '/api/tasks/{id}/replay', '/api/tasks/{id}/logs']) assert.ok(doc.paths[path], path);
+    const body = doc.paths['/api/tasks'].post.requestBody.content['application/json'].schema;
+    assert.deepEqual(body.required, ['kind', 'repo']);
+    assert.equal(body.additionalProperties, false, 'unknown fields are rejected, and the document says so');
+    const ui = await fetch(`${berth.url}/docs`, { headers: { authorization: basic('admin', 'board-password-123') } });
+    assert.equal(ui.status, 200);
+  });
+
   it('read-only board refuses writes', async () => {
     const viewer = await startBerth(testEnv(redis, image, { BOARD_READ_ONLY: 'true' }), { consumer: false });
     try {
