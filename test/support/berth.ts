@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -15,7 +17,20 @@ import { docker, removeQueueContainers } from './docker.js';
 import { ROOT } from './image.js';
 import type { TestRedis } from './redis.js';
 
-export const AGENTS_DIR = join(ROOT, 'test/fixtures/agents');
+/**
+ * The fixture agents, bind-mounted read-only into workers that run as uid 10001. A checkout may
+ * live where that uid cannot read (a 0700 CI folder), so they are copied to a world-readable place.
+ */
+export const AGENTS_DIR = (() => {
+  const target = join(tmpdir(), 'berth-test-agents');
+  mkdirSync(target, { recursive: true });
+  chmodSync(target, 0o755);
+  for (const file of readdirSync(join(ROOT, 'test/fixtures/agents'))) {
+    copyFileSync(join(ROOT, 'test/fixtures/agents', file), join(target, file));
+    chmodSync(join(target, file), 0o644);
+  }
+  return target;
+})();
 export const TEST_TOKEN = 'test-token-0123456789abcdef0123';
 
 export function uniqueQueue(prefix = 't'): string {

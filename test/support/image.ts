@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { docker } from './docker.js';
 
@@ -19,6 +19,25 @@ function contentTag(): string {
   const inputs = ['Dockerfile', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', ...filesUnder(join(ROOT, 'src')).map((p) => relative(ROOT, p))].sort();
   for (const file of inputs) hash.update(file).update(readFileSync(join(ROOT, file)));
   return `berth:test-${hash.digest('hex').slice(0, 12)}`;
+}
+
+function holderAlive(lock: string): boolean {
+  try {
+    process.kill(Number(readFileSync(join(lock, 'pid'), 'utf8')), 0);
+    return true;
+  } catch (error) {
+    // No pid file yet (the holder is between mkdir and write): give it the benefit of the doubt.
+    return (error as NodeJS.ErrnoException).code === 'EPERM' || (error as NodeJS.ErrnoException).code === 'ENOENT' && !existsPid(lock);
+  }
+}
+
+function existsPid(lock: string): boolean {
+  try {
+    statSync(join(lock, 'pid'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function imageExists(tag: string): Promise<boolean> {
@@ -42,10 +61,12 @@ export async function ensureWorkerImage(): Promise<string> {
   for (let waited = 0; ; waited += 500) {
     try {
       mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
       break;
     } catch {
       if (await imageExists(tag)) return tag;
-      if (waited > 300_000) rmSync(lock, { recursive: true, force: true });
+      // A lock left by a build that was killed (a stopped session) is broken at once.
+      if (!holderAlive(lock) || waited > 300_000) rmSync(lock, { recursive: true, force: true });
       await new Promise((r) => setTimeout(r, 500));
     }
   }
