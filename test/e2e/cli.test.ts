@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ensureWorkerImage, ROOT } from '../support/image.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
+
+function cli(berth: TestBerth | null, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, ...(berth ? { BERTH_URL: berth.url, BERTH_TOKEN: TEST_TOKEN } : {}), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('berth CLI against a real running berth', () => {
+  let redis: TestRedis;
+  let berth: TestBerth;
+
+  before(async () => {
+    const image = await ensureWorkerImage();
+    redis = await startRedis();
+    berth = await startBerth(testEnv(redis, image, { TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs' }));
+  });
+  after(async () => {
+    await berth.close();
+    await redis.stop();
+  });
+
+  it('enqueue --wait prints the id and the finished task; exit 0 when it completed', async () => {
+    const run = await cli(berth, ['enqueue', '--kind', 'echo', '--repo', 'octo/cli', '--prompt', 'from the cli', '--wait']);
+    assert.equal(run.code, 0, run.stderr);
+    const [id, ...rest] = run.stdout.split('\n');
+    const task = JSON.parse(rest.join('\n'));
+    assert.equal(task.id, id);
+    assert.equal(task.state, 'completed');
+    assert.equal(task.result.echo, 'from the cli');
+    assert.match(run.stderr, /completed/);
+  });
+
+  it('a failing task: enqueue --wait exits 1; tasks list/show/logs/retry/replay/cancel act on it', async () => {
+    const run = await cli(berth, ['enqueue', '--kind', 'flaky', '--repo', 'octo/cli', '--number', '5', '--wait']);
+    assert.equal(run.code, 1);
+    const id = run.stdout.split('\n')[0]!;
+    const list = await cli(berth, ['tasks', 'list', '--repo', 'octo/cli', '--state', 'failed']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^ID\s+STATE\s+KIND/);
+    assert.match(list.stdout, new RegExp(`${id}\\s+failed\\s+flaky\\s+octo/cli#5\\s+1\\s+exit code 3`));
+    const show = JSON.parse((await cli(berth, ['tasks', 'show', id])).stdout);
+    assert.equal(show.failedReason, 'exit code 3');
+    assert.match((await cli(berth, ['tasks', 'logs', id])).stdout, /first attempt always fails/);
+    const retry = JSON.parse((await cli(berth, ['tasks', 'retry', id])).stdout);
+    assert.equal(retry.retried, true);
+    await berth.waitFor(id, ['completed']);
+    const replay = JSON.parse((await cli(berth, ['tasks', 'replay', id])).stdout);
+    assert.equal(replay.replayOf, id);
+    const waiting = (await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/cli', prompt: '30' })).body.id;
+    await berth.waitFor(waiting, ['active']);
+    const cancel = JSON.parse((await cli(berth, ['tasks', 'cancel', waiting])).stdout);
+    assert.equal(cancel.state, 'cancelled');
+  });
+
+  it('says what is wrong: no token, a wrong token, berth unreachable, an unknown task', async () => {
+    const noToken = await cli(null, ['tasks', 'list'], { BERTH_URL: berth.url });
+    assert.equal(noToken.code, 1);
+    assert.match(noToken.stderr, /no token/);
+    const wrong = await cli(null, ['tasks', 'list'], { BERTH_URL: berth.url, BERTH_TOKEN: 'wrong' });
+    assert.match(wrong.stderr, /refused the token/);
+    const down = await cli(null, ['tasks', 'list'], { BERTH_URL: 'http://127.0.0.1:9', BERTH_TOKEN: TEST_TOKEN });
+    assert.match(down.stderr, /cannot reach berth/);
+    const unknown = await cli(berth, ['tasks', 'show', 't-nope']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /404 no task t-nope/);
+  });
+});
