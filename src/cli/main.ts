@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { BerthClient, CliError } from './client.js';
+import { formatChecks, runDoctor } from './doctor.js';
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
@@ -109,6 +110,15 @@ program
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
+  });
+
+program
+  .command('doctor')
+  .description("check config, Redis, the Docker engine, the worker image and the workers' hardening (reads berth's own environment)")
+  .action(async () => {
+    const checks = await runDoctor(process.env);
+    print(formatChecks(checks));
+    process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
   });
 
 program.parseAsync().catch((error: unknown) => {

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { ensureWorkerImage, ROOT } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
+import { startSecondEngine } from '../support/second-engine.js';
 
 function cli(berth: TestBerth | null, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -27,7 +28,7 @@ describe('berth CLI against a real running berth', () => {
 
   before(async () => {
     const image = await ensureWorkerImage();
-    redis = await startRedis();
+    redis = await startRedis({ aof: true });
     berth = await startBerth(testEnv(redis, image, { TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs' }));
   });
   after(async () => {
@@ -79,5 +80,30 @@ describe('berth CLI against a real running berth', () => {
     const unknown = await cli(berth, ['tasks', 'show', 't-nope']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /404 no task t-nope/);
+  });
+
+  it('doctor: every check passes on a healthy setup, and names the failure and its fix with Redis or Docker stopped', async () => {
+    const image = berth.config.WORKER_IMAGE;
+    const env = testEnv(redis, image, { WORKER_BINDS: '', WORKER_NETWORK: 'none' });
+    const ok = await cli(null, ['doctor'], env);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    for (const check of ['configuration', 'redis', 'docker engine', 'worker image', 'worker hardening']) assert.match(ok.stdout, new RegExp(`^pass\\s+${check}`, 'm'));
+    assert.match(ok.stdout, /no capabilities, no-new-privileges, read-only root/);
+
+    const stoppedRedis = await startRedis();
+    await stoppedRedis.stop();
+    const noRedis = await cli(null, ['doctor'], { ...env, REDIS_URL: stoppedRedis.url });
+    assert.equal(noRedis.code, 1);
+    assert.match(noRedis.stdout, /^FAIL\s+redis\s+.*does not answer.*start Redis/m);
+
+    // A real engine, stopped: the second dockerd of the scale-out tests, started and stopped again.
+    const engine = await startSecondEngine([]);
+    await engine.stop();
+    const noDocker = await cli(null, ['doctor'], { ...env, DOCKER_HOST: engine.host });
+    assert.equal(noDocker.code, 1);
+    assert.match(noDocker.stdout, /^FAIL\s+docker engine\s+.*does not answer.*start dockerd/m);
+
+    const badConfig = await cli(null, ['doctor'], { ...env, TASK_TIMEOUT: 'soon' });
+    assert.match(badConfig.stdout, /^FAIL\s+configuration\s+TASK_TIMEOUT/m);
   });
 });

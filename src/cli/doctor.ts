@@ -1,0 +1,109 @@
+import { Redis } from 'ioredis';
+import { ConfigError, parseConfig, type Config } from '../core/config.js';
+import { containerName } from '../core/names.js';
+import { DockerLauncher, dockerClient } from '../consumer/launcher/docker.js';
+import { buildContainerSpec } from '../consumer/launcher/spec.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+const PROBE = `
+const fs = require('fs');
+const status = fs.readFileSync('/proc/self/status', 'utf8');
+const field = (k) => (status.match(new RegExp('^' + k + ':\\\\s*(\\\\S+)', 'm')) || [])[1];
+let rootWritable = true;
+try { fs.writeFileSync('/berth-probe', ''); } catch { rootWritable = false; }
+let workWritable = false;
+try { fs.writeFileSync('/work/probe', 'x'); workWritable = true; } catch {}
+console.log(JSON.stringify({ uid: process.getuid(), capEff: field('CapEff'), noNewPrivs: field('NoNewPrivs'), rootWritable, workWritable, socket: fs.existsSync('/var/run/docker.sock') }));
+`;
+
+/** Checks what berth needs, in order; later checks are skipped when an earlier one they need failed. */
+export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
+  const checks: Check[] = [];
+  let config: Config | null = null;
+  try {
+    config = parseConfig(env);
+    checks.push({ name: 'configuration', ok: true, detail: `${Object.keys(config.agentCommands).length} task kind(s): ${Object.keys(config.agentCommands).join(', ')}` });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    checks.push({ name: 'configuration', ok: false, detail: error.problems.join('; '), fix: 'set the variables listed (docs/configuration.md)' });
+    return checks;
+  }
+
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, connectTimeout: 2000 });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+    const policy = ((await redis.config('GET', 'maxmemory-policy')) as string[])[1];
+    const aof = ((await redis.config('GET', 'appendonly')) as string[])[1];
+    const warnings = [policy !== 'noeviction' ? `maxmemory-policy is ${policy}` : '', aof !== 'yes' ? 'appendonly is off' : ''].filter(Boolean);
+    checks.push({ name: 'redis', ok: warnings.length === 0, detail: warnings.length ? warnings.join('; ') : `${config.REDIS_URL} answers; noeviction, AOF on`, ...(warnings.length ? { fix: 'run Redis with --maxmemory-policy noeviction --appendonly yes (queued tasks must never be evicted or lost)' } : {}) });
+  } catch (error) {
+    checks.push({ name: 'redis', ok: false, detail: `${config.REDIS_URL} does not answer (${(error as Error).message})`, fix: 'start Redis (scripts/up.sh starts one) or correct REDIS_URL' });
+  } finally {
+    redis.disconnect();
+  }
+
+  const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
+  try {
+    await launcher.ping();
+    const version = (await launcher.docker.version()) as { Version: string; ApiVersion: string };
+    checks.push({ name: 'docker engine', ok: true, detail: `engine ${version.Version} (API ${version.ApiVersion})` });
+  } catch (error) {
+    checks.push({ name: 'docker engine', ok: false, detail: `${config.DOCKER_HOST ?? 'unix:///var/run/docker.sock'} does not answer (${(error as Error).message})`, fix: 'start dockerd (scripts/start-docker.sh) and make its socket readable by berth (DOCKER_GID in compose)' });
+    return checks;
+  }
+
+  try {
+    await launcher.docker.getImage(config.WORKER_IMAGE).inspect();
+    checks.push({ name: 'worker image', ok: true, detail: config.WORKER_IMAGE });
+  } catch {
+    checks.push({ name: 'worker image', ok: false, detail: `${config.WORKER_IMAGE} is not on this engine`, fix: `scripts/build-image.sh ${config.WORKER_IMAGE}` });
+    return checks;
+  }
+
+  const [kind] = Object.keys(config.agentCommands) as [string];
+  const spec = buildContainerSpec(config, { name: containerName(config.QUEUE_NAME, `doctor-${process.pid}-${Date.now()}`, 1), task: { id: 'doctor', attempt: 1, kind, repo: 'berth/doctor' } });
+  spec.Entrypoint = ['node', '-e', PROBE];
+  spec.Labels = { 'berth.doctor': 'true' };
+  let id: string | null = null;
+  try {
+    id = (await launcher.createOrAdopt(spec)).id;
+    await launcher.start(id);
+    await launcher.wait(id);
+    const output = (await launcher.logs(id)).trim().split('\n').pop() ?? '';
+    const probe = JSON.parse(output) as { uid: number; capEff: string; noNewPrivs: string; rootWritable: boolean; workWritable: boolean; socket: boolean };
+    const problems = [
+      probe.uid === 0 ? 'runs as root' : '',
+      /^0+$/.test(probe.capEff) ? '' : `has capabilities (CapEff ${probe.capEff})`,
+      probe.noNewPrivs === '1' ? '' : 'no-new-privileges is not in effect',
+      probe.rootWritable ? 'root filesystem is writable' : '',
+      probe.workWritable ? '' : '/work is not writable',
+      probe.socket ? 'the Docker socket is visible' : '',
+    ].filter(Boolean);
+    checks.push({
+      name: 'worker hardening',
+      ok: problems.length === 0,
+      detail: problems.length ? problems.join('; ') : `probe ran as uid ${probe.uid}, no capabilities, no-new-privileges, read-only root, writable /work, no socket`,
+      ...(problems.length ? { fix: 'check WORKER_USER, WORKER_CAP_ADD and WORKER_BINDS; a rootless or userns engine may report differently' } : {}),
+    });
+  } catch (error) {
+    checks.push({ name: 'worker hardening', ok: false, detail: `probe container failed: ${(error as Error).message}`, fix: 'run the probe by hand: docker run --rm --read-only --cap-drop ALL WORKER_IMAGE node -e 1' });
+  } finally {
+    if (id) await launcher.remove(id).catch(() => {});
+  }
+  return checks;
+}
+
+export function formatChecks(checks: Check[]): string {
+  const rows = checks.map((c) => [c.ok ? 'pass' : 'FAIL', c.name, c.detail, c.fix ?? '']);
+  const header = ['', 'CHECK', 'DETAIL', 'FIX'];
+  const widths = header.map((h, i) => Math.min(70, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
+  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
