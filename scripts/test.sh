@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 # Debian's docker-compose (v1) runs compose.yaml in the deployment test.
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# Debian's chromium for the board's browser test (playwright-core drives it; no browser download).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "test: installing ${need[*]} from Debian's packages" >&2
   $SUDO apt-get update -qq

@@ -9,6 +9,7 @@ import { createTaskQueue } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
 import { DockerLauncher, dockerClient } from '../consumer/launcher/docker.js';
 import { buildApi } from './server.js';
+import { startMetricsServer } from './metrics-server.js';
 import { BerthMetrics } from '../core/metrics.js';
 
 /** Composition root of the API process; by default it also runs the consumer in-process. */
@@ -53,11 +54,13 @@ if (!config.GITHUB_WEBHOOK_SECRET) logger.warn('GITHUB_WEBHOOK_SECRET is not set
 let consumer: Consumer | null = null;
 if (config.CONSUMER_IN_PROCESS) consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, mintSecrets, metrics });
 await app.listen({ host: config.HOST, port: config.PORT });
+const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics, config.METRICS_HOST, config.METRICS_PORT) : null;
 
 closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'shutting down after an error');
   else logger.info({ signal }, 'shutting down; running containers are left to the next consumer');
   await app.close();
+  await metricsServer?.close();
   await consumer?.close();
   await queue.close();
   probeRedis.disconnect();

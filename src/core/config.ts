@@ -120,6 +120,9 @@ export const envSchema = z.object({
   BOARD_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional().describe('Basic-auth password for the board. Unset: the API token is the password.'),
   BOARD_READ_ONLY: boolean(false).describe('Board for viewers: no retry, remove, promote or clean.'),
 
+  METRICS_PORT: integer(0, 0, 65535).describe('Also serve /metrics without a token on this port (0: off; /metrics stays on the API behind the token either way).'),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('Address for METRICS_PORT; a private address your Prometheus reaches.'),
+
   LOCK_DURATION: duration('30s').describe('BullMQ job lock. A consumer that dies keeps its jobs locked this long, unless a live consumer sees it is dead first (see docs/architecture.md).'),
   STALLED_INTERVAL: duration('15s').describe('How often BullMQ looks for jobs whose lock expired.'),
   MAX_STALLED_COUNT: integer(20, 1, 1000).describe('Stall re-deliveries before BullMQ fails a job. High: in berth a stall re-adopts the same container, it never re-runs work.'),

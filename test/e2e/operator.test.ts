@@ -5,6 +5,10 @@ import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
 import { waitUntil } from '../support/wait.js';
+import { startMetricsServer } from '../../src/api/metrics-server.js';
+import type { BerthMetrics } from '../../src/core/metrics.js';
+
+const metricsOf = (berth: TestBerth): BerthMetrics => berth.metrics;
 
 const PUBLIC = new Set(['/healthz', '/readyz']);
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -127,6 +131,19 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
     assert.match(text, /^berth_running_containers \d+/m);
     assert.match(text, /^berth_container_start_seconds_bucket\{le="1"\} \d+/m);
     assert.match(text, /^berth_task_duration_seconds_count \d+/m);
+  });
+
+  it('METRICS_PORT serves /metrics alone, without a token, on its own bind', async () => {
+    const server = await startMetricsServer(metricsOf(berth), '127.0.0.1', 0);
+    try {
+      const address = server.server.address() as { port: number };
+      const response = await fetch(`http://127.0.0.1:${address.port}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(await response.text(), /^berth_launches_total \d+/m);
+      assert.equal((await fetch(`http://127.0.0.1:${address.port}/api/tasks`)).status, 404, 'nothing else on that bind');
+    } finally {
+      await server.close();
+    }
   });
 
   it('serves an OpenAPI document generated from the zod schemas, behind credentials', async () => {

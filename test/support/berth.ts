@@ -69,6 +69,7 @@ export interface TestBerth {
   app: FastifyInstance;
   consumer: Consumer | null;
   launcher: DockerLauncher;
+  metrics: BerthMetrics;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   waitFor(id: string, states: string[], timeoutMs?: number): Promise<any>;
   close(): Promise<void>;
@@ -124,6 +125,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
     app,
     consumer,
     launcher,
+    metrics,
     api,
     async waitFor(id, states, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
