@@ -48,8 +48,7 @@ try {
   // --- 1. latency, one task at a time so neither side queues ---
   const env = testEnv(redis, image, { WORKER_CONCURRENCY: String(CONCURRENCY), AGENT_COMMAND_NOOP: 'node -e 0', TASK_ATTEMPTS: '1' });
   const berth = await startBerth(env);
-  const queue = berth.config.QUEUE_NAME;
-  const recorder = await recordEvents(queue);
+  const recorder = await recordEvents(berth.config.QUEUE_NAME);
   const berthLatency: number[] = [];
   for (let i = 0; i < TASKS; i++) {
     const sent = Date.now();
@@ -124,7 +123,6 @@ try {
   await removeQueueContainers(config.QUEUE_NAME);
   const perMinute = (s: number) => Math.round((SHORT / s) * 60);
   results.throughput = { tasks: SHORT, concurrency: CONCURRENCY, berth: perMinute(berthSeconds), dockerode: perMinute(dockerodeSeconds), dockerCli: perMinute(cliSeconds) };
-  void queue;
 
   const latency = results.latency as { berth: ReturnType<typeof stats>; dockerode: ReturnType<typeof stats> };
   const throughput = results.throughput as { berth: number; dockerode: number; dockerCli: number };

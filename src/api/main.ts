@@ -3,7 +3,7 @@ import closeWithGrace from 'close-with-grace';
 import { Redis } from 'ioredis';
 import { CancelBook } from '../core/cancel.js';
 import { loadConfigOrExit } from '../core/config.js';
-import { githubTokenMinter } from '../consumer/github-token.js';
+import { githubTokenMinterFromConfig } from '../consumer/github-token.js';
 import { createLogger } from '../core/logger.js';
 import { createTaskQueue } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
@@ -17,11 +17,7 @@ const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth');
 const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
 const queue = createTaskQueue(config);
-const mintSecrets =
-  config.GITHUB_APP_ID && config.githubAppPrivateKey
-    ? githubTokenMinter({ appId: config.GITHUB_APP_ID, privateKey: config.githubAppPrivateKey, baseUrl: config.GITHUB_API_URL })
-    : undefined;
-if (!mintSecrets) logger.info('no GitHub App credentials: tasks run without a GitHub token (BERTH_GITHUB_AUTH=none)');
+const mintSecrets = githubTokenMinterFromConfig(config, logger);
 queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 // A separate client that fails fast, so /readyz answers during a Redis outage instead of queueing.
 const probeRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });

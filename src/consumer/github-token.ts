@@ -13,6 +13,18 @@ export interface GithubAppCredentials {
  * goes only into the container's environment: never into job data, progress, logs or Redis.
  * Tasks from the API carry no installation id; it is looked up from the repository.
  */
+/** The minter the config asks for, or undefined (and a log line saying so) without App credentials. */
+export function githubTokenMinterFromConfig(
+  config: { GITHUB_APP_ID?: string; githubAppPrivateKey: string | null; GITHUB_API_URL: string },
+  logger: { info(message: string): void },
+): ((task: TaskData) => Promise<Record<string, string>>) | undefined {
+  if (config.GITHUB_APP_ID && config.githubAppPrivateKey) {
+    return githubTokenMinter({ appId: config.GITHUB_APP_ID, privateKey: config.githubAppPrivateKey, baseUrl: config.GITHUB_API_URL });
+  }
+  logger.info('no GitHub App credentials: tasks run without a GitHub token (BERTH_GITHUB_AUTH=none)');
+  return undefined;
+}
+
 export function githubTokenMinter(credentials: GithubAppCredentials): (task: TaskData) => Promise<Record<string, string>> {
   const githubRequest = request.defaults({ baseUrl: credentials.baseUrl });
   const auth = createAppAuth({ appId: credentials.appId, privateKey: credentials.privateKey, request: githubRequest });

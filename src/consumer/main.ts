@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import closeWithGrace from 'close-with-grace';
 import { loadConfigOrExit } from '../core/config.js';
-import { githubTokenMinter } from './github-token.js';
+import { githubTokenMinterFromConfig } from './github-token.js';
 import { createLogger } from '../core/logger.js';
 import { createTaskQueue } from '../core/queue.js';
 import { startConsumer } from './consumer.js';
@@ -12,11 +12,7 @@ const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth-consumer');
 const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
 const queue = createTaskQueue(config);
-const mintSecrets =
-  config.GITHUB_APP_ID && config.githubAppPrivateKey
-    ? githubTokenMinter({ appId: config.GITHUB_APP_ID, privateKey: config.githubAppPrivateKey, baseUrl: config.GITHUB_API_URL })
-    : undefined;
-if (!mintSecrets) logger.info('no GitHub App credentials: tasks run without a GitHub token (BERTH_GITHUB_AUTH=none)');
+const mintSecrets = githubTokenMinterFromConfig(config, logger);
 queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 const consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, mintSecrets });
 

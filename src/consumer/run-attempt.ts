@@ -4,7 +4,7 @@ import type { Config } from '../core/config.js';
 import { LABEL } from '../core/labels.js';
 import { containerName } from '../core/names.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
-import { parseResultLine, type WorkerResultLine } from '../core/worker-protocol.js';
+import type { WorkerResultLine } from '../core/worker-protocol.js';
 import type { CancelBook } from '../core/cancel.js';
 import { crashPoint } from './crash-points.js';
 import type { AttemptFence } from './fence.js';
@@ -163,7 +163,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   // A container stopped at its deadline by a consumer that then died looks like any other exit;
   // its own timestamps tell the story.
   if (!timedOut && facts.finishedAt !== null && facts.finishedAt >= deadline) timedOut = true;
-  const output = await readFinalOutput(launcher, id);
+  const output = await launcher.logs(id);
   await reportProgress(job, attempt, facts);
   const outcome = interpretExit(
     {
@@ -187,20 +187,6 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: outcome.status === 'failed' ? outcome.reason : undefined }, 'attempt finished');
   if (outcome.status === 'completed') return outcome.value;
   throw outcome.retry ? new Error(outcome.reason) : new UnrecoverableError(outcome.reason);
-}
-
-/**
- * The container's output once it has exited. The engine may still be flushing the last lines to
- * its log driver when `wait` returns (seen under load), so a missing result line is read again
- * a few times before berth concludes the worker printed none.
- */
-async function readFinalOutput(launcher: DockerLauncher, id: string): Promise<string> {
-  let output = await launcher.logs(id);
-  for (let retry = 0; retry < 8 && !parseResultLine(output); retry++) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    output = await launcher.logs(id);
-  }
-  return output;
 }
 
 async function mustInspect(launcher: DockerLauncher, id: string): Promise<ContainerFacts> {

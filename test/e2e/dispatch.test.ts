@@ -5,6 +5,7 @@ import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
 import { LABEL } from '../../src/core/labels.js';
+import { waitUntil } from '../support/wait.js';
 
 describe('dispatch: HTTP → BullMQ → one hardened container per attempt → result', () => {
   let redis: TestRedis;
@@ -176,13 +177,3 @@ describe('dispatch: HTTP → BullMQ → one hardened container per attempt → r
     for (const berth of berths) await removeQueueContainers(berth.config.QUEUE_NAME);
   });
 });
-
-async function waitUntil<T>(probe: () => Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}

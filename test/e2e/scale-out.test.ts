@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { docker, queueContainers, recordEvents } from '../support/docker.js';
+import { queueContainers, recordEvents } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
@@ -103,7 +103,6 @@ describe('scale-out and Redis restarts', () => {
     for (const id of [running, ...queued, after]) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 60_000)).state, 'completed', id);
     assert.equal(c.child.exitCode, null, 'the consumer process stayed up');
     await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'nothing left');
-    void docker;
     await c.kill('SIGTERM');
   });
 });

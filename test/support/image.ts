@@ -22,21 +22,17 @@ function contentTag(): string {
 }
 
 function holderAlive(lock: string): boolean {
+  let pid: number;
   try {
-    process.kill(Number(readFileSync(join(lock, 'pid'), 'utf8')), 0);
+    pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+  } catch {
+    return true; // between mkdir and writing the pid: give the holder the benefit of the doubt
+  }
+  try {
+    process.kill(pid, 0);
     return true;
   } catch (error) {
-    // No pid file yet (the holder is between mkdir and write): give it the benefit of the doubt.
-    return (error as NodeJS.ErrnoException).code === 'EPERM' || (error as NodeJS.ErrnoException).code === 'ENOENT' && !existsPid(lock);
-  }
-}
-
-function existsPid(lock: string): boolean {
-  try {
-    statSync(join(lock, 'pid'));
-    return true;
-  } catch {
-    return false;
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
