@@ -16,11 +16,15 @@ export class AttemptFence {
     this.keys = berthKeys(queue);
   }
 
-  /** Claims the attempt for `engineId`; returns the engine that owns it (maybe another one). */
-  async claim(jobId: string, attempt: number, engineId: string): Promise<string> {
+  /**
+   * Claims the attempt for `engineId`. `owner` is the engine that owns it (maybe another one);
+   * `fresh` says this call made the claim, so no consumer anywhere has launched this attempt yet
+   * (unless Redis lost the key, which the create's 409 still catches).
+   */
+  async claim(jobId: string, attempt: number, engineId: string): Promise<{ owner: string; fresh: boolean }> {
     const key = this.keys.fence(jobId, attempt);
     const set = await this.redis.set(key, engineId, 'PX', this.keepMs, 'NX');
-    if (set === 'OK') return engineId;
-    return (await this.redis.get(key)) ?? engineId;
+    if (set === 'OK') return { owner: engineId, fresh: true };
+    return { owner: (await this.redis.get(key)) ?? engineId, fresh: false };
   }
 }

@@ -83,46 +83,24 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     installationId: data.installationId,
     deliveryId: data.deliveryId,
   };
-  let facts = await launcher.inspect(name);
   if (await deps.cancels.isRequested(jobId, job.attemptsMade)) {
     // Cancelled while nobody held the job (or before it ever ran): never start, stop what runs.
-    if (facts) {
-      await launcher.stop(facts.id, config.WORKER_STOP_GRACE);
-      deps.onAttemptFinished(jobId, facts.id);
+    const existing = await launcher.inspect(name);
+    if (existing) {
+      await launcher.stop(existing.id, config.WORKER_STOP_GRACE);
+      deps.onAttemptFinished(jobId, existing.id);
     }
     throw new UnrecoverableError('cancelled');
   }
-  let adopted = facts !== null;
-  let launchStartedAt: number | null = null;
-  if (!facts) {
-    const engineId = await launcher.engineId();
-    const owner = await deps.fence.claim(jobId, attempt, engineId);
-    if (owner !== engineId) {
-      // The attempt belongs to a container on another engine; only a consumer there may watch
-      // it. Put the job back (no stall, no attempt counted) for one of them to take.
-      log.info({ owner }, 'attempt belongs to another Docker engine; handing it back');
-      await job.moveToDelayed(Date.now() + FOREIGN_ATTEMPT_RETRY_MS, token);
-      throw new DelayedError();
-    }
-    // Only mint credentials when a container is actually created; adopting needs none.
-    const secrets = deps.mintSecrets ? await deps.mintSecrets(data) : {};
-    const createdAt = Date.now();
-    const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task, secrets }, deps.hostEnv));
-    if (!created.adopted) launchStartedAt = createdAt;
-    adopted = created.adopted;
-    facts = await mustInspect(launcher, created.id);
-  }
-  crashPoint('after-create');
+  const launch = await launchOrAdopt(job, token, name, task, data, deps, log);
+  let facts = launch.facts;
+  const adopted = launch.adopted;
   const id = facts.id;
-  if (facts.state === 'created') {
-    await launcher.start(id);
-    facts = await mustInspect(launcher, id);
-  }
   log.info({ containerId: id, adopted, state: facts.state }, adopted ? 'adopted container' : 'started container');
   if (adopted) deps.metrics?.adoptions.inc();
   else {
     deps.metrics?.launches.inc();
-    if (launchStartedAt !== null) deps.metrics?.startLatency.observe((Date.now() - launchStartedAt) / 1000);
+    if (launch.createdAt !== null) deps.metrics?.startLatency.observe((Date.now() - launch.createdAt) / 1000);
   }
   crashPoint('after-start');
   await reportProgress(job, attempt, facts);
@@ -187,6 +165,42 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: outcome.status === 'failed' ? outcome.reason : undefined }, 'attempt finished');
   if (outcome.status === 'completed') return outcome.value;
   throw outcome.retry ? new Error(outcome.reason) : new UnrecoverableError(outcome.reason);
+}
+
+/**
+ * The attempt's container: created here, or the one a previous consumer left (adopted). The hot
+ * path (a fresh fence claim) goes straight to create + start, with no inspect before the start:
+ * a fresh claim means no consumer launched this attempt, and if Redis forgot the claim, Docker's
+ * 409 on the deterministic name still turns the create into an adoption.
+ */
+async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name: string, task: WorkerTask, data: TaskData, deps: AttemptDeps, log: Logger): Promise<{ facts: ContainerFacts; adopted: boolean; createdAt: number | null }> {
+  const { config, launcher } = deps;
+  const engineId = await launcher.engineId();
+  const claim = await deps.fence.claim(task.id, task.attempt, engineId);
+  const existing = claim.fresh ? null : await launcher.inspect(name);
+  if (!existing && claim.owner !== engineId) {
+    // The attempt belongs to a container on another engine; only a consumer there may watch
+    // it. Put the job back (no stall, no attempt counted) for one of them to take.
+    log.info({ owner: claim.owner }, 'attempt belongs to another Docker engine; handing it back');
+    await job.moveToDelayed(Date.now() + FOREIGN_ATTEMPT_RETRY_MS, token);
+    throw new DelayedError();
+  }
+  if (existing) return { facts: await startIfCreated(launcher, existing), adopted: true, createdAt: null };
+
+  // Only mint credentials when a container is actually created; adopting needs none.
+  const secrets = deps.mintSecrets ? await deps.mintSecrets(data) : {};
+  const createdAt = Date.now();
+  const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task, secrets }, deps.hostEnv));
+  if (created.adopted) return { facts: await startIfCreated(launcher, await mustInspect(launcher, created.id)), adopted: true, createdAt: null };
+  crashPoint('after-create');
+  await launcher.start(created.id);
+  return { facts: await mustInspect(launcher, created.id), adopted: false, createdAt };
+}
+
+async function startIfCreated(launcher: DockerLauncher, facts: ContainerFacts): Promise<ContainerFacts> {
+  if (facts.state !== 'created') return facts;
+  await launcher.start(facts.id);
+  return mustInspect(launcher, facts.id);
 }
 
 async function mustInspect(launcher: DockerLauncher, id: string): Promise<ContainerFacts> {

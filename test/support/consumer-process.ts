@@ -1,29 +1,49 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './image.js';
 
 export interface ConsumerProcess {
   child: ChildProcess;
-  /** pino lines (parsed) the process printed so far. */
+  /** pino lines (parsed) the process printed so far; empty when logs are not captured. */
   lines: Array<Record<string, unknown>>;
+  /** When the process logged its ready line, by the bench's clock; `readyLine` has the process's own. */
   ready: Promise<number>;
+  readyLine: Promise<Record<string, unknown>>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   kill(signal: NodeJS.Signals): Promise<void>;
   count(msg: string): number;
+  /** Resident set size, from /proc, in MiB. */
+  rssMiB(): number;
 }
 
-/** A real consumer process (src/consumer/main.ts), as production runs it, with its own env. */
-export function startConsumerProcess(env: Record<string, string>): ConsumerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/consumer/main.ts')], {
+export interface ProcessOptions {
+  /** Relative to the repository: a .ts entry runs through tsx, a built .js entry on plain node. */
+  entry?: string;
+  /** The pino `msg` (or its beginning) that means ready. */
+  readyMsg?: string;
+  /** Parse and keep every log line (the default); off for load tests, where the parsing would compete for CPU. */
+  captureLogs?: boolean;
+}
+
+/** A real berth process (the consumer by default), as production runs it, with its own env. */
+export function startConsumerProcess(env: Record<string, string>, options: ProcessOptions = {}, argv: string[] = []): ConsumerProcess {
+  const { entry = 'src/consumer/main.ts', readyMsg = 'consumer started', captureLogs = true } = options;
+  const args = [...(entry.endsWith('.ts') ? ['--import', 'tsx'] : []), join(ROOT, entry), ...argv];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env, LOG_LEVEL: env.LOG_LEVEL === 'silent' || !env.LOG_LEVEL ? 'info' : env.LOG_LEVEL },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
-  let readyResolve!: (at: number) => void;
-  const ready = new Promise<number>((resolve) => (readyResolve = resolve));
+  let readyResolve!: (line: Record<string, unknown>) => void;
+  const readyLine = new Promise<Record<string, unknown>>((resolve) => (readyResolve = resolve));
+  let readyAt!: (at: number) => void;
+  const ready = new Promise<number>((resolve) => (readyAt = resolve));
   let buffer = '';
+  let waitingForReady = true;
   child.stdout!.on('data', (chunk: Buffer) => {
+    if (!captureLogs && !waitingForReady) return;
     buffer += chunk.toString('utf8');
     let newline;
     while ((newline = buffer.indexOf('\n')) >= 0) {
@@ -31,8 +51,12 @@ export function startConsumerProcess(env: Record<string, string>): ConsumerProce
       buffer = buffer.slice(newline + 1);
       try {
         const parsed = JSON.parse(line) as Record<string, unknown>;
-        lines.push(parsed);
-        if (parsed.msg === 'consumer started') readyResolve(Date.now());
+        if (captureLogs) lines.push(parsed);
+        if (waitingForReady && String(parsed.msg).startsWith(readyMsg)) {
+          waitingForReady = false;
+          readyAt(Date.now());
+          readyResolve(parsed);
+        }
       } catch {
         // not a log line
       }
@@ -53,11 +77,16 @@ export function startConsumerProcess(env: Record<string, string>): ConsumerProce
     child,
     lines,
     ready,
+    readyLine,
     exited,
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
     },
     count: (msg) => lines.filter((l) => l.msg === msg).length,
+    rssMiB() {
+      const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      return match ? Math.round((Number(match[1]) / 1024) * 10) / 10 : NaN;
+    },
   };
 }

@@ -39,8 +39,9 @@ export function jobOptions(config: SubmitConfig, jobId: string): JobsOptions {
 const SAME_TASK_FIELDS = ['kind', 'repo', 'ref', 'number', 'prompt'] as const;
 
 /**
- * Adds a task. With an idempotency key the job id is derived from the key, so BullMQ itself
- * refuses a second job; the random submissionId tells whether this call made the job or found it.
+ * Adds a task. With an idempotency key (or a webhook delivery) the job id is derived from it, so
+ * BullMQ itself refuses a second job; the random submissionId tells whether this call made the job
+ * or found it. A created task is reported as `waiting`: its state when this call made it.
  */
 export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra): Promise<SubmitResult> {
   if (!config.agentCommands[request.kind]) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
@@ -61,11 +62,22 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
   const options = jobOptions(config, id);
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };
   const added = await queue.add(request.kind, data, options);
-  const stored = await queue.getJob(added.id ?? id);
-  if (!stored) return { status: 'created', id: added.id ?? id, state: 'waiting' };
-  if (stored.data.submissionId === data.submissionId) return { status: 'created', id: stored.id!, state: await publicState(stored) };
-  const deduplicated = stored.id !== id;
+  const addedId = added.id ?? id;
+  // A fresh random id cannot collide: the add created the job, nothing more to ask Redis.
+  if (addedId === id && !extra.jobId && !request.idempotencyKey) return { status: 'created', id, state: 'waiting' };
+  // BullMQ answers a deduplicated add with the id of the job already queued; a supplied id that
+  // exists comes back unchanged, with the stored job's data untouched.
+  if (addedId === id && (await storedSubmissionId(queue, id)) === data.submissionId) return { status: 'created', id, state: 'waiting' };
+  const stored = await queue.getJob(addedId);
+  if (!stored) return { status: 'created', id: addedId, state: 'waiting' };
+  const deduplicated = addedId !== id;
   // An idempotency key promises the same task; the same key for a different one is a client bug.
   if (!deduplicated && request.idempotencyKey && SAME_TASK_FIELDS.some((field) => stored.data[field] !== data[field])) return { status: 'conflict', id: stored.id! };
   return { status: 'existing', id: stored.id!, state: await publicState(stored), deduplicated };
+}
+
+/** One field of the job hash rather than the whole job: the common answer is "it is ours". */
+async function storedSubmissionId(queue: TaskQueue, id: string): Promise<string | undefined> {
+  const data = await (await queue.getBackend().client).hget(queue.toKey(id), 'data');
+  return data ? (JSON.parse(data) as Partial<TaskData>).submissionId : undefined;
 }

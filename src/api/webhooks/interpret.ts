@@ -21,28 +21,28 @@ export interface TaskIntent {
 
 export type Interpretation = TaskIntent | { type: 'ignored'; reason: string } | { type: 'invalid'; message: string };
 
-const user = z.looseObject({ login: z.string().max(256), type: z.string().max(64) });
-const repository = z.looseObject({ full_name: z.string().max(300), owner: z.looseObject({ login: z.string().max(256) }) });
-const installation = z.looseObject({ id: z.number().int().positive() }).optional();
+const user = z.object({ login: z.string().max(256), type: z.string().max(64) });
+const repository = z.object({ full_name: z.string().max(300), owner: z.object({ login: z.string().max(256) }) });
+const installation = z.object({ id: z.number().int().positive() }).optional();
 const text = z.string().max(1_000_000).nullable().optional();
-const pullRequest = z.looseObject({
+const pullRequest = z.object({
   number: z.number().int().positive(),
   title: z.string().max(10_000).optional(),
   body: text,
   author_association: z.string().max(64).optional(),
-  head: z.looseObject({ sha: z.string().max(64), repo: z.looseObject({ full_name: z.string().max(300) }).nullable().optional() }),
+  head: z.object({ sha: z.string().max(64), repo: z.object({ full_name: z.string().max(300) }).nullable().optional() }),
 });
 const base = { repository, sender: user, installation };
 
 const payloads = {
-  'issues.labeled': z.looseObject({ ...base, label: z.looseObject({ name: z.string().max(256) }), issue: z.looseObject({ number: z.number().int().positive(), title: z.string().max(10_000), body: text }) }),
-  'pull_request.labeled': z.looseObject({ ...base, label: z.looseObject({ name: z.string().max(256) }), pull_request: pullRequest }),
-  'pull_request.review_requested': z.looseObject({ ...base, requested_reviewer: z.looseObject({ login: z.string().max(256) }).optional(), pull_request: pullRequest }),
-  'pull_request.synchronize': z.looseObject({ ...base, pull_request: pullRequest }),
-  'issue_comment.created': z.looseObject({
+  'issues.labeled': z.object({ ...base, label: z.object({ name: z.string().max(256) }), issue: z.object({ number: z.number().int().positive(), title: z.string().max(10_000), body: text }) }),
+  'pull_request.labeled': z.object({ ...base, label: z.object({ name: z.string().max(256) }), pull_request: pullRequest }),
+  'pull_request.review_requested': z.object({ ...base, requested_reviewer: z.object({ login: z.string().max(256) }).optional(), pull_request: pullRequest }),
+  'pull_request.synchronize': z.object({ ...base, pull_request: pullRequest }),
+  'issue_comment.created': z.object({
     ...base,
-    comment: z.looseObject({ body: z.string().max(1_000_000), user, author_association: z.string().max(64) }),
-    issue: z.looseObject({ number: z.number().int().positive(), pull_request: z.looseObject({}).optional() }),
+    comment: z.object({ body: z.string().max(1_000_000), user, author_association: z.string().max(64) }),
+    issue: z.object({ number: z.number().int().positive(), pull_request: z.object({}).optional() }),
   }),
 } as const;
 type EventKey = keyof typeof payloads;

@@ -43,9 +43,10 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     if (typeof signature !== 'string' || !signature.startsWith('sha256=')) {
       return reply.status(401).send({ error: 'Unauthorized', message: 'missing X-Hub-Signature-256 (sha1 signatures are not accepted)' });
     }
+    const text = raw.toString('utf8');
     let valid = false;
     try {
-      valid = raw.length > 0 && (await verifyWithFallback(secret!, raw.toString('utf8'), signature, additionalSecrets));
+      valid = raw.length > 0 && (await verifyWithFallback(secret!, text, signature, additionalSecrets));
     } catch {
       valid = false;
     }
@@ -61,7 +62,7 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
 
     let payload: unknown;
     try {
-      payload = JSON.parse(raw.toString('utf8'));
+      payload = JSON.parse(text);
     } catch {
       return reply.status(400).send({ error: 'Bad Request', message: 'body is not valid JSON' });
     }

@@ -1,0 +1,120 @@
+// Signed deliveries per second, enqueued, with autocannon at N connections for S seconds, against a
+// bare Fastify route that verifies the same HMAC and LPUSHes the body (bench/baselines/bare-server.mjs).
+// Both servers run as their own process on plain node against the same redis-server; autocannon
+// runs here and loads them in turn, two rounds each, alternating. Every delivery is a distinct pull request, so each one really
+// goes through rule match, trust and a BullMQ add (no deduplication short-cut).
+import { createHmac, randomUUID } from 'node:crypto';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
+import { startConsumerProcess } from '../../test/support/consumer-process.js';
+import { freePort, startRedis } from '../../test/support/redis.js';
+import { uniqueQueue } from '../../test/support/berth.js';
+import { rulesFile, WEBHOOK_SECRET } from '../../test/support/github.js';
+import { startDispatcher } from '../support/dispatcher.js';
+import { ratio, type ScenarioResult } from '../support/report.js';
+import type { BenchContext } from './context.js';
+
+const MARKER = 987654321;
+const ROUNDS = 2;
+const template = (() => {
+  const events = examples as Array<{ name: string; examples: Array<Record<string, any>> }>;
+  const payload = structuredClone(events.find((e) => e.name === 'pull_request')!.examples.find((x) => x.action === 'review_requested')!);
+  payload.number = MARKER;
+  payload.pull_request.number = MARKER;
+  return JSON.stringify(payload);
+})();
+
+async function load(url: string, connections: number, seconds: number) {
+  let n = 0;
+  return autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: '/webhooks/github',
+        setupRequest: (request) => {
+          const body = template.replaceAll(String(MARKER), String(++n));
+          request.body = body;
+          request.headers = {
+            'content-type': 'application/json',
+            'x-github-event': 'pull_request',
+            'x-github-delivery': randomUUID(),
+            'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`,
+          };
+          return request;
+        },
+      },
+    ],
+  });
+}
+
+export async function webhookIngest(ctx: BenchContext): Promise<ScenarioResult> {
+  const { ingestConnections: connections, ingestSeconds: seconds } = ctx.options;
+  const redis = await startRedis();
+  const client = new Redis(redis.url);
+  const rounds: Record<'bare' | 'berth', autocannon.Result[]> = { bare: [], berth: [] };
+  const port = await freePort();
+  const bare = startConsumerProcess(
+    { REDIS_URL: redis.url, PORT: String(port), WEBHOOK_SECRET, QUEUE_NAME: uniqueQueue('bare') },
+    { entry: 'bench/baselines/bare-server.mjs', readyMsg: 'listening', captureLogs: false },
+  );
+  const berth = await startDispatcher(
+    redis,
+    'berth:unused',
+    { CONSUMER_IN_PROCESS: 'false', GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] } }), AGENT_COMMAND_REVIEW: 'true' },
+    false,
+  );
+  try {
+    await bare.ready;
+    const urls = { bare: `http://127.0.0.1:${port}`, berth: berth.url };
+    for (const side of ['bare', 'berth'] as const) await load(urls[side], connections, 3); // warm-up
+    // Alternate the sides so a noisy neighbour's burst lands on both alike.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of ['bare', 'berth'] as const) {
+        rounds[side].push(await load(urls[side], connections, seconds));
+        await client.unlink('bare:deliveries'); // 25 KB per delivery: keep Redis small between rounds
+        ctx.progress(round * 2 + (side === 'bare' ? 1 : 2), ROUNDS * 2, `ingest ${side}`);
+      }
+    }
+  } finally {
+    await bare.kill('SIGTERM');
+    await berth.stop();
+    client.disconnect();
+    await redis.stop();
+  }
+  const summary = (results: autocannon.Result[]) => {
+    const total = (pick: (r: autocannon.Result) => number) => results.reduce((sum, r) => sum + pick(r), 0);
+    return {
+      perSecond: Math.round(total((r) => r.requests.total) / total((r) => r.duration)),
+      // autocannon gives percentiles per run; the worse round's p99 is the honest one to quote.
+      p50: Math.max(...results.map((r) => r.latency.p50)),
+      p99: Math.max(...results.map((r) => r.latency.p99)),
+      requests: total((r) => r.requests.total),
+      non2xx: total((r) => r.non2xx),
+      errors: total((r) => r.errors),
+      timeouts: total((r) => r.timeouts),
+      rounds: results.map((r) => ({ perSecond: Math.round(r.requests.average), p99: r.latency.p99 })),
+    };
+  };
+  const ours = summary(rounds.berth);
+  const base = summary(rounds.bare);
+  const measure = `${connections} connections, ${ROUNDS}× ${seconds} s`;
+  return {
+    rows: [
+      {
+        scenario: 'webhook ingest',
+        measure: `deliveries/s, ${measure}`,
+        berth: String(ours.perSecond),
+        baseline: `${base.perSecond} (Fastify + HMAC + LPUSH)`,
+        ratio: ratio(ours.perSecond, base.perSecond),
+        target: '≥ 0.7x, every answer 2xx',
+        met: ours.perSecond / base.perSecond >= 0.7 && ours.non2xx + ours.errors + ours.timeouts === 0,
+      },
+      { scenario: 'webhook ingest', measure: 'p99 latency', berth: `${ours.p99} ms`, baseline: `${base.p99} ms`, ratio: ratio(ours.p99, base.p99), target: '', met: null },
+    ],
+    raw: { connections, seconds, rounds: ROUNDS, berth: ours, baseline: base },
+  };
+}

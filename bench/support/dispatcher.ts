@@ -1,0 +1,43 @@
+import { parseConfig, type Config } from '../../src/core/config.js';
+import { startConsumerProcess, type ConsumerProcess } from '../../test/support/consumer-process.js';
+import { freePort, type TestRedis } from '../../test/support/redis.js';
+import { TEST_TOKEN, testEnv } from '../../test/support/berth.js';
+
+export interface Dispatcher {
+  process: ConsumerProcess;
+  config: Config;
+  url: string;
+  env: Record<string, string>;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * berth as production runs it: the built `dist/api/main.js` (API, and the consumer unless
+ * CONSUMER_IN_PROCESS=false) on plain node, logging at the production default level.
+ */
+export async function startDispatcher(redis: TestRedis, image: string, overrides: Record<string, string> = {}, captureLogs = true): Promise<Dispatcher> {
+  const port = await freePort();
+  const env = testEnv(redis, image, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...overrides });
+  const config = parseConfig(env);
+  const child = startConsumerProcess(env, { entry: 'dist/api/main.js', readyMsg: 'Server listening at', captureLogs });
+  await Promise.race([child.ready, child.exited.then(({ code }) => Promise.reject(new Error(`dispatcher exited with ${code} before it was ready`)))]);
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    process: child,
+    config,
+    url,
+    env,
+    async api(method, path, body) {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : null };
+    },
+    stop: () => child.kill('SIGTERM'),
+  };
+}
