@@ -35,8 +35,9 @@ const program = new Command('bench')
   .option('--recovery-tasks <n>', 'running tasks when the consumer is killed', number, 50)
   .option('--footprint-workers <n>', 'running workers for the RSS figure', number, 100)
   .option('--queued-tasks <n>', 'tasks queued for the at-scale figures', number, 100_000)
+  .option('--results <dir>', 'where latest.json and the timestamped copy go', `${ROOT}/bench/results`)
   .parse();
-const options = program.opts<BenchOptions & { only?: string[] }>();
+const options = program.opts<BenchOptions & { only?: string[]; results: string }>();
 const selected = (options.only ?? Object.keys(SCENARIOS)) as ScenarioName[];
 for (const name of selected) if (!(name in SCENARIOS)) program.error(`unknown scenario '${name}'; known: ${Object.keys(SCENARIOS).join(', ')}`);
 
@@ -74,4 +75,4 @@ for (const name of selected) {
 const m = results.machine as ReturnType<typeof machine>;
 console.log(`\n${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}; Docker ${m.docker}; Redis ${m.redis}\n`);
 printTable(rows);
-console.log(`\nwrote ${writeResults(results)}`);
+console.log(`\nwrote ${writeResults(results, options.results)}`);

@@ -35,7 +35,7 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
   let berthIdle: number;
   let berthBusy: number;
   try {
-    berthIdle = await rss(berth.process, 5000);
+    berthIdle = await rss(berth.process, 10_000);
     for (let i = 0; i < count; i++) await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'bench/footprint', prompt: '900' });
     await waitUntil(() => {
       const started = events.events.filter((e) => e.action === 'start').length;
@@ -59,7 +59,7 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
   const idle = hold(0);
   try {
     await idle.ready;
-    bareIdle = await rss(idle, 5000);
+    bareIdle = await rss(idle, 10_000);
   } finally {
     await idle.kill('SIGTERM');
   }

@@ -56,6 +56,7 @@ export async function webhookIngest(ctx: BenchContext): Promise<ScenarioResult> 
   const redis = await startRedis();
   const client = new Redis(redis.url);
   const rounds: Record<'bare' | 'berth', autocannon.Result[]> = { bare: [], berth: [] };
+  const cpuSeconds = { bare: 0, berth: 0 };
   const port = await freePort();
   const bare = startConsumerProcess(
     { REDIS_URL: redis.url, PORT: String(port), WEBHOOK_SECRET, QUEUE_NAME: uniqueQueue('bare') },
@@ -70,11 +71,14 @@ export async function webhookIngest(ctx: BenchContext): Promise<ScenarioResult> 
   try {
     await bare.ready;
     const urls = { bare: `http://127.0.0.1:${port}`, berth: berth.url };
+    const servers = { bare, berth: berth.process };
     for (const side of ['bare', 'berth'] as const) await load(urls[side], connections, 3); // warm-up
     // Alternate the sides so a noisy neighbour's burst lands on both alike.
     for (let round = 0; round < ROUNDS; round++) {
       for (const side of ['bare', 'berth'] as const) {
+        const cpuBefore = servers[side].cpuSeconds();
         rounds[side].push(await load(urls[side], connections, seconds));
+        cpuSeconds[side] += servers[side].cpuSeconds() - cpuBefore;
         await client.unlink('bare:deliveries'); // 25 KB per delivery: keep Redis small between rounds
         ctx.progress(round * 2 + (side === 'bare' ? 1 : 2), ROUNDS * 2, `ingest ${side}`);
       }
@@ -85,9 +89,10 @@ export async function webhookIngest(ctx: BenchContext): Promise<ScenarioResult> 
     client.disconnect();
     await redis.stop();
   }
-  const summary = (results: autocannon.Result[]) => {
+  const summary = (results: autocannon.Result[], cpu: number) => {
     const total = (pick: (r: autocannon.Result) => number) => results.reduce((sum, r) => sum + pick(r), 0);
     return {
+      cpuMicrosPerDelivery: Math.round((cpu * 1e6) / total((r) => r.requests.total)),
       perSecond: Math.round(total((r) => r.requests.total) / total((r) => r.duration)),
       // autocannon gives percentiles per run; the worse round's p99 is the honest one to quote.
       p50: Math.max(...results.map((r) => r.latency.p50)),
@@ -99,8 +104,8 @@ export async function webhookIngest(ctx: BenchContext): Promise<ScenarioResult> 
       rounds: results.map((r) => ({ perSecond: Math.round(r.requests.average), p99: r.latency.p99 })),
     };
   };
-  const ours = summary(rounds.berth);
-  const base = summary(rounds.bare);
+  const ours = summary(rounds.berth, cpuSeconds.berth);
+  const base = summary(rounds.bare, cpuSeconds.bare);
   const measure = `${connections} connections, ${ROUNDS}× ${seconds} s`;
   return {
     rows: [
@@ -114,6 +119,7 @@ export async function webhookIngest(ctx: BenchContext): Promise<ScenarioResult> 
         met: ours.perSecond / base.perSecond >= 0.7 && ours.non2xx + ours.errors + ours.timeouts === 0,
       },
       { scenario: 'webhook ingest', measure: 'p99 latency', berth: `${ours.p99} ms`, baseline: `${base.p99} ms`, ratio: ratio(ours.p99, base.p99), target: '', met: null },
+      { scenario: 'webhook ingest', measure: 'server CPU per delivery', berth: `${ours.cpuMicrosPerDelivery} µs`, baseline: `${base.cpuMicrosPerDelivery} µs`, ratio: ratio(ours.cpuMicrosPerDelivery, base.cpuMicrosPerDelivery), target: '', met: null },
     ],
     raw: { connections, seconds, rounds: ROUNDS, berth: ours, baseline: base },
   };

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 
 /** One line of the results table: a berth figure beside its baseline from the same run. */
 export interface Row {
@@ -48,14 +49,13 @@ export function printTable(rows: Row[]): void {
   for (const row of rows) console.log(`| ${cells(row).join(' | ')} |`);
 }
 
-export function writeResults(results: Record<string, unknown>): string {
-  const dir = new URL('../results/', import.meta.url);
+export function writeResults(results: Record<string, unknown>, dir: string): string {
   mkdirSync(dir, { recursive: true });
   const body = JSON.stringify(results, null, 2);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(new URL(`bench-${stamp}.json`, dir), body);
-  writeFileSync(new URL('latest.json', dir), body);
-  return new URL('latest.json', dir).pathname;
+  writeFileSync(join(dir, `bench-${stamp}.json`), body);
+  writeFileSync(join(dir, 'latest.json'), body);
+  return join(dir, 'latest.json');
 }
 
 export const ratio = (berth: number, baseline: number) => `${(berth / baseline).toFixed(2)}x`;

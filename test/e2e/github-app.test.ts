@@ -148,7 +148,8 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
     assert.equal(push.status, 202, JSON.stringify(push.body));
     assert.equal(push.body.superseded, first.body.id);
     assert.notEqual(push.body.id, first.body.id);
-    assert.equal((await berth.waitFor(first.body.id, ['cancelled', 'completed', 'failed'], 20_000)).state, 'cancelled');
+    const superseded = await berth.waitFor(first.body.id, ['cancelled', 'completed', 'failed'], 20_000);
+    assert.equal(superseded.state, 'cancelled', JSON.stringify(superseded));
     const second = await berth.waitFor(push.body.id, ['completed', 'failed'], 30_000);
     assert.equal(second.state, 'completed');
     assert.equal(second.ref, example('pull_request', 'synchronize').pull_request.head.sha);

@@ -15,6 +15,8 @@ export interface ConsumerProcess {
   count(msg: string): number;
   /** Resident set size, from /proc, in MiB. */
   rssMiB(): number;
+  /** CPU time used so far (user + system, all threads), from /proc, in seconds. */
+  cpuSeconds(): number;
 }
 
 export interface ProcessOptions {
@@ -87,6 +89,11 @@ export function startConsumerProcess(env: Record<string, string>, options: Proce
     rssMiB() {
       const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       return match ? Math.round((Number(match[1]) / 1024) * 10) / 10 : NaN;
+    },
+    cpuSeconds() {
+      // Fields 14 and 15 of /proc/PID/stat (utime, stime), in clock ticks; the name field may hold spaces.
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
     },
   };
 }

@@ -23,7 +23,26 @@ export interface TaskView {
 }
 
 export async function publicState(job: Job): Promise<TaskState> {
-  const state = await job.getState();
+  return (await settled(job)).state;
+}
+
+/**
+ * The job hash and its state are two reads: a job that finished between them reads as finished
+ * without its result or reason (a cancel would read as a plain failure). A finished state re-reads
+ * the hash, so it always comes with its outcome.
+ */
+async function settled<J extends Job>(loaded: J): Promise<{ state: TaskState; job: J }> {
+  let job = loaded;
+  const raw = await job.getState();
+  if ((raw === 'completed' || raw === 'failed') && !job.finishedOn) {
+    const queue = (job as unknown as { queue: Parameters<typeof Job.fromId>[0] }).queue;
+    job = ((await Job.fromId(queue, job.id!)) as J | undefined) ?? job;
+  }
+  return { state: toPublicState(raw, job), job };
+}
+
+/** BullMQ's state in berth's words; a cancel is a failure whose reason says so. */
+function toPublicState(state: Awaited<ReturnType<Job['getState']>>, job: Job): TaskState {
   switch (state) {
     case 'active':
     case 'delayed':
@@ -45,14 +64,7 @@ export function containerOf(job: Job): ContainerProgress['container'] | null {
 }
 
 export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): Promise<TaskView> {
-  let job = loaded;
-  const state = await publicState(job);
-  // The job hash and its state are two reads: a job that finished between them reads as finished
-  // without its result. Read the hash again so a finished state always comes with its outcome.
-  if ((state === 'completed' || state === 'failed' || state === 'cancelled') && !job.finishedOn) {
-    const queue = (job as unknown as { queue: Parameters<typeof Job.fromId>[0] }).queue;
-    job = ((await Job.fromId(queue, job.id!)) as typeof job | undefined) ?? job;
-  }
+  const { state, job } = await settled(loaded);
   const progress = job.progress as Partial<ContainerProgress> | undefined;
   const container = containerOf(job);
   return {
