@@ -6,7 +6,7 @@
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { startConsumerProcess } from '../../test/support/consumer-process.js';
+import { startNodeProcess } from '../../test/support/node-process.js';
 import { freePort, startRedis } from '../../test/support/redis.js';
 import { TEST_TOKEN, uniqueQueue } from '../../test/support/berth.js';
 import { startDispatcher } from '../support/dispatcher.js';
@@ -67,7 +67,7 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
   try {
     // Baseline first, into its own queue, then flushed so berth starts from the same empty Redis.
     const port = await freePort();
-    const bare = startConsumerProcess({ REDIS_URL: redis.url, PORT: String(port), WEBHOOK_SECRET: 'unused', QUEUE_NAME: uniqueQueue('bare') }, { entry: 'bench/baselines/bare-server.mjs', readyMsg: 'listening', captureLogs: false });
+    const bare = startNodeProcess({ REDIS_URL: redis.url, PORT: String(port), WEBHOOK_SECRET: 'unused', QUEUE_NAME: uniqueQueue('bare') }, { entry: 'bench/baselines/bare-server.mjs', readyMsg: 'listening', captureLogs: false });
     await bare.ready;
     let before = await usedMemory(client);
     const baseEnqueue = await enqueue(`http://127.0.0.1:${port}`, '/tasks', count, {}, (done) => ctx.progress(done, count, 'baseline enqueue'));

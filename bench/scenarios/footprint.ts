@@ -7,17 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/core/config.js';
 import { buildContainerSpec } from '../../src/consumer/launcher/spec.js';
-import { startConsumerProcess, type ConsumerProcess } from '../../test/support/consumer-process.js';
+import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.js';
 import { recordEvents, removeQueueContainers } from '../../test/support/docker.js';
 import { startRedis } from '../../test/support/redis.js';
 import { uniqueQueue } from '../../test/support/berth.js';
-import { sleep, waitUntil } from '../../test/support/wait.js';
+import { sleep } from '../../test/support/wait.js';
 import { startDispatcher } from '../support/dispatcher.js';
+import { waitForEvents } from '../support/docker-events.js';
 import { ratio, type ScenarioResult } from '../support/report.js';
 import { summarize } from '../support/stats.js';
 import type { BenchContext } from './context.js';
 
-async function rss(process: ConsumerProcess, settleMs: number): Promise<number> {
+async function rss(process: NodeProcess, settleMs: number): Promise<number> {
   await sleep(settleMs);
   const samples: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -37,11 +38,7 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
   try {
     berthIdle = await rss(berth.process, 10_000);
     for (let i = 0; i < count; i++) await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'bench/footprint', prompt: '900' });
-    await waitUntil(() => {
-      const started = events.events.filter((e) => e.action === 'start').length;
-      ctx.progress(started, count, 'berth workers running');
-      return started >= count;
-    }, `${count} running`, 15 * 60_000, 200);
+    await waitForEvents(events.events, 'start', count, ctx, 'berth workers running', 15 * 60_000, 200);
     berthBusy = await rss(berth.process, 10_000);
   } finally {
     await events.stop();
@@ -53,7 +50,7 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
   const bare = parseConfig({ ...berth.env, QUEUE_NAME: uniqueQueue('bare') });
   const specFile = join(mkdtempSync(join(tmpdir(), 'berth-bench-')), 'spec.json');
   writeFileSync(specFile, JSON.stringify(buildContainerSpec(bare, { name: `bare-${bare.QUEUE_NAME}`, task: { id: 'b', attempt: 1, kind: 'sleep', repo: 'bench/footprint', prompt: '900' } })));
-  const hold = (n: number) => startConsumerProcess({}, { entry: 'bench/baselines/hold-containers.mjs', readyMsg: 'running', captureLogs: false }, [specFile, String(n)]);
+  const hold = (n: number) => startNodeProcess({}, { entry: 'bench/baselines/hold-containers.mjs', readyMsg: 'running', captureLogs: false }, [specFile, String(n)]);
   let bareIdle: number;
   let bareBusy: number;
   const idle = hold(0);

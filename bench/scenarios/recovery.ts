@@ -5,12 +5,13 @@
 // their locks expire and a stalled check runs.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { startConsumerProcess, type ConsumerProcess } from '../../test/support/consumer-process.js';
+import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.js';
 import { recordEvents, removeQueueContainers } from '../../test/support/docker.js';
 import { startRedis } from '../../test/support/redis.js';
 import { startBerth, testEnv, uniqueQueue } from '../../test/support/berth.js';
 import { waitUntil } from '../../test/support/wait.js';
 import type { ScenarioResult } from '../support/report.js';
+import { waitForEvents } from '../support/docker-events.js';
 import type { BenchContext } from './context.js';
 
 const timeOf = (line: Record<string, unknown> | undefined) => Number(line?.time);
@@ -21,9 +22,9 @@ export async function recovery(ctx: BenchContext): Promise<ScenarioResult> {
   const env = testEnv(redis, ctx.image, { CONSUMER_ID: 'bench-recovery', WORKER_CONCURRENCY: String(count) });
   const api = await startBerth(env, { consumer: false });
   const events = await recordEvents(api.config.QUEUE_NAME);
-  const processes: ConsumerProcess[] = [];
+  const processes: NodeProcess[] = [];
   const consumer = () => {
-    const p = startConsumerProcess(env, { entry: 'dist/consumer/main.js' });
+    const p = startNodeProcess(env, { entry: 'dist/consumer/main.js', readyMsg: 'consumer started' });
     processes.push(p);
     return p;
   };
@@ -35,11 +36,7 @@ export async function recovery(ctx: BenchContext): Promise<ScenarioResult> {
     const first = consumer();
     await first.ready;
     for (let i = 0; i < count; i++) await api.api('POST', '/api/tasks', { kind: 'sleep', repo: 'bench/recovery', prompt: '600' });
-    await waitUntil(() => {
-      const started = events.events.filter((e) => e.action === 'start').length;
-      ctx.progress(started, count, 'running');
-      return started >= count;
-    }, `${count} running`, 10 * 60_000, 100);
+    await waitForEvents(events.events, 'start', count, ctx, 'running', 10 * 60_000, 100);
     await first.kill('SIGKILL');
     const spawned = Date.now();
     const second = consumer();
@@ -69,7 +66,7 @@ export async function recovery(ctx: BenchContext): Promise<ScenarioResult> {
     STALLED_INTERVAL_MS: String(api.config.STALLED_INTERVAL),
     MAX_STALLED_COUNT: String(api.config.MAX_STALLED_COUNT),
   };
-  const worker = (readyMsg: string) => startConsumerProcess(baseEnv, { entry: 'bench/baselines/bullmq-worker.mjs', readyMsg });
+  const worker = (readyMsg: string) => startNodeProcess(baseEnv, { entry: 'bench/baselines/bullmq-worker.mjs', readyMsg });
   const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection });
   let baselineMs: number;

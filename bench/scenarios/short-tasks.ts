@@ -12,8 +12,8 @@ import { buildContainerSpec } from '../../src/consumer/launcher/spec.js';
 import { docker, recordEvents, removeQueueContainers } from '../../test/support/docker.js';
 import { startRedis } from '../../test/support/redis.js';
 import { uniqueQueue } from '../../test/support/berth.js';
-import { waitUntil } from '../../test/support/wait.js';
 import { startDispatcher } from '../support/dispatcher.js';
+import { waitForEvents } from '../support/docker-events.js';
 import { ratio, type ScenarioResult } from '../support/report.js';
 import { pool } from '../support/stats.js';
 import type { BenchContext } from './context.js';
@@ -34,10 +34,7 @@ export async function shortTasks(ctx: BenchContext): Promise<ScenarioResult> {
   try {
     const started = Date.now();
     for (let i = 0; i < count; i++) await berth.api('POST', '/api/tasks', { kind: 'noop', repo: 'bench/throughput' });
-    await waitUntil(() => {
-      ctx.progress(events.events.filter((e) => e.action === 'destroy').length, count, 'berth');
-      return events.events.filter((e) => e.action === 'destroy').length >= count;
-    }, `${count} tasks done`, 30 * 60_000, 20);
+    await waitForEvents(events.events, 'destroy', count, ctx, 'berth tasks done', 30 * 60_000, 20);
     berthMs = Date.now() - started;
     const counts = await queue.getJobCounts('completed', 'failed');
     failed = counts.failed ?? 0;

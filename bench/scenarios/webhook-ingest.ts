@@ -7,7 +7,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
-import { startConsumerProcess } from '../../test/support/consumer-process.js';
+import { startNodeProcess } from '../../test/support/node-process.js';
 import { freePort, startRedis } from '../../test/support/redis.js';
 import { uniqueQueue } from '../../test/support/berth.js';
 import { rulesFile, WEBHOOK_SECRET } from '../../test/support/github.js';
@@ -58,7 +58,7 @@ export async function webhookIngest(ctx: BenchContext): Promise<ScenarioResult> 
   const rounds: Record<'bare' | 'berth', autocannon.Result[]> = { bare: [], berth: [] };
   const cpuSeconds = { bare: 0, berth: 0 };
   const port = await freePort();
-  const bare = startConsumerProcess(
+  const bare = startNodeProcess(
     { REDIS_URL: redis.url, PORT: String(port), WEBHOOK_SECRET, QUEUE_NAME: uniqueQueue('bare') },
     { entry: 'bench/baselines/bare-server.mjs', readyMsg: 'listening', captureLogs: false },
   );

@@ -1,10 +1,10 @@
 import { parseConfig, type Config } from '../../src/core/config.js';
-import { startConsumerProcess, type ConsumerProcess } from '../../test/support/consumer-process.js';
+import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.js';
 import { freePort, type TestRedis } from '../../test/support/redis.js';
 import { TEST_TOKEN, testEnv } from '../../test/support/berth.js';
 
 export interface Dispatcher {
-  process: ConsumerProcess;
+  process: NodeProcess;
   config: Config;
   url: string;
   env: Record<string, string>;
@@ -20,7 +20,7 @@ export async function startDispatcher(redis: TestRedis, image: string, overrides
   const port = await freePort();
   const env = testEnv(redis, image, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...overrides });
   const config = parseConfig(env);
-  const child = startConsumerProcess(env, { entry: 'dist/api/main.js', readyMsg: 'Server listening at', captureLogs });
+  const child = startNodeProcess(env, { entry: 'dist/api/main.js', readyMsg: 'Server listening at', captureLogs });
   await Promise.race([child.ready, child.exited.then(({ code }) => Promise.reject(new Error(`dispatcher exited with ${code} before it was ready`)))]);
   const url = `http://127.0.0.1:${port}`;
   return {

@@ -94,13 +94,13 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   }
   const launch = await launchOrAdopt(job, token, name, task, data, deps, log);
   let facts = launch.facts;
-  const adopted = launch.adopted;
+  const adopted = launch.createdAt === null;
   const id = facts.id;
   log.info({ containerId: id, adopted, state: facts.state }, adopted ? 'adopted container' : 'started container');
-  if (adopted) deps.metrics?.adoptions.inc();
+  if (launch.createdAt === null) deps.metrics?.adoptions.inc();
   else {
     deps.metrics?.launches.inc();
-    if (launch.createdAt !== null) deps.metrics?.startLatency.observe((Date.now() - launch.createdAt) / 1000);
+    deps.metrics?.startLatency.observe((Date.now() - launch.createdAt) / 1000);
   }
   crashPoint('after-start');
   await reportProgress(job, attempt, facts);
@@ -168,12 +168,13 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
 }
 
 /**
- * The attempt's container: created here, or the one a previous consumer left (adopted). The hot
- * path (a fresh fence claim) goes straight to create + start, with no inspect before the start:
- * a fresh claim means no consumer launched this attempt, and if Redis forgot the claim, Docker's
- * 409 on the deterministic name still turns the create into an adoption.
+ * The attempt's container: created here (`createdAt` is when), or the one a previous consumer left
+ * (adopted: `createdAt` is null). The hot path (a fresh fence claim) goes straight to create +
+ * start, with no inspect before the start: a fresh claim means no consumer launched this attempt,
+ * and if Redis forgot the claim, Docker's 409 on the deterministic name still turns the create into
+ * an adoption.
  */
-async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name: string, task: WorkerTask, data: TaskData, deps: AttemptDeps, log: Logger): Promise<{ facts: ContainerFacts; adopted: boolean; createdAt: number | null }> {
+async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name: string, task: WorkerTask, data: TaskData, deps: AttemptDeps, log: Logger): Promise<{ facts: ContainerFacts; createdAt: number | null }> {
   const { config, launcher } = deps;
   const engineId = await launcher.engineId();
   const claim = await deps.fence.claim(task.id, task.attempt, engineId);
@@ -185,16 +186,16 @@ async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name
     await job.moveToDelayed(Date.now() + FOREIGN_ATTEMPT_RETRY_MS, token);
     throw new DelayedError();
   }
-  if (existing) return { facts: await startIfCreated(launcher, existing), adopted: true, createdAt: null };
+  if (existing) return { facts: await startIfCreated(launcher, existing), createdAt: null };
 
   // Only mint credentials when a container is actually created; adopting needs none.
   const secrets = deps.mintSecrets ? await deps.mintSecrets(data) : {};
   const createdAt = Date.now();
   const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task, secrets }, deps.hostEnv));
-  if (created.adopted) return { facts: await startIfCreated(launcher, await mustInspect(launcher, created.id)), adopted: true, createdAt: null };
+  if (created.adopted) return { facts: await startIfCreated(launcher, await mustInspect(launcher, created.id)), createdAt: null };
   crashPoint('after-create');
   await launcher.start(created.id);
-  return { facts: await mustInspect(launcher, created.id), adopted: false, createdAt };
+  return { facts: await mustInspect(launcher, created.id), createdAt };
 }
 
 async function startIfCreated(launcher: DockerLauncher, facts: ContainerFacts): Promise<ContainerFacts> {

@@ -4,7 +4,7 @@ import { queueContainers, recordEvents } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
-import { startConsumerProcess } from '../support/consumer-process.js';
+import { startConsumerProcess } from '../support/node-process.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { waitUntil } from '../support/wait.js';
 

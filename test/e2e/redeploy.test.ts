@@ -4,7 +4,7 @@ import { queueContainers, recordEvents } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
-import { startConsumerProcess, type ConsumerProcess } from '../support/consumer-process.js';
+import { startConsumerProcess, type NodeProcess } from '../support/node-process.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
@@ -12,7 +12,7 @@ describe('redeploys and chaos with real consumer processes', () => {
   let redis: TestRedis;
   let image: string;
   const berths: TestBerth[] = [];
-  const processes: ConsumerProcess[] = [];
+  const processes: NodeProcess[] = [];
   const consumer = (env: Record<string, string>) => {
     const p = startConsumerProcess(env);
     processes.push(p);

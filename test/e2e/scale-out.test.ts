@@ -4,7 +4,7 @@ import { queueContainers, recordEvents } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
-import { startConsumerProcess, type ConsumerProcess } from '../support/consumer-process.js';
+import { startConsumerProcess, type NodeProcess } from '../support/node-process.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { startSecondEngine, type SecondEngine } from '../support/second-engine.js';
 import { sleep, waitUntil } from '../support/wait.js';
@@ -13,7 +13,7 @@ describe('scale-out and Redis restarts', () => {
   let redis: TestRedis;
   let image: string;
   const berths: TestBerth[] = [];
-  const processes: ConsumerProcess[] = [];
+  const processes: NodeProcess[] = [];
   const consumer = (env: Record<string, string>) => {
     const p = startConsumerProcess(env);
     processes.push(p);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './image.js';
 
-export interface ConsumerProcess {
+export interface NodeProcess {
   child: ChildProcess;
   /** pino lines (parsed) the process printed so far; empty when logs are not captured. */
   lines: Array<Record<string, unknown>>;
@@ -20,17 +20,22 @@ export interface ConsumerProcess {
 }
 
 export interface ProcessOptions {
-  /** Relative to the repository: a .ts entry runs through tsx, a built .js entry on plain node. */
-  entry?: string;
-  /** The pino `msg` (or its beginning) that means ready. */
-  readyMsg?: string;
+  /** Relative to the repository: a .ts entry runs through tsx, a built .js or .mjs entry on plain node. */
+  entry: string;
+  /** The JSON log line `msg` (or its beginning) that means ready. */
+  readyMsg: string;
   /** Parse and keep every log line (the default); off for load tests, where the parsing would compete for CPU. */
   captureLogs?: boolean;
 }
 
-/** A real berth process (the consumer by default), as production runs it, with its own env. */
-export function startConsumerProcess(env: Record<string, string>, options: ProcessOptions = {}, argv: string[] = []): ConsumerProcess {
-  const { entry = 'src/consumer/main.ts', readyMsg = 'consumer started', captureLogs = true } = options;
+/** A real consumer process (src/consumer/main.ts), as production runs it, with its own env. */
+export function startConsumerProcess(env: Record<string, string>): NodeProcess {
+  return startNodeProcess(env, { entry: 'src/consumer/main.ts', readyMsg: 'consumer started' });
+}
+
+/** A node process that logs JSON lines (berth's entrypoints, the bench baselines), with its own env. */
+export function startNodeProcess(env: Record<string, string>, options: ProcessOptions, argv: string[] = []): NodeProcess {
+  const { entry, readyMsg, captureLogs = true } = options;
   const args = [...(entry.endsWith('.ts') ? ['--import', 'tsx'] : []), join(ROOT, entry), ...argv];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
@@ -40,8 +45,6 @@ export function startConsumerProcess(env: Record<string, string>, options: Proce
   const lines: Array<Record<string, unknown>> = [];
   let readyResolve!: (line: Record<string, unknown>) => void;
   const readyLine = new Promise<Record<string, unknown>>((resolve) => (readyResolve = resolve));
-  let readyAt!: (at: number) => void;
-  const ready = new Promise<number>((resolve) => (readyAt = resolve));
   let buffer = '';
   let waitingForReady = true;
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -56,7 +59,6 @@ export function startConsumerProcess(env: Record<string, string>, options: Proce
         if (captureLogs) lines.push(parsed);
         if (waitingForReady && String(parsed.msg).startsWith(readyMsg)) {
           waitingForReady = false;
-          readyAt(Date.now());
           readyResolve(parsed);
         }
       } catch {
@@ -71,14 +73,14 @@ export function startConsumerProcess(env: Record<string, string>, options: Proce
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.on('exit', (code, signal) => {
-      if (process.env.BERTH_TEST_VERBOSE && stderr) process.stderr.write(`consumer stderr: ${stderr}\n`);
+      if (process.env.BERTH_TEST_VERBOSE && stderr) process.stderr.write(`${entry} stderr: ${stderr}\n`);
       resolve({ code, signal, at: Date.now() });
     }),
   );
   return {
     child,
     lines,
-    ready,
+    ready: readyLine.then(() => Date.now()),
     readyLine,
     exited,
     async kill(signal) {
