@@ -2,8 +2,8 @@
 # CONSUMER_IN_PROCESS=false), consumer (/app/dist/consumer/main.js) and worker
 # (/app/dist/worker/main.js, what berth itself starts in every task container).
 #
-# Every RUN is in exec form, so the build needs only `node` and `npm` in the base image (no shell);
-# scripts/make-base-image.sh makes such a base from a host's Node where no registry is reachable.
+# The base is a Debian bookworm with Node: the official node:<v>-bookworm-slim, or, where no
+# registry is reachable, the equivalent scripts/make-base-image.sh makes with debootstrap.
 # No `# syntax=` line on purpose: the builtin BuildKit frontend supports RUN --mount and does not
 # need to pull a frontend image.
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -26,6 +26,9 @@ RUN --mount=type=secret,id=ca,required=false ["npm", "prune", "--omit=dev", "--i
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# Workers clone the task's repository before the agent starts: they need a real git (and CA roots).
+# The base made here has both; the official slim image gets them from Debian.
+RUN command -v git >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git ca-certificates && rm -rf /var/lib/apt/lists/*)
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

@@ -2,7 +2,7 @@
 # Builds berth's image from the project's Dockerfile.
 #   scripts/build-image.sh [TAG]        (default berth:local)
 # NODE_IMAGE     base image; default node:20-bookworm-slim when it can be had, otherwise a base
-#                made from this host's Node (scripts/make-base-image.sh).
+#                made with debootstrap from Debian's packages plus this host's Node (scripts/make-base-image.sh).
 # BUILD_CA_BUNDLE  CA bundle for a TLS-intercepting proxy; defaults to the host's bundle when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ if [ -z "${NODE_IMAGE:-}" ]; then
   if docker image inspect "$official" >/dev/null 2>&1 || timeout 60 docker pull -q "$official" >/dev/null 2>&1; then
     NODE_IMAGE="$official"
   else
-    echo "build-image: $official cannot be pulled here; making a base image from this host's Node" >&2
+    echo "build-image: $official cannot be pulled here; making a Debian base (debootstrap) with this host's Node" >&2
     NODE_IMAGE="$(scripts/make-base-image.sh)"
   fi
 fi

@@ -4,11 +4,14 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TaskQueue } from '../core/queue.js';
+import type { ReportQueue } from '../core/reports.js';
 
 export const BOARD_PREFIX = '/admin/queues';
 
 export interface BoardOptions {
   queue: TaskQueue;
+  /** The outbound GitHub queue, shown beside the tasks when reporting is on. */
+  reportQueue?: ReportQueue;
   apiToken: string;
   user: string;
   /** Basic-auth password; unset means the API token is the password. */
@@ -49,7 +52,10 @@ export async function boardPlugin(scope: FastifyInstance, options: BoardOptions)
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BOARD_PREFIX);
   createBullBoard({
-    queues: [new BullMQAdapter(options.queue, { readOnlyMode: options.readOnly, allowRetries: !options.readOnly, description: 'agent tasks; each attempt runs in its own container' })],
+    queues: [
+      new BullMQAdapter(options.queue, { readOnlyMode: options.readOnly, allowRetries: !options.readOnly, description: 'agent tasks; each attempt runs in its own container' }),
+      ...(options.reportQueue ? [new BullMQAdapter(options.reportQueue, { readOnlyMode: options.readOnly, allowRetries: !options.readOnly, description: 'outbound GitHub calls: reactions, check runs, comments' })] : []),
+    ],
     serverAdapter,
     options: { uiConfig: { boardTitle: 'berth' } },
   });

@@ -3,7 +3,8 @@ import closeWithGrace from 'close-with-grace';
 import { Redis } from 'ioredis';
 import { CancelBook } from '../core/cancel.js';
 import { loadConfigOrExit } from '../core/config.js';
-import { githubTokenMinterFromConfig } from '../consumer/github-token.js';
+import { githubAppFromConfig } from '../github/app.js';
+import { GithubReports } from '../core/reports.js';
 import { createLogger } from '../core/logger.js';
 import { createTaskQueue } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
@@ -17,7 +18,9 @@ const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth');
 const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
 const queue = createTaskQueue(config);
-const mintSecrets = githubTokenMinterFromConfig(config, logger);
+const github = githubAppFromConfig(config);
+if (!github) logger.info('no GitHub App credentials: tasks run without a GitHub token or checkout, and nothing is reported to GitHub');
+const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
 queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 // A separate client that fails fast, so /readyz answers during a Redis outage instead of queueing.
 const probeRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
@@ -37,7 +40,9 @@ const app = await buildApi({
     secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => !!s),
     rules: config.webhookRules,
     redis,
+    ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}),
   },
+  reports,
   probes: [
     { name: 'redis', check: async () => {
         if (probeRedis.status === 'wait') await probeRedis.connect();
@@ -48,7 +53,7 @@ const app = await buildApi({
 });
 if (!config.GITHUB_WEBHOOK_SECRET) logger.warn('GITHUB_WEBHOOK_SECRET is not set: POST /webhooks/github is off (unsigned deliveries are never accepted)');
 let consumer: Consumer | null = null;
-if (config.CONSUMER_IN_PROCESS) consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, mintSecrets, metrics });
+if (config.CONSUMER_IN_PROCESS) consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, github, metrics });
 await app.listen({ host: config.HOST, port: config.PORT });
 const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics, config.METRICS_HOST, config.METRICS_PORT) : null;
 
@@ -59,6 +64,7 @@ closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   await metricsServer?.close();
   await consumer?.close();
   await queue.close();
+  await reports?.close();
   probeRedis.disconnect();
   redis.disconnect();
 });

@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import { githubWebhookRoute } from './webhooks/route.js';
 import { boardCredentialsValid, boardPlugin } from './board.js';
 import type { BerthMetrics } from '../core/metrics.js';
+import type { GithubReports } from '../core/reports.js';
 
 export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
 
@@ -40,7 +41,9 @@ export interface ApiDeps {
   /** Served at /metrics behind the API token when given. */
   metrics?: { metrics: BerthMetrics; runningContainers: () => Promise<number> };
   /** GitHub webhooks; the route exists only when at least one secret is configured. */
-  github?: { secrets: string[]; rules: WebhookRules; redis: Redis };
+  github?: { secrets: string[]; rules: WebhookRules; redis: Redis; appId?: string };
+  /** Outbound GitHub reports (check runs, 👀); null or absent without App credentials. */
+  reports?: GithubReports | null;
 }
 
 /** Builds the HTTP app without listening, so tests drive the same app through inject or a port. */
@@ -83,7 +86,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       await requireBearerToken(api, [deps.config.API_TOKEN]);
-      await api.register(taskRoutes, { queue: deps.queue, cancels: deps.cancels, config: deps.config, cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000 });
+      await api.register(taskRoutes, { queue: deps.queue, cancels: deps.cancels, config: deps.config, cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000, reports: deps.reports ?? null });
     },
     { prefix: '/api' },
   );
@@ -96,11 +99,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     });
   }
   await app.register(async (scope) =>
-    boardPlugin(scope, { queue: deps.queue, apiToken: deps.config.API_TOKEN, user: deps.config.BOARD_USER, password: deps.config.BOARD_PASSWORD, readOnly: deps.config.BOARD_READ_ONLY }),
+    boardPlugin(scope, { queue: deps.queue, reportQueue: deps.reports?.queue, apiToken: deps.config.API_TOKEN, user: deps.config.BOARD_USER, password: deps.config.BOARD_PASSWORD, readOnly: deps.config.BOARD_READ_ONLY }),
   );
   if (deps.github && deps.github.secrets.length > 0) {
     const github = deps.github;
-    await app.register(async (scope) => githubWebhookRoute(scope, { ...github, queue: deps.queue, cancels: deps.cancels, config: deps.config }));
+    await app.register(async (scope) => githubWebhookRoute(scope, { ...github, queue: deps.queue, cancels: deps.cancels, config: deps.config, reports: deps.reports ?? null }));
   }
   return app;
 }

@@ -12,10 +12,16 @@ import type { DockerLauncher } from './launcher/docker.js';
 import { AttemptFence } from './fence.js';
 import { Liveness } from './liveness.js';
 import { reconcileOnce, type ReconcileReport } from './reconcile.js';
-import { ABORT, runAttempt, type AttemptConfig, type AttemptDeps } from './run-attempt.js';
+import { ABORT, attemptOf, runAttempt, type AttemptConfig } from './run-attempt.js';
+import type { GithubApp } from '../github/app.js';
+import { GithubRecord } from '../github/record.js';
+import { GithubReports } from '../core/reports.js';
+import { GithubLaunch } from './github-launch.js';
+import { startReporter, type ReporterConfig } from './reporter.js';
 
 export type ConsumerConfig = AttemptConfig &
-  Pick<Config, 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL'>;
+  ReporterConfig &
+  Pick<Config, 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL' | 'webhookRules'>;
 
 export interface ConsumerDeps {
   config: ConsumerConfig;
@@ -23,7 +29,8 @@ export interface ConsumerDeps {
   queue: TaskQueue;
   logger: Logger;
   hostEnv?: NodeJS.ProcessEnv;
-  mintSecrets?: AttemptDeps['mintSecrets'];
+  /** berth's GitHub App: pins and mints at launch, and reports back. Null: no GitHub at all. */
+  github?: GithubApp | null;
   metrics?: BerthMetrics;
 }
 
@@ -51,6 +58,11 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   subscriber.on('error', () => {});
   const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
   const fence = new AttemptFence(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
+  const record = new GithubRecord(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
+  const github = deps.github ?? null;
+  const launch = github ? new GithubLaunch(github, record, { allowForkImplement: config.webhookRules.trust.allowForkImplement }) : null;
+  const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
+  const reporter = github ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics }) : null;
 
   const worker = new Worker<TaskData, WorkerResultLine>(
     config.QUEUE_NAME,
@@ -62,7 +74,8 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         cancels,
         logger,
         hostEnv: deps.hostEnv,
-        mintSecrets: deps.mintSecrets,
+        prepareLaunch: launch ? (taskId, task) => launch.prepare(taskId, task) : undefined,
+        reports,
         metrics: deps.metrics,
         isClosing: () => closing,
         onAttemptFinished: (jobId, containerId) => finished.set(jobId, containerId),
@@ -80,6 +93,9 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
 
   const removeAfterRecord = (job: Job | undefined) => {
     if (!job?.id) return;
+    // The outcome is recorded now: bring GitHub in line (also for failures BullMQ made itself,
+    // such as "stalled more than allowable limit", where no processor of ours ran).
+    reports?.sync(job.id, `a${Math.max(1, job.attemptsMade)}-recorded`).catch((error) => logger.warn({ err: error, jobId: job.id }, 'queueing a GitHub report failed'));
     const containerId = finished.get(job.id);
     if (!containerId) return;
     finished.delete(job.id);
@@ -122,6 +138,8 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
       await reconciling;
       await unsubscribe();
       await liveness.stop();
+      await reporter?.close();
+      await reports?.close();
       redis.disconnect();
       subscriber.disconnect();
     },

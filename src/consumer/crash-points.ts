@@ -3,7 +3,7 @@
  * BERTH_TEST_CRASH_AT names the step, so production never pays more than a string compare.
  */
 // "While running" needs no hook: the tests SIGKILL the consumer from outside while a container runs.
-export type CrashPoint = 'after-dequeue' | 'after-create' | 'after-start' | 'after-exit' | 'after-record';
+export type CrashPoint = 'after-dequeue' | 'after-create' | 'after-start' | 'after-exit' | 'after-record' | 'report-after-check-run' | 'report-after-comment';
 
 export function crashPoint(step: CrashPoint, env: NodeJS.ProcessEnv = process.env): void {
   if (env.BERTH_TEST_CRASH_AT !== step) return;

@@ -8,7 +8,8 @@ export interface ExitFacts {
   memoryLimited: boolean;
   timedOut: boolean;
   timeoutMs: number;
-  cancelled: boolean;
+  /** The cancel's failure reason (`cancelled`, or `cancelled: why`); null when not cancelled. */
+  cancelled: string | null;
 }
 
 export type Outcome =
@@ -19,7 +20,7 @@ export type Outcome =
 export function interpretExit(facts: ExitFacts, output: string, options: { retryOnTimeout: boolean }): Outcome {
   const line = parseResultLine(output);
   const detail = line?.error ? `: ${line.error}` : '';
-  if (facts.cancelled) return { status: 'failed', reason: 'cancelled', retry: false };
+  if (facts.cancelled) return { status: 'failed', reason: facts.cancelled, retry: false };
   if (facts.timedOut) {
     return { status: 'failed', reason: `timeout: ran longer than ${Math.round(facts.timeoutMs / 1000)}s and was stopped`, retry: options.retryOnTimeout };
   }
@@ -28,6 +29,10 @@ export function interpretExit(facts: ExitFacts, output: string, options: { retry
   }
   if (facts.exitCode === EXIT.ok) {
     return { status: 'completed', value: line ?? { exitCode: 0, durationMs: 0, result: null } };
+  }
+  // The worker's own checkout, before the agent ran: its error says what git met.
+  if (line?.error?.startsWith('checkout') && (facts.exitCode === EXIT.noRetry || facts.exitCode === EXIT.tempFail)) {
+    return { status: 'failed', reason: `checkout failed: ${line.error.replace(/^checkout:?\s*/, '')}`, retry: facts.exitCode === EXIT.tempFail };
   }
   if (facts.exitCode === EXIT.invalidTask) return { status: 'failed', reason: `invalid task data${detail}`, retry: false };
   if (facts.exitCode === EXIT.noRetry) return { status: 'failed', reason: `exit code ${EXIT.noRetry} (do not retry)${detail}`, retry: false };

@@ -13,6 +13,9 @@ import { buildContainerSpec, type LaunchConfig } from './launcher/spec.js';
 import { interpretExit } from './outcome.js';
 import { failureLabel, type BerthMetrics } from '../core/metrics.js';
 import { streamLogsToJob } from './log-stream.js';
+import type { ContainerProgress } from '../core/task-view.js';
+import type { GithubReports } from '../core/reports.js';
+import { GithubUnavailable, LaunchRefused, type LaunchPreparation } from './github-launch.js';
 
 export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT'>;
 
@@ -26,8 +29,13 @@ export interface AttemptDeps {
   cancels: CancelBook;
   logger: Logger;
   hostEnv?: NodeJS.ProcessEnv;
-  /** Short-lived credentials for the container (e.g. a GitHub installation token). Never stored. */
-  mintSecrets?: (task: TaskData) => Promise<Record<string, string>>;
+  /**
+   * GitHub before a container is created: pin the subject, apply the fork policy, mint a
+   * short-lived token (never stored). Absent without App credentials.
+   */
+  prepareLaunch?: (taskId: string, task: TaskData) => Promise<LaunchPreparation>;
+  /** Outbound GitHub reports (check runs, comments); absent without App credentials. */
+  reports?: GithubReports | null;
   metrics?: BerthMetrics;
   /** True once a planned shutdown began: a job fetched now is handed straight back. */
   isClosing: () => boolean;
@@ -37,11 +45,6 @@ export interface AttemptDeps {
 
 /** How long a consumer on another engine waits before it looks at a foreign attempt again. */
 export const FOREIGN_ATTEMPT_RETRY_MS = 2_000;
-
-export interface ContainerProgress {
-  attempt: number;
-  container: { name: string; id: string; state: string; exitCode?: number; startedAt?: number | null; finishedAt?: number | null };
-}
 
 /**
  * The attempt number is `attemptsMade + 1`. BullMQ increments attemptsMade only when an attempt
@@ -83,16 +86,35 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     installationId: data.installationId,
     deliveryId: data.deliveryId,
   };
-  if (await deps.cancels.isRequested(jobId, job.attemptsMade)) {
+  const cancelledBefore = await deps.cancels.reason(jobId, job.attemptsMade);
+  if (cancelledBefore) {
     // Cancelled while nobody held the job (or before it ever ran): never start, stop what runs.
     const existing = await launcher.inspect(name);
     if (existing) {
       await launcher.stop(existing.id, config.WORKER_STOP_GRACE);
       deps.onAttemptFinished(jobId, existing.id);
     }
-    throw new UnrecoverableError('cancelled');
+    await deps.reports?.sync(jobId, 'final', { final: true });
+    throw new UnrecoverableError(cancelledBefore);
   }
-  const launch = await launchOrAdopt(job, token, name, task, data, deps, log);
+  let launch: Awaited<ReturnType<typeof launchOrAdopt>>;
+  try {
+    launch = await launchOrAdopt(job, token, name, task, data, deps, log);
+  } catch (error) {
+    if (error instanceof LaunchRefused) {
+      log.warn({ reason: error.message }, 'refused before launch');
+      await deps.reports?.sync(jobId, 'final', { final: true });
+      throw new UnrecoverableError(error.message);
+    }
+    if (error instanceof GithubUnavailable) {
+      // GitHub is down or rate limited: wait without counting an attempt; nothing was created.
+      log.warn({ reason: error.message, retryAt: new Date(error.retryAt).toISOString() }, 'GitHub unavailable before launch; the task waits');
+      deps.metrics?.failures.inc({ reason: 'github' });
+      await job.moveToDelayed(error.retryAt, token);
+      throw new DelayedError();
+    }
+    throw error;
+  }
   let facts = launch.facts;
   const adopted = launch.createdAt === null;
   const id = facts.id;
@@ -104,12 +126,13 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   }
   crashPoint('after-start');
   await reportProgress(job, attempt, facts);
+  await deps.reports?.sync(jobId, `a${attempt}-running`);
   const stopStreaming = await streamLogsToJob(launcher.docker, id, job).catch(() => () => {});
 
   const timeoutMs = Number(facts.labels[LABEL.timeoutMs]) || config.TASK_TIMEOUT;
   const deadline = (facts.startedAt ?? Date.now()) + timeoutMs;
   let timedOut = false;
-  let cancelled = false;
+  let cancelled: string | null = null;
   const timer = setTimeout(() => {
     timedOut = true;
     log.warn({ timeoutMs }, 'deadline passed, stopping container');
@@ -128,7 +151,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       await job.moveToWait(token);
       throw new WaitingError();
     }
-    cancelled = true;
+    cancelled = (await deps.cancels.reason(jobId, job.attemptsMade)) ?? 'cancelled';
     await launcher.stop(id, config.WORKER_STOP_GRACE);
     await launcher.wait(id);
   } finally {
@@ -163,6 +186,10 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     if (outcome.retry && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) deps.metrics?.retries.inc();
   }
   log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: outcome.status === 'failed' ? outcome.reason : undefined }, 'attempt finished');
+  // Added before BullMQ records the outcome: if this consumer dies right after recording it, the
+  // report still lands (it waits until the task reads as finished).
+  const terminal = outcome.status === 'completed' || !outcome.retry || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  await deps.reports?.sync(jobId, terminal ? 'final' : `a${attempt}-retry`, { final: terminal });
   if (outcome.status === 'completed') return outcome.value;
   throw outcome.retry ? new Error(outcome.reason) : new UnrecoverableError(outcome.reason);
 }
@@ -188,10 +215,11 @@ async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name
   }
   if (existing) return { facts: await startIfCreated(launcher, existing), createdAt: null };
 
-  // Only mint credentials when a container is actually created; adopting needs none.
-  const secrets = deps.mintSecrets ? await deps.mintSecrets(data) : {};
+  // Only pin and mint when a container is actually created; adopting needs neither.
+  const prepared = deps.prepareLaunch ? await deps.prepareLaunch(task.id, data) : { env: {} };
+  const launched: WorkerTask = prepared.pull ? { ...task, pull: prepared.pull } : task;
   const createdAt = Date.now();
-  const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task, secrets }, deps.hostEnv));
+  const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task: launched, secrets: prepared.env }, deps.hostEnv));
   if (created.adopted) return { facts: await startIfCreated(launcher, await mustInspect(launcher, created.id)), createdAt: null };
   crashPoint('after-create');
   await launcher.start(created.id);

@@ -115,6 +115,12 @@ export const envSchema = z.object({
   GITHUB_APP_PRIVATE_KEY: z.string().optional().describe('The App private key (PEM; `\\n` escapes allowed). Or GITHUB_APP_PRIVATE_KEY_FILE.'),
   GITHUB_APP_PRIVATE_KEY_FILE: z.string().optional().describe('Path to the App private key (PEM).'),
   GITHUB_API_URL: z.url().default('https://api.github.com').describe('GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).'),
+  GITHUB_SERVER_URL: z.url().default('https://github.com').describe('Where repositories are cloned from (`<url>/<owner>/<repo>.git`); GitHub Enterprise Server: https://HOST. Given to workers as GITHUB_SERVER_URL.'),
+  PUBLIC_URL: z.url().optional().describe("berth's address as a person reaches it (e.g. https://berth.example.com); check runs and comments link to the task's board page under it. Unset: no link."),
+  REPORT_SUCCESS_COMMENT: boolean(false).describe('Also comment on an issue when its task succeeds (a failed issue task always gets one comment). Pull request tasks report through check runs.'),
+  CHECKOUT: z.enum(['auto', 'always', 'never']).default('auto').describe("Clone the task's repository into /work/repo before the agent starts: `auto` when the worker has a GitHub token (App configured), `always` (public repositories without an App), `never`."),
+  CHECKOUT_DEPTH: integer(50, 0, 1_000_000).describe('Commits fetched per branch (0: full history). A pull request checkout deepens until its merge base with the base branch is present.'),
+  CHECKOUT_SKIP: list().describe('Task kinds that run without a checkout, comma separated (e.g. kinds that only talk to APIs).'),
 
   BOARD_USER: z.string().min(1).default('admin').describe('Basic-auth user for Bull Board at /admin/queues (a Bearer API_TOKEN works too).'),
   BOARD_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional().describe('Basic-auth password for the board. Unset: the API token is the password.'),

@@ -6,6 +6,8 @@ export const EXIT = {
   ok: 0,
   /** Task data failed validation inside the container. Retrying cannot help. */
   invalidTask: 65,
+  /** A temporary failure (e.g. the checkout hit a network error or a 5xx): retry. */
+  tempFail: 75,
   /** The agent asked not to be retried (or its command cannot be run at all). */
   noRetry: 78,
 } as const;

@@ -10,6 +10,7 @@ export class BerthMetrics {
   readonly adoptions = new Counter({ name: 'berth_adoptions_total', help: 'Existing containers adopted after a restart, stall or takeover', registers: [this.registry] });
   readonly retries = new Counter({ name: 'berth_retries_total', help: 'Failed attempts that will be retried', registers: [this.registry] });
   readonly failures = new Counter({ name: 'berth_failures_total', help: 'Failed attempts by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly githubErrors = new Counter({ name: 'berth_github_errors_total', help: 'Failed GitHub calls by operation and kind (rate-limited, transient, permanent, not-found)', labelNames: ['operation', 'kind'] as const, registers: [this.registry] });
   readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });
   readonly startLatency = new Histogram({
     name: 'berth_container_start_seconds',

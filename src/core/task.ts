@@ -31,13 +31,20 @@ export const taskDataSchema = z.strictObject({
   installationId: z.number().int().optional(),
   deliveryId: z.string().optional(),
   replayOf: z.string().optional(),
+  /** The issue comment that asked for this task (it gets a 👀 reaction). */
+  commentId: z.number().int().positive().optional(),
 });
 export type TaskData = z.infer<typeof taskDataSchema>;
 
 /** What the container receives in BERTH_TASK: the task plus where it stands. */
 export const workerTaskSchema = taskDataSchema
   .pick({ kind: true, repo: true, ref: true, number: true, prompt: true, installationId: true, deliveryId: true })
-  .extend({ id: z.string().min(1), attempt: z.number().int().positive() })
+  .extend({
+    id: z.string().min(1),
+    attempt: z.number().int().positive(),
+    /** Pinned by the consumer before launch: a pull request's head commit and base branch. */
+    pull: z.strictObject({ sha: z.string().regex(/^[0-9a-f]{40}$/), baseRef: z.string().min(1).max(255) }).optional(),
+  })
   .strict();
 export type WorkerTask = z.infer<typeof workerTaskSchema>;
 

@@ -4,6 +4,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { workerTaskSchema } from '../core/task.js';
 import { formatResultLine } from '../core/worker-protocol.js';
 import { runAgent } from './run-agent.js';
+import { checkout } from './checkout.js';
 
 /** Entrypoint inside a worker container. Everything it trusts arrives through the environment. */
 async function main(): Promise<number> {
@@ -31,10 +32,33 @@ async function main(): Promise<number> {
   const env = { ...process.env };
   delete env.BERTH_COMMAND;
   if (!env.GITHUB_TOKEN) env.BERTH_GITHUB_AUTH = 'none';
+  const home = process.env.HOME ?? '/work';
+  let cwd = home;
+  // The consumer asks for a checkout (BERTH_CHECKOUT_DEPTH) per operator config; the agent then
+  // starts inside the repository.
+  if (env.BERTH_CHECKOUT_DEPTH !== undefined && env.BERTH_REPO_DIR) {
+    const result = await checkout(
+      {
+        repo: task.repo,
+        serverUrl: env.GITHUB_SERVER_URL ?? 'https://github.com',
+        dir: env.BERTH_REPO_DIR,
+        depth: Number(env.BERTH_CHECKOUT_DEPTH) || 0,
+        ...(task.pull && task.number !== undefined ? { pull: { number: task.number, ...task.pull } } : {}),
+        ...(!task.pull && task.ref && !task.ref.startsWith('refs/pull/') ? { ref: task.ref } : {}),
+      },
+      env,
+    );
+    if (!result.ok) return fail(result.exitCode, result.error);
+    process.stdout.write(`berth-worker: checked out ${task.repo}: ${result.summary}\n`);
+    cwd = env.BERTH_REPO_DIR;
+  } else {
+    delete env.BERTH_REPO_DIR;
+  }
   const line = await runAgent({
     argv,
     task,
-    workDir: process.env.HOME ?? '/work',
+    workDir: home,
+    cwd,
     env,
     stdout: process.stdout,
     stderr: process.stderr,

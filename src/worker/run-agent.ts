@@ -9,7 +9,10 @@ import type { WorkerResultLine } from '../core/worker-protocol.js';
 export interface AgentRun {
   argv: string[];
   task: WorkerTask;
+  /** Where task.json and result.json live (outside the checkout, so they never show in git status). */
   workDir: string;
+  /** The agent's working directory: the checkout when there is one. */
+  cwd?: string;
   env: NodeJS.ProcessEnv;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
@@ -30,7 +33,7 @@ export function runAgent(run: AgentRun): Promise<WorkerResultLine> {
 
   return new Promise((resolve) => {
     const child = spawn(run.argv[0]!, run.argv.slice(1), {
-      cwd: run.workDir,
+      cwd: run.cwd ?? run.workDir,
       env: { ...run.env, BERTH_TASK_FILE: taskFile, BERTH_RESULT_FILE: resultFile },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

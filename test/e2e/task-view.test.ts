@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { CANCELLED_REASON } from '../../src/core/task.js';
 import { createTaskQueue, redisConnection, type TaskQueue } from '../../src/core/queue.js';
-import { publicState, viewTask } from '../../src/api/tasks/view.js';
+import { publicState, viewTask } from '../../src/core/task-view.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { uniqueQueue } from '../support/berth.js';
 import { waitUntil } from '../support/wait.js';

@@ -7,7 +7,8 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { CancelBook } from '../../src/core/cancel.js';
 import { BerthMetrics } from '../../src/core/metrics.js';
-import type { TaskData } from '../../src/core/task.js';
+import { githubAppFromConfig } from '../../src/github/app.js';
+import { GithubReports } from '../../src/core/reports.js';
 import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
@@ -78,7 +79,6 @@ export interface TestBerth {
 /** API and consumer in this process, against real Redis and the real Docker engine. */
 export interface StartOptions {
   consumer?: boolean;
-  mintSecrets?: (task: TaskData) => Promise<Record<string, string>>;
   /** Receives every log line (JSON) of API and consumer, at LOG_LEVEL or `debug` when given. */
   logSink?: (line: string) => void;
 }
@@ -93,13 +93,16 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
   redis.on('error', () => {});
   queue.on('error', () => {});
   const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
-  const app = await buildApi({ config, queue, cancels,
+  // As the composition roots do: GitHub only when the env names an App.
+  const github = githubAppFromConfig(config);
+  const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
+  const app = await buildApi({ config, queue, cancels, reports,
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
     metrics: { metrics, runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length },
-    github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis },
+    github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis, ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}) },
   });
-  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {}, mintSecrets: options.mintSecrets, metrics });
+  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {}, github, metrics });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
   const api: TestBerth['api'] = async (method, path, body, headers = {}) => {
@@ -142,6 +145,8 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
       await consumer?.close();
       await queue.obliterate({ force: true }).catch(() => {});
       await queue.close();
+      await reports?.queue.obliterate({ force: true }).catch(() => {});
+      await reports?.close();
       redis.disconnect();
       await removeQueueContainers(config.QUEUE_NAME);
     },

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { interpretExit, type ExitFacts } from '../../src/consumer/outcome.js';
 import { formatResultLine, parseResultLine } from '../../src/core/worker-protocol.js';
 
-const base: ExitFacts = { exitCode: 0, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 60_000, cancelled: false };
+const base: ExitFacts = { exitCode: 0, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 60_000, cancelled: null };
 const line = (exitCode: number, result: unknown = null, error?: string) => `some output\n${formatResultLine({ exitCode, durationMs: 5, result, ...(error ? { error } : {}) })}\n`;
 const opts = { retryOnTimeout: false };
 
@@ -27,7 +27,14 @@ describe('exit-code mapping', () => {
   it('timeout and cancel win over the exit code', () => {
     assert.deepEqual(interpretExit({ ...base, exitCode: 143, timedOut: true }, '', opts), { status: 'failed', reason: 'timeout: ran longer than 60s and was stopped', retry: false });
     assert.equal((interpretExit({ ...base, exitCode: 143, timedOut: true }, '', { retryOnTimeout: true }) as { retry: boolean }).retry, true);
-    assert.deepEqual(interpretExit({ ...base, exitCode: 143, cancelled: true, timedOut: true }, '', opts), { status: 'failed', reason: 'cancelled', retry: false });
+    assert.deepEqual(interpretExit({ ...base, exitCode: 143, cancelled: 'cancelled', timedOut: true }, '', opts), { status: 'failed', reason: 'cancelled', retry: false });
+  });
+  it('checkout failures say so: no access is final, a network error is retried', () => {
+    assert.deepEqual(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'checkout: repository octo/x not found or no access'), opts), { status: 'failed', reason: 'checkout failed: repository octo/x not found or no access', retry: false });
+    assert.deepEqual(interpretExit({ ...base, exitCode: 75 }, line(75, null, 'checkout: HTTP 503 from the git server'), opts), { status: 'failed', reason: 'checkout failed: HTTP 503 from the git server', retry: true });
+  });
+  it('a cancel carries its reason', () => {
+    assert.deepEqual(interpretExit({ ...base, exitCode: 143, cancelled: 'cancelled: superseded by a push to abc' }, '', opts), { status: 'failed', reason: 'cancelled: superseded by a push to abc', retry: false });
   });
   it('signals are named', () => {
     assert.match((interpretExit({ ...base, exitCode: 143 }, line(143), opts) as { reason: string }).reason, /SIGTERM/);

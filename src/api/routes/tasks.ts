@@ -8,7 +8,8 @@ import { listTasks } from '../tasks/list.js';
 import { replayTask, retryFailedSince, retryTask } from '../tasks/retry.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { cancelTask } from '../tasks/cancel.js';
-import { viewTask, type TaskView } from '../tasks/view.js';
+import { viewTask, type TaskView } from '../../core/task-view.js';
+import type { GithubReports } from '../../core/reports.js';
 
 export interface TaskRoutesOptions {
   queue: TaskQueue;
@@ -16,6 +17,7 @@ export interface TaskRoutesOptions {
   config: SubmitConfig;
   /** How long a cancel request waits for a running container to stop before answering 202. */
   cancelWaitMs: number;
+  reports: GithubReports | null;
 }
 
 const idParams = z.strictObject({ id: z.string().min(1).max(200) });
@@ -26,6 +28,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
 
   api.post('/tasks', { schema: { body: taskRequestSchema } }, async (request, reply) => {
     const result = await submitTask(opts.queue, opts.config, request.body, { source: 'api' });
+    if (result.status === 'created' && request.body.number !== undefined) await opts.reports?.sync(result.id, 'queued');
     switch (result.status) {
       case 'unknown-kind':
         return reply.status(400).send({ error: 'Bad Request', message: `unknown kind '${request.body.kind}'; known kinds: ${result.knownKinds.join(', ')}`, knownKinds: result.knownKinds });
@@ -73,6 +76,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
 
   api.post('/tasks/:id/retry', { schema: { params: idParams } }, async (request, reply) => {
     const result = await retryTask(opts.queue, opts.cancels, request.params.id);
+    if (result.status === 'retried') await opts.reports?.sync(result.id, `retried-${Date.now()}`);
     switch (result.status) {
       case 'not-found':
         return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
@@ -91,6 +95,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
       const body = replayBody.safeParse(request.body ?? {});
       if (!body.success) return reply.status(400).send({ error: 'Bad Request', message: body.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
       const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey);
+      if (result.status === 'created') await opts.reports?.sync(result.id, 'queued');
       switch (result.status) {
         case 'not-found':
           return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
@@ -114,6 +119,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
 
   api.post('/tasks/:id/cancel', { schema: { params: idParams } }, async (request, reply) => {
     const result = await cancelTask(opts.queue, opts.cancels, request.params.id, opts.cancelWaitMs);
+    if (result.status === 'cancelled' || result.status === 'cancelling') await opts.reports?.sync(request.params.id, 'cancel');
     switch (result.status) {
       case 'not-found':
         return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });

@@ -1,7 +1,7 @@
 import type { CancelBook } from '../../core/cancel.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskState } from '../../core/task.js';
-import { publicState, viewTask, type TaskView } from './view.js';
+import { publicState, viewTask, type TaskView } from '../../core/task-view.js';
 
 export type CancelResult =
   | { status: 'cancelled' | 'cancelling'; id: string; state: TaskState }
@@ -14,7 +14,7 @@ export type CancelResult =
  * grace, SIGKILL) and the task fails as `cancelled`, never retried. A task that has not started is
  * removed from the queue and leaves a tombstone, so it still reads as cancelled.
  */
-export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: string, waitMs: number): Promise<CancelResult> {
+export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: string, waitMs: number, why?: string): Promise<CancelResult> {
   const job = await queue.getJob(id);
   if (!job) {
     const tombstone = await cancels.tombstone<TaskView>(id);
@@ -24,12 +24,12 @@ export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: stri
   if (state === 'cancelled') return { status: 'cancelled', id, state };
   if (state === 'completed' || state === 'failed') return { status: 'finished', id, state };
 
-  await cancels.request(id, job.attemptsMade);
+  await cancels.request(id, job.attemptsMade, why);
   if (state === 'waiting' || state === 'delayed') {
     const view = await viewTask(job);
     try {
       await job.remove();
-      await cancels.writeTombstone(id, { ...view, state: 'cancelled', failedReason: 'cancelled', finishedAt: new Date().toISOString() });
+      await cancels.writeTombstone(id, { ...view, state: 'cancelled', failedReason: why ? `cancelled: ${why}` : 'cancelled', finishedAt: new Date().toISOString() });
       return { status: 'cancelled', id, state: 'cancelled' };
     } catch {
       // A consumer took it in the meantime (a locked job cannot be removed): it sees the request.

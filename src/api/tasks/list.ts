@@ -1,7 +1,7 @@
 import type { JobType } from 'bullmq';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskState } from '../../core/task.js';
-import { viewTask, type TaskView } from './view.js';
+import { viewTask, type TaskView } from '../../core/task-view.js';
 
 const BULLMQ_STATES: Record<TaskState, JobType[]> = {
   waiting: ['waiting', 'prioritized', 'waiting-children'],

@@ -1,7 +1,7 @@
 import type { CancelBook } from '../../core/cancel.js';
 import type { TaskQueue } from '../../core/queue.js';
 import { taskRequestSchema, type TaskState } from '../../core/task.js';
-import { publicState } from './view.js';
+import { publicState } from '../../core/task-view.js';
 import { submitTask, type SubmitConfig, type SubmitResult } from './submit.js';
 
 export type RetryResult = { status: 'retried' | 'unchanged'; id: string; state: TaskState } | { status: 'not-retryable'; id: string; state: TaskState | 'removed' } | { status: 'not-found' };

@@ -4,7 +4,7 @@ import type { Config } from '../../core/config.js';
 import { idempotentTaskId, newTaskId } from '../../core/names.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskData, TaskRequest } from '../../core/task.js';
-import { publicState } from './view.js';
+import { publicState } from '../../core/task-view.js';
 import type { TaskState } from '../../core/task.js';
 
 export type SubmitConfig = Pick<Config, 'TASK_ATTEMPTS' | 'TASK_BACKOFF' | 'KEEP_COMPLETED' | 'agentCommands'>;
@@ -22,6 +22,7 @@ export interface SubmitExtra {
   deliveryId?: string;
   replayOf?: string;
   deduplicationId?: string;
+  commentId?: number;
 }
 
 /** Retry, backoff and retention come from operator config; a request cannot choose them. */
@@ -58,6 +59,7 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
     ...(extra.installationId !== undefined ? { installationId: extra.installationId } : {}),
     ...(extra.deliveryId !== undefined ? { deliveryId: extra.deliveryId } : {}),
     ...(extra.replayOf !== undefined ? { replayOf: extra.replayOf } : {}),
+    ...(extra.commentId !== undefined ? { commentId: extra.commentId } : {}),
   };
   const options = jobOptions(config, id);
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Rule, WebhookRules } from '../../core/webhook-rules.js';
 import type { Actor } from './trust.js';
+import { CANCEL_ACTION } from '../../github/check-run.js';
 
 /** What a delivery asks for, before trust is decided. */
 export interface TaskIntent {
@@ -17,9 +18,23 @@ export interface TaskIntent {
   actorHasRepoAccess: boolean;
   fork: boolean;
   supersede: boolean;
+  /** The comment that asked for the task, acknowledged with a 👀 reaction. */
+  commentId?: number;
 }
 
-export type Interpretation = TaskIntent | { type: 'ignored'; reason: string } | { type: 'invalid'; message: string };
+/** A click on one of berth's own check runs: Re-run replays the task, Cancel cancels it. */
+export interface CheckRunIntent {
+  type: 'check-run';
+  action: 'rerun' | 'cancel';
+  taskId: string;
+  appId: number;
+  repo: string;
+  owner: string;
+  installationId?: number;
+  actor: Actor;
+}
+
+export type Interpretation = TaskIntent | CheckRunIntent | { type: 'ignored'; reason: string } | { type: 'invalid'; message: string };
 
 const user = z.object({ login: z.string().max(256), type: z.string().max(64) });
 const repository = z.object({ full_name: z.string().max(300), owner: z.object({ login: z.string().max(256) }) });
@@ -41,11 +56,17 @@ const payloads = {
   'pull_request.synchronize': z.object({ ...base, pull_request: pullRequest }),
   'issue_comment.created': z.object({
     ...base,
-    comment: z.object({ body: z.string().max(1_000_000), user, author_association: z.string().max(64) }),
+    comment: z.object({ id: z.number().int().positive(), body: z.string().max(1_000_000), user, author_association: z.string().max(64) }),
     issue: z.object({ number: z.number().int().positive(), pull_request: z.object({}).optional() }),
   }),
 } as const;
 type EventKey = keyof typeof payloads;
+
+const checkRunPayload = z.object({
+  ...base,
+  check_run: z.object({ external_id: z.string().max(200).nullable().optional(), app: z.object({ id: z.number().int() }) }),
+  requested_action: z.object({ identifier: z.string().max(64) }).optional(),
+});
 
 const PROMPT_LIMIT = 65_536;
 const clip = (s: string) => (s.length > PROMPT_LIMIT ? s.slice(0, PROMPT_LIMIT) : s);
@@ -55,6 +76,7 @@ export function interpretDelivery(event: string, payload: Record<string, unknown
   if (event === 'ping') return { type: 'ignored', reason: 'ping' };
   const action = typeof payload.action === 'string' ? payload.action : '';
   const key = `${event}.${action}`;
+  if (key === 'check_run.rerequested' || key === 'check_run.requested_action') return interpretCheckRun(action, payload);
   const candidates = rules.rules.filter((r) => r.on === key);
   if (candidates.length === 0) return { type: 'ignored', reason: `${action ? key : event} is not acted on` };
   const parsed = payloads[key as EventKey].safeParse(payload);
@@ -77,6 +99,28 @@ export function interpretDelivery(event: string, payload: Record<string, unknown
     return { ...common, ...intent, fork };
   }
   return { type: 'ignored', reason: `no rule matches this ${key}` };
+}
+
+function interpretCheckRun(action: string, payload: Record<string, unknown>): Interpretation {
+  const parsed = checkRunPayload.safeParse(payload);
+  if (!parsed.success) return { type: 'invalid', message: `malformed check_run.${action} payload: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  const p = parsed.data;
+  const taskId = p.check_run.external_id ?? '';
+  if (!taskId) return { type: 'ignored', reason: 'check run has no external_id (not one of berth\'s)' };
+  let intended: CheckRunIntent['action'];
+  if (action === 'rerequested') intended = 'rerun';
+  else if (p.requested_action?.identifier === CANCEL_ACTION) intended = 'cancel';
+  else return { type: 'ignored', reason: `check run action '${p.requested_action?.identifier ?? ''}' is not berth's` };
+  return {
+    type: 'check-run',
+    action: intended,
+    taskId,
+    appId: p.check_run.app.id,
+    repo: p.repository.full_name,
+    owner: p.repository.owner.login,
+    installationId: p.installation?.id,
+    actor: { login: p.sender.login, type: p.sender.type },
+  };
 }
 
 function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<TaskIntent, 'type' | 'repo' | 'owner' | 'installationId' | 'fork'> | null {
@@ -114,6 +158,7 @@ function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<T
         actor: { login: p.comment.user.login, type: p.comment.user.type, association: p.comment.author_association },
         actorHasRepoAccess: false,
         supersede: false,
+        commentId: p.comment.id,
       };
     }
   }

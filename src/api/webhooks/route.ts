@@ -7,8 +7,10 @@ import type { TaskQueue } from '../../core/queue.js';
 import type { WebhookRules } from '../../core/webhook-rules.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
-import { interpretDelivery, type TaskIntent } from './interpret.js';
+import { interpretDelivery, type CheckRunIntent, type TaskIntent } from './interpret.js';
 import { decideTrust } from './trust.js';
+import type { GithubReports } from '../../core/reports.js';
+import { replayTask } from '../tasks/retry.js';
 
 /** GitHub's own cap on a delivery. */
 export const GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024;
@@ -22,6 +24,10 @@ export interface GithubWebhookOptions {
   redis: Redis;
   cancels: CancelBook;
   config: SubmitConfig;
+  /** Outbound GitHub reports (👀, check runs); null without App credentials. */
+  reports?: GithubReports | null;
+  /** berth's own App id: only its check runs' buttons are acted on. */
+  appId?: string;
 }
 
 /**
@@ -71,6 +77,11 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     const intent = interpretDelivery(event, payload as Record<string, unknown>, opts.rules);
     if (intent.type === 'invalid') return reply.status(400).send({ error: 'Bad Request', message: intent.message });
     if (intent.type === 'ignored') return reply.status(202).send({ ignored: intent.reason });
+    if (intent.type === 'check-run') {
+      const answer = await checkRunAction(opts, intent, delivery);
+      request.log.info({ delivery, event, taskId: intent.taskId, action: intent.action, ...answer }, 'check run button');
+      return reply.status(202).send(answer);
+    }
 
     const trust = decideTrust(opts.rules.trust, intent);
     if (!trust.trusted) {
@@ -84,8 +95,13 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       opts.queue,
       opts.config,
       { kind: intent.kind, repo: intent.repo, number: intent.number, ...(intent.ref ? { ref: intent.ref } : {}), ...(intent.prompt ? { prompt: intent.prompt } : {}) },
-      { source: 'github', jobId: `gh-${delivery}`, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent) },
+      { source: 'github', jobId: `gh-${delivery}`, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent), ...(intent.commentId ? { commentId: intent.commentId } : {}) },
     );
+    if ((result.status === 'created' || result.status === 'existing') && opts.reports) {
+      // The comment is acknowledged even when its task was already queued: berth did see it.
+      if (intent.commentId) await opts.reports.react({ taskId: result.id, repo: intent.repo, commentId: intent.commentId, ...(intent.installationId ? { installationId: intent.installationId } : {}) });
+      if (result.status === 'created') await opts.reports.sync(result.id, 'queued');
+    }
     if (result.status === 'created') {
       await opts.redis.set(keys.subject(intent.repo, intent.number, intent.kind), result.id, 'PX', opts.config.KEEP_COMPLETED);
       request.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
@@ -98,6 +114,30 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
   });
 }
 
+/**
+ * Re-run replays the task as a new one (its own check run); Cancel cancels it. Only buttons of
+ * berth's own App's check runs count, and the clicker passes the same trust rules as any delivery
+ * (GitHub shows these buttons only to people with write access, like labels).
+ */
+async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent, delivery: string): Promise<Record<string, unknown>> {
+  if (!opts.appId || String(intent.appId) !== opts.appId) return { ignored: "not a check run of berth's GitHub App" };
+  const trust = decideTrust(opts.rules.trust, { ...intent, actorHasRepoAccess: true, fork: false, kind: '' });
+  if (!trust.trusted) return { ignored: trust.reason, detail: trust.detail };
+  const job = await opts.queue.getJob(intent.taskId);
+  if (job && job.data.repo.toLowerCase() !== intent.repo.toLowerCase()) return { ignored: 'the check run belongs to another repository' };
+  if (intent.action === 'cancel') {
+    const result = await cancelTask(opts.queue, opts.cancels, intent.taskId, 0, `cancelled from GitHub by ${intent.actor.login}`);
+    if (result.status === 'not-found') return { ignored: `no task ${intent.taskId}` };
+    await opts.reports?.sync(intent.taskId, `cancel-${delivery}`);
+    return { id: intent.taskId, state: result.state };
+  }
+  const replay = await replayTask(opts.queue, opts.config, intent.taskId, `rerun:${delivery}`);
+  if (replay.status === 'not-found') return { ignored: `task ${intent.taskId} is gone (kept for KEEP_COMPLETED)` };
+  if (replay.status !== 'created' && replay.status !== 'existing') return { ignored: 'replay could not be queued' };
+  if (replay.status === 'created') await opts.reports?.sync(replay.id, 'queued');
+  return { id: replay.id, state: replay.state, replayOf: intent.taskId };
+}
+
 /** One waiting-or-running task per (repo, number, kind). */
 export function dedupeId(intent: Pick<TaskIntent, 'repo' | 'number' | 'kind'>): string {
   return `${intent.repo}#${intent.number}/${intent.kind}`;
@@ -107,7 +147,8 @@ export function dedupeId(intent: Pick<TaskIntent, 'repo' | 'number' | 'kind'>): 
 async function supersede(opts: GithubWebhookOptions, intent: TaskIntent, keys: ReturnType<typeof berthKeys>): Promise<string | null> {
   const previous = await opts.redis.get(keys.subject(intent.repo, intent.number, intent.kind));
   if (!previous) return null;
-  const result = await cancelTask(opts.queue, opts.cancels, previous, 0);
+  const result = await cancelTask(opts.queue, opts.cancels, previous, 0, `superseded by a push to ${intent.ref?.slice(0, 12) ?? 'the pull request'}`);
   await opts.queue.removeDeduplicationKey(dedupeId(intent));
+  if (result.status === 'cancelled' || result.status === 'cancelling') await opts.reports?.sync(previous, 'superseded');
   return result.status === 'cancelled' || result.status === 'cancelling' ? previous : null;
 }

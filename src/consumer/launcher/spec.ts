@@ -20,6 +20,11 @@ export type LaunchConfig = Pick<
   | 'WORKER_STOP_GRACE'
   | 'WORKER_ENV'
   | 'TASK_TIMEOUT'
+  | 'CHECKOUT'
+  | 'CHECKOUT_DEPTH'
+  | 'CHECKOUT_SKIP'
+  | 'GITHUB_SERVER_URL'
+  | 'GITHUB_API_URL'
   | 'agentCommands'
   | 'workerEntrypoint'
 >;
@@ -29,6 +34,15 @@ export interface LaunchRequest {
   task: WorkerTask;
   /** Short-lived credentials minted at launch; they live only in the container's environment. */
   secrets?: Record<string, string>;
+}
+
+/** Where the worker clones the task's repository; the agent's working directory. */
+export const REPO_DIR = '/work/repo';
+
+/** `auto` clones when the worker has a token: without an App, berth does not talk to GitHub at all. */
+export function wantsCheckout(config: Pick<LaunchConfig, 'CHECKOUT' | 'CHECKOUT_SKIP'>, kind: string, hasToken: boolean): boolean {
+  if (config.CHECKOUT_SKIP.includes(kind)) return false;
+  return config.CHECKOUT === 'always' || (config.CHECKOUT === 'auto' && hasToken);
 }
 
 /**
@@ -53,6 +67,9 @@ export function buildContainerSpec(config: LaunchConfig, request: LaunchRequest,
     if (value !== undefined) env.push(`${name}=${value}`);
   }
   for (const [name, value] of Object.entries(request.secrets ?? {})) env.push(`${name}=${value}`);
+  // Where GitHub is, in the names GitHub Actions uses, so agents written for Actions find it.
+  env.push(`GITHUB_SERVER_URL=${config.GITHUB_SERVER_URL.replace(/\/$/, '')}`, `GITHUB_API_URL=${config.GITHUB_API_URL.replace(/\/$/, '')}`, `GITHUB_REPOSITORY=${task.repo}`);
+  if (wantsCheckout(config, task.kind, request.secrets?.GITHUB_TOKEN !== undefined)) env.push(`BERTH_CHECKOUT_DEPTH=${config.CHECKOUT_DEPTH}`, `BERTH_REPO_DIR=${REPO_DIR}`);
 
   return {
     name: request.name,

@@ -1,7 +1,12 @@
 import { Job } from 'bullmq';
-import { CANCELLED_REASON, type TaskData, type TaskState } from '../../core/task.js';
-import type { WorkerResultLine } from '../../core/worker-protocol.js';
-import type { ContainerProgress } from '../../consumer/run-attempt.js';
+import { CANCELLED_REASON, type TaskData, type TaskState } from './task.js';
+import type { WorkerResultLine } from './worker-protocol.js';
+
+/** What the consumer writes as a job's progress: which container runs (or ran) the current attempt. */
+export interface ContainerProgress {
+  attempt: number;
+  container: { name: string; id: string; state: string; exitCode?: number; startedAt?: number | null; finishedAt?: number | null };
+}
 
 export interface TaskView {
   id: string;

@@ -1,0 +1,69 @@
+import type { TaskData } from '../core/task.js';
+import type { GithubApp, TokenPermissions } from '../github/app.js';
+import { classifyGithubError, describeGithubError } from '../github/errors.js';
+import { resolveSubject, type Subject } from '../github/pulls.js';
+import type { GithubRecord } from '../github/record.js';
+import { REPORT_PERMISSIONS } from './reporter.js';
+
+/** What a container gets from GitHub at launch: its token, and the commit it runs on. */
+export interface LaunchPreparation {
+  env: Record<string, string>;
+  pull?: { sha: string; baseRef: string };
+}
+
+/** Refused before launch (trust or policy); the task fails at once, not retried, no container made. */
+export class LaunchRefused extends Error {}
+/** GitHub could not be asked right now; the task waits and tries again, no attempt is counted. */
+export class GithubUnavailable extends Error {
+  constructor(
+    message: string,
+    readonly retryAt: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface GithubLaunchPolicy {
+  allowForkImplement: boolean;
+  /** Permissions of the worker's token per kind; undefined: what the installation grants. */
+  permissions?: (kind: string) => TokenPermissions | undefined;
+}
+
+/**
+ * Runs in the consumer right before a container is created, where the App credentials live:
+ * 1. pins what the task is about (a pull request's head sha and base branch) unless a report
+ *    already pinned it, so check run, checkout and retries agree on one commit;
+ * 2. applies the fork policy to the *resolved* head repository, whatever triggered the task
+ *    (a comment payload says nothing about forks);
+ * 3. mints an installation token for this one repository.
+ */
+export class GithubLaunch {
+  constructor(
+    private readonly app: GithubApp,
+    private readonly record: GithubRecord,
+    private readonly policy: GithubLaunchPolicy,
+  ) {}
+
+  async prepare(taskId: string, task: TaskData): Promise<LaunchPreparation> {
+    try {
+      const installationId = await this.app.installationFor(task.repo, task.installationId);
+      let subject: Subject | null = null;
+      if (task.number !== undefined) {
+        const reader = await this.app.forRepo(task.repo, installationId, REPORT_PERMISSIONS);
+        subject = await this.record.pin(taskId, () => resolveSubject(reader, task.repo, task.number!, task.ref));
+      }
+      if (subject?.type === 'pull' && subject.fork && task.kind === 'implement' && !this.policy.allowForkImplement) {
+        throw new LaunchRefused(`refused: implement tasks are not started from forks (pull request head is ${subject.headRepo ?? 'a deleted fork'})`);
+      }
+      const token = await this.app.token(task.repo, installationId, this.policy.permissions?.(task.kind) ?? {});
+      return { env: { GITHUB_TOKEN: token }, ...(subject?.type === 'pull' ? { pull: { sha: subject.sha, baseRef: subject.baseRef } } : {}) };
+    } catch (error) {
+      if (error instanceof LaunchRefused) throw error;
+      const failure = classifyGithubError(error);
+      const detail = `GitHub: ${describeGithubError(error)}`;
+      if (failure.kind === 'rate-limited') throw new GithubUnavailable(detail, failure.retryAt);
+      if (failure.kind === 'transient') throw new GithubUnavailable(detail, Date.now() + 5_000);
+      throw new LaunchRefused(`could not get a GitHub token for ${task.repo} (${detail})`);
+    }
+  }
+}

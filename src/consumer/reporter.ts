@@ -1,0 +1,166 @@
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { CancelBook } from '../core/cancel.js';
+import type { Config } from '../core/config.js';
+import type { BerthMetrics } from '../core/metrics.js';
+import { redisConnection, type TaskQueue } from '../core/queue.js';
+import { reportBackoffMs, reportQueueName, type ReportJob } from '../core/reports.js';
+import { viewTask, type TaskView } from '../core/task-view.js';
+import { splitRepo, type GithubApp, type RepoRequest, type TokenPermissions } from '../github/app.js';
+import { commentMarker, maskTokens, renderCheckRun, renderIssueComment, checkRunName } from '../github/check-run.js';
+import { classifyGithubError, describeGithubError } from '../github/errors.js';
+import { resolveSubject } from '../github/pulls.js';
+import type { GithubRecord } from '../github/record.js';
+import { crashPoint } from './crash-points.js';
+
+/** What reporting may do, and no more: check runs, comments and reactions, reading pull requests. */
+export const REPORT_PERMISSIONS: TokenPermissions = { checks: 'write', issues: 'write', pull_requests: 'read', metadata: 'read' };
+const FINAL = new Set(['completed', 'failed', 'cancelled']);
+/** A `final` sync waits this long at most for its task to finish (a crash backstop, not a poller). */
+const FINAL_WAIT_MS = 6 * 3600_000;
+
+export type ReporterConfig = Pick<Config, 'QUEUE_NAME' | 'REDIS_URL' | 'PUBLIC_URL' | 'REPORT_SUCCESS_COMMENT'>;
+
+export interface ReporterDeps {
+  config: ReporterConfig;
+  app: GithubApp;
+  tasks: TaskQueue;
+  record: GithubRecord;
+  cancels: CancelBook;
+  logger: Logger;
+  metrics?: BerthMetrics;
+}
+
+/** Where a person sees the task: the board's job page under PUBLIC_URL. */
+export function detailsUrl(publicUrl: string | undefined, queue: string, taskId: string): string | undefined {
+  if (!publicUrl) return undefined;
+  return `${publicUrl.replace(/\/$/, '')}/admin/queues/queue/${encodeURIComponent(queue)}/${encodeURIComponent(taskId)}`;
+}
+
+/**
+ * Consumes the report queue. Each call is idempotent as GitHub sees it: reactions are idempotent on
+ * GitHub's side; a check run is found by its external_id (the task id) before one is created, and a
+ * comment by its marker, so a consumer killed between the call and recording its id never makes a
+ * second one. A task's reports are serialised by a per-task lock.
+ */
+export function startReporter(deps: ReporterDeps): Worker<ReportJob> {
+  const { logger } = deps;
+  const worker = new Worker<ReportJob>(
+    reportQueueName(deps.config.QUEUE_NAME),
+    async (job, token) => {
+      try {
+        if (job.data.type === 'react') await react(deps, job.data);
+        else await sync(deps, job as Job<Extract<ReportJob, { type: 'sync' }>>, token);
+      } catch (error) {
+        if (error instanceof DelayedError || error instanceof UnrecoverableError) throw error;
+        const failure = classifyGithubError(error);
+        deps.metrics?.githubErrors.inc({ operation: job.data.type, kind: failure.kind });
+        deps.metrics?.failures.inc({ reason: 'github' });
+        const what = `${job.data.type} for ${job.data.taskId}: ${describeGithubError(error)}`;
+        if (failure.kind === 'rate-limited') {
+          logger.warn({ jobId: job.id, retryAt: new Date(failure.retryAt).toISOString() }, `GitHub rate limit; ${what}`);
+          await job.moveToDelayed(failure.retryAt + 1_000, token);
+          throw new DelayedError();
+        }
+        if (failure.kind === 'transient') {
+          logger.warn({ jobId: job.id, attempt: job.attemptsMade + 1 }, `GitHub call failed, will retry; ${what}`);
+          throw error;
+        }
+        logger.warn({ jobId: job.id }, `GitHub refused a report, not retried; ${what}`);
+        throw new UnrecoverableError(what);
+      }
+    },
+    {
+      connection: redisConnection(deps.config.REDIS_URL),
+      concurrency: 4,
+      settings: { backoffStrategy: (attemptsMade: number) => reportBackoffMs(attemptsMade) },
+    },
+  );
+  worker.on('error', (error) => logger.warn({ err: error }, 'reporter'));
+  return worker;
+}
+
+async function repoRequest(deps: ReporterDeps, repo: string, installationId?: number): Promise<RepoRequest> {
+  return deps.app.forRepo(repo, installationId, REPORT_PERMISSIONS);
+}
+
+async function react(deps: ReporterDeps, job: Extract<ReportJob, { type: 'react' }>): Promise<void> {
+  const github = await repoRequest(deps, job.repo, job.installationId);
+  const [owner, repo] = splitRepo(job.repo);
+  await github('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', { owner, repo, comment_id: job.commentId, content: 'eyes' });
+}
+
+async function sync(deps: ReporterDeps, job: Job<Extract<ReportJob, { type: 'sync' }>>, token: string | undefined): Promise<void> {
+  const { taskId } = job.data;
+  const unlock = await deps.record.lock(taskId);
+  if (!unlock) {
+    await job.moveToDelayed(Date.now() + 500, token);
+    throw new DelayedError();
+  }
+  try {
+    const task = await deps.tasks.getJob(taskId);
+    const view = task ? await viewTask(task) : await deps.cancels.tombstone<TaskView>(taskId);
+    if (!view || view.number === null) return;
+    if (job.data.final && !FINAL.has(view.state)) {
+      if (Date.now() - job.timestamp > FINAL_WAIT_MS) return;
+      await job.moveToDelayed(Date.now() + 3_000, token);
+      throw new DelayedError();
+    }
+    const github = await repoRequest(deps, view.repo, task?.data.installationId);
+    const subject = await deps.record.pin(taskId, () => resolveSubject(github, view.repo, view.number!, task?.data.ref));
+    const logTail = task ? (await deps.tasks.getJobLogs(taskId, 0, 29, false)).logs.reverse() : [];
+    const details = detailsUrl(deps.config.PUBLIC_URL, deps.config.QUEUE_NAME, taskId);
+    if (subject.type === 'pull') await syncCheckRun(deps, github, view, subject.sha, logTail, details);
+    else await syncIssueComment(deps, github, view, details);
+  } finally {
+    await unlock();
+  }
+}
+
+async function syncCheckRun(deps: ReporterDeps, github: RepoRequest, view: TaskView, sha: string, logTail: string[], details: string | undefined): Promise<void> {
+  const [owner, repo] = splitRepo(view.repo);
+  const body = renderCheckRun(view, { logTail, detailsUrl: details });
+  let id = (await deps.record.read(view.id)).checkRunId;
+  if (id === undefined) {
+    id = await findCheckRun(deps, github, view, sha);
+    if (id === undefined) {
+      const created = await github('POST /repos/{owner}/{repo}/check-runs', { owner, repo, head_sha: sha, ...body });
+      crashPoint('report-after-check-run');
+      await deps.record.remember(view.id, 'checkRunId', Number(created.data.id));
+      deps.logger.info({ taskId: view.id, checkRunId: Number(created.data.id), status: body.status }, 'created check run');
+      return;
+    }
+    await deps.record.remember(view.id, 'checkRunId', id);
+  }
+  await github('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', { owner, repo, check_run_id: id, ...body });
+  deps.logger.debug({ taskId: view.id, checkRunId: id, status: body.status, conclusion: body.conclusion }, 'updated check run');
+}
+
+/** A check run this App made for this task on this commit, if any (found by external_id). */
+async function findCheckRun(deps: ReporterDeps, github: RepoRequest, view: TaskView, sha: string): Promise<number | undefined> {
+  const [owner, repo] = splitRepo(view.repo);
+  const { data } = await github('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', { owner, repo, ref: sha, check_name: checkRunName(view.kind), filter: 'all', per_page: 100 });
+  const mine = data.check_runs.find((run) => run.external_id === view.id && (run.app?.id === undefined || String(run.app.id) === deps.app.appId));
+  return mine ? Number(mine.id) : undefined;
+}
+
+async function syncIssueComment(deps: ReporterDeps, github: RepoRequest, view: TaskView, details: string | undefined): Promise<void> {
+  if (view.state !== 'failed' && !(view.state === 'completed' && deps.config.REPORT_SUCCESS_COMMENT)) return;
+  if ((await deps.record.read(view.id)).commentId !== undefined) return;
+  const [owner, repo] = splitRepo(view.repo);
+  const marker = commentMarker(view.id);
+  for (let page = 1; page <= 10; page++) {
+    const { data } = await github('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, since: view.createdAt, per_page: 100, page });
+    const mine = data.find((comment) => comment.body?.includes(marker));
+    if (mine) {
+      await deps.record.remember(view.id, 'commentId', Number(mine.id));
+      return;
+    }
+    if (data.length < 100) break;
+  }
+  const body = renderIssueComment(view, { detailsUrl: details, rerunHint: `comment the command again, or \`berth tasks replay ${view.id}\`` });
+  const created = await github('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, body: maskTokens(body) });
+  crashPoint('report-after-comment');
+  await deps.record.remember(view.id, 'commentId', Number(created.data.id));
+  deps.logger.info({ taskId: view.id, commentId: created.data.id }, 'commented on the issue');
+}

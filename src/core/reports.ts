@@ -1,0 +1,62 @@
+import { Queue } from 'bullmq';
+import { redisConnection } from './queue.js';
+
+/**
+ * Outbound GitHub calls (reactions, check runs, comments) are jobs of a second BullMQ queue, so
+ * they get retries, backoff and restart-safety from BullMQ, and show on the board beside the tasks.
+ * A task never waits for GitHub: it only adds a job here.
+ */
+export type ReportJob =
+  | { type: 'react'; taskId: string; repo: string; installationId?: number; commentId: number }
+  /**
+   * Bring the task's GitHub view (check run, or an issue comment) in line with the task's state
+   * *now*. Level-triggered: whatever order these run in, the last one writes the current state.
+   * `final`: added before the outcome is recorded, as a backstop for a crash right after; it waits
+   * until the task has finished.
+   */
+  | { type: 'sync'; taskId: string; final?: boolean };
+
+export type ReportQueue = Queue<ReportJob, unknown, string>;
+
+export function reportQueueName(taskQueue: string): string {
+  return `${taskQueue}-github`;
+}
+
+/** Backoff for failed GitHub calls: exponential from 2 s, capped at 5 min; about a day of tries. */
+export const REPORT_ATTEMPTS = 300;
+export function reportBackoffMs(attemptsMade: number): number {
+  return Math.min(2_000 * 2 ** Math.max(0, attemptsMade - 1), 300_000);
+}
+
+/** Adds report jobs. Job ids are deterministic, so adding the same report twice adds it once. */
+export class GithubReports {
+  constructor(readonly queue: ReportQueue) {}
+
+  static create(taskQueue: string, redisUrl: string): GithubReports {
+    return new GithubReports(new Queue(reportQueueName(taskQueue), { connection: redisConnection(redisUrl) }));
+  }
+
+  async react(job: Omit<Extract<ReportJob, { type: 'react' }>, 'type'>): Promise<void> {
+    await this.add(`react.${job.taskId}.${job.commentId}`, { type: 'react', ...job });
+  }
+
+  /** `phase` names the change (queued, a2-running, …): one job per change, folded when repeated. */
+  async sync(taskId: string, phase: string, options: { final?: boolean } = {}): Promise<void> {
+    await this.add(`sync.${taskId}.${phase}`, { type: 'sync', taskId, ...(options.final ? { final: true } : {}) });
+  }
+
+  private async add(jobId: string, data: ReportJob): Promise<void> {
+    await this.queue.add(data.type, data, {
+      jobId,
+      attempts: REPORT_ATTEMPTS,
+      backoff: { type: 'report' },
+      // Removed once done, so a later change of the same phase (a retried task) reports again.
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600 },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,83 @@
+import { createAppAuth } from '@octokit/auth-app';
+import { request } from '@octokit/request';
+
+export interface GithubAppCredentials {
+  appId: string;
+  privateKey: string;
+  /** REST base URL: https://api.github.com, or https://HOST/api/v3 on GitHub Enterprise Server. */
+  baseUrl: string;
+}
+
+/** GitHub's installation-token permissions, as `POST /app/installations/{id}/access_tokens` takes them. */
+export type TokenPermissions = Record<string, 'read' | 'write'>;
+
+export type RepoRequest = typeof request;
+
+/**
+ * berth as a GitHub App: every call it makes to GitHub goes through one of these. Installation
+ * tokens are minted per repository (never installation-wide) with only the permissions the caller
+ * names; @octokit/auth-app caches them in memory until shortly before they expire, so reporting
+ * does not mint a token per call. Nothing here writes a token anywhere.
+ */
+export class GithubApp {
+  private readonly appRequest;
+  private readonly auth;
+  private readonly installations = new Map<string, number>();
+
+  constructor(readonly credentials: GithubAppCredentials) {
+    const base = request.defaults({ baseUrl: credentials.baseUrl });
+    this.auth = createAppAuth({ appId: credentials.appId, privateKey: credentials.privateKey, request: base });
+    this.appRequest = base.defaults({ request: { hook: this.auth.hook } });
+  }
+
+  get appId(): string {
+    return this.credentials.appId;
+  }
+
+  /** The installation that covers `repo`: the delivery's own, or looked up (and remembered). */
+  async installationFor(repo: string, installationId?: number): Promise<number> {
+    if (installationId !== undefined) return installationId;
+    const known = this.installations.get(repo.toLowerCase());
+    if (known !== undefined) return known;
+    const [owner, name] = splitRepo(repo);
+    const id = (await this.appRequest('GET /repos/{owner}/{repo}/installation', { owner, repo: name })).data.id;
+    this.installations.set(repo.toLowerCase(), id);
+    return id;
+  }
+
+  /** An installation token for this one repository with exactly `permissions`. */
+  async token(repo: string, installationId: number, permissions: TokenPermissions): Promise<string> {
+    const [, name] = splitRepo(repo);
+    // No permissions named: the token gets what the installation grants (GitHub's default).
+    const { token } = await this.auth({ type: 'installation', installationId, repositoryNames: [name], ...(Object.keys(permissions).length ? { permissions } : {}) });
+    return token;
+  }
+
+  /** A request function authenticated for one repository with `permissions`. */
+  async forRepo(repo: string, installationId: number | undefined, permissions: TokenPermissions): Promise<RepoRequest> {
+    const id = await this.installationFor(repo, installationId);
+    const token = await this.token(repo, id, permissions);
+    return request.defaults({ baseUrl: this.credentials.baseUrl, headers: { authorization: `token ${token}` } });
+  }
+
+  /** Revokes an installation token (`DELETE /installation/token`, authenticated with the token itself). */
+  async revoke(token: string): Promise<void> {
+    await request('DELETE /installation/token', { baseUrl: this.credentials.baseUrl, headers: { authorization: `token ${token}` } });
+  }
+
+  /** App-level calls (JWT), e.g. the App's own webhook deliveries. */
+  get asApp() {
+    return this.appRequest;
+  }
+}
+
+export function splitRepo(repo: string): [string, string] {
+  const slash = repo.indexOf('/');
+  return [repo.slice(0, slash), repo.slice(slash + 1)];
+}
+
+/** The App the config describes, or null without App credentials. */
+export function githubAppFromConfig(config: { GITHUB_APP_ID?: string; githubAppPrivateKey: string | null; GITHUB_API_URL: string }): GithubApp | null {
+  if (!config.GITHUB_APP_ID || !config.githubAppPrivateKey) return null;
+  return new GithubApp({ appId: config.GITHUB_APP_ID, privateKey: config.githubAppPrivateKey, baseUrl: config.GITHUB_API_URL });
+}

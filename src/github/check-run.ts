@@ -1,0 +1,173 @@
+import type { TaskView } from '../core/task-view.js';
+
+/** GitHub's limits: summary and text up to 65535 characters, action label 20, description 40. */
+const OUTPUT_MAX = 65_000;
+const TITLE_MAX = 200;
+
+export interface CheckRunBody {
+  name: string;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion?: 'success' | 'failure' | 'neutral' | 'cancelled' | 'timed_out';
+  started_at?: string;
+  completed_at?: string;
+  details_url?: string;
+  external_id: string;
+  output: { title: string; summary: string; text?: string };
+  actions: Array<{ label: string; description: string; identifier: string }>;
+}
+
+export const CANCEL_ACTION = 'berth-cancel';
+
+export function checkRunName(kind: string): string {
+  return `berth/${kind}`;
+}
+
+/**
+ * Masks GitHub tokens (ghs_/ghp_/gho_/ghu_/ghr_/github_pat_) in text that leaves berth, whatever
+ * printed them: an agent that echoes its own token must not publish it in a check run.
+ */
+export function maskTokens(text: string): string {
+  return text.replace(/\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, '***');
+}
+
+/** A failure reason as a person reads it on GitHub. */
+export function plainReason(reason: string): string {
+  const timeout = /^timeout: ran longer than (\d+)s/.exec(reason);
+  if (timeout) return `timed out after ${formatSeconds(Number(timeout[1]))}`;
+  if (reason.startsWith('out of memory')) return 'ran out of memory (the container hit its memory limit)';
+  if (reason.startsWith('cancelled: superseded')) return reason.replace(/^cancelled: /, '');
+  if (reason.startsWith('cancelled')) return 'cancelled';
+  const exit = /^exit code (\d+)(?: \(do not retry\))?(?::\s*(.*))?$/s.exec(reason);
+  if (exit) return `the agent exited with code ${exit[1]}${exit[2] ? `: ${exit[2]}` : ''}`;
+  return reason;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60} min`;
+  if (seconds >= 60) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${seconds} s`;
+}
+
+function duration(view: TaskView): string | null {
+  if (!view.startedAt || !view.finishedAt) return null;
+  return formatSeconds(Math.max(0, Math.round((Date.parse(view.finishedAt) - Date.parse(view.startedAt)) / 1000)));
+}
+
+/** The agent's own summary: `result.summary` when it gave one, else a string result. */
+export function agentSummary(result: unknown): string | null {
+  if (typeof result === 'string' && result.trim()) return result.trim();
+  if (result && typeof result === 'object' && typeof (result as { summary?: unknown }).summary === 'string') return (result as { summary: string }).summary.trim() || null;
+  return null;
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function tail(lines: string[]): string | undefined {
+  const kept = lines.filter((l) => l.trim()).slice(-30);
+  if (kept.length === 0) return undefined;
+  return clip(`Last lines of output:\n\n\`\`\`\n${maskTokens(kept.join('\n')).replace(/```/g, "'''")}\n\`\`\``, OUTPUT_MAX);
+}
+
+/**
+ * The check run that shows `view` on GitHub. Pure: the same task state always renders the same
+ * body, which is what makes every sync idempotent.
+ */
+export function renderCheckRun(view: TaskView, options: { logTail: string[]; detailsUrl?: string }): CheckRunBody {
+  const base = {
+    name: checkRunName(view.kind),
+    external_id: view.id,
+    ...(options.detailsUrl ? { details_url: options.detailsUrl } : {}),
+  };
+  const attempts = `attempt ${Math.max(1, view.attempts)} of ${view.maxAttempts}`;
+  const cancel = [{ label: 'Cancel', description: 'Stop this berth task', identifier: CANCEL_ACTION }];
+  const text = tail(options.logTail);
+  switch (view.state) {
+    case 'waiting':
+    case 'delayed': {
+      const retrying = view.attempts > 0 && view.failedReason;
+      return {
+        ...base,
+        status: 'queued',
+        output: {
+          title: retrying ? `Retrying: ${clip(plainReason(view.failedReason!), 120)}` : 'Queued',
+          summary: retrying
+            ? `Attempt ${view.attempts} of ${view.maxAttempts} failed: ${plainReason(view.failedReason!)}.\n\nThe next attempt runs after a backoff.`
+            : `Task \`${view.id}\` is queued.`,
+          ...(text ? { text } : {}),
+        },
+        actions: cancel,
+      };
+    }
+    case 'active':
+      return {
+        ...base,
+        status: 'in_progress',
+        ...(view.startedAt ? { started_at: view.startedAt } : {}),
+        output: {
+          title: `Running (${attempts})`,
+          summary: `Task \`${view.id}\` is running${view.container ? ` in container \`${view.container.name}\`` : ''} (${attempts}).`,
+          ...(text ? { text } : {}),
+        },
+        actions: cancel,
+      };
+    case 'completed': {
+      const summary = agentSummary(view.result);
+      return {
+        ...base,
+        status: 'completed',
+        conclusion: 'success',
+        completed_at: view.finishedAt ?? new Date().toISOString(),
+        output: {
+          title: clip(summary?.split('\n')[0] ?? 'Completed', TITLE_MAX),
+          summary: clip([summary ?? 'The agent finished without a summary.', '', facts(view)].join('\n'), OUTPUT_MAX),
+          ...(text ? { text } : {}),
+        },
+        actions: [],
+      };
+    }
+    case 'failed':
+    case 'cancelled': {
+      const reason = view.failedReason ?? 'failed';
+      const superseded = reason.startsWith('cancelled: superseded');
+      const conclusion = view.state === 'cancelled' ? (superseded ? 'neutral' : 'cancelled') : reason.startsWith('timeout') ? 'timed_out' : 'failure';
+      const plain = plainReason(reason);
+      return {
+        ...base,
+        status: 'completed',
+        conclusion,
+        completed_at: view.finishedAt ?? new Date().toISOString(),
+        output: {
+          title: clip(view.state === 'cancelled' ? (superseded ? 'Superseded' : 'Cancelled') : `Failed: ${plain}`, TITLE_MAX),
+          summary: clip([`${view.state === 'cancelled' ? 'Stopped' : 'Failed'}: ${plain}.`, '', facts(view)].join('\n'), OUTPUT_MAX),
+          ...(text ? { text } : {}),
+        },
+        actions: [],
+      };
+    }
+  }
+}
+
+function facts(view: TaskView): string {
+  const took = duration(view);
+  return [`- Task: \`${view.id}\``, `- Attempts used: ${view.attempts} of ${view.maxAttempts}`, ...(took ? [`- Duration: ${took}`] : [])].join('\n');
+}
+
+/** Marks berth's comment for a task, so a crash between posting and recording never posts twice. */
+export function commentMarker(taskId: string): string {
+  return `<!-- berth-task:${taskId} -->`;
+}
+
+/** The one comment an issue task gets when it finishes (always on failure; on success if asked). */
+export function renderIssueComment(view: TaskView, options: { detailsUrl?: string; rerunHint: string }): string {
+  const kind = `\`${view.kind}\``;
+  const link = options.detailsUrl ? ` ([details](${options.detailsUrl}))` : '';
+  const body =
+    view.state === 'completed'
+      ? `berth finished the ${kind} task${link}.\n\n${agentSummary(view.result) ?? ''}`.trim()
+      : `berth could not finish the ${kind} task${link}: ${plainReason(view.failedReason ?? 'failed')}.\n\n` +
+        `Attempts used: ${view.attempts} of ${view.maxAttempts}. To run it again: ${options.rerunHint}.`;
+  return `${clip(maskTokens(body), OUTPUT_MAX)}\n\n${commentMarker(view.id)}`;
+}
