@@ -73,6 +73,9 @@ export function startReporter(deps: ReporterDeps): Worker<ReportJob> {
     {
       connection: redisConnection(deps.config.REDIS_URL),
       concurrency: 4,
+      // A report job of a killed consumer is re-delivered after this long (BullMQ's stall path).
+      lockDuration: 10_000,
+      stalledInterval: 10_000,
       settings: { backoffStrategy: (attemptsMade: number) => reportBackoffMs(attemptsMade) },
     },
   );

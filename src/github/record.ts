@@ -50,8 +50,11 @@ export class GithubRecord {
     await this.redis.multi().hset(key, field, String(value)).pexpire(key, this.keepMs).exec();
   }
 
-  /** A per-task lock; null when another consumer holds it. */
-  async lock(taskId: string, ttlMs = 60_000): Promise<(() => Promise<void>) | null> {
+  /**
+   * A per-task lock; null when another consumer holds it. Short-lived: a consumer killed while
+   * holding it delays that task's reports by at most this long.
+   */
+  async lock(taskId: string, ttlMs = 10_000): Promise<(() => Promise<void>) | null> {
     const key = this.keys.githubLock(taskId);
     const token = randomUUID();
     if ((await this.redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;

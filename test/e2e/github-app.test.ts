@@ -1,80 +1,19 @@
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
-import { Redis } from 'ioredis';
-import { githubTokenMinter } from '../../src/consumer/github-token.js';
+import { everyRedisValue } from '../support/redis-scan.js';
 import { queueContainers, recordEvents } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
 import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { waitUntil } from '../support/wait.js';
+import { GithubStandin } from '../support/github-standin.js';
 
 type Example = Record<string, any>;
 const example = (event: string, action: string): Example =>
   JSON.parse(JSON.stringify((examples as Array<{ name: string; examples: Example[] }>).find((e) => e.name === event)!.examples.find((x) => x.action === action)));
-
-/** A stand-in for GitHub's API: checks the App JWT for real and issues installation tokens. */
-function fakeGithub(publicKeyPem: string) {
-  const issued: Array<{ installationId: number; repositories: string[]; token: string }> = [];
-  const server: Server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (c) => (body += c));
-    request.on('end', () => {
-      const jwt = (request.headers.authorization ?? '').replace(/^bearer /i, '');
-      const [header, payload, signature] = jwt.split('.');
-      const verifier = createVerify('RSA-SHA256');
-      verifier.update(`${header}.${payload}`);
-      const validJwt = !!signature && verifier.verify(createPublicKey(publicKeyPem), Buffer.from(signature, 'base64url'));
-      const claims = validJwt ? JSON.parse(Buffer.from(payload!, 'base64url').toString()) : null;
-      if (!validJwt || claims.iss !== '12345') {
-        response.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'A JSON web token could not be decoded' }));
-        return;
-      }
-      const tokenRoute = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(request.url ?? '');
-      if (request.method === 'POST' && tokenRoute) {
-        const token = `ghs_${randomBytes(18).toString('hex')}`;
-        const repositories = (JSON.parse(body || '{}') as { repositories?: string[] }).repositories ?? [];
-        issued.push({ installationId: Number(tokenRoute[1]), repositories, token });
-        response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: { contents: 'write', pull_requests: 'write' }, repository_selection: 'selected' }));
-        return;
-      }
-      if (request.method === 'GET' && /^\/repos\/[^/]+\/[^/]+\/installation$/.test(request.url ?? '')) {
-        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 4242 }));
-        return;
-      }
-      response.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
-    });
-  });
-  return { server, issued };
-}
-
-async function everyRedisValue(url: string): Promise<string> {
-  const redis = new Redis(url);
-  const parts: string[] = [];
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'COUNT', '1000');
-      cursor = next;
-      for (const key of keys) {
-        parts.push(key);
-        const type = await redis.type(key);
-        if (type === 'string') parts.push((await redis.getBuffer(key))?.toString('latin1') ?? '');
-        else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-        else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-        else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-        else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
-        else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      }
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return parts.join('\n');
-}
 
 describe('GitHub App tokens and superseded reviews (real Octokit against a local GitHub stand-in)', () => {
   let redis: TestRedis;
@@ -91,15 +30,23 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
   });
 
   it('mints a repository-scoped token at launch; it reaches the container and nothing else', async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    const github = fakeGithub(publicKey);
-    await new Promise<void>((resolve) => github.server.listen(0, '127.0.0.1', resolve));
-    const baseUrl = `http://127.0.0.1:${(github.server.address() as { port: number }).port}`;
+    const github = new GithubStandin();
+    await github.listen();
+    github.installations.set('octo-org/widgets', 4242);
     const logs: string[] = [];
     try {
       const berth = await startBerth(
-        testEnv(redis, image, { GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] } }), AGENT_COMMAND_REVIEW: 'node /agents/token.mjs' }),
-        { mintSecrets: githubTokenMinter({ appId: '12345', privateKey, baseUrl }), logSink: (line) => logs.push(line) },
+        testEnv(redis, image, {
+          GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+          WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] } }),
+          AGENT_COMMAND_REVIEW: 'node /agents/token.mjs',
+          GITHUB_APP_ID: github.appId,
+          GITHUB_APP_PRIVATE_KEY: github.privateKey,
+          GITHUB_API_URL: github.url,
+          // The fixture repositories exist only in name here: no checkout.
+          CHECKOUT: 'never',
+        }),
+        { logSink: (line) => logs.push(line) },
       );
       berths.push(berth);
       const fromWebhook = await deliver(berth.url, 'pull_request', example('pull_request', 'review_requested'));
@@ -110,8 +57,10 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       assert.equal(viaWebhook.state, 'completed', JSON.stringify(viaWebhook));
       assert.equal(viaApi.state, 'completed', JSON.stringify(viaApi));
 
-      assert.equal(github.issued.length, 2);
-      const [first, second] = github.issued as [(typeof github.issued)[0], (typeof github.issued)[0]];
+      // Worker tokens are the ones minted without a narrowed permission set (reports name theirs).
+      const workerTokens = [...github.tokens.values()].filter((t) => t.permissions === null);
+      assert.equal(workerTokens.length, 2);
+      const [first, second] = workerTokens as [(typeof workerTokens)[0], (typeof workerTokens)[0]];
       assert.deepEqual({ installationId: first.installationId, repositories: first.repositories }, { installationId: 1, repositories: ['Hello-World'] });
       assert.deepEqual({ installationId: second.installationId, repositories: second.repositories }, { installationId: 4242, repositories: ['widgets'] });
       const sha = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -122,12 +71,12 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       assert.ok(everything.length > 1000, 'the scan saw the queue');
       const captured = logs.join('\n');
       assert.ok(captured.includes('started container'), 'the logs were captured');
-      for (const { token } of github.issued) {
+      for (const { token } of github.tokens.values()) {
         assert.ok(!everything.includes(token), 'token found in Redis');
         assert.ok(!captured.includes(token), 'token found in the logs');
       }
     } finally {
-      github.server.close();
+      await github.close();
     }
   });
 

@@ -1,0 +1,295 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
+import { queueContainers, recordEvents } from '../support/docker.js';
+import { createTestNetwork, type TestNetwork } from '../support/docker-network.js';
+import { ensureWorkerImage } from '../support/image.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
+import { GithubStandin, type CheckRun, type PullFixture } from '../support/github-standin.js';
+import { startConsumerProcess } from '../support/node-process.js';
+import { everyRedisValue } from '../support/redis-scan.js';
+import { waitUntil } from '../support/wait.js';
+
+type Example = Record<string, any>;
+const example = (event: string, action: string): Example =>
+  JSON.parse(JSON.stringify((examples as Array<{ name: string; examples: Example[] }>).find((e) => e.name === event)!.examples.find((x) => x.action === action)));
+
+const REPO = 'octo-org/widgets';
+const INSTALLATION = 77;
+
+/** A real issue_comment payload, aimed at our fixture repository. */
+function comment(body: string, number: number, options: { pull?: boolean; association?: string; id?: number } = {}): Example {
+  const payload = example('issue_comment', 'created');
+  payload.repository.full_name = REPO;
+  payload.repository.name = 'widgets';
+  payload.repository.owner.login = 'octo-org';
+  payload.installation = { id: INSTALLATION, node_id: 'x' };
+  payload.issue.number = number;
+  if (options.pull === false) delete payload.issue.pull_request;
+  else payload.issue.pull_request = { url: `https://api.github.com/repos/${REPO}/pulls/${number}` };
+  payload.comment.body = body;
+  payload.comment.id = options.id ?? Math.floor(Math.random() * 1e9);
+  payload.comment.author_association = options.association ?? 'MEMBER';
+  payload.comment.user.type = 'User';
+  return payload;
+}
+
+function checkRunEvent(action: 'rerequested' | 'requested_action', taskId: string, appId: string, identifier?: string): Example {
+  const payload = example('check_run', action);
+  payload.repository.full_name = REPO;
+  payload.repository.owner.login = 'octo-org';
+  payload.installation = { id: INSTALLATION, node_id: 'x' };
+  payload.check_run.external_id = taskId;
+  payload.check_run.app.id = Number(appId);
+  payload.sender.type = 'User';
+  if (identifier) payload.requested_action = { identifier };
+  return payload;
+}
+
+describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real git, Docker and Octokit against a GitHub stand-in)', () => {
+  let redis: TestRedis;
+  let image: string;
+  let network: TestNetwork;
+  let github: GithubStandin;
+  let pull: PullFixture;
+  const berths: TestBerth[] = [];
+
+  const env = (overrides: Record<string, string> = {}) =>
+    testEnv(redis, image, {
+      GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'berth-test[bot]', trust: { owners: ['octo-org'] }, rules: [
+        { on: 'issue_comment.created', command: '/agent review', kind: 'review' },
+        { on: 'issue_comment.created', command: '/agent implement', kind: 'implement', promptFromArguments: true },
+        { on: 'issue_comment.created', command: '/agent fail', kind: 'exit' },
+      ] }),
+      GITHUB_APP_ID: github.appId,
+      GITHUB_APP_PRIVATE_KEY: github.privateKey,
+      GITHUB_API_URL: github.url,
+      GITHUB_SERVER_URL: github.url,
+      PUBLIC_URL: 'https://berth.example.test',
+      WORKER_NETWORK: network.name,
+      AGENT_COMMAND_REVIEW: 'node /app/dist/worker/agents/review-diff.js',
+      AGENT_COMMAND_IMPLEMENT: 'node /agents/checkout-probe.mjs',
+      AGENT_COMMAND_PROBE: 'node /agents/checkout-probe.mjs',
+      ...overrides,
+    });
+  const runsFor = (taskId: string): CheckRun[] => github.checkRuns.filter((c) => c.external_id === taskId);
+  const finalRun = (taskId: string) => waitUntil(() => runsFor(taskId).find((c) => c.status === 'completed'), `check run of ${taskId} completed`, 30_000);
+
+  before(async () => {
+    image = await ensureWorkerImage();
+    redis = await startRedis();
+    network = await createTestNetwork();
+    github = new GithubStandin();
+    await github.listen(network.gateway);
+    pull = github.makeRepository(REPO, INSTALLATION, { number: 7 });
+  });
+  after(async () => {
+    for (const berth of berths) await berth.close().catch(() => {});
+    await github.close();
+    await network.remove();
+    await redis.stop();
+  });
+
+  it('a /agent review comment: 👀 at once, a check run queued → in progress → success on the pinned head, the example agent reviews the checked-out diff', async () => {
+    const logs: string[] = [];
+    // Depth 1: the checkout must deepen by itself until the merge base with main is there.
+    const berth = await startBerth(env({ CHECKOUT_DEPTH: '1' }), { logSink: (line) => logs.push(line) });
+    berths.push(berth);
+    const payload = comment('/agent review', 7);
+    const sent = await deliver(berth.url, 'issue_comment', payload);
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const id = sent.body.id as string;
+    // The reaction does not wait for the task.
+    await waitUntil(() => github.reactions.find((r) => r.commentId === payload.comment.id), '👀 reaction', 10_000);
+    const probe = await berth.api('POST', '/api/tasks', { kind: 'probe', repo: REPO, number: 7 });
+
+    const task = await berth.waitFor(id, ['completed', 'failed'], 90_000);
+    assert.equal(task.state, 'completed', JSON.stringify(task));
+    const run = await finalRun(id);
+    assert.equal(runsFor(id).length, 1, 'one check run per task');
+    assert.equal(run.name, 'berth/review');
+    assert.equal(run.head_sha, pull.headSha, 'the check run is on the pull request head, resolved from a comment that carries no sha');
+    assert.equal(run.conclusion, 'success');
+    // Level-triggered: a task that starts at once is first shown running (the queued state is shown below, on a task that waits).
+    assert.deepEqual(run.history.map((h) => h.status).filter((s, i, all) => s !== all[i - 1]).slice(-2), ['in_progress', 'completed']);
+    assert.match(run.output.summary, /Reviewed 2 changed files against main: 1 TODO\/FIXME line added/);
+    assert.match(run.output.summary, /Attempts used: 1 of 3/);
+    assert.equal(run.details_url, `https://berth.example.test/admin/queues/queue/${berth.config.QUEUE_NAME}/${id}`);
+    assert.deepEqual(github.reactions.filter((r) => r.commentId === payload.comment.id).map((r) => r.content), ['eyes']);
+
+    // The example agent's review, posted with the task's own token, on the pinned commit.
+    const review = github.reviews.find((r) => r.pull === 7)!;
+    assert.ok(review, 'the agent posted a review');
+    assert.equal(review.body.commit_id, pull.headSha);
+    assert.deepEqual(review.body.comments.map((c: any) => [c.path, c.line]), [['client.js', 2]]);
+
+    // What the agent saw: the repository at the pinned sha, the base branch there for a three-dot diff.
+    const seen = (await berth.waitFor(probe.body.id, ['completed', 'failed'], 90_000)).result;
+    assert.equal(seen.cwd, '/work/repo');
+    assert.equal(seen.repoDir, '/work/repo');
+    assert.equal(seen.head, pull.headSha);
+    assert.deepEqual(seen.diff.sort(), ['client.js', 'notes.md'], 'main...HEAD is the pull request\'s own change, though main moved on');
+    assert.equal(seen.tokenInGit, false, 'the token is nowhere in /work/repo/.git');
+    assert.equal(seen.remote, `${github.url}/${REPO}.git`, 'no credentials in the remote URL');
+    assert.equal(seen.shallow, 'true');
+    assert.equal(seen.fetchOk, true, "the agent's own git authenticates through the helper");
+    assert.equal(seen.status, '', 'task and result files are outside the checkout');
+
+    // Tokens: every git request carried a valid token scoped to the repository; none is stored or logged.
+    const gitCalls = github.calls.filter((c) => c.path.includes('.git/') && c.auth === 'token');
+    assert.ok(gitCalls.length >= 2, 'git fetched through the stand-in');
+    const reportTokens = github.calls.filter((c) => c.path.includes('/check-runs') && c.auth === 'token').map((c) => github.tokens.get(c.token!)!);
+    assert.ok(reportTokens.length > 0 && reportTokens.every((t) => t.repositories.join() === 'widgets' && t.permissions?.checks === 'write' && t.permissions?.contents === undefined), 'reports use a repository-scoped token without contents access');
+    const everything = await everyRedisValue(redis.url);
+    const captured = logs.join('\n');
+    for (const { token } of github.tokens.values()) {
+      assert.ok(!everything.includes(token), 'a token is in Redis');
+      assert.ok(!captured.includes(token), 'a token is in the logs');
+    }
+    await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'containers removed');
+  });
+
+  it('failure: one check run ends failed with the reason and attempts; an issue task gets one comment', async () => {
+    const berth = await startBerth(env({ TASK_ATTEMPTS: '2', TASK_BACKOFF: '100ms' }));
+    berths.push(berth);
+    const onPull = await berth.api('POST', '/api/tasks', { kind: 'exit', repo: REPO, number: 7, prompt: '3' });
+    const onIssue = await deliver(berth.url, 'issue_comment', comment('/agent fail', 12, { pull: false }));
+    assert.equal(onIssue.status, 202, JSON.stringify(onIssue.body));
+
+    assert.equal((await berth.waitFor(onPull.body.id, ['completed', 'failed'], 90_000)).state, 'failed');
+    const run = await finalRun(onPull.body.id);
+    assert.equal(runsFor(onPull.body.id).length, 1, 'retries update the same check run');
+    assert.equal(run.conclusion, 'failure');
+    assert.match(run.output.title, /Failed: the agent exited with code 3/);
+    assert.match(run.output.summary, /Attempts used: 2 of 2/);
+    assert.match(run.output.text ?? '', /exiting with 3 on attempt 2/, 'the last lines of output');
+    assert.ok(run.history.some((h) => h.status === 'queued' && /Retrying/.test(h.output.title)), 'the retry showed on the check run');
+
+    const issueTask = await berth.waitFor(onIssue.body.id, ['completed', 'failed'], 90_000);
+    assert.equal(issueTask.state, 'failed');
+    const posted = await waitUntil(() => github.comments.filter((c) => c.issue === 12 && c.body.includes(`berth-task:${onIssue.body.id}`)), 'failure comment', 30_000);
+    await new Promise((r) => setTimeout(r, 1500)); // a fixed wait, to show that no second comment follows
+    assert.equal(github.comments.filter((c) => c.issue === 12).length, 1, JSON.stringify(posted));
+    assert.match(posted[0]!.body, /could not finish the `exit` task.*the agent exited with code 3/s);
+    assert.match(posted[0]!.body, /Attempts used: 2 of 2/);
+    assert.equal(runsFor(onIssue.body.id).length, 0, 'an issue task has no check run');
+  });
+
+  for (const point of ['report-after-check-run', 'report-after-comment'] as const) {
+    it(`exactly once as GitHub sees it: the consumer SIGKILLed at ${point}, then restarted`, async () => {
+      const base = env({ CONSUMER_ID: `gh-${point}`, TASK_ATTEMPTS: '1' });
+      const berth = await startBerth(base, { consumer: false });
+      berths.push(berth);
+      const first = startConsumerProcess({ ...base, BERTH_TEST_CRASH_AT: point });
+      await first.ready;
+      const body = point === 'report-after-check-run' ? { kind: 'probe', repo: REPO, number: 7 } : { kind: 'exit', repo: REPO, number: 13, prompt: '3' };
+      const { body: created } = await berth.api('POST', '/api/tasks', body);
+      assert.equal((await first.exited).signal, 'SIGKILL');
+      const second = startConsumerProcess(base);
+      try {
+        const task = await berth.waitFor(created.id, ['completed', 'failed'], 90_000);
+        if (point === 'report-after-check-run') {
+          assert.equal(task.state, 'completed', JSON.stringify(task));
+          const run = await finalRun(created.id);
+          assert.equal(run.conclusion, 'success');
+          assert.equal(runsFor(created.id).length, 1, 'no duplicate check run');
+          assert.equal(github.callsTo('POST', /\/check-runs$/).filter((c) => c.body.external_id === created.id).length, 1);
+        } else {
+          assert.equal(task.state, 'failed');
+          await waitUntil(() => github.comments.some((c) => c.issue === 13), 'comment');
+          await new Promise((r) => setTimeout(r, 2000)); // a fixed wait, to show that no second comment follows
+          assert.equal(github.comments.filter((c) => c.issue === 13).length, 1, 'no duplicate comment');
+        }
+      } finally {
+        await second.kill('SIGTERM');
+      }
+    });
+  }
+
+  it('GitHub answering 500, then 429 with a reset: the task finishes on time, the reports land afterwards', async () => {
+    const berth = await startBerth(env());
+    berths.push(berth);
+    const reset = Math.ceil((Date.now() + 4_000) / 1000);
+    github.fail(/check-runs/, 500, 3);
+    github.fail(/check-runs|reactions/, 429, 2, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) });
+    const started = Date.now();
+    const payload = comment('/agent implement tidy up', 7);
+    const sent = await deliver(berth.url, 'issue_comment', payload);
+    const task = await berth.waitFor(sent.body.id, ['completed', 'failed'], 90_000);
+    assert.equal(task.state, 'completed', JSON.stringify(task));
+    const took = Date.now() - started;
+    const run = await finalRun(sent.body.id);
+    assert.equal(run.conclusion, 'success');
+    assert.equal(runsFor(sent.body.id).length, 1);
+    assert.ok(github.calls.some((c) => c.status === 429) && github.calls.some((c) => c.status === 500), 'GitHub failed for a while');
+    await waitUntil(() => github.reactions.some((r) => r.commentId === payload.comment.id), 'the 👀 lands after the rate limit resets', 30_000);
+    const reacted = github.callsTo('POST', /reactions$/).find((c) => c.body.content === 'eyes' && c.path.includes(String(payload.comment.id)))!;
+    assert.ok(reacted.at >= reset * 1000, 'not before the reset GitHub named');
+    assert.ok(took < 60_000, `the task was not held up by GitHub (${took} ms)`);
+  });
+
+  it('Re-run replays the task with a check run of its own; Cancel stops a running task; a waiting task shows queued', async () => {
+    const berth = await startBerth(env({ AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs', WORKER_CONCURRENCY: '1' }));
+    berths.push(berth);
+    const original = await berth.api('POST', '/api/tasks', { kind: 'probe', repo: REPO, number: 7 });
+    await berth.waitFor(original.body.id, ['completed'], 90_000);
+    await finalRun(original.body.id);
+    const rerun = await deliver(berth.url, 'check_run', checkRunEvent('rerequested', original.body.id, github.appId));
+    assert.equal(rerun.status, 202, JSON.stringify(rerun.body));
+    assert.equal(rerun.body.replayOf, original.body.id);
+    assert.equal((await berth.waitFor(rerun.body.id, ['completed', 'failed'], 90_000)).state, 'completed');
+    assert.equal((await finalRun(rerun.body.id)).conclusion, 'success');
+    const again = await deliver(berth.url, 'check_run', checkRunEvent('rerequested', original.body.id, github.appId), { delivery: rerun.delivery });
+    assert.equal(again.body.id, rerun.body.id, 'a redelivered click does not replay twice');
+
+    const foreign = await deliver(berth.url, 'check_run', checkRunEvent('rerequested', original.body.id, '999'));
+    assert.match(foreign.body.ignored, /not a check run of berth/);
+
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    const long = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: REPO, number: 7, prompt: '60' });
+    await waitUntil(() => recorder.events.some((e) => e.action === 'start' && e.jobId === long.body.id), 'sleep task running', 60_000);
+    await waitUntil(() => runsFor(long.body.id).find((c) => c.status === 'in_progress' && c.actions.length === 1), 'the Cancel button is offered while it runs');
+    // One container at a time: this task waits behind the long one, and its check run says so.
+    const waiting = await berth.api('POST', '/api/tasks', { kind: 'probe', repo: REPO, number: 7 });
+    const queued = await waitUntil(() => runsFor(waiting.body.id).find((c) => c.status === 'queued'), 'a queued check run for the waiting task');
+    assert.equal(queued.output.title, 'Queued');
+    const cancel = await deliver(berth.url, 'check_run', checkRunEvent('requested_action', long.body.id, github.appId, 'berth-cancel'));
+    assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
+    assert.equal((await berth.waitFor(long.body.id, ['cancelled', 'completed', 'failed'], 30_000)).state, 'cancelled');
+    const run = await finalRun(long.body.id);
+    assert.equal(run.conclusion, 'cancelled');
+    assert.equal((await berth.waitFor(waiting.body.id, ['completed', 'failed'], 60_000)).state, 'completed');
+    const waited = await finalRun(waiting.body.id);
+    assert.deepEqual(waited.history.map((h) => h.status).filter((s, i, all) => s !== all[i - 1]), ['queued', 'in_progress', 'completed']);
+    await recorder.stop();
+    assert.ok(recorder.events.some((e) => e.action === 'die' && e.jobId === long.body.id), 'its container was stopped');
+  });
+
+  it("a fork's pull request: /agent implement is refused before any container or worker token; from the base repository it runs at the pinned sha", async () => {
+    const berth = await startBerth(env());
+    berths.push(berth);
+    github.addPull(REPO, { number: 21, headSha: pull.headSha, baseRef: 'main', headRepo: 'mallory/widgets' });
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    const tokensBefore = [...github.tokens.values()].filter((t) => t.permissions === null).length;
+    const fromFork = await deliver(berth.url, 'issue_comment', comment('/agent implement do it', 21));
+    assert.equal(fromFork.status, 202, JSON.stringify(fromFork.body));
+    const refused = await berth.waitFor(fromFork.body.id, ['failed', 'completed'], 60_000);
+    assert.equal(refused.state, 'failed');
+    assert.match(refused.failedReason, /refused: implement tasks are not started from forks \(pull request head is mallory\/widgets\)/);
+    assert.equal(refused.attempts, 1);
+    const run = await finalRun(fromFork.body.id);
+    assert.match(run.output.summary, /not started from forks/);
+
+    const fromBase = await deliver(berth.url, 'issue_comment', comment('/agent implement do it', 7));
+    const ran = await berth.waitFor(fromBase.body.id, ['completed', 'failed'], 90_000);
+    assert.equal(ran.state, 'completed', JSON.stringify(ran));
+    assert.equal(ran.result.head, pull.headSha);
+    await recorder.stop();
+    assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === fromFork.body.id).length, 0, 'no container for the fork');
+    assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === fromBase.body.id).length, 1);
+    assert.equal([...github.tokens.values()].filter((t) => t.permissions === null).length - tokensBefore, 1, 'one worker token: for the base repository task only');
+  });
+});
