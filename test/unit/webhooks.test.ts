@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
+import { interpretDelivery, type TaskIntent } from '../../src/api/webhooks/interpret.js';
+import { decideTrust } from '../../src/api/webhooks/trust.js';
+import { webhookRulesSchema } from '../../src/core/webhook-rules.js';
+import { CANCEL_ACTION } from '../../src/github/check-run.js';
+
+type Example = Record<string, any>;
+const all = examples as Array<{ name: string; examples: Example[] }>;
+const example = (event: string, action: string): Example => JSON.parse(JSON.stringify(all.find((e) => e.name === event)!.examples.find((x) => x.action === action)));
+const rules = webhookRulesSchema.parse({ botLogin: 'octocat', trust: { owners: ['Codertocat'] } });
+
+describe('webhook interpretation (pure, every example payload)', () => {
+  it('every example payload of every event gets an answer, never an exception', () => {
+    let count = 0;
+    for (const { name, examples: list } of all) {
+      for (const payload of list) {
+        const answer = interpretDelivery(name, payload, rules);
+        assert.ok(['task', 'ignored', 'invalid', 'check-run'].includes(answer.type), `${name}.${payload.action}`);
+        count++;
+      }
+    }
+    assert.ok(count > 300, `${count} payloads`);
+  });
+  it('a slash command on a pull request: kind, number, the comment to acknowledge, no sha in the payload', () => {
+    const payload = example('issue_comment', 'created');
+    payload.comment.body = '/agent review';
+    payload.issue.pull_request = { url: 'x' };
+    const intent = interpretDelivery('issue_comment', payload, rules) as TaskIntent;
+    assert.equal(intent.type, 'task');
+    assert.equal(intent.kind, 'review');
+    assert.equal(intent.commentId, payload.comment.id);
+    assert.equal(intent.ref, `refs/pull/${payload.issue.number}/head`);
+    assert.equal(intent.fork, false, 'a comment payload cannot tell a fork: the consumer resolves the pull request before launch');
+  });
+  it('check run buttons: Re-run replays, Cancel cancels, other actions are not berth\'s', () => {
+    const rerun = example('check_run', 'rerequested');
+    rerun.check_run.external_id = 'gh-1';
+    assert.deepEqual(interpretDelivery('check_run', rerun, rules), { type: 'check-run', action: 'rerun', taskId: 'gh-1', appId: rerun.check_run.app.id, repo: rerun.repository.full_name, owner: rerun.repository.owner.login, installationId: rerun.installation?.id, actor: { login: rerun.sender.login, type: rerun.sender.type } });
+    const cancel = example('check_run', 'requested_action');
+    cancel.check_run.external_id = 'gh-1';
+    assert.equal(interpretDelivery('check_run', cancel, rules).type, 'ignored', "another app's action identifier");
+    cancel.requested_action = { identifier: CANCEL_ACTION };
+    assert.equal((interpretDelivery('check_run', cancel, rules) as { action: string }).action, 'cancel');
+    rerun.check_run.external_id = '';
+    assert.equal(interpretDelivery('check_run', rerun, rules).type, 'ignored');
+  });
+  it('a malformed known payload is invalid, with the field named', () => {
+    const payload = example('issue_comment', 'created');
+    payload.comment.body = '/agent review';
+    payload.comment.id = 'nope';
+    const answer = interpretDelivery('issue_comment', payload, rules);
+    assert.equal(answer.type, 'invalid');
+    assert.match((answer as { message: string }).message, /comment\.id/);
+  });
+});
+
+describe('trust (pure)', () => {
+  const trust = rules.trust;
+  const base = { installationId: 1, owner: 'Codertocat', repo: 'Codertocat/Hello-World', actor: { login: 'a', type: 'User', association: 'MEMBER' }, actorHasRepoAccess: false, fork: false, kind: 'review' };
+  it('installation, repository, actor and fork each decide', () => {
+    assert.deepEqual(decideTrust(trust, base), { trusted: true });
+    assert.equal(decideTrust(trust, { ...base, owner: 'mallory' }).trusted, false);
+    assert.equal(decideTrust(trust, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' } }).trusted, false);
+    assert.equal(decideTrust(trust, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' }, actorHasRepoAccess: true }).trusted, true);
+    assert.equal(decideTrust(trust, { ...base, actor: { login: 'x[bot]', type: 'Bot' }, actorHasRepoAccess: true }).trusted, false);
+    assert.equal(decideTrust(trust, { ...base, fork: true, kind: 'implement' }).trusted, false);
+    assert.equal(decideTrust({ ...trust, allowForkImplement: true }, { ...base, fork: true, kind: 'implement' }).trusted, true);
+    assert.equal(decideTrust({ ...trust, repositories: ['Codertocat/other'] }, base).trusted, false);
+  });
+});
