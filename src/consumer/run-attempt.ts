@@ -83,6 +83,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     ref: data.ref,
     number: data.number,
     prompt: data.prompt,
+    untrusted: data.untrusted,
     installationId: data.installationId,
     deliveryId: data.deliveryId,
   };

@@ -7,7 +7,13 @@ import { KIND_PATTERN } from './task.js';
  * config (WEBHOOK_RULES_FILE, JSON), never code in handlers. See docs/webhooks.md.
  */
 const ruleSchema = z.discriminatedUnion('on', [
-  z.strictObject({ on: z.literal('issues.labeled'), label: z.string().min(1), kind: z.string().regex(KIND_PATTERN) }),
+  z.strictObject({
+    on: z.literal('issues.labeled'),
+    label: z.string().min(1),
+    kind: z.string().regex(KIND_PATTERN),
+    /** Hand the issue's title and body to the agent, as untrusted data (`task.untrusted`); false: only the number. */
+    issueText: z.boolean().default(true),
+  }),
   z.strictObject({ on: z.literal('pull_request.labeled'), label: z.string().min(1), kind: z.string().regex(KIND_PATTERN) }),
   z.strictObject({ on: z.literal('pull_request.review_requested'), kind: z.string().regex(KIND_PATTERN) }),
   z.strictObject({
@@ -43,7 +49,7 @@ export const webhookRulesSchema = z.strictObject({
     })
     .default({ installations: [], owners: [], repositories: [], associations: ['OWNER', 'MEMBER', 'COLLABORATOR'], logins: [], allowBots: false, allowForkImplement: false }),
   rules: z.array(ruleSchema).default([
-    { on: 'issues.labeled', label: 'agent:implement', kind: 'implement' },
+    { on: 'issues.labeled', label: 'agent:implement', kind: 'implement', issueText: true },
     { on: 'pull_request.labeled', label: 'agent:review', kind: 'review' },
     { on: 'pull_request.review_requested', kind: 'review' },
     { on: 'issue_comment.created', command: '/agent review', kind: 'review', promptFromArguments: false },

@@ -178,6 +178,27 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.equal(runsFor(onIssue.body.id).length, 0, 'an issue task has no check run');
   });
 
+  it('clone failures are classified: no such repository fails at once; a 503 from the git server is retried; an issue task gets the default branch', async () => {
+    const berth = await startBerth(env({ TASK_BACKOFF: '100ms' }));
+    berths.push(berth);
+    github.installations.set('octo-org/missing', INSTALLATION);
+    const missing = await berth.api('POST', '/api/tasks', { kind: 'probe', repo: 'octo-org/missing' });
+    const failed = await berth.waitFor(missing.body.id, ['completed', 'failed'], 60_000);
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.failedReason, 'checkout failed: repository octo-org/missing not found or no access');
+    assert.equal(failed.attempts, 1, 'not retried');
+
+    github.fail(/widgets\.git\/info\/refs/, 503, 1);
+    const flaky = await berth.api('POST', '/api/tasks', { kind: 'probe', repo: REPO });
+    const done = await berth.waitFor(flaky.body.id, ['completed', 'failed'], 60_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    assert.equal(done.attempts, 2, 'the 503 cost one attempt, then the clone worked');
+    const main = github.calls.find((c) => c.path.endsWith('widgets.git/info/refs') && c.status === 503);
+    assert.ok(main, 'the git server did answer 503');
+    assert.equal(done.result.head.length, 40);
+    assert.deepEqual(done.result.diff, [], 'on the default branch, main...HEAD is empty');
+  });
+
   for (const point of ['report-after-check-run', 'report-after-comment'] as const) {
     it(`exactly once as GitHub sees it: the consumer SIGKILLed at ${point}, then restarted`, async () => {
       const base = env({ CONSUMER_ID: `gh-${point}`, TASK_ATTEMPTS: '1' });

@@ -98,7 +98,9 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
       const data = await jobOf(response.delivery);
       assert.equal(data.kind, 'implement');
       assert.equal(data.number, payload.issue.number);
-      assert.equal(data.prompt, `${payload.issue.title}\n\n${payload.issue.body ?? ''}`.trim());
+      // The issue author's text is data for the agent, labelled untrusted, never the instruction.
+      assert.equal(data.prompt, undefined);
+      assert.deepEqual(data.untrusted, { source: 'issue', title: payload.issue.title, body: payload.issue.body ?? '' });
       assert.equal('token' in data, false);
     }
     for (const original of examplesOf('issue_comment').filter((p) => p.action === 'created')) {

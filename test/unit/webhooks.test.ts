@@ -5,6 +5,7 @@ import { interpretDelivery, type TaskIntent } from '../../src/api/webhooks/inter
 import { decideTrust } from '../../src/api/webhooks/trust.js';
 import { webhookRulesSchema } from '../../src/core/webhook-rules.js';
 import { CANCEL_ACTION } from '../../src/github/check-run.js';
+import { clipEncoded, encodedBytes, PROMPT_MAX_BYTES, taskRequestSchema, UNTRUSTED_MAX_BYTES } from '../../src/core/task.js';
 
 type Example = Record<string, any>;
 const all = examples as Array<{ name: string; examples: Example[] }>;
@@ -45,6 +46,22 @@ describe('webhook interpretation (pure, every example payload)', () => {
     assert.equal((interpretDelivery('check_run', cancel, rules) as { action: string }).action, 'cancel');
     rerun.check_run.external_id = '';
     assert.equal(interpretDelivery('check_run', rerun, rules).type, 'ignored');
+  });
+  it("an issue's title and body reach the agent as untrusted data, bounded by their encoded size; the rules file can leave them out", () => {
+    const payload = example('issues', 'labeled');
+    payload.label.name = 'agent:implement';
+    payload.issue.body = '\u0001\u00e9'.repeat(40_000);
+    const intent = interpretDelivery('issues', payload, rules) as TaskIntent;
+    assert.equal(intent.prompt, undefined);
+    assert.equal(intent.untrusted!.source, 'issue');
+    assert.ok(encodedBytes(intent.untrusted!.title) + encodedBytes(intent.untrusted!.body) <= UNTRUSTED_MAX_BYTES);
+    const off = webhookRulesSchema.parse({ trust: { owners: ['Codertocat'] }, rules: [{ on: 'issues.labeled', label: 'agent:implement', kind: 'implement', issueText: false }] });
+    assert.equal((interpretDelivery('issues', payload, off) as TaskIntent).untrusted, undefined);
+  });
+  it('a 64K-character prompt of control characters is refused at the API by its encoded size (BERTH_TASK must fit one 128 KiB variable)', () => {
+    assert.equal(taskRequestSchema.safeParse({ kind: 'x', repo: 'o/r', prompt: '\u0001'.repeat(60_000) }).success, false);
+    assert.equal(taskRequestSchema.safeParse({ kind: 'x', repo: 'o/r', prompt: 'a'.repeat(60_000) }).success, true);
+    assert.equal(encodedBytes(clipEncoded('\u0001'.repeat(60_000), PROMPT_MAX_BYTES)) <= PROMPT_MAX_BYTES, true);
   });
   it('a malformed known payload is invalid, with the field named', () => {
     const payload = example('issue_comment', 'created');

@@ -56,5 +56,5 @@ export async function replayTask(queue: TaskQueue, config: SubmitConfig, id: str
     ...(job.data.prompt ? { prompt: job.data.prompt } : {}),
     idempotencyKey: `replay:${id}:${idempotencyKey ?? ''}`,
   });
-  return submitTask(queue, config, input, { source: job.data.source, replayOf: id, installationId: job.data.installationId });
+  return submitTask(queue, config, input, { source: job.data.source, replayOf: id, installationId: job.data.installationId, ...(job.data.untrusted ? { untrusted: job.data.untrusted } : {}) });
 }

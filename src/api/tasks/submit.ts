@@ -23,6 +23,7 @@ export interface SubmitExtra {
   replayOf?: string;
   deduplicationId?: string;
   commentId?: number;
+  untrusted?: TaskData['untrusted'];
 }
 
 /** Retry, backoff and retention come from operator config; a request cannot choose them. */
@@ -60,6 +61,7 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
     ...(extra.deliveryId !== undefined ? { deliveryId: extra.deliveryId } : {}),
     ...(extra.replayOf !== undefined ? { replayOf: extra.replayOf } : {}),
     ...(extra.commentId !== undefined ? { commentId: extra.commentId } : {}),
+    ...(extra.untrusted !== undefined ? { untrusted: extra.untrusted } : {}),
   };
   const options = jobOptions(config, id);
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };

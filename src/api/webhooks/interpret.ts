@@ -2,6 +2,9 @@ import { z } from 'zod';
 import type { Rule, WebhookRules } from '../../core/webhook-rules.js';
 import type { Actor } from './trust.js';
 import { CANCEL_ACTION } from '../../github/check-run.js';
+import { clipEncoded, PROMPT_MAX_BYTES, UNTRUSTED_MAX_BYTES, type TaskData } from '../../core/task.js';
+
+type UntrustedText = NonNullable<TaskData['untrusted']>;
 
 /** What a delivery asks for, before trust is decided. */
 export interface TaskIntent {
@@ -12,6 +15,8 @@ export interface TaskIntent {
   number: number;
   ref?: string;
   prompt?: string;
+  /** The issue author's text, kept apart from the instruction (see docs/security.md). */
+  untrusted?: UntrustedText;
   installationId?: number;
   actor: Actor;
   /** Label and review-request events need triage/write access on GitHub to happen at all. */
@@ -68,8 +73,7 @@ const checkRunPayload = z.object({
   requested_action: z.object({ identifier: z.string().max(64) }).optional(),
 });
 
-const PROMPT_LIMIT = 65_536;
-const clip = (s: string) => (s.length > PROMPT_LIMIT ? s.slice(0, PROMPT_LIMIT) : s);
+const clip = (s: string) => clipEncoded(s, PROMPT_MAX_BYTES);
 
 /** Matches a delivery against the rules. Pure: no I/O, so every example payload is unit-testable. */
 export function interpretDelivery(event: string, payload: Record<string, unknown>, rules: WebhookRules): Interpretation {
@@ -128,7 +132,15 @@ function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<T
   switch (rule.on) {
     case 'issues.labeled':
       if (p.label.name !== rule.label) return null;
-      return { kind: rule.kind, number: p.issue.number, prompt: clip(`${p.issue.title}\n\n${p.issue.body ?? ''}`.trim()), actor: sender, actorHasRepoAccess: true, supersede: false };
+      return {
+        kind: rule.kind,
+        number: p.issue.number,
+        // The labeller is trusted; the issue's author was never checked: their text is data.
+        ...(rule.issueText ? { untrusted: { source: 'issue' as const, title: clipEncoded(p.issue.title, 2_048), body: clipEncoded(p.issue.body ?? '', UNTRUSTED_MAX_BYTES - 2_048) } } : {}),
+        actor: sender,
+        actorHasRepoAccess: true,
+        supersede: false,
+      };
     case 'pull_request.labeled':
       if (p.label.name !== rule.label) return null;
       return { kind: rule.kind, number: p.pull_request.number, ref: p.pull_request.head.sha, actor: sender, actorHasRepoAccess: true, supersede: false };

@@ -95,7 +95,7 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       opts.queue,
       opts.config,
       { kind: intent.kind, repo: intent.repo, number: intent.number, ...(intent.ref ? { ref: intent.ref } : {}), ...(intent.prompt ? { prompt: intent.prompt } : {}) },
-      { source: 'github', jobId: `gh-${delivery}`, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent), ...(intent.commentId ? { commentId: intent.commentId } : {}) },
+      { ...(intent.untrusted ? { untrusted: intent.untrusted } : {}), source: 'github', jobId: `gh-${delivery}`, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent), ...(intent.commentId ? { commentId: intent.commentId } : {}) },
     );
     if ((result.status === 'created' || result.status === 'existing') && opts.reports) {
       // The comment is acknowledged even when its task was already queued: berth did see it.
