@@ -36,6 +36,34 @@ export function boardCredentialsValid(request: FastifyRequest, options: Pick<Boa
 }
 
 /**
+ * Board actions berth refuses, whoever asks: they would inject a job or rewrite a queued task's
+ * data (any BullMQ options, another repository or installation), wipe every task at once (running
+ * ones included), or override the operator's concurrency and rate limits. Retry, promote, clean,
+ * remove and every view keep working.
+ */
+const REFUSED: Array<{ method: string; path: RegExp; what: string }> = [
+  { method: 'POST', path: /^\/api\/queues\/[^/]+\/add$/, what: 'adding jobs (submit tasks through POST /api/tasks)' },
+  { method: 'PATCH', path: /^\/api\/queues\/[^/]+\/[^/]+\/update-data$/, what: "editing a job's data" },
+  { method: 'PUT', path: /^\/api\/queues\/[^/]+\/(empty|obliterate)$/, what: 'emptying or obliterating a queue' },
+  { method: 'PUT', path: /^\/api\/queues\/[^/]+\/(concurrency|rate-limit|rate-limit\/release)$/, what: 'changing concurrency or rate limits (operator config: GLOBAL_CONCURRENCY)' },
+  { method: 'PATCH', path: /^\/api\/queues\/[^/]+\/job-schedulers\//, what: 'editing job schedulers' },
+];
+
+export function refusedBoardAction(method: string, url: string): string | null {
+  const path = url.split('?')[0]!.slice(BOARD_PREFIX.length);
+  const hit = REFUSED.find((r) => r.method === method && r.path.test(path));
+  return hit ? hit.what : null;
+}
+
+/** Board and API docs pages may not be framed (clickjacking a logged-in operator's retry). */
+export function denyFraming(scope: FastifyInstance): void {
+  scope.addHook('onSend', async (_request, reply) => {
+    reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy', "frame-ancestors 'none'");
+  });
+}
+
+/**
  * Bull Board has no auth of its own. It lives in its own encapsulated scope whose onRequest hook
  * runs before every board route (page, assets and JSON API alike), so nothing is reachable
  * anonymously. Bull Board's retry re-queues a failed job with attemptsMade kept, which berth runs
@@ -49,6 +77,11 @@ export async function boardPlugin(scope: FastifyInstance, options: BoardOptions)
       .status(401)
       .send({ error: 'Unauthorized', message: 'log in (Basic) or send Authorization: Bearer <API_TOKEN>' });
   });
+  scope.addHook('onRequest', async (request, reply) => {
+    const refused = refusedBoardAction(request.method, request.url);
+    if (refused) return reply.status(403).send({ error: 'Forbidden', message: `berth's board does not allow ${refused}` });
+  });
+  denyFraming(scope);
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BOARD_PREFIX);
   createBullBoard({

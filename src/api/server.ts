@@ -14,7 +14,7 @@ import type { SubmitConfig } from './tasks/submit.js';
 import type { WebhookRules } from '../core/webhook-rules.js';
 import type { Redis } from 'ioredis';
 import { githubWebhookRoute } from './webhooks/route.js';
-import { boardCredentialsValid, boardPlugin } from './board.js';
+import { boardCredentialsValid, boardPlugin, denyFraming } from './board.js';
 import type { BerthMetrics } from '../core/metrics.js';
 import type { GithubReports } from '../core/reports.js';
 
@@ -76,6 +76,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => {
     // The UI and the JSON document sit behind the same credentials as the board.
     const credentials = { apiToken: deps.config.API_TOKEN, user: deps.config.BOARD_USER, password: deps.config.BOARD_PASSWORD };
+    denyFraming(scope);
     scope.addHook('onRequest', async (request, reply) => {
       if (boardCredentialsValid(request, credentials)) return;
       return reply.header('www-authenticate', 'Basic realm="berth", charset="UTF-8"').status(401).send({ error: 'Unauthorized', message: 'log in (Basic) or send Authorization: Bearer <API_TOKEN>' });

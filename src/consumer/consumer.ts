@@ -75,6 +75,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         logger,
         hostEnv: deps.hostEnv,
         prepareLaunch: launch ? (taskId, task) => launch.prepare(taskId, task) : undefined,
+        revokeToken: github ? (token) => github.revoke(token) : undefined,
         reports,
         metrics: deps.metrics,
         isClosing: () => closing,

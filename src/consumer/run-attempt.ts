@@ -34,6 +34,8 @@ export interface AttemptDeps {
    * short-lived token (never stored). Absent without App credentials.
    */
   prepareLaunch?: (taskId: string, task: TaskData) => Promise<LaunchPreparation>;
+  /** Revokes a worker's installation token once its container has exited. */
+  revokeToken?: (token: string) => Promise<void>;
   /** Outbound GitHub reports (check runs, comments); absent without App credentials. */
   reports?: GithubReports | null;
   metrics?: BerthMetrics;
@@ -128,7 +130,10 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   crashPoint('after-start');
   await reportProgress(job, attempt, facts);
   await deps.reports?.sync(jobId, `a${attempt}-running`);
-  const stopStreaming = await streamLogsToJob(launcher.docker, id, job).catch(() => () => {});
+  // The container's own secrets (its token, WORKER_ENV values), read from it so an adopted one is masked too.
+  const secrets = await launcher.envValues(id, ['GITHUB_TOKEN', ...config.WORKER_ENV]).catch(() => ({}) as Record<string, string>);
+  const stopStreaming = await streamLogsToJob((containerId) => launcher.followLogs(containerId), id, job, Object.values(secrets)).catch(() => async () => {});
+  let exited = false;
 
   const timeoutMs = Number(facts.labels[LABEL.timeoutMs]) || config.TASK_TIMEOUT;
   const deadline = (facts.startedAt ?? Date.now()) + timeoutMs;
@@ -142,6 +147,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
 
   try {
     await launcher.wait(id, signal);
+    exited = true;
   } catch (error) {
     if (!signal?.aborted) throw error;
     if (signal.reason === ABORT.shutdown) {
@@ -155,12 +161,16 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     cancelled = (await deps.cancels.reason(jobId, job.attemptsMade)) ?? 'cancelled';
     await launcher.stop(id, config.WORKER_STOP_GRACE);
     await launcher.wait(id);
+    exited = true;
   } finally {
     clearTimeout(timer);
-    stopStreaming();
+    // Only an exited container's stream ends by itself; a handed-back one is still running.
+    await stopStreaming(exited);
   }
 
   crashPoint('after-exit');
+  // The container has exited: its token has nothing left to do. Revoke it (best effort; it expires within the hour anyway).
+  if (secrets.GITHUB_TOKEN && deps.revokeToken) deps.revokeToken(secrets.GITHUB_TOKEN).catch((error) => log.warn({ err: error }, 'revoking the installation token failed; it expires on its own'));
   facts = await mustInspect(launcher, id);
   // A container stopped at its deadline by a consumer that then died looks like any other exit;
   // its own timestamps tell the story.

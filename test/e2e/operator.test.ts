@@ -168,4 +168,43 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
       await viewer.close();
     }
   });
+
+  it('the board cannot inject, rewrite or wipe tasks, nor override concurrency; its pages cannot be framed', async () => {
+    const viewer = await startBerth(testEnv(redis, image), { consumer: false });
+    try {
+      const q = viewer.config.QUEUE_NAME;
+      const { body } = await viewer.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
+      const auth = { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' };
+      const attempts: Array<[string, string, unknown]> = [
+        ['POST', `/admin/queues/api/queues/${q}/add`, { name: 'x', data: { kind: 'echo', repo: 'evil/repo', installationId: 1 }, options: {} }],
+        ['PATCH', `/admin/queues/api/queues/${q}/${body.id}/update-data`, { data: { kind: 'echo', repo: 'evil/repo', installationId: 666 } }],
+        ['PUT', `/admin/queues/api/queues/${q}/obliterate`, undefined],
+        ['PUT', `/admin/queues/api/queues/${q}/empty`, undefined],
+        ['PUT', `/admin/queues/api/queues/${q}/concurrency`, { concurrency: 500 }],
+        ['PUT', `/admin/queues/api/queues/${q}/rate-limit`, { max: 1, duration: 60000 }],
+      ];
+      for (const [method, path, payload] of attempts) {
+        const response = await fetch(`${viewer.url}${path}`, { method, headers: auth, ...(payload === undefined ? {} : { body: JSON.stringify(payload) }) });
+        assert.equal(response.status, 403, `${method} ${path}`);
+        assert.match(((await response.json()) as { message: string }).message, /does not allow/);
+      }
+      // Nothing changed, as Redis tells it.
+      const job = await viewer.queue.getJob(body.id);
+      assert.equal(job?.data.repo, 'octo/widgets');
+      assert.equal(job?.data.installationId, undefined);
+      assert.deepEqual(await viewer.queue.getJobCounts('waiting'), { waiting: 1 });
+      assert.equal(await viewer.queue.getGlobalConcurrency(), null);
+      // Views and the allowed actions still work.
+      const promote = await fetch(`${viewer.url}/admin/queues/api/queues/${q}/promote`, { method: 'PUT', headers: auth });
+      assert.notEqual(promote.status, 403);
+      for (const page of ['/admin/queues', '/docs/']) {
+        const response = await fetch(`${viewer.url}${page}`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+        assert.equal(response.status, 200, page);
+        assert.equal(response.headers.get('x-frame-options'), 'DENY', page);
+        assert.match(response.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, page);
+      }
+    } finally {
+      await viewer.close();
+    }
+  });
 });

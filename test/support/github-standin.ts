@@ -293,7 +293,7 @@ export class GithubStandin {
     const deny = (status: number, headers: Record<string, string> = {}) => {
       call.status = status;
       request.resume();
-      response.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(status === 401 ? 'Authentication required\n' : 'Repository not found\n');
+      response.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(status === 401 ? 'Authentication required\n' : status === 404 ? 'Repository not found\n' : 'Service Unavailable\n');
     };
     const failure = this.failures.find((f) => f.remaining > 0 && f.match.test(`${call.method} ${url.pathname}`));
     if (failure) {

@@ -110,5 +110,6 @@ describe('GitHub failures', () => {
     assert.equal(classifyCheckoutError('o/r', new Error('fatal: Authentication failed for http://x/o/r.git/')).exitCode, EXIT.noRetry);
     assert.equal(classifyCheckoutError('o/r', new Error('fatal: unable to access http://x/: The requested URL returned error: 503')).exitCode, EXIT.tempFail);
     assert.equal(classifyCheckoutError('o/r', git('fatal: unable to access http://x/: Could not resolve host: x')).exitCode, EXIT.tempFail);
+    assert.equal(classifyCheckoutError('o/r', git('remote: Repository not found\nfatal: unable to access http://x/: The requested URL returned error: 503')).exitCode, EXIT.tempFail, 'a 503 is a 503 whatever its body says');
   });
 });

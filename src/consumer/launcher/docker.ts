@@ -114,16 +114,37 @@ export class DockerLauncher {
     await this.docker.getContainer(id).wait({ condition: 'not-running', abortSignal: signal });
   }
 
-  /** stdout and stderr interleaved, at most the last `maxBytes`. */
-  async logs(id: string, maxBytes = 1_048_576): Promise<string> {
+  /**
+   * The end of a container's output (stdout and stderr interleaved): Docker's own `tail`, so a
+   * container that printed gigabytes costs the same as one that printed a line. The worker's result
+   * line is always its last line.
+   */
+  async logs(id: string, tailLines = 200, maxBytes = 1_048_576): Promise<string> {
     try {
-      const raw = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+      const raw = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail: tailLines })) as unknown as Buffer;
       const text = demuxDockerStream(raw);
       return text.length > maxBytes ? text.slice(text.length - maxBytes) : text;
     } catch (error) {
       if (statusOf(error) === 404) return '';
       throw error;
     }
+  }
+
+  /** The container's output from its start, as Docker's multiplexed stream, following until it exits. */
+  async followLogs(id: string): Promise<NodeJS.ReadableStream & { destroy(): void }> {
+    return (await this.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, timestamps: false })) as NodeJS.ReadableStream & { destroy(): void };
+  }
+
+  /** Values of the named variables in the container's environment (secrets to mask, a token to revoke). */
+  async envValues(id: string, names: string[]): Promise<Record<string, string>> {
+    const info = await this.docker.getContainer(id).inspect();
+    const values: Record<string, string> = {};
+    for (const entry of info.Config.Env ?? []) {
+      const eq = entry.indexOf('=');
+      const name = entry.slice(0, eq);
+      if (names.includes(name)) values[name] = entry.slice(eq + 1);
+    }
+    return values;
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`. A no-op on a stopped or vanished container. */
