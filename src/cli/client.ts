@@ -24,7 +24,7 @@ export class BerthClient {
     } catch {
       // keep the text
     }
-    if (response.status === 401) throw new CliError('berth refused the token: set --token or BERTH_TOKEN to the API_TOKEN');
+    if (response.status === 401) throw new CliError('berth refused the token: set BERTH_TOKEN (or --token-file) to the API_TOKEN');
     if (response.status >= 400) throw new CliError(`${method} ${path}: ${response.status} ${(parsed as { message?: string })?.message ?? text}`);
     return { status: response.status, body: parsed as T };
   }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { BerthClient, CliError } from './client.js';
@@ -10,13 +11,21 @@ const program = new Command()
   .name('berth')
   .description('Operate a running berth: tasks, logs, retries, replays.')
   .addOption(new Option('--url <url>', 'berth API address').env('BERTH_URL').default('http://127.0.0.1:3000'))
-  .addOption(new Option('--token <token>', 'the API token').env('BERTH_TOKEN'))
+  // No --token flag: a token in argv is visible to every user of the machine (ps, /proc/<pid>/cmdline).
+  .addOption(new Option('--token-file <path>', 'a file holding the API token (or set BERTH_TOKEN)').env('BERTH_TOKEN_FILE'))
   .showHelpAfterError();
 
 const client = () => {
-  const { url, token } = program.opts<{ url: string; token?: string }>();
-  const value = token ?? process.env.API_TOKEN;
-  if (!value) throw new CliError('no token: pass --token or set BERTH_TOKEN');
+  const { url, tokenFile } = program.opts<{ url: string; tokenFile?: string }>();
+  let value = process.env.BERTH_TOKEN ?? process.env.API_TOKEN;
+  if (tokenFile) {
+    try {
+      value = readFileSync(tokenFile, 'utf8').trim();
+    } catch (error) {
+      throw new CliError(`cannot read the token file ${tokenFile} (${(error as Error).message})`);
+    }
+  }
+  if (!value) throw new CliError('no token: set BERTH_TOKEN or pass --token-file');
   return new BerthClient(url, value);
 };
 const print = (value: unknown): void => {

@@ -6,7 +6,7 @@ import type { BerthMetrics } from '../core/metrics.js';
 import { redisConnection, type TaskQueue } from '../core/queue.js';
 import type { TaskData } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
-import type { Config } from '../core/config.js';
+import { tokenPermissionsFor, type Config } from '../core/config.js';
 import { crashPoint } from './crash-points.js';
 import type { DockerLauncher } from './launcher/docker.js';
 import { AttemptFence } from './fence.js';
@@ -21,7 +21,7 @@ import { startReporter, type ReporterConfig } from './reporter.js';
 
 export type ConsumerConfig = AttemptConfig &
   ReporterConfig &
-  Pick<Config, 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL' | 'webhookRules'>;
+  Pick<Config, 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL' | 'webhookRules' | 'tokenPermissions'>;
 
 export interface ConsumerDeps {
   config: ConsumerConfig;
@@ -60,7 +60,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const fence = new AttemptFence(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
   const record = new GithubRecord(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
   const github = deps.github ?? null;
-  const launch = github ? new GithubLaunch(github, record, { allowForkImplement: config.webhookRules.trust.allowForkImplement }) : null;
+  const launch = github ? new GithubLaunch(github, record, { trust: config.webhookRules.trust, permissions: (kind) => tokenPermissionsFor(config.tokenPermissions, kind) }) : null;
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
   const reporter = github ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics }) : null;
 

@@ -3,6 +3,8 @@ import type { GithubApp, TokenPermissions } from '../github/app.js';
 import { classifyGithubError, describeGithubError } from '../github/errors.js';
 import { resolveSubject, type Subject } from '../github/pulls.js';
 import type { GithubRecord } from '../github/record.js';
+import { scopeRefusal } from '../core/trust-scope.js';
+import type { WebhookRules } from '../core/webhook-rules.js';
 import { REPORT_PERMISSIONS } from './reporter.js';
 
 /** What a container gets from GitHub at launch: its token, and the commit it runs on. */
@@ -24,9 +26,10 @@ export class GithubUnavailable extends Error {
 }
 
 export interface GithubLaunchPolicy {
-  allowForkImplement: boolean;
-  /** Permissions of the worker's token per kind; undefined: what the installation grants. */
-  permissions?: (kind: string) => TokenPermissions | undefined;
+  /** The operator's trust settings: the installation/repository scope and the fork rule. */
+  trust: Pick<WebhookRules['trust'], 'installations' | 'owners' | 'repositories' | 'allowForkImplement'>;
+  /** Permissions of the worker's token for a kind. */
+  permissions: (kind: string) => TokenPermissions;
 }
 
 /**
@@ -47,15 +50,18 @@ export class GithubLaunch {
   async prepare(taskId: string, task: TaskData): Promise<LaunchPreparation> {
     try {
       const installationId = await this.app.installationFor(task.repo, task.installationId);
+      // The same scope as webhook deliveries, for every task whatever its source (API, board, replay).
+      const outOfScope = scopeRefusal(this.policy.trust, { installationId, owner: task.repo.split('/')[0]!, repo: task.repo });
+      if (outOfScope) throw new LaunchRefused(`refused: ${outOfScope} (trust in WEBHOOK_RULES_FILE); no token was minted`);
       let subject: Subject | null = null;
       if (task.number !== undefined) {
         const reader = await this.app.forRepo(task.repo, installationId, REPORT_PERMISSIONS);
         subject = await this.record.pin(taskId, () => resolveSubject(reader, task.repo, task.number!, task.ref));
       }
-      if (subject?.type === 'pull' && subject.fork && task.kind === 'implement' && !this.policy.allowForkImplement) {
+      if (subject?.type === 'pull' && subject.fork && task.kind === 'implement' && !this.policy.trust.allowForkImplement) {
         throw new LaunchRefused(`refused: implement tasks are not started from forks (pull request head is ${subject.headRepo ?? 'a deleted fork'})`);
       }
-      const token = await this.app.token(task.repo, installationId, this.policy.permissions?.(task.kind) ?? {});
+      const token = await this.app.token(task.repo, installationId, this.policy.permissions(task.kind), { fresh: true });
       return { env: { GITHUB_TOKEN: token }, ...(subject?.type === 'pull' ? { pull: { sha: subject.sha, baseRef: subject.baseRef } } : {}) };
     } catch (error) {
       if (error instanceof LaunchRefused) throw error;

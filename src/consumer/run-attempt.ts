@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { Config } from '../core/config.js';
+import { agentCommandFor, type Config } from '../core/config.js';
 import { LABEL } from '../core/labels.js';
 import { containerName } from '../core/names.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
@@ -70,7 +70,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   const parsed = taskDataSchema.safeParse(job.data);
   if (!parsed.success) throw new UnrecoverableError(`invalid task data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const data = parsed.data;
-  if (!config.agentCommands[data.kind]) throw new UnrecoverableError(`no agent command configured for kind '${data.kind}'`);
+  if (!agentCommandFor(config, data.kind)) throw new UnrecoverableError(`no agent command configured for kind '${data.kind}'`);
 
   const attempt = attemptOf(job);
   const name = containerName(config.QUEUE_NAME, jobId, attempt);

@@ -6,6 +6,7 @@ import { parseDuration } from './duration.js';
 import { QUEUE_NAME_PATTERN } from './names.js';
 import { loadWebhookRules, type WebhookRules } from './webhook-rules.js';
 import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 
 const duration = (fallback: string) =>
   z
@@ -78,7 +79,25 @@ export const envSchema = z.object({
   DOCKER_HOST: z.string().optional().describe('Docker engine address (`unix:///var/run/docker.sock` when unset).'),
   WORKER_IMAGE: z.string({ error: required('the image worker containers run (e.g. berth:local)') }).min(1).describe('Image for worker containers. Required. Never taken from a request.'),
   WORKER_ENTRYPOINT: z.string().default('node /app/dist/worker/main.js').describe('Command that starts the worker inside WORKER_IMAGE.'),
-  WORKER_USER: z.string().regex(/^\d+(:\d+)?$/, 'expected a numeric uid or uid:gid (root is refused)').refine((u) => !/^0(:|$)/.test(u), 'worker containers never run as root').default('10001:10001').describe('Numeric uid:gid inside worker containers.'),
+  WORKER_USER: z
+    .string()
+    .default('10001:10001')
+    .transform((text, ctx) => {
+      // Parsed as numbers: `00` and `0000:1` are uid 0 as much as `0` is.
+      const match = /^\s*(\d{1,10})(?::(\d{1,10}))?\s*$/.exec(text);
+      const uid = match ? Number(match[1]) : Number.NaN;
+      const gid = match?.[2] !== undefined ? Number(match[2]) : uid;
+      if (!match || uid > 2 ** 31 - 1 || gid > 2 ** 31 - 1) {
+        ctx.addIssue({ code: 'custom', message: `expected a numeric uid or uid:gid, got '${text}'` });
+        return z.NEVER;
+      }
+      if (uid === 0 || gid === 0) {
+        ctx.addIssue({ code: 'custom', message: `worker containers never run as root (uid or gid 0), got '${text}'` });
+        return z.NEVER;
+      }
+      return `${uid}:${gid}`;
+    })
+    .describe('Numeric uid:gid inside worker containers (uid and gid 0 are refused).'),
   WORKER_CONCURRENCY: integer(2, 1, 1000).describe('Containers one consumer runs at once.'),
   GLOBAL_CONCURRENCY: integer(0, 0, 100000).describe('Containers all consumers together run at once (BullMQ global concurrency). 0 = no global cap.'),
   WORKER_MEMORY: byteSize('2g').describe('Memory limit per worker container (swap disabled).'),
@@ -138,6 +157,32 @@ export const envSchema = z.object({
 });
 
 const AGENT_COMMAND_PREFIX = 'AGENT_COMMAND_';
+const TOKEN_PERMISSIONS_PREFIX = 'GITHUB_TOKEN_PERMISSIONS_';
+
+/**
+ * A worker's token gets only what its kind needs (GitHub's installation-token permissions; metadata
+ * read is always included by GitHub). Overridden per kind by GITHUB_TOKEN_PERMISSIONS_<KIND>.
+ */
+export const DEFAULT_TOKEN_PERMISSIONS: Record<string, Record<string, 'read' | 'write'>> = {
+  review: { contents: 'read', pull_requests: 'write', issues: 'read' },
+  implement: { contents: 'write', pull_requests: 'write', issues: 'write' },
+};
+const OTHER_KINDS: Record<string, 'read' | 'write'> = { contents: 'read' };
+
+export function tokenPermissionsFor(configured: Config['tokenPermissions'], kind: string): Record<string, 'read' | 'write'> {
+  return (Object.hasOwn(configured, kind) ? configured[kind] : undefined) ?? (Object.hasOwn(DEFAULT_TOKEN_PERMISSIONS, kind) ? DEFAULT_TOKEN_PERMISSIONS[kind]! : OTHER_KINDS);
+}
+
+/** `contents:read,pull_requests:write` → {contents: 'read', pull_requests: 'write'}. */
+export function parseTokenPermissions(text: string): Record<string, 'read' | 'write'> | string {
+  const permissions: Record<string, 'read' | 'write'> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^([a-z_]{1,64}):(read|write)$/.exec(part);
+    if (!match) return `'${part}' is not name:read or name:write (e.g. contents:read,pull_requests:write)`;
+    permissions[match[1]!] = match[2] as 'read' | 'write';
+  }
+  return Object.keys(permissions).length ? permissions : 'names no permission';
+}
 const KIND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 
 export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER_ID'> & {
@@ -145,6 +190,8 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   CONSUMER_ID: string;
   /** task kind → argv, from AGENT_COMMAND_<KIND> */
   agentCommands: Record<string, string[]>;
+  /** task kind → the worker token's permissions, from GITHUB_TOKEN_PERMISSIONS_<KIND> (defaults: tokenPermissionsFor). */
+  tokenPermissions: Record<string, Record<string, 'read' | 'write'>>;
   workerEntrypoint: string[];
   webhookRules: WebhookRules;
   /** PEM text, from GITHUB_APP_PRIVATE_KEY or the file; null when no App is configured. */
@@ -174,7 +221,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     }
   }
 
-  const agentCommands: Record<string, string[]> = {};
+  // No prototype: a kind named `constructor` or `toString` must not find Object's methods.
+  const agentCommands: Record<string, string[]> = Object.create(null);
   for (const [key, value] of Object.entries(env)) {
     // Empty means unset, as for every other variable (compose passes `${AGENT_COMMAND_X:-}`).
     if (!key.startsWith(AGENT_COMMAND_PREFIX) || value === undefined || value.trim() === '') continue;
@@ -191,6 +239,16 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     problems.push('AGENT_COMMAND_<KIND>: no task kind configured; set at least one, e.g. AGENT_COMMAND_REVIEW="my-agent review"');
   }
 
+  const tokenPermissions: Config['tokenPermissions'] = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith(TOKEN_PERMISSIONS_PREFIX) || value === undefined || value.trim() === '') continue;
+    const kind = key.slice(TOKEN_PERMISSIONS_PREFIX.length).toLowerCase();
+    const parsed = parseTokenPermissions(value);
+    if (typeof parsed === 'string') problems.push(`${key}: ${parsed}`);
+    else if (!Object.hasOwn(agentCommands, kind)) problems.push(`${key}: no AGENT_COMMAND_${kind.toUpperCase()} for the kind '${kind}'`);
+    else tokenPermissions[kind] = parsed;
+  }
+
   const entrypoint = splitCommandLine(raw.WORKER_ENTRYPOINT ?? 'node /app/dist/worker/main.js');
   if (!entrypoint.ok) problems.push(`WORKER_ENTRYPOINT: ${entrypoint.error}`);
 
@@ -204,6 +262,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     for (const name of workerEnv) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) problems.push(`WORKER_ENV: '${name}' is not a variable name`);
       else if (name.startsWith('BERTH_') || name === 'GITHUB_TOKEN') problems.push(`WORKER_ENV: '${name}' is set by berth itself`);
+      else if (BERTH_SECRETS.test(name)) problems.push(`WORKER_ENV: '${name}' is one of berth's own secrets; workers never get it`);
     }
   }
 
@@ -228,6 +287,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     ...parsed.data,
     CONSUMER_ID: parsed.data.CONSUMER_ID ?? hostname(),
     agentCommands,
+    tokenPermissions,
     workerEntrypoint: entrypoint.argv,
     webhookRules: webhook.rules,
     githubAppPrivateKey,
@@ -238,13 +298,33 @@ function listOf(text: string | undefined): string[] {
   return (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/** berth's own secrets and connection strings, which WORKER_ENV may never copy into a worker. */
+const BERTH_SECRETS = /^(API_TOKEN|REDIS_URL|BOARD_PASSWORD|GITHUB_APP_PRIVATE_KEY.*|GITHUB_WEBHOOK_SECRET.*|DOCKER_HOST|DOCKER_CERT_PATH)$/;
+
+/** Host paths no worker may see: the engine's and containerd's sockets and state, the kernel's views. */
+const SENSITIVE_HOST_PATHS = ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd', '/var/run/containerd', '/var/lib/docker', '/var/lib/containerd', '/proc', '/sys', '/dev', '/etc/docker'];
+
+/** The task kind's command, never a property inherited from Object (`constructor`, `toString`). */
+export function agentCommandFor(config: Pick<Config, 'agentCommands'>, kind: string): string[] | undefined {
+  return Object.hasOwn(config.agentCommands, kind) ? config.agentCommands[kind] : undefined;
+}
+
 function checkBind(bind: string): string | null {
   const parts = bind.split(':');
   if (parts.length < 2 || parts.length > 3) return 'must be host:container or host:container:ro';
   const [host, container, mode] = parts as [string, string, string | undefined];
   if (!host.startsWith('/') || !container.startsWith('/')) return 'needs absolute paths on both sides';
   if (mode !== undefined && mode !== 'ro' && mode !== 'rw') return "mode must be 'ro' or 'rw'";
-  if (/docker\.sock$|^\/var\/run\/?$|^\/run\/?$|^\/$/.test(host)) return 'would expose the Docker socket or the host root; refused';
+  // Compared on normalised paths, so `//`, `/var/./run` and `/run/.` are what they are.
+  const normal = posix.normalize(host).replace(/\/+$/, '') || '/';
+  if (normal.split('/').includes('..')) return 'must not contain .. segments';
+  if (/docker\.sock$|containerd\.sock$/.test(normal)) return 'would expose a container engine socket; refused';
+  for (const sensitive of SENSITIVE_HOST_PATHS) {
+    const inside = normal === sensitive || normal.startsWith(`${sensitive}/`);
+    const around = sensitive.startsWith(normal === '/' ? '/' : `${normal}/`);
+    if (inside || around) return `would expose ${sensitive} (the engine's socket or state, or the host's kernel interfaces); refused`;
+  }
+  if (normal === '/run' || normal === '/var/run' || normal === '/var') return 'would expose the host runtime directory; refused';
   return null;
 }
 

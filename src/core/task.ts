@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
 export const KIND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
-const REPO_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100}$/;
+// GitHub refuses `.` and `..` as repository names; so does berth (they would be path segments).
+const REPO_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/;
 
 /**
  * The task reaches the container as one environment variable, and Linux caps one variable at
@@ -35,7 +36,8 @@ export const untrustedSchema = z.strictObject({ source: z.literal('issue'), titl
 export const taskRequestSchema = z.strictObject({
   kind: z.string().regex(KIND_PATTERN, 'must be a lowercase task kind such as review or implement'),
   repo: z.string().regex(REPO_PATTERN, "must be 'owner/name'"),
-  ref: z.string().min(1).max(255).regex(/^[^\s\0]+$/, 'must be a git ref or sha without spaces').optional(),
+  // A leading '-' would read as an option to git.
+  ref: z.string().min(1).max(255).regex(/^[^\s\0]+$/, 'must be a git ref or sha without spaces').regex(/^[^-]/, "must not start with '-'").optional(),
   number: z.number().int().positive().max(2_147_483_647).optional(),
   prompt: z
     .string()

@@ -45,11 +45,14 @@ export class GithubApp {
     return id;
   }
 
-  /** An installation token for this one repository with exactly `permissions`. */
-  async token(repo: string, installationId: number, permissions: TokenPermissions): Promise<string> {
+  /**
+   * An installation token for this one repository with exactly `permissions`. `fresh`: never from
+   * the cache — a worker's token is its own, and is revoked when its container exits.
+   */
+  async token(repo: string, installationId: number, permissions: TokenPermissions, options: { fresh?: boolean } = {}): Promise<string> {
     const [, name] = splitRepo(repo);
     // No permissions named: the token gets what the installation grants (GitHub's default).
-    const { token } = await this.auth({ type: 'installation', installationId, repositoryNames: [name], ...(Object.keys(permissions).length ? { permissions } : {}) });
+    const { token } = await this.auth({ type: 'installation', installationId, repositoryNames: [name], ...(Object.keys(permissions).length ? { permissions } : {}), ...(options.fresh ? { refresh: true } : {}) });
     return token;
   }
 

@@ -38,7 +38,7 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       const berth = await startBerth(
         testEnv(redis, image, {
           GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-          WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] } }),
+          WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat', 'octo-org'] } }),
           AGENT_COMMAND_REVIEW: 'node /agents/token.mjs',
           GITHUB_APP_ID: github.appId,
           GITHUB_APP_PRIVATE_KEY: github.privateKey,
@@ -57,8 +57,8 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       assert.equal(viaWebhook.state, 'completed', JSON.stringify(viaWebhook));
       assert.equal(viaApi.state, 'completed', JSON.stringify(viaApi));
 
-      // Worker tokens are the ones minted without a narrowed permission set (reports name theirs).
-      const workerTokens = [...github.tokens.values()].filter((t) => t.permissions === null);
+      // Worker tokens are the ones without `checks` (reports ask for it; a review worker does not).
+      const workerTokens = [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined);
       assert.equal(workerTokens.length, 2);
       const [first, second] = workerTokens as [(typeof workerTokens)[0], (typeof workerTokens)[0]];
       assert.deepEqual({ installationId: first.installationId, repositories: first.repositories }, { installationId: 1, repositories: ['Hello-World'] });
@@ -66,6 +66,16 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       const sha = (token: string) => createHash('sha256').update(token).digest('hex');
       assert.deepEqual(viaWebhook.result, { tokenSha256: sha(first.token), auth: 'token' });
       assert.deepEqual(viaApi.result, { tokenSha256: sha(second.token), auth: 'token' });
+      assert.deepEqual(first.permissions, { contents: 'read', pull_requests: 'write', issues: 'read' }, "a review worker's token has what reviewing needs, no more");
+      await waitUntil(() => workerTokens.every((t) => t.revoked), 'worker tokens revoked once their containers exited', 10_000);
+
+      // An API task for a repository outside the trust settings: refused before any token exists.
+      github.installations.set('elsewhere/secrets', 999);
+      const outside = await berth.api('POST', '/api/tasks', { kind: 'review', repo: 'elsewhere/secrets' });
+      const refused = await berth.waitFor(outside.body.id, ['completed', 'failed']);
+      assert.equal(refused.state, 'failed');
+      assert.match(refused.failedReason, /^refused: installation 999 of elsewhere is not allowed/);
+      assert.equal([...github.tokens.values()].filter((t) => t.installationId === 999).length, 0, 'no token minted for it');
 
       const everything = await everyRedisValue(redis.url);
       assert.ok(everything.length > 1000, 'the scan saw the queue');

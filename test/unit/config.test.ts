@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, parseConfig } from '../../src/core/config.js';
+import { agentCommandFor, ConfigError, parseConfig, tokenPermissionsFor } from '../../src/core/config.js';
+import { taskRequestSchema } from '../../src/core/task.js';
+
 
 const valid = {
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -30,7 +32,7 @@ describe('config', () => {
     assert.equal(config.TASK_ATTEMPTS, 3);
     assert.equal(config.TASK_BACKOFF, 30_000);
     assert.equal(config.GLOBAL_CONCURRENCY, 0);
-    assert.deepEqual(config.agentCommands, { review: ['agent', 'review', '--fast'] });
+    assert.deepEqual({ ...config.agentCommands }, { review: ['agent', 'review', '--fast'] });
     assert.deepEqual(config.workerEntrypoint, ['node', '/app/dist/worker/main.js']);
   });
 
@@ -86,5 +88,46 @@ describe('config', () => {
 
   it('treats an empty variable as unset', () => {
     assert.equal(parseConfig({ ...valid, PORT: '' }).PORT, 3000);
+  });
+
+  it('binds are checked on normalised paths: sockets, engine state, /proc and / however spelled, and their ancestors', () => {
+    for (const host of ['//', '/var/./run/docker.sock', '/run/.', '/var/run/', '/proc/1/root', '/var/lib/docker/volumes', '/var/lib', '/run/containerd/containerd.sock', '/srv/../var/lib/docker', '/sys/fs']) {
+      assert.ok(problems({ ...valid, WORKER_BINDS: `${host}:/x` }).some((p) => p.startsWith('WORKER_BINDS')), host);
+    }
+    assert.deepEqual(parseConfig({ ...valid, WORKER_BINDS: '/srv/cache/:/cache:ro' }).WORKER_BINDS, ['/srv/cache/:/cache:ro']);
+  });
+
+  it('WORKER_USER is read as numbers: 00 and 0000:1 are root and refused; the gid defaults to the uid', () => {
+    for (const user of ['0', '00', '0000:1', '1000:0', 'root', '-1', '1000:']) assert.ok(problems({ ...valid, WORKER_USER: user }).some((p) => p.startsWith('WORKER_USER')), user);
+    assert.equal(parseConfig({ ...valid, WORKER_USER: '01000' }).WORKER_USER, '1000:1000');
+  });
+
+  it("WORKER_ENV refuses berth's own secrets", () => {
+    for (const name of ['API_TOKEN', 'GITHUB_APP_PRIVATE_KEY', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'REDIS_URL', 'BOARD_PASSWORD', 'GITHUB_TOKEN', 'BERTH_TASK']) {
+      assert.ok(problems({ ...valid, WORKER_ENV: `MODEL_KEY,${name}` }).some((p) => p.includes(`'${name}'`)), name);
+    }
+    assert.deepEqual(parseConfig({ ...valid, WORKER_ENV: 'ANTHROPIC_API_KEY' }).WORKER_ENV, ['ANTHROPIC_API_KEY']);
+  });
+
+  it('a kind named after an Object method finds no command', () => {
+    const config = parseConfig(valid);
+    for (const kind of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) assert.equal(agentCommandFor(config, kind), undefined, kind);
+    assert.deepEqual(agentCommandFor(config, 'review'), ['agent', 'review', '--fast']);
+  });
+
+  it('per-kind token permissions: defaults by kind, overrides parsed and checked', () => {
+    const config = parseConfig({ ...valid, AGENT_COMMAND_LINT: 'lint', GITHUB_TOKEN_PERMISSIONS_LINT: 'contents:read, statuses:write' });
+    assert.deepEqual(tokenPermissionsFor(config.tokenPermissions, 'lint'), { contents: 'read', statuses: 'write' });
+    assert.deepEqual(tokenPermissionsFor(config.tokenPermissions, 'review'), { contents: 'read', pull_requests: 'write', issues: 'read' });
+    assert.deepEqual(tokenPermissionsFor(config.tokenPermissions, 'other'), { contents: 'read' });
+    assert.ok(problems({ ...valid, GITHUB_TOKEN_PERMISSIONS_REVIEW: 'contents:admin' }).some((p) => p.startsWith('GITHUB_TOKEN_PERMISSIONS_REVIEW')));
+    assert.ok(problems({ ...valid, GITHUB_TOKEN_PERMISSIONS_NOPE: 'contents:read' }).some((p) => /no AGENT_COMMAND_NOPE/.test(p)));
+  });
+
+  it("requests: a ref may not start with '-', a repository name may not be . or ..", () => {
+    assert.equal(taskRequestSchema.safeParse({ kind: 'review', repo: 'octo/widgets', ref: '--upload-pack=touch /tmp/x' }).success, false);
+    assert.equal(taskRequestSchema.safeParse({ kind: 'review', repo: 'octo/..' }).success, false);
+    assert.equal(taskRequestSchema.safeParse({ kind: 'review', repo: 'octo/.' }).success, false);
+    assert.equal(taskRequestSchema.safeParse({ kind: 'review', repo: 'octo/.github', ref: 'main' }).success, true);
   });
 });

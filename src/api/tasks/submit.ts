@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
-import type { Config } from '../../core/config.js';
+import { agentCommandFor, type Config } from '../../core/config.js';
 import { idempotentTaskId, newTaskId } from '../../core/names.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskData, TaskRequest } from '../../core/task.js';
@@ -46,7 +46,7 @@ const SAME_TASK_FIELDS = ['kind', 'repo', 'ref', 'number', 'prompt'] as const;
  * or found it. A created task is reported as `waiting`: its state when this call made it.
  */
 export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra): Promise<SubmitResult> {
-  if (!config.agentCommands[request.kind]) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
+  if (!agentCommandFor(config, request.kind)) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
   const id = extra.jobId ?? (request.idempotencyKey ? idempotentTaskId(request.idempotencyKey) : newTaskId());
   const data: TaskData = {
     kind: request.kind,

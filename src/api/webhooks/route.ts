@@ -5,6 +5,7 @@ import type { CancelBook } from '../../core/cancel.js';
 import { berthKeys } from '../../core/keys.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { WebhookRules } from '../../core/webhook-rules.js';
+import { agentCommandFor } from '../../core/config.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { interpretDelivery, type CheckRunIntent, type TaskIntent } from './interpret.js';
@@ -88,7 +89,7 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       request.log.info({ delivery, event, repo: intent.repo, actor: intent.actor.login, detail: trust.detail }, 'ignored untrusted delivery');
       return reply.status(202).send({ ignored: trust.reason, detail: trust.detail });
     }
-    if (!opts.config.agentCommands[intent.kind]) return reply.status(202).send({ ignored: `no AGENT_COMMAND_${intent.kind.toUpperCase()} configured` });
+    if (!agentCommandFor(opts.config, intent.kind)) return reply.status(202).send({ ignored: `no AGENT_COMMAND_${intent.kind.toUpperCase()} configured` });
 
     const superseded = intent.supersede ? await supersede(opts, intent, keys) : null;
     const result = await submitTask(

@@ -1,4 +1,5 @@
 import type { WebhookRules } from '../../core/webhook-rules.js';
+import { scopeRefusal } from '../../core/trust-scope.js';
 
 export interface Actor {
   login: string;
@@ -20,11 +21,8 @@ export function decideTrust(
   trust: WebhookRules['trust'],
   delivery: { installationId?: number; owner: string; repo: string; actor: Actor; actorHasRepoAccess: boolean; fork: boolean; kind: string },
 ): TrustDecision {
-  const installationAllowed =
-    (delivery.installationId !== undefined && trust.installations.includes(delivery.installationId)) || trust.owners.some((o) => o.toLowerCase() === delivery.owner.toLowerCase());
-  if (!installationAllowed) return untrusted(`installation ${delivery.installationId ?? '(none)'} of ${delivery.owner} is not allowed`);
-  const repoAllowed = trust.repositories.length === 0 || trust.repositories.some((pattern) => repoMatches(pattern, delivery.repo));
-  if (!repoAllowed) return untrusted(`repository ${delivery.repo} is not allowed`);
+  const outOfScope = scopeRefusal(trust, delivery);
+  if (outOfScope) return untrusted(outOfScope);
   const { actor } = delivery;
   if (actor.type === 'Bot' && !trust.allowBots) return untrusted(`${actor.login} is a bot`);
   const listed = trust.logins.some((l) => l.toLowerCase() === actor.login.toLowerCase());
@@ -32,10 +30,4 @@ export function decideTrust(
   if (!listed && !associated && !delivery.actorHasRepoAccess) return untrusted(`${actor.login} (${actor.association ?? 'no association'}) is not trusted`);
   if (delivery.fork && delivery.kind === 'implement' && !trust.allowForkImplement) return untrusted('implement tasks are not started from forks');
   return { trusted: true };
-}
-
-function repoMatches(pattern: string, repo: string): boolean {
-  const [owner, name] = pattern.toLowerCase().split('/');
-  const [repoOwner, repoName] = repo.toLowerCase().split('/');
-  return owner === repoOwner && (name === '*' || name === repoName);
 }

@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import type { Config } from '../../core/config.js';
+import { agentCommandFor, type Config } from '../../core/config.js';
 import { LABEL } from '../../core/labels.js';
 import type { WorkerTask } from '../../core/task.js';
 
@@ -51,7 +51,7 @@ export function wantsCheckout(config: Pick<LaunchConfig, 'CHECKOUT' | 'CHECKOUT_
  */
 export function buildContainerSpec(config: LaunchConfig, request: LaunchRequest, hostEnv: NodeJS.ProcessEnv = {}): Dockerode.ContainerCreateOptions {
   const { task } = request;
-  const command = config.agentCommands[task.kind];
+  const command = agentCommandFor(config, task.kind);
   if (!command) throw new Error(`no AGENT_COMMAND_${task.kind.toUpperCase()} configured`);
   const [uid, gid = uid] = config.WORKER_USER.split(':');
   const tmpfs = `rw,nosuid,nodev,size=${config.WORKER_TMPFS_SIZE}`;
