@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import swagger from '@fastify/swagger';
@@ -18,7 +19,7 @@ import { boardCredentialsValid, boardPlugin, denyFraming } from './board.js';
 import type { BerthMetrics } from '../core/metrics.js';
 import type { GithubReports } from '../core/reports.js';
 
-export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
+export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WEBHOOK_BODY_LIMIT' | 'REQUEST_TIMEOUT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
 
 export interface RegisteredRoute {
   method: string;
@@ -52,6 +53,21 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     loggerInstance: (deps.logger || undefined) as FastifyBaseLogger | undefined,
     bodyLimit: deps.config.BODY_LIMIT,
     return503OnClosing: true,
+    // A client that trickles its request (slowloris) is cut off; an idle socket is closed. Node
+    // enforces requestTimeout on its connection-check interval (30 s unless set at creation), so
+    // the server is made here with both.
+    serverFactory: (handler) =>
+      createServer(
+        {
+          requestTimeout: deps.config.REQUEST_TIMEOUT,
+          headersTimeout: deps.config.REQUEST_TIMEOUT,
+          connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(deps.config.REQUEST_TIMEOUT / 4))),
+          keepAliveTimeout: 5_000,
+        },
+        handler,
+      ),
+    requestTimeout: deps.config.REQUEST_TIMEOUT,
+    keepAliveTimeout: 5_000,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -104,7 +120,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   );
   if (deps.github && deps.github.secrets.length > 0) {
     const github = deps.github;
-    await app.register(async (scope) => githubWebhookRoute(scope, { ...github, queue: deps.queue, cancels: deps.cancels, config: deps.config, reports: deps.reports ?? null }));
+    await app.register(async (scope) => githubWebhookRoute(scope, { ...github, queue: deps.queue, cancels: deps.cancels, config: deps.config, reports: deps.reports ?? null, bodyLimit: deps.config.WEBHOOK_BODY_LIMIT }));
   }
   return app;
 }

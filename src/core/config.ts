@@ -73,6 +73,8 @@ export const envSchema = z.object({
   PORT: integer(3000, 0, 65535).describe('API port.'),
   API_TOKEN: z.string({ error: required('a secret of at least 24 characters (e.g. `openssl rand -hex 24`)') }).min(24, 'must be at least 24 characters').describe('Bearer token for `/api/*`. Required.'),
   BODY_LIMIT: byteSize('1m').describe('Largest accepted request body on the API.'),
+  WEBHOOK_BODY_LIMIT: byteSize('25m').describe("Largest accepted webhook delivery (GitHub's own cap is 25 MB)."),
+  REQUEST_TIMEOUT: duration('30s').describe('Longest a client may take to send a whole request (headers and body); a slow upload cannot hold a connection longer. Idle keep-alive connections close after 5s.'),
   CONSUMER_IN_PROCESS: boolean(true).describe('Run the queue consumer inside the API process. Set false to run `consumer` separately.'),
   CONSUMER_ID: z.string().min(1).optional().describe('Name of this consumer in logs and container labels (default: the host name).'),
 

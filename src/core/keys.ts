@@ -17,6 +17,8 @@ export function berthKeys(queue: string) {
     subject: (repo: string, number: number, kind: string) => `${base}:subject:${repo}#${number}:${kind}`,
     /** What remains of a task cancelled before it ever ran (its job is removed from the queue). */
     cancelledTombstone: (jobId: string) => `${base}:cancelled:${jobId}`,
+    /** A webhook body seen before (value: its delivery id): the same signed body under a new id is a replay. */
+    deliveryDigest: (sha256: string) => `${base}:delivery-body:${sha256}`,
     /** What berth knows of a task on GitHub (hash): its pinned subject, check run id, comment id. */
     github: (jobId: string) => `${base}:github:${jobId}`,
     /** Serialises GitHub reporting per task across consumers (find-or-create must not race). */

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { Redis } from 'ioredis';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -46,6 +49,11 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
   });
   beforeEach(async () => {
     await berth.queue.obliterate({ force: true });
+    // berth's own keys too: each test starts with no delivery body seen before.
+    const client = new Redis(redis.url);
+    const keys = await client.keys(`berth:${berth.config.QUEUE_NAME}:*`);
+    if (keys.length) await client.del(...keys);
+    client.disconnect();
   });
   after(async () => {
     await berth.close();
@@ -198,10 +206,41 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     assert.equal(first.body.id, `gh-${delivery}`);
     assert.equal(again.body.id, first.body.id);
     assert.equal(again.body.duplicate, 'delivery already received');
-    const other = await deliver(berth.url, 'pull_request', payload);
+    // A second trigger is another event: another body (here, another sender asked).
+    const other = await deliver(berth.url, 'pull_request', { ...clone(payload), sender: { ...payload.sender, login: 'hubot' } });
     assert.equal(other.body.id, first.body.id);
     assert.match(other.body.ignored, /already queued/);
+    // The same signed body replayed under a new delivery id is not an event at all.
+    const replayed = await deliver(berth.url, 'pull_request', payload);
+    assert.equal(replayed.status, 202);
+    assert.match(replayed.body.ignored, new RegExp(`the same body was delivered before as ${delivery}`));
     assert.equal(await berth.queue.count(), 1);
+  });
+
+  it('intake limits: a trickled upload is cut off at REQUEST_TIMEOUT; WEBHOOK_BODY_LIMIT answers 413', async () => {
+    const strict = await startBerth(testEnv(redis, 'berth:unused', { GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, WEBHOOK_RULES_FILE: rulesFile(RULES), AGENT_COMMAND_REVIEW: 'node /agents/echo.mjs', REQUEST_TIMEOUT: '1s', WEBHOOK_BODY_LIMIT: '64k' }), { consumer: false });
+    try {
+      const { port } = new URL(strict.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      await once(socket, 'connect');
+      const started = Date.now();
+      socket.write('POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000\r\n\r\n{"a":');
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk));
+      // Keep trickling a byte every 200 ms, as a slowloris client would, until the server hangs up.
+      const trickle = setInterval(() => socket.write('1'), 200);
+      await once(socket, 'close');
+      clearInterval(trickle);
+      const held = Date.now() - started;
+      assert.ok(held < 6_000, `the connection was held ${held} ms`);
+      assert.match(answer, /^HTTP\/1.1 408|^$/, 'a 408, or simply closed');
+      const payload = examplesOf('pull_request').find((p) => p.action === 'review_requested')!;
+      const big = await deliver(strict.url, 'pull_request', { ...clone(payload), padding: 'x'.repeat(70_000) });
+      assert.equal(big.status, 413);
+      assert.equal(await strict.queue.count(), 0);
+    } finally {
+      await strict.close();
+    }
   });
 
   it('the route is off without a secret', async () => {

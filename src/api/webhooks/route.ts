@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { verifyWithFallback } from '@octokit/webhooks-methods';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -13,8 +14,6 @@ import { decideTrust } from './trust.js';
 import type { GithubReports } from '../../core/reports.js';
 import { replayTask } from '../tasks/retry.js';
 
-/** GitHub's own cap on a delivery. */
-export const GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024;
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const EVENT_NAME = /^[a-z_]{1,64}$/;
 
@@ -29,6 +28,8 @@ export interface GithubWebhookOptions {
   reports?: GithubReports | null;
   /** berth's own App id: only its check runs' buttons are acted on. */
   appId?: string;
+  /** Largest delivery accepted (WEBHOOK_BODY_LIMIT). */
+  bodyLimit: number;
 }
 
 /**
@@ -42,9 +43,9 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
   const keys = berthKeys(opts.queue.name);
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: GITHUB_MAX_PAYLOAD }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_request, body, done) => done(null, body));
 
-  app.post('/webhooks/github', { bodyLimit: GITHUB_MAX_PAYLOAD }, async (request, reply) => {
+  app.post('/webhooks/github', { bodyLimit: opts.bodyLimit }, async (request, reply) => {
     const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const signature = request.headers['x-hub-signature-256'];
     if (typeof signature !== 'string' || !signature.startsWith('sha256=')) {
@@ -90,6 +91,18 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       return reply.status(202).send({ ignored: trust.reason, detail: trust.detail });
     }
     if (!agentCommandFor(opts.config, intent.kind)) return reply.status(202).send({ ignored: `no AGENT_COMMAND_${intent.kind.toUpperCase()} configured` });
+
+    // A signed body replayed under a new X-GitHub-Delivery id is not a new event (GitHub's own
+    // redeliveries keep the id, and the job id already folds those).
+    const digest = createHash('sha256').update(raw).digest('hex');
+    const firstSeen = await opts.redis.set(keys.deliveryDigest(digest), delivery, 'PX', opts.config.KEEP_COMPLETED, 'NX');
+    if (firstSeen !== 'OK') {
+      const original = await opts.redis.get(keys.deliveryDigest(digest));
+      if (original !== null && original !== delivery) {
+        request.log.warn({ delivery, original }, 'a delivery body seen before under another delivery id; ignored as a replay');
+        return reply.status(202).send({ ignored: `the same body was delivered before as ${original}`, duplicate: 'replayed body' });
+      }
+    }
 
     const superseded = intent.supersede ? await supersede(opts, intent, keys) : null;
     const result = await submitTask(
