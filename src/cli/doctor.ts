@@ -7,6 +7,8 @@ import { buildContainerSpec } from '../consumer/launcher/spec.js';
 export interface Check {
   name: string;
   ok: boolean;
+  /** Passes, but an operator should know (shown as `warn`; the exit code stays 0). */
+  warn?: boolean;
   detail: string;
   fix?: string;
 }
@@ -19,8 +21,18 @@ let rootWritable = true;
 try { fs.writeFileSync('/berth-probe', ''); } catch { rootWritable = false; }
 let workWritable = false;
 try { fs.writeFileSync('/work/probe', 'x'); workWritable = true; } catch {}
-console.log(JSON.stringify({ uid: process.getuid(), capEff: field('CapEff'), noNewPrivs: field('NoNewPrivs'), rootWritable, workWritable, socket: fs.existsSync('/var/run/docker.sock') }));
+const targets = JSON.parse(process.env.PROBE_TARGETS || '[]');
+const reach = (t) => new Promise((resolve) => {
+  const socket = require('net').connect({ host: t.host, port: t.port, timeout: 1500 });
+  const done = (ok) => { socket.destroy(); resolve([t.name, ok]); };
+  socket.on('connect', () => done(true)); socket.on('timeout', () => done(false)); socket.on('error', () => done(false));
+});
+Promise.all(targets.map(reach)).then((reached) => {
+  console.log(JSON.stringify({ uid: process.getuid(), capEff: field('CapEff'), noNewPrivs: field('NoNewPrivs'), rootWritable, workWritable, socket: fs.existsSync('/var/run/docker.sock'), reached: Object.fromEntries(reached) }));
+});
 `;
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 /** Checks what berth needs, in order; later checks are skipped when an earlier one they need failed. */
 export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
@@ -29,6 +41,9 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
   try {
     config = parseConfig(env);
     checks.push({ name: 'configuration', ok: true, detail: `${Object.keys(config.agentCommands).length} task kind(s): ${Object.keys(config.agentCommands).join(', ')}` });
+    if (!config.BOARD_PASSWORD) {
+      checks.push({ name: 'board password', ok: true, warn: true, detail: 'BOARD_PASSWORD is unset: the API token doubles as the board password', fix: 'set BOARD_PASSWORD, so people who only look at the board never hold the API token' });
+    }
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     checks.push({ name: 'configuration', ok: false, detail: error.problems.join('; '), fix: 'set the variables listed (docs/configuration.md)' });
@@ -68,9 +83,29 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
     return checks;
   }
 
+  // What a worker could reach on its network: Redis, berth's API, the cloud metadata service.
+  const targets: Array<{ name: string; host: string; port: number }> = [];
+  if (config.WORKER_NETWORK !== 'none') {
+    try {
+      await launcher.prepareNetwork(config.WORKER_NETWORK, config.REDIS_URL);
+    } catch (error) {
+      checks.push({ name: 'worker network', ok: false, detail: (error as Error).message, fix: 'leave WORKER_NETWORK unset (berth makes its own) or name a network of the workers alone' });
+      return checks;
+    }
+    const network = await launcher.docker.getNetwork(config.WORKER_NETWORK).inspect();
+    const gateway = (network.IPAM?.Config?.[0]?.Gateway as string | undefined) ?? '';
+    const seen = (host: string) => (LOOPBACK.has(host) || host === '0.0.0.0' ? gateway : host.replace(/^\[|\]$/g, ''));
+    const redisUrl = new URL(config.REDIS_URL);
+    targets.push({ name: `Redis (${redisUrl.hostname}:${redisUrl.port || 6379})`, host: seen(redisUrl.hostname), port: Number(redisUrl.port || 6379) });
+    // berth bound to loopback is out of a container's reach by construction.
+    if (!LOOPBACK.has(config.HOST)) targets.push({ name: `berth's API (${config.HOST}:${config.PORT})`, host: seen(config.HOST), port: config.PORT });
+    targets.push({ name: 'the cloud metadata service (169.254.169.254)', host: '169.254.169.254', port: 80 });
+  }
+
   const [kind] = Object.keys(config.agentCommands) as [string];
   const spec = buildContainerSpec(config, { name: containerName(config.QUEUE_NAME, `doctor-${process.pid}-${Date.now()}`, 1), task: { id: 'doctor', attempt: 1, kind, repo: 'berth/doctor' } });
   spec.Entrypoint = ['node', '-e', PROBE];
+  spec.Env = [...(spec.Env ?? []), `PROBE_TARGETS=${JSON.stringify(targets.filter((t) => t.host))}`];
   spec.Labels = { 'berth.doctor': 'true' };
   let id: string | null = null;
   try {
@@ -78,7 +113,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
     await launcher.start(id);
     await launcher.wait(id);
     const output = (await launcher.logs(id)).trim().split('\n').pop() ?? '';
-    const probe = JSON.parse(output) as { uid: number; capEff: string; noNewPrivs: string; rootWritable: boolean; workWritable: boolean; socket: boolean };
+    const probe = JSON.parse(output) as { uid: number; capEff: string; noNewPrivs: string; rootWritable: boolean; workWritable: boolean; socket: boolean; reached: Record<string, boolean> };
     const problems = [
       probe.uid === 0 ? 'runs as root' : '',
       /^0+$/.test(probe.capEff) ? '' : `has capabilities (CapEff ${probe.capEff})`,
@@ -93,6 +128,16 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
       detail: problems.length ? problems.join('; ') : `probe ran as uid ${probe.uid}, no capabilities, no-new-privileges, read-only root, writable /work, no socket`,
       ...(problems.length ? { fix: 'check WORKER_USER, WORKER_CAP_ADD and WORKER_BINDS; a rootless or userns engine may report differently' } : {}),
     });
+    const reached = Object.entries(probe.reached ?? {}).filter(([, ok]) => ok).map(([name]) => name);
+    checks.push({
+      name: 'worker network',
+      ok: !reached.some((name) => name.startsWith('Redis')),
+      warn: reached.length > 0,
+      detail: config.WORKER_NETWORK === 'none' ? 'WORKER_NETWORK=none: workers reach nothing' : reached.length ? `a worker on ${config.WORKER_NETWORK} can reach ${reached.join(', ')}` : `a worker on ${config.WORKER_NETWORK} reaches none of Redis, berth's API or the metadata service`,
+      ...(reached.length
+        ? { fix: 'bind Redis and berth to addresses workers cannot route to; block the rest in DOCKER-USER, e.g. iptables -I DOCKER-USER -i br-<id> -d 169.254.169.254 -j DROP (docs/security.md)' }
+        : {}),
+    });
   } catch (error) {
     checks.push({ name: 'worker hardening', ok: false, detail: `probe container failed: ${(error as Error).message}`, fix: 'run the probe by hand: docker run --rm --read-only --cap-drop ALL WORKER_IMAGE node -e 1' });
   } finally {
@@ -102,7 +147,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
 }
 
 export function formatChecks(checks: Check[]): string {
-  const rows = checks.map((c) => [c.ok ? 'pass' : 'FAIL', c.name, c.detail, c.fix ?? '']);
+  const rows = checks.map((c) => [c.ok ? (c.warn ? 'warn' : 'pass') : 'FAIL', c.name, c.detail, c.fix ?? '']);
   const header = ['', 'CHECK', 'DETAIL', 'FIX'];
   const widths = header.map((h, i) => Math.min(70, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
   return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');

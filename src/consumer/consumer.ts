@@ -49,6 +49,8 @@ export interface Consumer {
  */
 export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const { config, launcher, logger } = deps;
+  // Before anything else: a consumer must not start workers on a network that reaches Redis or berth.
+  await launcher.prepareNetwork(config.WORKER_NETWORK, config.REDIS_URL);
   const finished = new Map<string, string>();
   let closing = false;
   // berth's own keys need a plain client; pub/sub needs one of its own.

@@ -8,6 +8,9 @@ import { loadWebhookRules, type WebhookRules } from './webhook-rules.js';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 
+/** The bridge berth creates for workers when WORKER_NETWORK is not set (inter-container traffic off). */
+export const DEFAULT_WORKER_NETWORK = 'berth-workers';
+
 const duration = (fallback: string) =>
   z
     .string()
@@ -116,7 +119,13 @@ export const envSchema = z.object({
     }).describe('CPU limit per worker container.'),
   WORKER_PIDS_LIMIT: integer(512, 16, 1_000_000).describe('Process limit per worker container.'),
   WORKER_TMPFS_SIZE: byteSize('1g').describe('Size of the writable tmpfs work dir (/work) and /tmp; the root filesystem is read-only.'),
-  WORKER_NETWORK: z.string().min(1).default('bridge').refine((n) => n !== 'host', "network 'host' would bypass isolation; use bridge, none or a named network").describe('Docker network for worker containers (`none` to cut them off).'),
+  WORKER_NETWORK: z
+    .string()
+    .min(1)
+    .default(DEFAULT_WORKER_NETWORK)
+    .refine((n) => n !== 'host', "network 'host' would bypass isolation; use the default, none or a named network")
+    .refine((n) => !n.startsWith('container:'), "'container:…' would share another container's network (and its reach); refused")
+    .describe(`Docker network for worker containers. Default \`${DEFAULT_WORKER_NETWORK}\`: a bridge berth creates with inter-container traffic off. \`none\` cuts workers off; a named network must exist. Networks berth or its Redis are attached to are refused at start.`),
   WORKER_BINDS: list().describe('Operator-only host mounts, comma separated `host:container[:ro]`. Empty by default; the Docker socket is always refused.'),
   WORKER_CAP_ADD: list().describe('Capabilities added back after CapDrop ALL. Empty by default.'),
   WORKER_LOG_MAX_SIZE: z.string().regex(/^\d+[kmg]$/, 'expected a size like 10m').default('10m').describe('json-file log size cap per container.'),

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -89,6 +91,22 @@ describe('berth CLI against a real running berth', () => {
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     for (const check of ['configuration', 'redis', 'docker engine', 'worker image', 'worker hardening']) assert.match(ok.stdout, new RegExp(`^pass\\s+${check}`, 'm'));
     assert.match(ok.stdout, /no capabilities, no-new-privileges, read-only root/);
+    assert.match(ok.stdout, /^warn\s+board password\s+.*API token doubles as the board password/m);
+    assert.match(ok.stdout, /^pass\s+worker network\s+WORKER_NETWORK=none/m);
+    assert.doesNotMatch((await cli(null, ['doctor'], { ...env, BOARD_PASSWORD: 'a-board-password' })).stdout, /board password/);
+
+    // On berth's own network, with berth's API bound to every address: the probe container reaches
+    // the API port through the bridge (a real listener here), and not Redis (bound to loopback).
+    const listener = createServer((socket) => socket.end()).listen(0, '0.0.0.0');
+    await once(listener, 'listening');
+    try {
+      const open = await cli(null, ['doctor'], { ...env, WORKER_NETWORK: '', HOST: '0.0.0.0', PORT: String((listener.address() as { port: number }).port) });
+      assert.equal(open.code, 0, open.stdout + open.stderr);
+      assert.match(open.stdout, /^warn\s+worker network\s+a worker on berth-workers can reach berth's API/m);
+      assert.doesNotMatch(open.stdout, /can reach[^\n]*Redis \(/);
+    } finally {
+      listener.close();
+    }
 
     const stoppedRedis = await startRedis();
     await stoppedRedis.stop();

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { LABEL, managedLabelFilter } from '../../core/labels.js';
+import { prepareWorkerNetwork } from './worker-network.js';
 
 export interface ContainerFacts {
   id: string;
@@ -177,6 +178,11 @@ export class DockerLauncher {
       attempt: Number(c.Labels[LABEL.attempt] ?? 0),
       labels: c.Labels,
     }));
+  }
+
+  /** Creates berth's own worker network when needed and refuses one berth or Redis is on. */
+  async prepareNetwork(name: string, redisUrl: string): Promise<void> {
+    await prepareWorkerNetwork(this.docker, name, redisUrl);
   }
 
   async ping(): Promise<void> {
