@@ -16,7 +16,7 @@ import { BerthMetrics } from '../core/metrics.js';
 /** Composition root of the API process; by default it also runs the consumer in-process. */
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth');
-const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
+const launcher = new DockerLauncher(dockerClient(config));
 const queue = createTaskQueue(config);
 const github = githubAppFromConfig(config);
 if (!github) logger.info('no GitHub App credentials: tasks run without a GitHub token or checkout, and nothing is reported to GitHub');

@@ -65,7 +65,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
     redis.disconnect();
   }
 
-  const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
+  const launcher = new DockerLauncher(dockerClient(config));
   try {
     await launcher.ping();
     const version = (await launcher.docker.version()) as { Version: string; ApiVersion: string };

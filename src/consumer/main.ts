@@ -10,7 +10,7 @@ import { DockerLauncher, dockerClient } from './launcher/docker.js';
 /** Composition root of a consumer-only process (CONSUMER_IN_PROCESS=false on the API). */
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth-consumer');
-const launcher = new DockerLauncher(dockerClient(config.DOCKER_HOST));
+const launcher = new DockerLauncher(dockerClient(config));
 const queue = createTaskQueue(config);
 const github = githubAppFromConfig(config);
 if (!github) logger.info('no GitHub App credentials: tasks run without a GitHub token or checkout, and nothing is reported to GitHub');

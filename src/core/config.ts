@@ -5,6 +5,7 @@ import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import { QUEUE_NAME_PATTERN } from './names.js';
 import { loadWebhookRules, type WebhookRules } from './webhook-rules.js';
+import { resolveDockerEndpoint } from './docker-endpoint.js';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 
@@ -81,7 +82,10 @@ export const envSchema = z.object({
   CONSUMER_IN_PROCESS: boolean(true).describe('Run the queue consumer inside the API process. Set false to run `consumer` separately.'),
   CONSUMER_ID: z.string().min(1).optional().describe('Name of this consumer in logs and container labels (default: the host name).'),
 
-  DOCKER_HOST: z.string().optional().describe('Docker engine address (`unix:///var/run/docker.sock` when unset).'),
+  DOCKER_HOST: z.string().optional().describe('Docker engine address (`unix:///var/run/docker.sock` when unset). `tcp://host:2376` needs TLS (DOCKER_TLS_VERIFY) unless the host is loopback.'),
+  DOCKER_TLS_VERIFY: z.string().optional().transform((v) => v !== undefined && v !== '0' && v.toLowerCase() !== 'false').describe('Talk to a TCP engine over TLS with client certificates, verifying the server (as the docker CLI does; any value but 0 or false).'),
+  DOCKER_CERT_PATH: z.string().optional().describe('Folder with ca.pem, cert.pem and key.pem for DOCKER_TLS_VERIFY (default ~/.docker).'),
+  DOCKER_ALLOW_PLAINTEXT: boolean(false).describe('Allow DOCKER_HOST=tcp:// to a non-loopback address without TLS. Anyone on the path then owns that engine.'),
   WORKER_IMAGE: z.string({ error: required('the image worker containers run (e.g. berth:local)') }).min(1).describe('Image for worker containers. Required. Never taken from a request.'),
   WORKER_ENTRYPOINT: z.string().default('node /app/dist/worker/main.js').describe('Command that starts the worker inside WORKER_IMAGE.'),
   WORKER_USER: z
@@ -275,6 +279,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
       else if (name.startsWith('BERTH_') || name === 'GITHUB_TOKEN') problems.push(`WORKER_ENV: '${name}' is set by berth itself`);
       else if (BERTH_SECRETS.test(name)) problems.push(`WORKER_ENV: '${name}' is one of berth's own secrets; workers never get it`);
     }
+  }
+
+  if (parsed.success) {
+    const endpoint = resolveDockerEndpoint(parsed.data);
+    if (typeof endpoint === 'string') problems.push(endpoint);
   }
 
   const webhook = loadWebhookRules(raw.WEBHOOK_RULES_FILE);

@@ -15,7 +15,7 @@ const docker = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
  * A second Docker engine on this machine with its own socket, data-root, exec-root, pidfile and
  * bridge. Never `--bridge none`: that deletes the first engine's docker0.
  */
-export async function startSecondEngine(images: string[]): Promise<SecondEngine> {
+export async function startSecondEngine(images: string[], extraArgs: string[] = []): Promise<SecondEngine> {
   const name = 'br-berth2';
   const socket = '/run/berth-d2.sock';
   const ip = (args: string[]) => execFileSync('ip', args, { stdio: 'ignore' });
@@ -31,7 +31,7 @@ export async function startSecondEngine(images: string[]): Promise<SecondEngine>
   rmSync(socket, { force: true });
   const child: ChildProcess = spawn(
     'dockerd',
-    ['--host', `unix://${socket}`, '--data-root', '/var/lib/berth-d2', '--exec-root', '/run/berth-d2', '--pidfile', '/run/berth-d2.pid', '--bridge', name, '--iptables=false', '--containerd-namespace', 'berth-d2', '--containerd-plugins-namespace', 'berth-d2-plugins'],
+    ['--host', `unix://${socket}`, '--data-root', '/var/lib/berth-d2', '--exec-root', '/run/berth-d2', '--pidfile', '/run/berth-d2.pid', '--bridge', name, '--iptables=false', '--containerd-namespace', 'berth-d2', '--containerd-plugins-namespace', 'berth-d2-plugins', ...extraArgs],
     { stdio: 'ignore' },
   );
   const client = new Dockerode({ socketPath: socket });

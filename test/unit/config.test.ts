@@ -130,4 +130,12 @@ describe('config', () => {
     assert.equal(taskRequestSchema.safeParse({ kind: 'review', repo: 'octo/.' }).success, false);
     assert.equal(taskRequestSchema.safeParse({ kind: 'review', repo: 'octo/.github', ref: 'main' }).success, true);
   });
+
+  it('DOCKER_HOST: plain TCP only to loopback or when explicitly allowed; TLS needs readable certificates', () => {
+    assert.ok(problems({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2375' }).some((p) => /plain TCP to 10.1.2.3/.test(p)));
+    assert.equal(parseConfig({ ...valid, DOCKER_HOST: 'tcp://127.0.0.1:2375' }).DOCKER_HOST, 'tcp://127.0.0.1:2375');
+    assert.equal(parseConfig({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2375', DOCKER_ALLOW_PLAINTEXT: 'true' }).DOCKER_ALLOW_PLAINTEXT, true);
+    assert.ok(problems({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' }).some((p) => /DOCKER_CERT_PATH: cannot read ca.pem/.test(p)));
+    assert.ok(problems({ ...valid, DOCKER_HOST: 'ssh://x' }).some((p) => /unsupported scheme/.test(p)));
+  });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { LABEL, managedLabelFilter } from '../../core/labels.js';
 import { prepareWorkerNetwork } from './worker-network.js';
+import { resolveDockerEndpoint } from '../../core/docker-endpoint.js';
 
 export interface ContainerFacts {
   id: string;
@@ -24,11 +25,13 @@ export interface ManagedContainer {
   labels: Record<string, string>;
 }
 
-export function dockerClient(dockerHost?: string): Dockerode {
-  if (!dockerHost) return new Dockerode();
-  const url = new URL(dockerHost);
-  if (url.protocol === 'unix:') return new Dockerode({ socketPath: url.pathname });
-  return new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
+/** A client for the engine the config names (TLS with client certificates for a TCP engine). */
+export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[0]): Dockerode {
+  const endpoint = resolveDockerEndpoint(settings);
+  if (typeof endpoint === 'string') throw new Error(endpoint);
+  if (endpoint.kind === 'socket') return new Dockerode({ socketPath: endpoint.socketPath });
+  if (!endpoint.tls) return new Dockerode({ host: endpoint.host, port: endpoint.port, protocol: 'http' });
+  return new Dockerode({ host: endpoint.host, port: endpoint.port, protocol: 'https', ...endpoint.tls });
 }
 
 const ENGINE_ID_VOLUME = 'berth-engine-identity';
