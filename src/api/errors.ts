@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { isRedisUnavailable } from '../core/queue.js';
 
 /**
  * Client mistakes get their own status and a sentence that says what to fix; only berth's own
@@ -13,6 +14,10 @@ export function installErrorHandler(app: FastifyInstance): void {
         return `${error.validationContext ?? 'body'}${where ? `.${where}` : ''}: ${v.message}`;
       });
       return reply.status(400).send({ error: 'Bad Request', message: problems.join('; '), problems });
+    }
+    if (isRedisUnavailable(error)) {
+      request.log.warn({ err: error }, 'Redis unreachable; answered 503');
+      return reply.status(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'Redis is unreachable right now; nothing was queued. Retry in a few seconds.' });
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
@@ -39,6 +44,6 @@ function clientMessage(error: FastifyError): string {
 
 function httpReason(status: number): string {
   return (
-    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>
+    { 400: 'Bad Request', 503: 'Service Unavailable', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>
   )[status] ?? 'Client Error';
 }

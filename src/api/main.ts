@@ -6,7 +6,7 @@ import { loadConfigOrExit } from '../core/config.js';
 import { githubAppFromConfig } from '../github/app.js';
 import { GithubReports } from '../core/reports.js';
 import { createLogger } from '../core/logger.js';
-import { createTaskQueue } from '../core/queue.js';
+import { createTaskQueue, failFastRedisOptions } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
 import { DockerLauncher, dockerClient } from '../consumer/launcher/docker.js';
 import { buildApi } from './server.js';
@@ -20,20 +20,24 @@ const launcher = new DockerLauncher(dockerClient(config));
 const queue = createTaskQueue(config);
 const github = githubAppFromConfig(config);
 if (!github) logger.info('no GitHub App credentials: tasks run without a GitHub token or checkout, and nothing is reported to GitHub');
-const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
+const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL, { failFast: true, onError: (error) => logger.warn({ err: error }, 'a GitHub report could not be queued; the next change of the task reports it') }) : null;
 queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 // A separate client that fails fast, so /readyz answers during a Redis outage instead of queueing.
 const probeRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
 probeRedis.on('error', () => {});
 
-const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 });
+// Request handlers fail fast while Redis is down (503, never queued for later); the in-process
+// consumer keeps its own patient connections and simply carries on when Redis is back.
+const apiQueue = createTaskQueue(config, { failFast: true });
+apiQueue.on('error', () => {});
+const redis = new Redis(config.REDIS_URL, failFastRedisOptions());
 redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
 const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
 const metrics = new BerthMetrics();
 const app = await buildApi({
   config,
   metrics: { metrics, runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length },
-  queue,
+  queue: apiQueue,
   cancels,
   logger,
   github: {
@@ -49,6 +53,7 @@ const app = await buildApi({
         await probeRedis.ping();
       } },
     { name: 'docker', check: () => launcher.ping() },
+    { name: 'worker image', check: () => launcher.checkImage(config.WORKER_IMAGE) },
   ],
 });
 if (!config.GITHUB_WEBHOOK_SECRET) logger.warn('GITHUB_WEBHOOK_SECRET is not set: POST /webhooks/github is off (unsigned deliveries are never accepted)');
@@ -64,6 +69,7 @@ closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   await metricsServer?.close();
   await consumer?.close();
   await queue.close();
+  await apiQueue.close();
   await reports?.close();
   probeRedis.disconnect();
   redis.disconnect();

@@ -10,7 +10,7 @@ import { tokenPermissionsFor, type Config } from '../core/config.js';
 import { crashPoint } from './crash-points.js';
 import type { DockerLauncher } from './launcher/docker.js';
 import { AttemptFence } from './fence.js';
-import { Liveness } from './liveness.js';
+import { HEARTBEAT_TTL_MS, Liveness } from './liveness.js';
 import { reconcileOnce, type ReconcileReport } from './reconcile.js';
 import { ABORT, attemptOf, runAttempt, type AttemptConfig } from './run-attempt.js';
 import type { GithubApp } from '../github/app.js';
@@ -18,6 +18,7 @@ import { GithubRecord } from '../github/record.js';
 import { GithubReports } from '../core/reports.js';
 import { GithubLaunch } from './github-launch.js';
 import { startReporter, type ReporterConfig } from './reporter.js';
+import { EngineHealth } from './engine-health.js';
 
 export type ConsumerConfig = AttemptConfig &
   ReporterConfig &
@@ -51,12 +52,23 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const { config, launcher, logger } = deps;
   // Before anything else: a consumer must not start workers on a network that reaches Redis or berth.
   await launcher.prepareNetwork(config.WORKER_NETWORK, config.REDIS_URL);
+  const engine = new EngineHealth(() => launcher.ping(), logger, deps.metrics);
+  engine.start();
   const finished = new Map<string, string>();
   let closing = false;
   // berth's own keys need a plain client; pub/sub needs one of its own.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
+  // After Redis comes back, every consumer's heartbeat key may have expired meanwhile. Takeovers wait
+  // one heartbeat lifetime after a *re*connect, so live consumers can beat again before anyone
+  // judges them dead (the first connect needs no grace: a dead predecessor is dead).
+  let connectedOnce = false;
+  let reconnectedAt = 0;
+  redis.on('ready', () => {
+    if (connectedOnce) reconnectedAt = Date.now();
+    connectedOnce = true;
+  });
   subscriber.on('error', () => {});
   const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
   const fence = new AttemptFence(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
@@ -78,6 +90,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         hostEnv: deps.hostEnv,
         prepareLaunch: launch ? (taskId, task) => launch.prepare(taskId, task) : undefined,
         revokeToken: github ? (token) => github.revoke(token) : undefined,
+        engine,
         reports,
         metrics: deps.metrics,
         isClosing: () => closing,
@@ -118,10 +131,17 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
 
   // Register as alive before taking jobs, so no reconciler mistakes this consumer for dead.
   await liveness.start();
-  const reconcile = () => reconcileOnce({ queue: deps.queue, redis, launcher, liveness, cancels, logger, stopGraceMs: config.WORKER_STOP_GRACE });
+  const reconcile = () =>
+    reconcileOnce({ queue: deps.queue, redis, launcher, liveness, cancels, logger, stopGraceMs: config.WORKER_STOP_GRACE, takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS });
   let reconciling: Promise<unknown> = Promise.resolve();
+  let reconcileRunning = false;
+  // One pass at a time: passes that would pile up behind a Redis or engine outage are skipped.
   const reconcileSafely = () => {
-    reconciling = reconcile().catch((error) => logger.warn({ err: error }, 'reconcile pass failed; next pass retries'));
+    if (reconcileRunning) return reconciling;
+    reconcileRunning = true;
+    reconciling = reconcile()
+      .catch((error) => logger.warn({ err: error }, 'reconcile pass failed; next pass retries'))
+      .finally(() => (reconcileRunning = false));
     return reconciling;
   };
   void worker.run().catch((error) => logger.error({ err: error }, 'consumer stopped'));
@@ -134,6 +154,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     reconcile,
     async close() {
       clearInterval(reconcileTimer);
+      engine.stop();
       closing = true;
       const closed = worker.close();
       worker.cancelAllJobs(ABORT.shutdown);

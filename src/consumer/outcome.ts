@@ -10,6 +10,8 @@ export interface ExitFacts {
   timeoutMs: number;
   /** The cancel's failure reason (`cancelled`, or `cancelled: why`); null when not cancelled. */
   cancelled: string | null;
+  /** The container died by a signal while the engine was unreachable (it stopped its containers). */
+  engineRestarted?: boolean;
 }
 
 export type Outcome =
@@ -23,6 +25,9 @@ export function interpretExit(facts: ExitFacts, output: string, options: { retry
   if (facts.cancelled) return { status: 'failed', reason: facts.cancelled, retry: false };
   if (facts.timedOut) {
     return { status: 'failed', reason: `timeout: ran longer than ${Math.round(facts.timeoutMs / 1000)}s and was stopped`, retry: options.retryOnTimeout };
+  }
+  if (facts.engineRestarted) {
+    return { status: 'failed', reason: `the Docker engine restarted while the task ran and stopped its container (exit code ${facts.exitCode}); enable live-restore to keep containers running across engine restarts`, retry: true };
   }
   if (facts.oomKilled || (facts.exitCode === 137 && facts.memoryLimited && !line)) {
     return { status: 'failed', reason: 'out of memory: the container hit its memory limit and was killed', retry: true };

@@ -13,6 +13,8 @@ export interface ReconcileDeps {
   cancels: CancelBook;
   logger: Logger;
   stopGraceMs: number;
+  /** False for a while after Redis came back: heartbeats may not have caught up yet. */
+  takeoversAllowed?: () => boolean;
 }
 
 export interface ReconcileReport {
@@ -34,7 +36,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   const report: ReconcileReport = { takenOver: [], retired: [] };
   const { queue, redis, logger } = deps;
 
-  for (const job of await queue.getActive()) {
+  for (const job of deps.takeoversAllowed?.() === false ? [] : await queue.getActive()) {
     if (!job.id) continue;
     const lock = await redis.get(`${queue.toKey(job.id)}:lock`);
     if (lock && (await deps.liveness.holderAlive(lock))) continue;

@@ -16,6 +16,15 @@ import { streamLogsToJob } from './log-stream.js';
 import type { ContainerProgress } from '../core/task-view.js';
 import type { GithubReports } from '../core/reports.js';
 import { GithubUnavailable, LaunchRefused, type LaunchPreparation } from './github-launch.js';
+import { isEngineUnavailable, retryWhileUnreachable, type EngineHealth } from './engine-health.js';
+import { ImageMissing } from './launcher/docker.js';
+
+/** How often a waiting consumer looks at its container itself: a wait request on a connection a restarting engine dropped may never settle. */
+const WAIT_POLL_MS = 5_000;
+/** How long after an unexplained signal death berth watches for the engine going down. */
+const ENGINE_SHUTDOWN_WINDOW_MS = 5_000;
+/** How long a task waits before trying again while the engine cannot be reached at launch. */
+const ENGINE_DOWN_RETRY_MS = 5_000;
 
 export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT'>;
 
@@ -34,6 +43,8 @@ export interface AttemptDeps {
    * short-lived token (never stored). Absent without App credentials.
    */
   prepareLaunch?: (taskId: string, task: TaskData) => Promise<LaunchPreparation>;
+  /** The engine's reachability over time; calls retry while it is down. */
+  engine?: EngineHealth;
   /** Revokes a worker's installation token once its container has exited. */
   revokeToken?: (token: string) => Promise<void>;
   /** Outbound GitHub reports (check runs, comments); absent without App credentials. */
@@ -109,6 +120,18 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       await deps.reports?.sync(jobId, 'final', { final: true });
       throw new UnrecoverableError(error.message);
     }
+    if (error instanceof ImageMissing) {
+      log.error({ image: error.image }, 'worker image missing');
+      await deps.reports?.sync(jobId, 'final', { final: true });
+      throw new UnrecoverableError(error.message);
+    }
+    if (isEngineUnavailable(error)) {
+      // The engine is down or restarting: nothing of ours failed. Wait without counting an attempt.
+      deps.engine?.failed('launch');
+      log.warn({ err: error }, 'Docker engine unreachable at launch; the task waits');
+      await job.moveToDelayed(Date.now() + ENGINE_DOWN_RETRY_MS, token);
+      throw new DelayedError();
+    }
     if (error instanceof GithubUnavailable) {
       // GitHub is down or rate limited: wait without counting an attempt; nothing was created.
       log.warn({ reason: error.message, retryAt: new Date(error.retryAt).toISOString() }, 'GitHub unavailable before launch; the task waits');
@@ -142,11 +165,12 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   const timer = setTimeout(() => {
     timedOut = true;
     log.warn({ timeoutMs }, 'deadline passed, stopping container');
-    launcher.stop(id, config.WORKER_STOP_GRACE).catch((error) => log.error({ err: error }, 'stop after timeout failed'));
+    retryWhileUnreachable('stop', () => launcher.stop(id, config.WORKER_STOP_GRACE), deps.engine).catch((error) => log.error({ err: error }, 'stop after timeout failed'));
   }, Math.max(0, deadline - Date.now()));
 
   try {
-    await launcher.wait(id, signal);
+    // While the engine is unreachable the attempt keeps its job, its container and its deadline.
+    await retryWhileUnreachable('wait', () => waitForExit(launcher, id, signal), deps.engine, signal);
     exited = true;
   } catch (error) {
     if (!signal?.aborted) throw error;
@@ -159,8 +183,8 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       throw new WaitingError();
     }
     cancelled = (await deps.cancels.reason(jobId, job.attemptsMade)) ?? 'cancelled';
-    await launcher.stop(id, config.WORKER_STOP_GRACE);
-    await launcher.wait(id);
+    await retryWhileUnreachable('stop', () => launcher.stop(id, config.WORKER_STOP_GRACE), deps.engine);
+    await retryWhileUnreachable('wait', () => waitForExit(launcher, id), deps.engine);
     exited = true;
   } finally {
     clearTimeout(timer);
@@ -171,11 +195,15 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   crashPoint('after-exit');
   // The container has exited: its token has nothing left to do. Revoke it (best effort; it expires within the hour anyway).
   if (secrets.GITHUB_TOKEN && deps.revokeToken) deps.revokeToken(secrets.GITHUB_TOKEN).catch((error) => log.warn({ err: error }, 'revoking the installation token failed; it expires on its own'));
-  facts = await mustInspect(launcher, id);
+  facts = await retryWhileUnreachable('inspect', () => mustInspect(launcher, id), deps.engine);
   // A container stopped at its deadline by a consumer that then died looks like any other exit;
   // its own timestamps tell the story.
   if (!timedOut && facts.finishedAt !== null && facts.finishedAt >= deadline) timedOut = true;
-  const output = await launcher.logs(id);
+  // Killed by a signal berth did not send, around an engine outage: the engine stopped it on its way
+  // down (live-restore off), not the agent. Costs a few seconds, only for such deaths.
+  const signalledFromOutside = !timedOut && !cancelled && facts.exitCode > 128 && !facts.oomKilled && facts.finishedAt !== null;
+  const engineRestarted = signalledFromOutside && !!deps.engine && (deps.engine.wasDownAround(facts.finishedAt!) || (await deps.engine.goesDownWithin(ENGINE_SHUTDOWN_WINDOW_MS)));
+  const output = await retryWhileUnreachable('logs', () => launcher.logs(id), deps.engine);
   await reportProgress(job, attempt, facts);
   const outcome = interpretExit(
     {
@@ -185,6 +213,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       timedOut,
       timeoutMs,
       cancelled,
+      engineRestarted,
     },
     output,
     { retryOnTimeout: config.RETRY_ON_TIMEOUT },
@@ -235,6 +264,38 @@ async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name
   crashPoint('after-create');
   await launcher.start(created.id);
   return { facts: await mustInspect(launcher, created.id), createdAt };
+}
+
+/**
+ * Until the container is no longer running. Docker's own wait, raced with a look every
+ * WAIT_POLL_MS: after an engine restart (live-restore) a wait request on the dropped connection
+ * may neither return nor fail, while the container carries on and exits.
+ */
+async function waitForExit(launcher: DockerLauncher, id: string, signal?: AbortSignal): Promise<void> {
+  const inner = new AbortController();
+  const forward = () => inner.abort(signal?.reason);
+  if (signal?.aborted) forward();
+  signal?.addEventListener('abort', forward, { once: true });
+  const waited = launcher.wait(id, inner.signal);
+  const polled = (async () => {
+    for (;;) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, WAIT_POLL_MS);
+        inner.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      if (inner.signal.aborted) throw inner.signal.reason instanceof Error ? inner.signal.reason : new Error('aborted');
+      const facts = await launcher.inspect(id);
+      if (!facts || !['running', 'restarting', 'paused', 'created'].includes(facts.state)) return;
+    }
+  })();
+  waited.catch(() => {});
+  polled.catch(() => {});
+  try {
+    await Promise.race([waited, polled]);
+  } finally {
+    signal?.removeEventListener('abort', forward);
+    inner.abort(new Error('done'));
+  }
 }
 
 async function startIfCreated(launcher: DockerLauncher, facts: ContainerFacts): Promise<ContainerFacts> {

@@ -10,6 +10,7 @@ export class BerthMetrics {
   readonly adoptions = new Counter({ name: 'berth_adoptions_total', help: 'Existing containers adopted after a restart, stall or takeover', registers: [this.registry] });
   readonly retries = new Counter({ name: 'berth_retries_total', help: 'Failed attempts that will be retried', registers: [this.registry] });
   readonly failures = new Counter({ name: 'berth_failures_total', help: 'Failed attempts by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly engineErrors = new Counter({ name: 'berth_engine_errors_total', help: 'Docker engine calls that failed because the engine was unreachable, by operation', labelNames: ['operation'] as const, registers: [this.registry] });
   readonly githubErrors = new Counter({ name: 'berth_github_errors_total', help: 'Failed GitHub calls by operation and kind (rate-limited, transient, permanent, not-found)', labelNames: ['operation', 'kind'] as const, registers: [this.registry] });
   readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });
   readonly startLatency = new Histogram({
@@ -76,5 +77,9 @@ export function failureLabel(reason: string): string {
   if (reason.startsWith('killed by')) return 'signal';
   if (reason.startsWith('exit code')) return 'exit_code';
   if (reason.includes('stalled')) return 'stalled';
+  if (reason.startsWith('the Docker engine restarted')) return 'engine_restart';
+  if (reason.startsWith('checkout failed')) return 'checkout';
+  if (reason.startsWith('refused')) return 'refused';
+  if (reason.startsWith('worker image')) return 'image';
   return 'other';
 }

@@ -10,6 +10,25 @@ export function redisConnection(url: string): ConnectionOptions {
   return { url, maxRetriesPerRequest: null, enableOfflineQueue: true } as ConnectionOptions;
 }
 
-export function createTaskQueue(config: Pick<Config, 'QUEUE_NAME' | 'REDIS_URL'>): TaskQueue {
-  return new Queue(config.QUEUE_NAME, { connection: redisConnection(config.REDIS_URL) });
+/**
+ * Redis options for request handlers: while Redis is unreachable a command fails at once (no
+ * offline queue) or within `commandTimeout`, and is never sent later (no resend on reconnect). So
+ * a request answered 503 during an outage can never turn into a task after it.
+ */
+export function failFastRedisOptions(): { enableOfflineQueue: false; maxRetriesPerRequest: number; autoResendUnfulfilledCommands: false; commandTimeout: number } {
+  return { enableOfflineQueue: false, maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, commandTimeout: 2_000 };
+}
+
+export function createTaskQueue(config: Pick<Config, 'QUEUE_NAME' | 'REDIS_URL'>, options: { failFast?: boolean } = {}): TaskQueue {
+  const connection = options.failFast ? ({ url: config.REDIS_URL, ...failFastRedisOptions() } as ConnectionOptions) : redisConnection(config.REDIS_URL);
+  return new Queue(config.QUEUE_NAME, { connection });
+}
+
+/** Errors that mean "Redis is unreachable right now" (the API answers them with 503, not 500). */
+export function isRedisUnavailable(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; message?: string } | null;
+  if (!e) return false;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(e.code)) return true;
+  return /Stream isn't writeable|enableOfflineQueue|Connection is closed|Command timed out|Reached the max retries|connect ECONNREFUSED/i.test(e.message ?? '');
 }

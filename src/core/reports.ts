@@ -1,5 +1,5 @@
-import { Queue } from 'bullmq';
-import { redisConnection } from './queue.js';
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { failFastRedisOptions, redisConnection } from './queue.js';
 
 /**
  * Outbound GitHub calls (reactions, check runs, comments) are jobs of a second BullMQ queue, so
@@ -30,10 +30,20 @@ export function reportBackoffMs(attemptsMade: number): number {
 
 /** Adds report jobs. Job ids are deterministic, so adding the same report twice adds it once. */
 export class GithubReports {
-  constructor(readonly queue: ReportQueue) {}
+  /**
+   * `onError`: adding a report never fails the caller (the API: a task that was queued is
+   * answered as queued; its next state change reports it anyway). Without it, errors propagate.
+   */
+  constructor(
+    readonly queue: ReportQueue,
+    private readonly onError?: (error: unknown) => void,
+  ) {}
 
-  static create(taskQueue: string, redisUrl: string): GithubReports {
-    return new GithubReports(new Queue(reportQueueName(taskQueue), { connection: redisConnection(redisUrl) }));
+  static create(taskQueue: string, redisUrl: string, options: { failFast?: boolean; onError?: (error: unknown) => void } = {}): GithubReports {
+    const connection = options.failFast ? ({ url: redisUrl, ...failFastRedisOptions() } as ConnectionOptions) : redisConnection(redisUrl);
+    const queue: ReportQueue = new Queue(reportQueueName(taskQueue), { connection });
+    if (options.onError) queue.on('error', () => {});
+    return new GithubReports(queue, options.onError);
   }
 
   async react(job: Omit<Extract<ReportJob, { type: 'react' }>, 'type'>): Promise<void> {
@@ -46,14 +56,23 @@ export class GithubReports {
   }
 
   private async add(jobId: string, data: ReportJob): Promise<void> {
-    await this.queue.add(data.type, data, {
+    try {
+      await this.queue.add(data.type, data, this.options(jobId));
+    } catch (error) {
+      if (!this.onError) throw error;
+      this.onError(error);
+    }
+  }
+
+  private options(jobId: string) {
+    return {
       jobId,
       attempts: REPORT_ATTEMPTS,
       backoff: { type: 'report' },
       // Removed once done, so a later change of the same phase (a retried task) reports again.
       removeOnComplete: true,
       removeOnFail: { age: 7 * 24 * 3600 },
-    });
+    };
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@ import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
 import { startConsumer, type Consumer } from '../../src/consumer/consumer.js';
-import { DockerLauncher } from '../../src/consumer/launcher/docker.js';
+import { DockerLauncher, dockerClient } from '../../src/consumer/launcher/docker.js';
 import { docker, removeQueueContainers } from './docker.js';
 import { ROOT } from './image.js';
 import type { TestRedis } from './redis.js';
@@ -86,7 +86,8 @@ export interface StartOptions {
 export async function startBerth(env: Record<string, string>, options: StartOptions = {}): Promise<TestBerth> {
   const config = parseConfig(env);
   const logger = options.logSink ? pino({ level: 'debug' }, { write: options.logSink }) : pino({ level: config.LOG_LEVEL });
-  const launcher = new DockerLauncher(docker);
+  // The engine the env names (a second engine in fault tests), as the composition roots do.
+  const launcher = new DockerLauncher(config.DOCKER_HOST ? dockerClient(config) : docker);
   const queue = createTaskQueue(config);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const metrics = new BerthMetrics({ defaultMetrics: false });
@@ -148,7 +149,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
       await reports?.queue.obliterate({ force: true }).catch(() => {});
       await reports?.close();
       redis.disconnect();
-      await removeQueueContainers(config.QUEUE_NAME);
+      await removeQueueContainers(config.QUEUE_NAME, launcher.docker).catch(() => {});
     },
   };
 }

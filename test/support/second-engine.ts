@@ -7,6 +7,8 @@ export interface SecondEngine {
   host: string;
   docker: Dockerode;
   stop(): Promise<void>;
+  /** Stops dockerd (SIGTERM, as an upgrade would), keeps it down `downMs`, starts it again on the same state. */
+  restart(downMs: number): Promise<void>;
 }
 
 const docker = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
@@ -29,24 +31,40 @@ export async function startSecondEngine(images: string[], extraArgs: string[] = 
   ip(['link', 'set', name, 'up']);
   mkdirSync('/var/lib/berth-d2', { recursive: true });
   rmSync(socket, { force: true });
-  const child: ChildProcess = spawn(
-    'dockerd',
-    ['--host', `unix://${socket}`, '--data-root', '/var/lib/berth-d2', '--exec-root', '/run/berth-d2', '--pidfile', '/run/berth-d2.pid', '--bridge', name, '--iptables=false', '--containerd-namespace', 'berth-d2', '--containerd-plugins-namespace', 'berth-d2-plugins', ...extraArgs],
-    { stdio: 'ignore' },
-  );
+  const spawnDaemon = (): ChildProcess =>
+    spawn(
+      'dockerd',
+      ['--host', `unix://${socket}`, '--data-root', '/var/lib/berth-d2', '--exec-root', '/run/berth-d2', '--pidfile', '/run/berth-d2.pid', '--bridge', name, '--iptables=false', '--containerd-namespace', 'berth-d2', '--containerd-plugins-namespace', 'berth-d2-plugins', ...extraArgs],
+      { stdio: 'ignore' },
+    );
+  let child = spawnDaemon();
   const client = new Dockerode({ socketPath: socket });
-  await waitUntil(async () => client.ping().then(() => true, () => false), 'second dockerd', 60_000, 250);
-  for (const image of images) execFileSync('sh', ['-c', `${docker} save ${image} | ${docker} -H unix://${socket} load -q`], { stdio: 'ignore' });
+  const ready = () => waitUntil(async () => client.ping().then(() => true, () => false), 'second dockerd', 60_000, 250);
+  const stopDaemon = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  await ready();
+  for (const image of images) {
+    // Its data-root outlives a run: an image already there need not be copied again.
+    const present = await client.getImage(image).inspect().then(() => true, () => false);
+    if (!present) execFileSync('sh', ['-c', `${docker} save ${image} | ${docker} -H unix://${socket} load -q`], { stdio: 'ignore' });
+  }
   return {
     host: `unix://${socket}`,
     docker: client,
+    async restart(downMs) {
+      await stopDaemon();
+      await new Promise((r) => setTimeout(r, downMs));
+      child = spawnDaemon();
+      await ready();
+    },
     async stop() {
-      const list = await client.listContainers({ all: true });
+      const list = await client.listContainers({ all: true }).catch(() => []);
       await Promise.all(list.map((c) => client.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-      await new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      });
+      await stopDaemon();
       try {
         ip(['link', 'del', name]);
       } catch {

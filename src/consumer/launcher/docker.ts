@@ -37,6 +37,13 @@ export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[
 const ENGINE_ID_VOLUME = 'berth-engine-identity';
 const ENGINE_ID_LABEL = 'berth.engine-id';
 
+/** The worker image is not on the engine: retrying cannot help until an operator builds or pulls it. */
+export class ImageMissing extends Error {
+  constructor(readonly image: string) {
+    super(`worker image ${image} is not on this Docker engine; build or pull it (WORKER_IMAGE), then retry the task`);
+  }
+}
+
 const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number } | null)?.statusCode;
 
 /** Docker reports "never" as year 1; berth reports it as null. */
@@ -79,6 +86,7 @@ export class DockerLauncher {
       const container = await this.docker.createContainer(spec);
       return { id: container.id, adopted: false };
     } catch (error) {
+      if (statusOf(error) === 404 && /no such image/i.test((error as Error).message)) throw new ImageMissing(String(spec.Image));
       if (statusOf(error) !== 409) throw error;
       const existing = await this.inspect(spec.name!);
       if (!existing) throw error;
@@ -186,6 +194,16 @@ export class DockerLauncher {
   /** Creates berth's own worker network when needed and refuses one berth or Redis is on. */
   async prepareNetwork(name: string, redisUrl: string): Promise<void> {
     await prepareWorkerNetwork(this.docker, name, redisUrl);
+  }
+
+  /** Rejects when the image is not on the engine. */
+  async checkImage(image: string): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect();
+    } catch (error) {
+      if (statusOf(error) === 404) throw new ImageMissing(image);
+      throw error;
+    }
   }
 
   async ping(): Promise<void> {
