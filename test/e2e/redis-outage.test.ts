@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
+import { Redis } from 'ioredis';
+import { queueContainers, recordEvents, removeQueueContainers } from '../support/docker.js';
+import { ensureWorkerImage } from '../support/image.js';
+import { freePort, startRedis, type TestRedis } from '../support/redis.js';
+import { testEnv, TEST_TOKEN } from '../support/berth.js';
+import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
+import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
+import { waitUntil } from '../support/wait.js';
+
+/**
+ * Redis stops for 30 s while four agents run, under a real berth process (API and consumer in one,
+ * as production runs it). Containers keep running; the consumer finishes every task once; the API
+ * answers 503 with Retry-After at once (never a hang, never a task queued later); one takeover at
+ * most per job afterwards.
+ */
+describe('a 30 s Redis outage mid-flight', () => {
+  let redis: TestRedis;
+  let berth: NodeProcess;
+  let url: string;
+  let queue: string;
+
+  before(async () => {
+    const image = await ensureWorkerImage();
+    redis = await startRedis({ aof: true });
+    const port = await freePort();
+    const env = testEnv(redis, image, {
+      PORT: String(port),
+      AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs',
+      GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] }, rules: [{ on: 'pull_request.review_requested', kind: 'sleep' }] }),
+    });
+    queue = env.QUEUE_NAME!;
+    url = `http://127.0.0.1:${port}`;
+    berth = startNodeProcess(env, { entry: 'src/api/main.ts', readyMsg: 'Server listening' });
+    await berth.ready;
+  });
+  after(async () => {
+    await berth.kill('SIGTERM');
+    await removeQueueContainers(queue);
+    await redis.stop();
+  });
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const started = Date.now();
+    const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(15_000) });
+    return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as any, ms: Date.now() - started };
+  };
+
+  it('containers keep running, every task completes once, submits get 503 at once and never become tasks', async () => {
+    const recorder = await recordEvents(queue);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await call('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '40' })).body.id);
+    await waitUntil(() => recorder.events.filter((e) => e.action === 'start').length === 4, 'four containers running', 60_000);
+
+    await redis.stop();
+    const stoppedAt = Date.now();
+    const refused = await call('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/refused', prompt: '1' });
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.equal(refused.retryAfter, '5');
+    assert.ok(refused.ms < 2_500, `answered in ${refused.ms} ms`);
+    const payload = JSON.parse(JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')));
+    payload.requested_reviewer = { login: 'octocat' };
+    const hook = await deliver(url, 'pull_request', payload);
+    assert.equal(hook.status, 503, JSON.stringify(hook.body));
+    const ready = await call('GET', '/readyz');
+    assert.equal(ready.status, 503);
+    assert.deepEqual(ready.body.unreachable, ['redis']);
+    assert.equal((await queueContainers(queue)).filter((c) => c.State === 'running').length, 4, 'containers keep running');
+    await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - stoppedAt)))); // a fixed wait: Redis stays down 30 s
+    await redis.start();
+
+    for (const id of ids) {
+      const task = await waitUntil(async () => {
+        const answer = await call('GET', `/api/tasks/${id}`).catch(() => null);
+        return answer && ['completed', 'failed'].includes(answer.body.state) ? answer.body : null;
+      }, `task ${id} finished`, 60_000, 250);
+      assert.equal(task.state, 'completed', JSON.stringify(task));
+      assert.equal(task.attempts, 1);
+    }
+    await waitUntil(async () => (await queueContainers(queue)).length === 0, 'containers removed');
+    await recorder.stop();
+    for (const id of ids) assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === id).length, 1, `one container for ${id}`);
+    assert.equal(recorder.events.filter((e) => e.action === 'create').length, 4, 'nothing else was launched');
+
+    // What was refused during the outage never became a task, then or later.
+    const client = new Redis(redis.url);
+    const jobs = await client.keys(`bull:${queue}:*`).then((keys) => keys.filter((k) => /^bull:[^:]+:[kt]-|^bull:[^:]+:gh-/.test(k) && !k.endsWith(':logs') && !k.endsWith(':lock')));
+    client.disconnect();
+    assert.deepEqual(jobs.sort(), ids.map((id) => `bull:${queue}:${id}`).sort());
+    const takeovers = berth.lines.filter((l) => l.msg === 'took over a job whose consumer is gone');
+    assert.ok(takeovers.length <= ids.length, `${takeovers.length} takeovers for ${ids.length} jobs`);
+  });
+});
