@@ -19,10 +19,11 @@ import { GithubReports } from '../core/reports.js';
 import { GithubLaunch } from './github-launch.js';
 import { startReporter, type ReporterConfig } from './reporter.js';
 import { EngineHealth } from './engine-health.js';
+import { DeliveryRecovery } from './delivery-recovery.js';
 
 export type ConsumerConfig = AttemptConfig &
   ReporterConfig &
-  Pick<Config, 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL' | 'webhookRules' | 'tokenPermissions'>;
+  Pick<Config, 'WEBHOOK_REDELIVERY' | 'WEBHOOK_REDELIVERY_INTERVAL' | 'GITHUB_WEBHOOK_SECRET' | 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL' | 'webhookRules' | 'tokenPermissions'>;
 
 export interface ConsumerDeps {
   config: ConsumerConfig;
@@ -77,6 +78,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const launch = github ? new GithubLaunch(github, record, { trust: config.webhookRules.trust, permissions: (kind) => tokenPermissionsFor(config.tokenPermissions, kind) }) : null;
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
   const reporter = github ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics }) : null;
+  const recovery = github && config.WEBHOOK_REDELIVERY && config.GITHUB_WEBHOOK_SECRET ? new DeliveryRecovery(github, redis, config.QUEUE_NAME, { intervalMs: config.WEBHOOK_REDELIVERY_INTERVAL, logger, metrics: deps.metrics }) : null;
 
   const worker = new Worker<TaskData, WorkerResultLine>(
     config.QUEUE_NAME,
@@ -146,6 +148,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   };
   void worker.run().catch((error) => logger.error({ err: error }, 'consumer stopped'));
   await reconcileSafely();
+  recovery?.start();
   const reconcileTimer = setInterval(() => void reconcileSafely(), config.RECONCILE_INTERVAL);
   logger.info({ queue: config.QUEUE_NAME, concurrency: config.WORKER_CONCURRENCY, globalConcurrency: config.GLOBAL_CONCURRENCY || null }, 'consumer started');
 
@@ -155,6 +158,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     async close() {
       clearInterval(reconcileTimer);
       engine.stop();
+      await recovery?.stop();
       closing = true;
       const closed = worker.close();
       worker.cancelAllJobs(ABORT.shutdown);

@@ -151,6 +151,8 @@ export const envSchema = z.object({
   GITHUB_API_URL: z.url().default('https://api.github.com').describe('GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).'),
   GITHUB_SERVER_URL: z.url().default('https://github.com').describe('Where repositories are cloned from (`<url>/<owner>/<repo>.git`); GitHub Enterprise Server: https://HOST. Given to workers as GITHUB_SERVER_URL.'),
   PUBLIC_URL: z.url().optional().describe("berth's address as a person reaches it (e.g. https://berth.example.com); check runs and comments link to the task's board page under it. Unset: no link."),
+  WEBHOOK_REDELIVERY: boolean(true).describe('With App credentials: look for webhook deliveries that failed or that berth never recorded (at start and every WEBHOOK_REDELIVERY_INTERVAL) and ask GitHub to deliver them again. GitHub does not redeliver failed deliveries by itself.'),
+  WEBHOOK_REDELIVERY_INTERVAL: duration('5m').describe('How often berth looks for missed webhook deliveries.'),
   REPORT_SUCCESS_COMMENT: boolean(false).describe('Also comment on an issue when its task succeeds (a failed issue task always gets one comment). Pull request tasks report through check runs.'),
   CHECKOUT: z.enum(['auto', 'always', 'never']).default('auto').describe("Clone the task's repository into /work/repo before the agent starts: `auto` when the worker has a GitHub token (App configured), `always` (public repositories without an App), `never`."),
   CHECKOUT_DEPTH: integer(50, 0, 1_000_000).describe('Commits fetched per branch (0: full history). A pull request checkout deepens until its merge base with the base branch is present.'),

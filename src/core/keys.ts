@@ -1,3 +1,6 @@
+/** GitHub lets an App ask for a delivery again for this long (its docs: the past 3 days). */
+export const GITHUB_REDELIVERY_WINDOW_MS = 3 * 24 * 3600_000;
+
 /**
  * berth's own Redis keys, beside BullMQ's. All live under `berth:<queue>:` so `QUEUE_NAME`
  * scopes them like it scopes container labels.
@@ -19,6 +22,12 @@ export function berthKeys(queue: string) {
     cancelledTombstone: (jobId: string) => `${base}:cancelled:${jobId}`,
     /** A webhook body seen before (value: its delivery id): the same signed body under a new id is a replay. */
     deliveryDigest: (sha256: string) => `${base}:delivery-body:${sha256}`,
+    /** A verified webhook delivery berth received (by its X-GitHub-Delivery guid). */
+    deliverySeen: (guid: string) => `${base}:delivery-seen:${guid}`,
+    /** Since when berth records every delivery it receives (epoch ms). */
+    deliveriesSeenSince: `${base}:deliveries-seen-since`,
+    /** berth asked GitHub to redeliver this guid (or found it too old): not again for a while. */
+    deliveryRedelivery: (guid: string) => `${base}:delivery-redelivery:${guid}`,
     /** What berth knows of a task on GitHub (hash): its pinned subject, check run id, comment id. */
     github: (jobId: string) => `${base}:github:${jobId}`,
     /** Serialises GitHub reporting per task across consumers (find-or-create must not race). */

@@ -12,6 +12,8 @@ export class BerthMetrics {
   readonly failures = new Counter({ name: 'berth_failures_total', help: 'Failed attempts by reason', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly engineErrors = new Counter({ name: 'berth_engine_errors_total', help: 'Docker engine calls that failed because the engine was unreachable, by operation', labelNames: ['operation'] as const, registers: [this.registry] });
   readonly githubErrors = new Counter({ name: 'berth_github_errors_total', help: 'Failed GitHub calls by operation and kind (rate-limited, transient, permanent, not-found)', labelNames: ['operation', 'kind'] as const, registers: [this.registry] });
+  readonly redeliveries = new Counter({ name: 'berth_webhook_redeliveries_total', help: 'Missed webhook deliveries berth asked GitHub to redeliver', registers: [this.registry] });
+  readonly deliveriesLost = new Counter({ name: 'berth_webhook_deliveries_lost_total', help: 'Failed webhook deliveries older than GitHub redelivers', registers: [this.registry] });
   readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });
   readonly startLatency = new Histogram({
     name: 'berth_container_start_seconds',

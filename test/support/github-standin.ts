@@ -3,6 +3,7 @@ import { createPublicKey, createVerify, generateKeyPairSync, randomBytes } from 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
+import { sign } from '@octokit/webhooks-methods';
 import { join } from 'node:path';
 
 /** One request the stand-in answered, as GitHub would have seen it. */
@@ -49,6 +50,19 @@ export interface PullFixture {
   headRepo: string | null;
 }
 
+/** One attempt at a webhook delivery, as `GET /app/hook/deliveries` lists it. */
+export interface HookDelivery {
+  id: number;
+  guid: string;
+  delivered_at: string;
+  redelivery: boolean;
+  status: string;
+  status_code: number;
+  event: string;
+  action: string | null;
+  payload: unknown;
+}
+
 interface Failure {
   match: RegExp;
   status: number;
@@ -75,6 +89,11 @@ export class GithubStandin {
   readonly installations = new Map<string, number>();
   readonly pulls = new Map<string, PullFixture>();
   private readonly failures: Failure[] = [];
+  /** The App's webhook deliveries, oldest first; redeliveries append. */
+  readonly hookDeliveries: HookDelivery[] = [];
+  /** Where redeliveries go (berth's URL) and the secret they are signed with. */
+  redeliverTo: { url: string; secret: string } | null = null;
+  readonly redeliveryRequests: number[] = [];
   private readonly server: Server;
   readonly gitRoot: string;
   url = '';
@@ -210,7 +229,31 @@ export class GithubStandin {
     return JSON.parse(Buffer.from(payload, 'base64url').toString()).iss === this.appId;
   }
 
-  private appRoute(call: StandinCall, send: (status: number, payload: unknown) => void): void {
+  /** Records a delivery attempt GitHub made in the past (e.g. one that failed while berth was down). */
+  addHookDelivery(delivery: Omit<HookDelivery, 'id' | 'status'>): HookDelivery {
+    const entry = { ...delivery, id: this.nextId++, status: delivery.status_code >= 200 && delivery.status_code < 300 ? 'OK' : `Invalid HTTP Response: ${delivery.status_code}` };
+    this.hookDeliveries.push(entry);
+    return entry;
+  }
+
+  private appRoute(call: StandinCall, send: (status: number, payload: unknown, headers?: Record<string, string>) => void): void {
+    if (call.method === 'GET' && call.path === '/app/hook/deliveries') {
+      const perPage = Number(call.query.get('per_page') ?? 30);
+      const start = Number(call.query.get('cursor') ?? 0);
+      const newestFirst = [...this.hookDeliveries].reverse();
+      const page = newestFirst.slice(start, start + perPage).map(({ payload: _, ...rest }) => rest);
+      const next: Record<string, string> = start + perPage < newestFirst.length ? { link: `<${this.url}/app/hook/deliveries?per_page=${perPage}&cursor=${start + perPage}>; rel="next"` } : {};
+      return send(200, page, next);
+    }
+    const attempt = /^\/app\/hook\/deliveries\/(\d+)\/attempts$/.exec(call.path);
+    if (call.method === 'POST' && attempt) {
+      const original = this.hookDeliveries.find((d) => d.id === Number(attempt[1]));
+      if (!original) return send(404, { message: 'Not Found' });
+      this.redeliveryRequests.push(original.id);
+      send(202, {});
+      void this.redeliver(original);
+      return;
+    }
     const tokenRoute = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(call.path);
     if (call.method === 'POST' && tokenRoute) {
       const token = `ghs_${randomBytes(18).toString('hex')}`;
@@ -284,6 +327,18 @@ export class GithubStandin {
       return send(200, { id: review.id });
     }
     send(404, { message: 'Not Found' });
+  }
+
+  /** Delivers `original` again, signed, to berth's webhook route, and lists that attempt too. */
+  private async redeliver(original: HookDelivery): Promise<void> {
+    if (!this.redeliverTo) return;
+    const body = JSON.stringify(original.payload);
+    const response = await fetch(`${this.redeliverTo.url}/webhooks/github`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': original.event, 'x-github-delivery': original.guid, 'x-hub-signature-256': await sign(this.redeliverTo.secret, body), 'user-agent': 'GitHub-Hookshot/standin' },
+      body,
+    }).catch(() => null);
+    this.addHookDelivery({ guid: original.guid, delivered_at: new Date().toISOString(), redelivery: true, status_code: response?.status ?? 0, event: original.event, action: original.action, payload: original.payload });
   }
 
   /** git smart HTTP through `git http-backend` (CGI), behind the same token check as the API. */

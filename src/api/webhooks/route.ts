@@ -13,6 +13,7 @@ import { interpretDelivery, type CheckRunIntent, type TaskIntent } from './inter
 import { decideTrust } from './trust.js';
 import type { GithubReports } from '../../core/reports.js';
 import { replayTask } from '../tasks/retry.js';
+import { GITHUB_REDELIVERY_WINDOW_MS } from '../../core/keys.js';
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const EVENT_NAME = /^[a-z_]{1,64}$/;
@@ -67,6 +68,10 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     const delivery = request.headers['x-github-delivery'];
     if (typeof event !== 'string' || !EVENT_NAME.test(event)) return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Event' });
     if (typeof delivery !== 'string' || !DELIVERY_ID.test(delivery)) return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Delivery' });
+
+    // Recorded before anything else can fail: the delivery recovery asks GitHub again only for
+    // deliveries berth never got (an error answer from here on is seen by GitHub as a failure anyway).
+    await opts.redis.set(keys.deliverySeen(delivery), '1', 'PX', GITHUB_REDELIVERY_WINDOW_MS);
 
     let payload: unknown;
     try {
