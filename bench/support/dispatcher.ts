@@ -18,7 +18,8 @@ export interface Dispatcher {
  */
 export async function startDispatcher(redis: TestRedis, image: string, overrides: Record<string, string> = {}, captureLogs = true): Promise<Dispatcher> {
   const port = await freePort();
-  const env = testEnv(redis, image, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...overrides });
+  // Caps far above any bench size: the checks are paid for, never hit.
+  const env = testEnv(redis, image, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', MAX_QUEUED_TASKS: '100000000', MAX_QUEUED_PER_REPO: '100000000', ...overrides });
   const config = parseConfig(env);
   const child = startNodeProcess(env, { entry: 'dist/api/main.js', readyMsg: 'Server listening at', captureLogs });
   await Promise.race([child.ready, child.exited.then(({ code }) => Promise.reject(new Error(`dispatcher exited with ${code} before it was ready`)))]);

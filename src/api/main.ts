@@ -5,6 +5,7 @@ import { CancelBook } from '../core/cancel.js';
 import { loadConfigOrExit } from '../core/config.js';
 import { githubAppFromConfig } from '../github/app.js';
 import { GithubReports } from '../core/reports.js';
+import { Capacity } from '../core/backpressure.js';
 import { createLogger } from '../core/logger.js';
 import { createTaskQueue, failFastRedisOptions } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
@@ -47,6 +48,7 @@ const app = await buildApi({
     ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}),
   },
   reports,
+  capacity: new Capacity(redis, apiQueue, config),
   probes: [
     { name: 'redis', check: async () => {
         if (probeRedis.status === 'wait') await probeRedis.connect();

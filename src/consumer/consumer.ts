@@ -20,6 +20,7 @@ import { GithubLaunch } from './github-launch.js';
 import { startReporter, type ReporterConfig } from './reporter.js';
 import { EngineHealth } from './engine-health.js';
 import { DeliveryRecovery } from './delivery-recovery.js';
+import { leftQueue } from '../core/backpressure.js';
 
 export type ConsumerConfig = AttemptConfig &
   ReporterConfig &
@@ -93,6 +94,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         prepareLaunch: launch ? (taskId, task) => launch.prepare(taskId, task) : undefined,
         revokeToken: github ? (token) => github.revoke(token) : undefined,
         engine,
+        started: (repo, taskId) => leftQueue(redis, config.QUEUE_NAME, repo, taskId),
         reports,
         metrics: deps.metrics,
         isClosing: () => closing,

@@ -43,6 +43,8 @@ export interface AttemptDeps {
    * short-lived token (never stored). Absent without App credentials.
    */
   prepareLaunch?: (taskId: string, task: TaskData) => Promise<LaunchPreparation>;
+  /** The task left the queue for a container (it no longer counts against its repository's cap). */
+  started?: (repo: string, taskId: string) => Promise<void>;
   /** The engine's reachability over time; calls retry while it is down. */
   engine?: EngineHealth;
   /** Revokes a worker's installation token once its container has exited. */
@@ -111,6 +113,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     await deps.reports?.sync(jobId, 'final', { final: true });
     throw new UnrecoverableError(cancelledBefore);
   }
+  await deps.started?.(data.repo, jobId);
   let launch: Awaited<ReturnType<typeof launchOrAdopt>>;
   try {
     launch = await launchOrAdopt(job, token, name, task, data, deps, log);

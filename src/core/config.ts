@@ -140,6 +140,8 @@ export const envSchema = z.object({
   TASK_ATTEMPTS: integer(3, 1, 100).describe('Attempts per task (first run included).'),
   TASK_BACKOFF: duration('30s').describe('Exponential backoff base between attempts: base * 2^(attempt-1).'),
   RETRY_ON_TIMEOUT: boolean(false).describe('Retry a task that hit TASK_TIMEOUT. Off: a timed-out agent usually times out again, at full token cost.'),
+  MAX_QUEUED_TASKS: integer(50_000, 0, 100_000_000).describe('Tasks that may wait (waiting, delayed for a retry) at once; over it the API answers 429 and webhooks are ignored with a logged reason. 0: no cap. Nothing already queued is dropped.'),
+  MAX_QUEUED_PER_REPO: integer(1_000, 0, 100_000_000).describe('The same cap per repository, so one busy repository cannot fill the queue for the others. 0: no cap.'),
   KEEP_COMPLETED: duration('7d').describe('How long finished tasks stay queryable (and block their idempotency key).'),
 
   GITHUB_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional().describe('Secret GitHub signs webhook deliveries with. Unset: POST /webhooks/github is off.'),

@@ -28,6 +28,8 @@ export function berthKeys(queue: string) {
     deliveriesSeenSince: `${base}:deliveries-seen-since`,
     /** berth asked GitHub to redeliver this guid (or found it too old): not again for a while. */
     deliveryRedelivery: (guid: string) => `${base}:delivery-redelivery:${guid}`,
+    /** Tasks of one repository that have not started yet (set of ids): the per-repository cap. */
+    queuedForRepo: (repo: string) => `${base}:queued:${repo.toLowerCase()}`,
     /** What berth knows of a task on GitHub (hash): its pinned subject, check run id, comment id. */
     github: (jobId: string) => `${base}:github:${jobId}`,
     /** Serialises GitHub reporting per task across consumers (find-or-create must not race). */

@@ -9,6 +9,7 @@ import { CancelBook } from '../../src/core/cancel.js';
 import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { GithubReports } from '../../src/core/reports.js';
+import { Capacity } from '../../src/core/backpressure.js';
 import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
@@ -97,7 +98,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
   // As the composition roots do: GitHub only when the env names an App.
   const github = githubAppFromConfig(config);
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
-  const app = await buildApi({ config, queue, cancels, reports,
+  const app = await buildApi({ config, queue, cancels, reports, capacity: new Capacity(redis, queue, config),
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
     metrics: { metrics, runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length },

@@ -10,6 +10,7 @@ import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { viewTask, type TaskView } from '../../core/task-view.js';
 import type { GithubReports } from '../../core/reports.js';
+import type { Capacity } from '../../core/backpressure.js';
 
 export interface TaskRoutesOptions {
   queue: TaskQueue;
@@ -18,6 +19,7 @@ export interface TaskRoutesOptions {
   /** How long a cancel request waits for a running container to stop before answering 202. */
   cancelWaitMs: number;
   reports: GithubReports | null;
+  capacity?: Capacity;
 }
 
 const idParams = z.strictObject({ id: z.string().min(1).max(200) });
@@ -27,13 +29,15 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post('/tasks', { schema: { body: taskRequestSchema } }, async (request, reply) => {
-    const result = await submitTask(opts.queue, opts.config, request.body, { source: 'api' });
+    const result = await submitTask(opts.queue, opts.config, request.body, { source: 'api' }, opts.capacity);
     if (result.status === 'created' && request.body.number !== undefined) await opts.reports?.sync(result.id, 'queued');
     switch (result.status) {
       case 'unknown-kind':
         return reply.status(400).send({ error: 'Bad Request', message: `unknown kind '${request.body.kind}'; known kinds: ${result.knownKinds.join(', ')}`, knownKinds: result.knownKinds });
       case 'conflict':
         return reply.status(409).send({ error: 'Conflict', message: `idempotencyKey was already used for a different task (${result.id})`, id: result.id });
+      case 'over-capacity':
+        return reply.status(429).header('retry-after', '30').send({ error: 'Too Many Requests', message: result.message });
       case 'created':
         return reply.status(202).header('location', `/api/tasks/${result.id}`).send({ id: result.id, state: result.state });
       case 'existing':
@@ -94,7 +98,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
       // The body is optional (a bare POST is the common case), so it is validated here.
       const body = replayBody.safeParse(request.body ?? {});
       if (!body.success) return reply.status(400).send({ error: 'Bad Request', message: body.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
-      const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey);
+      const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey, opts.capacity);
       if (result.status === 'created') await opts.reports?.sync(result.id, 'queued');
       switch (result.status) {
         case 'not-found':
@@ -103,6 +107,8 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
           return reply.status(202).send({ id: result.id, state: result.state, replayOf: request.params.id });
         case 'existing':
           return reply.status(200).send({ id: result.id, state: result.state, replayOf: request.params.id });
+        case 'over-capacity':
+          return reply.status(429).header('retry-after', '30').send({ error: 'Too Many Requests', message: result.message });
         default:
           return reply.status(409).send({ error: 'Conflict', message: 'replay could not be queued' });
       }

@@ -5,6 +5,7 @@ import { idempotentTaskId, newTaskId } from '../../core/names.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskData, TaskRequest } from '../../core/task.js';
 import { publicState } from '../../core/task-view.js';
+import type { Capacity } from '../../core/backpressure.js';
 import type { TaskState } from '../../core/task.js';
 
 export type SubmitConfig = Pick<Config, 'TASK_ATTEMPTS' | 'TASK_BACKOFF' | 'KEEP_COMPLETED' | 'agentCommands'>;
@@ -13,7 +14,8 @@ export type SubmitResult =
   | { status: 'created'; id: string; state: TaskState }
   | { status: 'existing'; id: string; state: TaskState; deduplicated: boolean }
   | { status: 'unknown-kind'; knownKinds: string[] }
-  | { status: 'conflict'; id: string };
+  | { status: 'conflict'; id: string }
+  | { status: 'over-capacity'; message: string };
 
 export interface SubmitExtra {
   source: TaskData['source'];
@@ -45,8 +47,10 @@ const SAME_TASK_FIELDS = ['kind', 'repo', 'ref', 'number', 'prompt'] as const;
  * BullMQ itself refuses a second job; the random submissionId tells whether this call made the job
  * or found it. A created task is reported as `waiting`: its state when this call made it.
  */
-export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra): Promise<SubmitResult> {
+export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra, capacity?: Capacity): Promise<SubmitResult> {
   if (!agentCommandFor(config, request.kind)) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
+  const refusal = capacity ? await capacity.refusal(request.repo) : null;
+  if (refusal) return { status: 'over-capacity', message: refusal };
   const id = extra.jobId ?? (request.idempotencyKey ? idempotentTaskId(request.idempotencyKey) : newTaskId());
   const data: TaskData = {
     kind: request.kind,
@@ -67,6 +71,7 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };
   const added = await queue.add(request.kind, data, options);
   const addedId = added.id ?? id;
+  if (addedId === id) await capacity?.queued(request.repo, id);
   // A fresh random id cannot collide: the add created the job, nothing more to ask Redis.
   if (addedId === id && !extra.jobId && !request.idempotencyKey) return { status: 'created', id, state: 'waiting' };
   // BullMQ answers a deduplicated add with the id of the job already queued; a supplied id that

@@ -12,6 +12,7 @@ import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { interpretDelivery, type CheckRunIntent, type TaskIntent } from './interpret.js';
 import { decideTrust } from './trust.js';
 import type { GithubReports } from '../../core/reports.js';
+import type { Capacity } from '../../core/backpressure.js';
 import { replayTask } from '../tasks/retry.js';
 import { GITHUB_REDELIVERY_WINDOW_MS } from '../../core/keys.js';
 
@@ -31,6 +32,7 @@ export interface GithubWebhookOptions {
   appId?: string;
   /** Largest delivery accepted (WEBHOOK_BODY_LIMIT). */
   bodyLimit: number;
+  capacity?: Capacity;
 }
 
 /**
@@ -115,6 +117,8 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       opts.config,
       { kind: intent.kind, repo: intent.repo, number: intent.number, ...(intent.ref ? { ref: intent.ref } : {}), ...(intent.prompt ? { prompt: intent.prompt } : {}) },
       { ...(intent.untrusted ? { untrusted: intent.untrusted } : {}), source: 'github', jobId: `gh-${delivery}`, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent), ...(intent.commentId ? { commentId: intent.commentId } : {}) },
+      // A superseding task replaces the one it cancels: it is not refused for the cap after that cancel.
+      intent.supersede ? undefined : opts.capacity,
     );
     if ((result.status === 'created' || result.status === 'existing') && opts.reports) {
       // The comment is acknowledged even when its task was already queued: berth did see it.
@@ -125,6 +129,10 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       await opts.redis.set(keys.subject(intent.repo, intent.number, intent.kind), result.id, 'PX', opts.config.KEEP_COMPLETED);
       request.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
       return reply.status(202).send({ id: result.id, state: result.state, ...(superseded ? { superseded } : {}) });
+    }
+    if (result.status === 'over-capacity') {
+      request.log.warn({ delivery, event, repo: intent.repo, reason: result.message }, 'delivery ignored: berth is over its queue cap');
+      return reply.status(202).send({ ignored: result.message });
     }
     if (result.status === 'existing') {
       return reply.status(202).send({ id: result.id, state: result.state, ...(result.deduplicated ? { ignored: `a ${intent.kind} task for ${intent.repo}#${intent.number} is already queued` } : { duplicate: 'delivery already received' }) });
@@ -150,7 +158,7 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
     await opts.reports?.sync(intent.taskId, `cancel-${delivery}`);
     return { id: intent.taskId, state: result.state };
   }
-  const replay = await replayTask(opts.queue, opts.config, intent.taskId, `rerun:${delivery}`);
+  const replay = await replayTask(opts.queue, opts.config, intent.taskId, `rerun:${delivery}`, opts.capacity);
   if (replay.status === 'not-found') return { ignored: `task ${intent.taskId} is gone (kept for KEEP_COMPLETED)` };
   if (replay.status !== 'created' && replay.status !== 'existing') return { ignored: 'replay could not be queued' };
   if (replay.status === 'created') await opts.reports?.sync(replay.id, 'queued');
