@@ -6,7 +6,7 @@
 # registry is reachable, the equivalent scripts/make-base-image.sh makes with debootstrap.
 # No `# syntax=` line on purpose: the builtin BuildKit frontend supports RUN --mount and does not
 # need to pull a frontend image.
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

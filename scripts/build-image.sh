@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds berth's image from the project's Dockerfile.
 #   scripts/build-image.sh [TAG]        (default berth:local)
-# NODE_IMAGE     base image; default node:20-bookworm-slim when it can be had, otherwise a base
+# NODE_IMAGE     base image; default node:24-bookworm-slim when it can be had, otherwise a base
 #                made with debootstrap from Debian's packages plus this host's Node (scripts/make-base-image.sh).
 # BUILD_CA_BUNDLE  CA bundle for a TLS-intercepting proxy; defaults to the host's bundle when present.
 set -euo pipefail
@@ -10,7 +10,7 @@ tag="${1:-berth:local}"
 # Debian's docker.io CLI matches its engine and has BuildKit built in; a newer CLI earlier on PATH
 # may need a buildx plugin that is not installed.
 docker() { if [ -x /usr/bin/docker ]; then /usr/bin/docker "$@"; else command docker "$@"; fi; }
-official="node:20-bookworm-slim"
+official="node:24-bookworm-slim"
 if [ -z "${NODE_IMAGE:-}" ]; then
   if docker image inspect "$official" >/dev/null 2>&1 || timeout 60 docker pull -q "$official" >/dev/null 2>&1; then
     NODE_IMAGE="$official"

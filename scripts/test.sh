@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test, on a fresh Debian 12 machine with Node 20 (as root, or with sudo):
+# Runs every test, on a fresh Debian 12 machine (as root, or with sudo): brings Node 24 in
+# project-locally when the system's is older (scripts/node-runtime.sh),
 # installs Redis and the Docker engine from Debian's packages if missing, starts dockerd if it is
 # not running, installs npm dependencies, then runs the whole suite (unit and end to end).
 # Arguments are passed on as test files, e.g. scripts/test.sh test/unit/config.test.ts
@@ -20,6 +21,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" iptables >/dev/null
 fi
 scripts/start-docker.sh
+source scripts/node-runtime.sh
 npm ci --no-audit --no-fund --loglevel=error
 echo "test: type-checking" >&2
 npx tsc -p tsconfig.json --noEmit

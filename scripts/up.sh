@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs berth locally on a fresh Debian 12 machine with Node 20 (as root, or with sudo):
+# Runs berth locally on a fresh Debian 12 machine (as root, or with sudo): Node 24 project-locally
+# when the system's is older (scripts/node-runtime.sh),
 # installs and starts what is missing (npm deps, the Docker engine), builds the worker image,
 # starts Redis when REDIS_URL is unset (a redis-server child with AOF on, data in ./data/redis),
 # then starts the dispatcher (API + consumer) and prints how to submit a demo task.
@@ -19,6 +20,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" iptables >/dev/null
 fi
 scripts/start-docker.sh
+source scripts/node-runtime.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
 export WORKER_IMAGE="${WORKER_IMAGE:-berth:local}"

@@ -38,11 +38,19 @@ describe('a real agent CLI from npm on berth’s image', () => {
   });
 
   it("claude --version runs as a berth task, in berth's hardened container spec with no network", async () => {
-    berth = await startBerth(testEnv(redis, derived, { AGENT_COMMAND_CLAUDE: 'claude --version' }));
+    berth = await startBerth(testEnv(redis, derived, { AGENT_COMMAND_CLAUDE: 'claude --version', AGENT_COMMAND_VERSION: 'node --version' }));
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'claude', repo: 'octo/widgets' });
     const task = await berth.waitFor(body.id, ['completed', 'failed'], 120_000);
     assert.equal(task.state, 'completed', JSON.stringify(task));
     const { body: logs } = await berth.api('GET', `/api/tasks/${body.id}/logs`);
     assert.ok(logs.lines.some((line: string) => /^\d+\.\d+\.\d+ \(Claude Code\)$/.test(line)), JSON.stringify(logs.lines));
+  });
+
+  it("berth's own image runs Node 24 or newer", async () => {
+    const { body } = await berth!.api('POST', '/api/tasks', { kind: 'version', repo: 'octo/widgets' });
+    const task = await berth!.waitFor(body.id, ['completed', 'failed'], 60_000);
+    const { body: logs } = await berth!.api('GET', `/api/tasks/${body.id}/logs`);
+    assert.equal(task.state, 'completed', JSON.stringify(task));
+    assert.ok(Number(/^v(\d+)\./.exec(logs.lines[0])?.[1]) >= 24, JSON.stringify(logs.lines));
   });
 });
