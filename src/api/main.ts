@@ -11,8 +11,9 @@ import { createTaskQueue, failFastRedisOptions } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
 import { DockerLauncher, dockerClient } from '../consumer/launcher/docker.js';
 import { buildApi } from './server.js';
-import { startMetricsServer } from './metrics-server.js';
+import { startMetricsServer } from '../core/metrics-server.js';
 import { BerthMetrics } from '../core/metrics.js';
+import { metricSources } from '../consumer/metric-sources.js';
 
 /** Composition root of the API process; by default it also runs the consumer in-process. */
 const config = loadConfigOrExit();
@@ -37,7 +38,7 @@ const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
 const metrics = new BerthMetrics();
 const app = await buildApi({
   config,
-  metrics: { metrics, runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length },
+  metrics: { metrics, sources: metricSources(queue, launcher, config, () => probeRedis.ping().then(() => true, () => false)) },
   queue: apiQueue,
   cancels,
   logger,

@@ -16,7 +16,7 @@ import type { WebhookRules } from '../core/webhook-rules.js';
 import type { Redis } from 'ioredis';
 import { githubWebhookRoute } from './webhooks/route.js';
 import { boardCredentialsValid, boardPlugin, denyFraming } from './board.js';
-import type { BerthMetrics } from '../core/metrics.js';
+import type { BerthMetrics, MetricSources } from '../core/metrics.js';
 import type { GithubReports } from '../core/reports.js';
 import type { Capacity } from '../core/backpressure.js';
 
@@ -41,7 +41,7 @@ export interface ApiDeps {
   probes: ReadinessProbe[];
   logger?: Logger | false;
   /** Served at /metrics behind the API token when given. */
-  metrics?: { metrics: BerthMetrics; runningContainers: () => Promise<number> };
+  metrics?: { metrics: BerthMetrics; sources: MetricSources };
   /** GitHub webhooks; the route exists only when at least one secret is configured. */
   github?: { secrets: string[]; rules: WebhookRules; redis: Redis; appId?: string };
   /** Outbound GitHub reports (check runs, 👀); null or absent without App credentials. */
@@ -111,8 +111,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     { prefix: '/api' },
   );
   if (deps.metrics) {
-    const { metrics, runningContainers } = deps.metrics;
-    metrics.observe({ jobCounts: () => deps.queue.getJobCounts(), runningContainers });
+    const { metrics, sources } = deps.metrics;
+    metrics.observe(sources);
     await app.register(async (scope) => {
       await requireBearerToken(scope, [deps.config.API_TOKEN]);
       scope.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));

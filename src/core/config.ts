@@ -149,7 +149,11 @@ export const envSchema = z.object({
   WEBHOOK_RULES_FILE: z.string().optional().describe('JSON file with webhook rules and trust settings (docs/webhooks.md). Unset: built-in rules, and no installation is trusted.'),
   GITHUB_APP_ID: z.string().regex(/^\d+$/, 'expected the numeric GitHub App id').optional().describe('GitHub App id; with a private key, berth mints a repository-scoped installation token per task at launch.'),
   GITHUB_APP_PRIVATE_KEY: z.string().optional().describe('The App private key (PEM; `\\n` escapes allowed). Or GITHUB_APP_PRIVATE_KEY_FILE.'),
-  GITHUB_APP_PRIVATE_KEY_FILE: z.string().optional().describe('Path to the App private key (PEM).'),
+  GITHUB_APP_PRIVATE_KEY_FILE: z.string().optional().describe('Path to the App private key (PEM), e.g. a compose secret (/run/secrets/…).'),
+  API_TOKEN_FILE: z.string().optional().describe('Read API_TOKEN from this file instead (a compose or Docker secret).'),
+  GITHUB_WEBHOOK_SECRET_FILE: z.string().optional().describe('Read GITHUB_WEBHOOK_SECRET from this file instead.'),
+  GITHUB_WEBHOOK_SECRET_PREVIOUS_FILE: z.string().optional().describe('Read GITHUB_WEBHOOK_SECRET_PREVIOUS from this file instead.'),
+  BOARD_PASSWORD_FILE: z.string().optional().describe('Read BOARD_PASSWORD from this file instead.'),
   GITHUB_API_URL: z.url().default('https://api.github.com').describe('GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).'),
   GITHUB_SERVER_URL: z.url().default('https://github.com').describe('Where repositories are cloned from (`<url>/<owner>/<repo>.git`); GitHub Enterprise Server: https://HOST. Given to workers as GITHUB_SERVER_URL.'),
   PUBLIC_URL: z.url().optional().describe("berth's address as a person reaches it (e.g. https://berth.example.com); check runs and comments link to the task's board page under it. Unset: no link."),
@@ -233,6 +237,22 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     // An empty variable means "not set": compose files often write `FOO=` for optional values.
     raw[key] = value === '' ? undefined : value;
   }
+  // Secrets as files (compose `secrets:`, Docker secrets): the value never sits in the environment
+  // that `docker inspect` shows. A trailing newline (as `echo > file` writes) is not part of it.
+  for (const name of SECRET_FILES) {
+    const file = raw[`${name}_FILE`];
+    if (!file) continue;
+    if (raw[name] !== undefined) {
+      problems.push(`${name} and ${name}_FILE: set one of them`);
+      continue;
+    }
+    try {
+      // An empty file is an unset secret (compose wants every secret file to exist).
+      raw[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '') || undefined;
+    } catch (error) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(error as Error).message})`);
+    }
+  }
   const parsed = envSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -296,7 +316,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   let githubAppPrivateKey: string | null = null;
   if (raw.GITHUB_APP_PRIVATE_KEY_FILE) {
     try {
-      githubAppPrivateKey = readFileSync(raw.GITHUB_APP_PRIVATE_KEY_FILE, 'utf8');
+      githubAppPrivateKey = readFileSync(raw.GITHUB_APP_PRIVATE_KEY_FILE, 'utf8').trim() || null;
     } catch (error) {
       problems.push(`GITHUB_APP_PRIVATE_KEY_FILE: cannot read ${raw.GITHUB_APP_PRIVATE_KEY_FILE} (${(error as Error).message})`);
     }
@@ -322,8 +342,11 @@ function listOf(text: string | undefined): string[] {
   return (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/** Secrets that may come from a file named by `<NAME>_FILE` (the App key has its own handling). */
+const SECRET_FILES = ['API_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'BOARD_PASSWORD'] as const;
+
 /** berth's own secrets and connection strings, which WORKER_ENV may never copy into a worker. */
-const BERTH_SECRETS = /^(API_TOKEN|REDIS_URL|BOARD_PASSWORD|GITHUB_APP_PRIVATE_KEY.*|GITHUB_WEBHOOK_SECRET.*|DOCKER_HOST|DOCKER_CERT_PATH)$/;
+const BERTH_SECRETS = /^(API_TOKEN(_FILE)?|REDIS_URL|BOARD_PASSWORD(_FILE)?|GITHUB_APP_PRIVATE_KEY.*|GITHUB_WEBHOOK_SECRET.*|DOCKER_HOST|DOCKER_CERT_PATH)$/;
 
 /** Host paths no worker may see: the engine's and containerd's sockets and state, the kernel's views. */
 const SENSITIVE_HOST_PATHS = ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd', '/var/run/containerd', '/var/lib/docker', '/var/lib/containerd', '/proc', '/sys', '/dev', '/etc/docker'];

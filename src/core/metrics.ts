@@ -35,7 +35,7 @@ export class BerthMetrics {
   }
 
   /** Gauges read from the queue and the engine when Prometheus scrapes. Idempotent. */
-  observe(sources: { jobCounts: () => Promise<Record<string, number>>; runningContainers: () => Promise<number> }): void {
+  observe(sources: MetricSources): void {
     if (this.observed) return;
     this.observed = true;
     const registers = [this.registry];
@@ -59,6 +59,38 @@ export class BerthMetrics {
       },
     });
     new Gauge({
+      name: 'berth_consumers',
+      help: 'Live consumers (BullMQ workers) of the task queue',
+      registers,
+      async collect() {
+        this.set(await sources.consumers());
+      },
+    });
+    new Gauge({
+      name: 'berth_oldest_waiting_seconds',
+      help: 'Age of the oldest task waiting to start (0 when none waits)',
+      registers,
+      async collect() {
+        this.set(await sources.oldestWaitingSeconds());
+      },
+    });
+    new Gauge({
+      name: 'berth_tasks_overdue',
+      help: 'Running tasks past TASK_TIMEOUT (plus a minute): their deadline is not being enforced',
+      registers,
+      async collect() {
+        this.set(await sources.overdue());
+      },
+    });
+    new Gauge({
+      name: 'berth_redis_up',
+      help: '1 when Redis answers a ping, else 0',
+      registers,
+      async collect() {
+        this.set((await sources.redisUp()) ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'berth_running_containers',
       help: 'Worker containers of this queue running on this engine',
       registers,
@@ -67,6 +99,15 @@ export class BerthMetrics {
       },
     });
   }
+}
+
+export interface MetricSources {
+  jobCounts: () => Promise<Record<string, number>>;
+  runningContainers: () => Promise<number>;
+  consumers: () => Promise<number>;
+  oldestWaitingSeconds: () => Promise<number>;
+  overdue: () => Promise<number>;
+  redisUp: () => Promise<boolean>;
 }
 
 /** Failure reasons as a bounded label set (failedReason texts are free-form). */

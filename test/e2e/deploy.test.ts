@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
+import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { after, before, describe, it } from 'node:test';
 import { docker, queueContainers, recordEvents, removeQueueContainers } from '../support/docker.js';
 import { ensureWorkerImage, ROOT } from '../support/image.js';
@@ -16,7 +20,7 @@ import { sleep, waitUntil } from '../support/wait.js';
 describe('deployment with compose.yaml', () => {
   const project = `berthdeploy${randomBytes(3).toString('hex')}`;
   const queue = `deploy-${randomBytes(3).toString('hex')}`;
-  const token = randomBytes(24).toString('hex');
+  let token = '';
   let env: NodeJS.ProcessEnv;
   let url: string;
   const compose = (...args: string[]) => execFileSync('docker-compose', ['-p', project, '-f', `${ROOT}/compose.yaml`, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
@@ -42,7 +46,13 @@ describe('deployment with compose.yaml', () => {
     const redisImage = execFileSync(`${ROOT}/scripts/make-redis-image.sh`).toString().trim();
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    env = { ...process.env, BERTH_IMAGE: image, REDIS_IMAGE: redisImage, API_TOKEN: token, PORT: String(port), BIND_IP: '127.0.0.1', QUEUE_NAME: queue, DOCKER_GID: String(statSync('/var/run/docker.sock').gid), WORKER_NETWORK: 'none', WORKER_MEMORY: '256m', WORKER_CPUS: '1' };
+    // The secrets as an operator makes them: the script generates the API token; the webhook secret is filled in.
+    const secrets = mkdtempSync(join(tmpdir(), 'berth-secrets-'));
+    writeFileSync(join(secrets, 'github-webhook-secret'), `${WEBHOOK_SECRET}\n`);
+    execFileSync(`${ROOT}/scripts/compose-secrets.sh`, { env: { ...process.env, BERTH_SECRETS_DIR: secrets }, stdio: 'ignore' });
+    token = readFileSync(join(secrets, 'api-token'), 'utf8').trim();
+    const rules = rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] }, rules: [{ on: 'pull_request.review_requested', kind: 'demo' }] });
+    env = { ...process.env, BERTH_IMAGE: image, REDIS_IMAGE: redisImage, BERTH_SECRETS_DIR: secrets, WEBHOOK_RULES: rules, PORT: String(port), BIND_IP: '127.0.0.1', QUEUE_NAME: queue, DOCKER_GID: String(statSync('/var/run/docker.sock').gid), WORKER_NETWORK: 'none', WORKER_MEMORY: '256m', WORKER_CPUS: '1' };
   });
   after(async () => {
     try {
@@ -53,10 +63,12 @@ describe('deployment with compose.yaml', () => {
     await removeQueueContainers(queue);
   });
 
-  it('compose.yaml validates', () => {
+  it('compose.yaml validates; secrets are files, not environment values', () => {
     const config = compose('config');
     assert.match(config, /no-new-privileges:true/);
     assert.match(config, /127\.0\.0\.1/);
+    assert.match(config, /--maxmemory-policy\s*\n?\s*-?\s*noeviction/);
+    assert.doesNotMatch(config, /API_TOKEN: [0-9a-f]{20,}/, 'the token is not in the environment');
   });
 
   it('starts redis and berth as compose does; a task runs in a worker from the same image; a redeploy mid-task adopts it', async () => {
@@ -76,6 +88,16 @@ describe('deployment with compose.yaml', () => {
     assert.equal(inspect.HostConfig.ReadonlyRootfs, true);
     assert.deepEqual(inspect.HostConfig.SecurityOpt, ['no-new-privileges:true']);
     assert.equal(inspect.HostConfig.PortBindings['3000/tcp']?.[0]?.HostIp, '127.0.0.1');
+    assert.ok(!(inspect.Config.Env ?? []).some((e) => e.includes(token) || e.includes(WEBHOOK_SECRET)), '`docker inspect` shows no secret');
+
+    // A signed delivery through the compose deployment: the rules file and the webhook secret file are in effect.
+    const payload = JSON.parse(JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')));
+    payload.requested_reviewer = { login: 'octocat' };
+    const hook = await deliver(url, 'pull_request', payload);
+    assert.equal(hook.status, 202, JSON.stringify(hook.body));
+    assert.ok(hook.body.id, JSON.stringify(hook.body));
+    const fromHook = await waitFor(hook.body.id, ['completed', 'failed']);
+    assert.equal(fromHook.state, 'completed', JSON.stringify(fromHook));
 
     const recorder = await recordEvents(queue);
     const quick = await api('POST', '/api/tasks', { kind: 'demo', repo: 'octo/hello', prompt: '1' });

@@ -5,7 +5,7 @@ import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
 import { waitUntil } from '../support/wait.js';
-import { startMetricsServer } from '../../src/api/metrics-server.js';
+import { startMetricsServer } from '../../src/core/metrics-server.js';
 import type { BerthMetrics } from '../../src/core/metrics.js';
 
 const metricsOf = (berth: TestBerth): BerthMetrics => berth.metrics;

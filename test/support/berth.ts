@@ -10,6 +10,7 @@ import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { GithubReports } from '../../src/core/reports.js';
 import { Capacity } from '../../src/core/backpressure.js';
+import { metricSources } from '../../src/consumer/metric-sources.js';
 import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
@@ -101,7 +102,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
   const app = await buildApi({ config, queue, cancels, reports, capacity: new Capacity(redis, queue, config),
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
-    metrics: { metrics, runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length },
+    metrics: { metrics, sources: metricSources(queue, launcher, config, () => redis.ping().then(() => true, () => false)) },
     github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis, ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}) },
   });
   const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {}, github, metrics });

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { agentCommandFor, ConfigError, parseConfig, tokenPermissionsFor } from '../../src/core/config.js';
 import { taskRequestSchema } from '../../src/core/task.js';
@@ -137,5 +140,17 @@ describe('config', () => {
     assert.equal(parseConfig({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2375', DOCKER_ALLOW_PLAINTEXT: 'true' }).DOCKER_ALLOW_PLAINTEXT, true);
     assert.ok(problems({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' }).some((p) => /DOCKER_CERT_PATH: cannot read ca.pem/.test(p)));
     assert.ok(problems({ ...valid, DOCKER_HOST: 'ssh://x' }).some((p) => /unsupported scheme/.test(p)));
+  });
+
+  it('secrets can come from files (compose secrets): a trailing newline is not part of them; not both ways at once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-secrets-'));
+    writeFileSync(join(dir, 'token'), `${'t'.repeat(30)}\n`);
+    writeFileSync(join(dir, 'hook'), 'hook-secret-0123456789');
+    const { API_TOKEN: _, ...noToken } = valid;
+    const config = parseConfig({ ...noToken, API_TOKEN_FILE: join(dir, 'token'), GITHUB_WEBHOOK_SECRET_FILE: join(dir, 'hook') });
+    assert.equal(config.API_TOKEN, 't'.repeat(30));
+    assert.equal(config.GITHUB_WEBHOOK_SECRET, 'hook-secret-0123456789');
+    assert.ok(problems({ ...valid, API_TOKEN_FILE: join(dir, 'token') }).some((p) => /API_TOKEN and API_TOKEN_FILE: set one/.test(p)));
+    assert.ok(problems({ ...noToken, API_TOKEN_FILE: join(dir, 'missing') }).some((p) => /API_TOKEN_FILE: cannot read/.test(p)));
   });
 });
