@@ -120,11 +120,13 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   } catch (error) {
     if (error instanceof LaunchRefused) {
       log.warn({ reason: error.message }, 'refused before launch');
+      deps.metrics?.failures.inc({ reason: failureLabel(error.message) });
       await deps.reports?.sync(jobId, 'final', { final: true });
       throw new UnrecoverableError(error.message);
     }
     if (error instanceof ImageMissing) {
       log.error({ image: error.image }, 'worker image missing');
+      deps.metrics?.failures.inc({ reason: failureLabel(error.message) });
       await deps.reports?.sync(jobId, 'final', { final: true });
       throw new UnrecoverableError(error.message);
     }

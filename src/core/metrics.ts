@@ -123,6 +123,7 @@ export function failureLabel(reason: string): string {
   if (reason.startsWith('the Docker engine restarted')) return 'engine_restart';
   if (reason.startsWith('checkout failed')) return 'checkout';
   if (reason.startsWith('refused')) return 'refused';
+  if (reason.startsWith('could not get a GitHub token')) return 'github';
   if (reason.startsWith('worker image')) return 'image';
   return 'other';
 }

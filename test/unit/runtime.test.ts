@@ -24,3 +24,8 @@ it("msgpackr-extract's install is allowed because BullMQ's msgpack takes the nat
   assert.equal(pkg.allowScripts['msgpackr-extract'], true);
   assert.equal(require('msgpackr').isNativeAccelerationEnabled, true);
 });
+
+it('LICENSE matches the license package.json names', () => {
+  assert.equal(pkg.license, 'MIT');
+  assert.match(readFileSync(new URL('../../LICENSE', import.meta.url), 'utf8'), /^MIT License\n/);
+});
