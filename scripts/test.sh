@@ -15,6 +15,13 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # Debian's chromium for the board's browser test (playwright-core drives it; no browser download).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The base image made here when no registry is reachable (a real Debian, with git).
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# Prometheus and promtool for the observability pack's tests; openssl for the TLS engine test.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v git >/dev/null 2>&1 || need+=(git)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "test: installing ${need[*]} from Debian's packages" >&2
   $SUDO apt-get update -qq

@@ -13,6 +13,7 @@ mkdir -p "$data"
 
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then need+=(redis-server); fi
 if [ "${#need[@]}" -gt 0 ]; then
   echo "up: installing ${need[*]} from Debian's packages" >&2
