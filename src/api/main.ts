@@ -6,6 +6,7 @@ import { loadConfigOrExit } from '../core/config.js';
 import { githubAppFromConfig } from '../github/app.js';
 import { GithubReports } from '../core/reports.js';
 import { Capacity } from '../core/backpressure.js';
+import { TaskIndex } from '../core/task-index.js';
 import { createLogger } from '../core/logger.js';
 import { createTaskQueue, failFastRedisOptions } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
@@ -50,6 +51,7 @@ const app = await buildApi({
   },
   reports,
   capacity: new Capacity(redis, apiQueue, config),
+  index: new TaskIndex(redis, config.QUEUE_NAME),
   probes: [
     { name: 'redis', check: async () => {
         if (probeRedis.status === 'wait') await probeRedis.connect();

@@ -19,6 +19,7 @@ import { boardCredentialsValid, boardPlugin, denyFraming } from './board.js';
 import type { BerthMetrics, MetricSources } from '../core/metrics.js';
 import type { GithubReports } from '../core/reports.js';
 import type { Capacity } from '../core/backpressure.js';
+import type { TaskIndex } from '../core/task-index.js';
 
 export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WEBHOOK_BODY_LIMIT' | 'REQUEST_TIMEOUT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
 
@@ -48,6 +49,8 @@ export interface ApiDeps {
   reports?: GithubReports | null;
   /** Queue caps (MAX_QUEUED_TASKS, MAX_QUEUED_PER_REPO). */
   capacity?: Capacity;
+  /** The repository/kind index the task list's filters read. */
+  index?: TaskIndex;
 }
 
 /** Builds the HTTP app without listening, so tests drive the same app through inject or a port. */
@@ -106,7 +109,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       await requireBearerToken(api, [deps.config.API_TOKEN]);
-      await api.register(taskRoutes, { queue: deps.queue, cancels: deps.cancels, config: deps.config, cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000, reports: deps.reports ?? null, ...(deps.capacity ? { capacity: deps.capacity } : {}) });
+      await api.register(taskRoutes, { queue: deps.queue, cancels: deps.cancels, config: deps.config, cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000, reports: deps.reports ?? null, ...(deps.capacity ? { capacity: deps.capacity } : {}), ...(deps.index ? { index: deps.index } : {}) });
     },
     { prefix: '/api' },
   );
@@ -123,7 +126,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   );
   if (deps.github && deps.github.secrets.length > 0) {
     const github = deps.github;
-    await app.register(async (scope) => githubWebhookRoute(scope, { ...github, queue: deps.queue, cancels: deps.cancels, config: deps.config, reports: deps.reports ?? null, bodyLimit: deps.config.WEBHOOK_BODY_LIMIT, ...(deps.capacity ? { capacity: deps.capacity } : {}) }));
+    await app.register(async (scope) => githubWebhookRoute(scope, { ...github, queue: deps.queue, cancels: deps.cancels, config: deps.config, reports: deps.reports ?? null, bodyLimit: deps.config.WEBHOOK_BODY_LIMIT, ...(deps.capacity ? { capacity: deps.capacity } : {}), ...(deps.index ? { index: deps.index } : {}) }));
   }
   return app;
 }

@@ -28,6 +28,10 @@ export function berthKeys(queue: string) {
     deliveriesSeenSince: `${base}:deliveries-seen-since`,
     /** berth asked GitHub to redeliver this guid (or found it too old): not again for a while. */
     deliveryRedelivery: (guid: string) => `${base}:delivery-redelivery:${guid}`,
+    /** Every task of one repository (sorted set, score: creation time): the list filter's index. */
+    byRepo: (repo: string) => `${base}:by-repo:${repo.toLowerCase()}`,
+    /** Every task of one kind (sorted set, score: creation time). */
+    byKind: (kind: string) => `${base}:by-kind:${kind}`,
     /** Tasks of one repository that have not started yet (set of ids): the per-repository cap. */
     queuedForRepo: (repo: string) => `${base}:queued:${repo.toLowerCase()}`,
     /** What berth knows of a task on GitHub (hash): its pinned subject, check run id, comment id. */

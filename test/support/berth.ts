@@ -10,6 +10,7 @@ import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { GithubReports } from '../../src/core/reports.js';
 import { Capacity } from '../../src/core/backpressure.js';
+import { TaskIndex } from '../../src/core/task-index.js';
 import { metricSources } from '../../src/consumer/metric-sources.js';
 import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
@@ -99,7 +100,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
   // As the composition roots do: GitHub only when the env names an App.
   const github = githubAppFromConfig(config);
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
-  const app = await buildApi({ config, queue, cancels, reports, capacity: new Capacity(redis, queue, config),
+  const app = await buildApi({ config, queue, cancels, reports, capacity: new Capacity(redis, queue, config), index: new TaskIndex(redis, config.QUEUE_NAME),
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
     metrics: { metrics, sources: metricSources(queue, launcher, config, () => redis.ping().then(() => true, () => false)) },

@@ -11,6 +11,7 @@ import { cancelTask } from '../tasks/cancel.js';
 import { viewTask, type TaskView } from '../../core/task-view.js';
 import type { GithubReports } from '../../core/reports.js';
 import type { Capacity } from '../../core/backpressure.js';
+import type { TaskIndex } from '../../core/task-index.js';
 
 export interface TaskRoutesOptions {
   queue: TaskQueue;
@@ -20,6 +21,7 @@ export interface TaskRoutesOptions {
   cancelWaitMs: number;
   reports: GithubReports | null;
   capacity?: Capacity;
+  index?: TaskIndex;
 }
 
 const idParams = z.strictObject({ id: z.string().min(1).max(200) });
@@ -29,7 +31,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post('/tasks', { schema: { body: taskRequestSchema } }, async (request, reply) => {
-    const result = await submitTask(opts.queue, opts.config, request.body, { source: 'api' }, opts.capacity);
+    const result = await submitTask(opts.queue, opts.config, request.body, { source: 'api' }, { capacity: opts.capacity, index: opts.index });
     if (result.status === 'created' && request.body.number !== undefined) await opts.reports?.sync(result.id, 'queued');
     switch (result.status) {
       case 'unknown-kind':
@@ -58,7 +60,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
         }),
       },
     },
-    async (request) => listTasks(opts.queue, request.query),
+    async (request) => listTasks(opts.queue, request.query, opts.index),
   );
 
   api.post(
@@ -98,7 +100,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
       // The body is optional (a bare POST is the common case), so it is validated here.
       const body = replayBody.safeParse(request.body ?? {});
       if (!body.success) return reply.status(400).send({ error: 'Bad Request', message: body.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
-      const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey, opts.capacity);
+      const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey, { capacity: opts.capacity, index: opts.index });
       if (result.status === 'created') await opts.reports?.sync(result.id, 'queued');
       switch (result.status) {
         case 'not-found':

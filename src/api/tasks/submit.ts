@@ -6,6 +6,7 @@ import type { TaskQueue } from '../../core/queue.js';
 import type { TaskData, TaskRequest } from '../../core/task.js';
 import { publicState } from '../../core/task-view.js';
 import type { Capacity } from '../../core/backpressure.js';
+import type { TaskIndex } from '../../core/task-index.js';
 import type { TaskState } from '../../core/task.js';
 
 export type SubmitConfig = Pick<Config, 'TASK_ATTEMPTS' | 'TASK_BACKOFF' | 'KEEP_COMPLETED' | 'agentCommands'>;
@@ -47,7 +48,14 @@ const SAME_TASK_FIELDS = ['kind', 'repo', 'ref', 'number', 'prompt'] as const;
  * BullMQ itself refuses a second job; the random submissionId tells whether this call made the job
  * or found it. A created task is reported as `waiting`: its state when this call made it.
  */
-export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra, capacity?: Capacity): Promise<SubmitResult> {
+/** What a submit writes beside the job: the queue caps and the repository/kind index. */
+export interface SubmitDeps {
+  capacity?: Capacity | undefined;
+  index?: TaskIndex | undefined;
+}
+
+export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra, deps: SubmitDeps = {}): Promise<SubmitResult> {
+  const { capacity, index } = deps;
   if (!agentCommandFor(config, request.kind)) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
   const refusal = capacity ? await capacity.refusal(request.repo) : null;
   if (refusal) return { status: 'over-capacity', message: refusal };
@@ -67,6 +75,8 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
     ...(extra.commentId !== undefined ? { commentId: extra.commentId } : {}),
     ...(extra.untrusted !== undefined ? { untrusted: extra.untrusted } : {}),
   };
+  // Indexed before it exists: a crash in between leaves an id without a job, never a job the filters miss.
+  await index?.add(id, request.repo, request.kind, data.submittedAt);
   const options = jobOptions(config, id);
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };
   const added = await queue.add(request.kind, data, options);

@@ -13,6 +13,7 @@ import { interpretDelivery, type CheckRunIntent, type TaskIntent } from './inter
 import { decideTrust } from './trust.js';
 import type { GithubReports } from '../../core/reports.js';
 import type { Capacity } from '../../core/backpressure.js';
+import type { TaskIndex } from '../../core/task-index.js';
 import { replayTask } from '../tasks/retry.js';
 import { GITHUB_REDELIVERY_WINDOW_MS } from '../../core/keys.js';
 
@@ -33,6 +34,7 @@ export interface GithubWebhookOptions {
   /** Largest delivery accepted (WEBHOOK_BODY_LIMIT). */
   bodyLimit: number;
   capacity?: Capacity;
+  index?: TaskIndex;
 }
 
 /**
@@ -118,7 +120,7 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       { kind: intent.kind, repo: intent.repo, number: intent.number, ...(intent.ref ? { ref: intent.ref } : {}), ...(intent.prompt ? { prompt: intent.prompt } : {}) },
       { ...(intent.untrusted ? { untrusted: intent.untrusted } : {}), source: 'github', jobId: `gh-${delivery}`, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent), ...(intent.commentId ? { commentId: intent.commentId } : {}) },
       // A superseding task replaces the one it cancels: it is not refused for the cap after that cancel.
-      intent.supersede ? undefined : opts.capacity,
+      { capacity: intent.supersede ? undefined : opts.capacity, index: opts.index },
     );
     if ((result.status === 'created' || result.status === 'existing') && opts.reports) {
       // The comment is acknowledged even when its task was already queued: berth did see it.
@@ -158,7 +160,7 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
     await opts.reports?.sync(intent.taskId, `cancel-${delivery}`);
     return { id: intent.taskId, state: result.state };
   }
-  const replay = await replayTask(opts.queue, opts.config, intent.taskId, `rerun:${delivery}`, opts.capacity);
+  const replay = await replayTask(opts.queue, opts.config, intent.taskId, `rerun:${delivery}`, { capacity: opts.capacity, index: opts.index });
   if (replay.status === 'not-found') return { ignored: `task ${intent.taskId} is gone (kept for KEEP_COMPLETED)` };
   if (replay.status !== 'created' && replay.status !== 'existing') return { ignored: 'replay could not be queued' };
   if (replay.status === 'created') await opts.reports?.sync(replay.id, 'queued');
