@@ -56,4 +56,7 @@ cat <<INFO
   Then:   curl -s http://$HOST:$PORT/api/tasks/<id> -H "Authorization: Bearer $API_TOKEN"
 
 INFO
-node dist/api/main.js
+# The same V8 flags as the image's entrypoint (Dockerfile).
+flags="$(sed -n 's/^ENTRYPOINT \["node", *\(.*\)\]$/\1/p' Dockerfile | tr -d '",')"
+# shellcheck disable=SC2086
+node $flags dist/api/main.js

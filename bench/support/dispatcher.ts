@@ -1,4 +1,5 @@
 import { parseConfig, type Config } from '../../src/core/config.js';
+import { berthNodeFlags } from '../../test/support/image.js';
 import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.js';
 import { freePort, type TestRedis } from '../../test/support/redis.js';
 import { TEST_TOKEN, testEnv } from '../../test/support/berth.js';
@@ -21,7 +22,8 @@ export async function startDispatcher(redis: TestRedis, image: string, overrides
   // Caps far above any bench size: the checks are paid for, never hit.
   const env = testEnv(redis, image, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', MAX_QUEUED_TASKS: '100000000', MAX_QUEUED_PER_REPO: '100000000', ...overrides });
   const config = parseConfig(env);
-  const child = startNodeProcess(env, { entry: 'dist/api/main.js', readyMsg: 'Server listening at', captureLogs });
+  // With the V8 flags of the image's entrypoint: berth as production runs it.
+  const child = startNodeProcess({ ...env, NODE_OPTIONS: berthNodeFlags() }, { entry: 'dist/api/main.js', readyMsg: 'Server listening at', captureLogs });
   await Promise.race([child.ready, child.exited.then(({ code }) => Promise.reject(new Error(`dispatcher exited with ${code} before it was ready`)))]);
   const url = `http://127.0.0.1:${port}`;
   return {

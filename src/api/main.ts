@@ -31,9 +31,10 @@ probeRedis.on('error', () => {});
 
 // Request handlers fail fast while Redis is down (503, never queued for later); the in-process
 // consumer keeps its own patient connections and simply carries on when Redis is back.
-const apiQueue = createTaskQueue(config, { failFast: true });
-apiQueue.on('error', () => {});
+// One client for the API's queue and berth's own keys: a delivery's commands share its writes.
 const redis = new Redis(config.REDIS_URL, failFastRedisOptions());
+const apiQueue = createTaskQueue(config, { client: redis });
+apiQueue.on('error', () => {});
 redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
 const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
 const metrics = new BerthMetrics();

@@ -21,7 +21,7 @@ import type { GithubReports } from '../core/reports.js';
 import type { Capacity } from '../core/backpressure.js';
 import type { TaskIndex } from '../core/task-index.js';
 
-export type ApiConfig = SubmitConfig & Pick<Config, 'API_TOKEN' | 'BODY_LIMIT' | 'WEBHOOK_BODY_LIMIT' | 'REQUEST_TIMEOUT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
+export type ApiConfig = SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO' | 'API_TOKEN' | 'BODY_LIMIT' | 'WEBHOOK_BODY_LIMIT' | 'REQUEST_TIMEOUT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
 
 export interface RegisteredRoute {
   method: string;

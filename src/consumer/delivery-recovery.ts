@@ -27,8 +27,9 @@ export interface RecoveryReport {
 /**
  * GitHub does not redeliver a webhook delivery that failed (berth down, a 5xx, slower than 10 s).
  * This finds them: it lists the App's recent deliveries (`GET /app/hook/deliveries`), groups them by
- * guid, and for each delivery that never got a 2xx — or that berth never recorded although it was
- * watching then — asks GitHub to deliver it again (`POST /app/hook/deliveries/{id}/attempts`).
+ * guid, and for each one berth never gave a final answer — it failed, or it came while berth was
+ * watching and berth has no record of answering it (a crash mid-request) — asks GitHub to deliver it
+ * again (`POST /app/hook/deliveries/{id}/attempts`).
  * The redelivery comes through the normal verified route, whose job id (the guid) makes it one task
  * at most. Deliveries older than GitHub's redelivery window are reported, not retried.
  */
@@ -85,11 +86,13 @@ export class DeliveryRecovery {
 
     const report: RecoveryReport = { requested: [], tooOld: [] };
     for (const [guid, attempts] of byGuid) {
+      // berth records a delivery when it gives it a final answer (a task, an ignore, a 400), never
+      // before: one it recorded is done with, whatever GitHub's log says; one it did not record is
+      // missed if it came while berth was watching, or if it never got a 2xx before that.
+      if ((await this.redis.exists(this.keys.deliverySeen(guid))) === 1) continue;
       const received = attempts.some((a) => a.status_code >= 200 && a.status_code < 300);
       const first = Math.min(...attempts.map((a) => Date.parse(a.delivered_at)));
-      const recorded = (await this.redis.exists(this.keys.deliverySeen(guid))) === 1;
-      const missed = !received || (!recorded && first >= watchingSince);
-      if (!missed) continue;
+      if (received && first < watchingSince) continue;
       if (first < now - window) {
         report.tooOld.push(guid);
         if ((await this.redis.set(this.keys.deliveryRedelivery(guid), 'too-old', 'PX', window, 'NX')) === 'OK') {

@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
 import type { Job } from 'bullmq';
 import { maskTokens } from '../github/check-run.js';
 import { RESULT_PREFIX } from '../core/worker-protocol.js';
@@ -43,48 +42,71 @@ export class FrameDemuxer {
 }
 
 /**
- * Splits text into lines with constant work per character: only the new text is scanned, and a
- * partial line is held only up to `maxChars`; past that it is emitted cut, with a marker, and the
- * rest of it is dropped until its newline (a `\r` progress bar never grows anything).
+ * Splits output into lines with constant work per byte and almost no allocation: newlines are found
+ * in the bytes themselves, a partial line is kept only up to `maxBytes` (copied, so no chunk is
+ * retained), and only the lines kept are decoded. Past the cap a line is emitted cut, with a marker,
+ * and the rest of it is dropped unread up to its newline: a `\r` progress bar costs a scan, nothing
+ * more. UTF-8 split across chunks is whole again by the time a line is decoded.
  */
 export class LineSplitter {
-  private partial = '';
+  private parts: Buffer[] = [];
+  private size = 0;
   private dropping = false;
 
   constructor(
     private readonly onLine: (line: string) => void,
-    private readonly maxChars = LINE_MAX_CHARS,
+    private readonly maxBytes = LINE_MAX_CHARS,
   ) {}
 
-  push(text: string): void {
+  push(bytes: Buffer): void {
     let start = 0;
     for (;;) {
-      const newline = text.indexOf('\n', start);
-      const end = newline < 0 ? text.length : newline;
-      if (!this.dropping) this.append(text, start, end);
+      const newline = bytes.indexOf(10, start);
+      const end = newline < 0 ? bytes.length : newline;
+      if (!this.dropping) this.append(bytes, start, end);
       if (newline < 0) return;
-      if (!this.dropping) this.onLine(this.partial);
-      this.partial = '';
+      if (!this.dropping) this.onLine(this.take());
+      this.parts = [];
+      this.size = 0;
       this.dropping = false;
       start = newline + 1;
     }
   }
 
   end(): void {
-    if (this.partial && !this.dropping) this.onLine(this.partial);
-    this.partial = '';
+    if (this.size > 0 && !this.dropping) this.onLine(this.take());
+    this.parts = [];
+    this.size = 0;
   }
 
-  private append(text: string, start: number, end: number): void {
-    const room = this.maxChars - this.partial.length;
+  private append(bytes: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    const room = this.maxBytes - this.size;
     if (end - start <= room) {
-      this.partial += text.slice(start, end);
+      this.parts.push(Buffer.from(bytes.subarray(start, end)));
+      this.size += end - start;
       return;
     }
-    this.onLine(`${this.partial}${text.slice(start, start + room)} [berth] line cut at ${this.maxChars} characters; the rest of it is dropped`);
-    this.partial = '';
+    this.parts.push(Buffer.from(bytes.subarray(start, start + room)));
+    this.onLine(`${wholeCharacters(Buffer.concat(this.parts)).toString('utf8')} [berth] line cut at ${this.maxBytes} characters; the rest of it is dropped`);
+    this.parts = [];
+    this.size = 0;
     this.dropping = true;
   }
+
+  private take(): string {
+    return (this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts)).toString('utf8');
+  }
+}
+
+/** `bytes` without a UTF-8 sequence left incomplete at its end (a cut never splits a character). */
+function wholeCharacters(bytes: Buffer): Buffer {
+  let lead = bytes.length - 1;
+  while (lead >= 0 && bytes.length - lead <= 4 && (bytes[lead]! & 0xc0) === 0x80) lead--;
+  if (lead < 0) return bytes;
+  const first = bytes[lead]!;
+  const length = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
+  return bytes.length - lead < length ? bytes.subarray(0, lead) : bytes;
 }
 
 /** Replaces every known secret value, and anything shaped like a GitHub token, with `***`. */
@@ -120,8 +142,7 @@ export async function streamLogsToJob(follow: LogFollower, containerId: string, 
     chain = chain.then(() => job.log(entry)).catch(() => {});
   };
   const lines = new LineSplitter(write);
-  const decoder = new StringDecoder('utf8');
-  const frames = new FrameDemuxer((bytes) => lines.push(decoder.write(bytes)));
+  const frames = new FrameDemuxer((bytes) => lines.push(bytes));
   stream.on('data', (chunk: Buffer) => frames.push(chunk));
   const ended = new Promise<void>((resolve) => {
     stream.on('end', resolve);
@@ -135,7 +156,6 @@ export async function streamLogsToJob(follow: LogFollower, containerId: string, 
       clearTimeout(timer);
     }
     stream.destroy();
-    lines.push(decoder.end());
     lines.end();
     await chain;
   };

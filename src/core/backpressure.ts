@@ -23,16 +23,28 @@ export class Capacity {
     this.keys = berthKeys(config.QUEUE_NAME);
   }
 
+  /** Why a new task cannot be queued now for the global cap alone, or null (webhooks check the repository cap in their intake). */
+  async globalRefusal(): Promise<string | null> {
+    if (this.config.MAX_QUEUED_TASKS <= 0) return null;
+    const counts = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed');
+    const queued = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
+    return queued >= this.config.MAX_QUEUED_TASKS ? `berth has ${queued} tasks queued (MAX_QUEUED_TASKS=${this.config.MAX_QUEUED_TASKS}); try again when some have run` : null;
+  }
+
   /** Why a new task for `repo` cannot be queued now, or null. */
   async refusal(repo: string): Promise<string | null> {
-    if (this.config.MAX_QUEUED_TASKS > 0) {
-      const counts = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed');
+    const key = this.keys.queuedForRepo(repo);
+    // Both counts at once: one round trip on the hot path.
+    const [counts, repoQueued] = await Promise.all([
+      this.config.MAX_QUEUED_TASKS > 0 ? this.queue.getJobCounts('waiting', 'prioritized', 'delayed') : null,
+      this.config.MAX_QUEUED_PER_REPO > 0 ? this.redis.scard(key) : 0,
+    ]);
+    if (counts) {
       const queued = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
       if (queued >= this.config.MAX_QUEUED_TASKS) return `berth has ${queued} tasks queued (MAX_QUEUED_TASKS=${this.config.MAX_QUEUED_TASKS}); try again when some have run`;
     }
     if (this.config.MAX_QUEUED_PER_REPO > 0) {
-      const key = this.keys.queuedForRepo(repo);
-      let queued = await this.redis.scard(key);
+      let queued = repoQueued;
       if (queued >= this.config.MAX_QUEUED_PER_REPO) queued = await this.prune(key);
       if (queued >= this.config.MAX_QUEUED_PER_REPO) return `${repo} has ${queued} tasks queued (MAX_QUEUED_PER_REPO=${this.config.MAX_QUEUED_PER_REPO}); try again when some have run`;
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ensureWorkerImage } from '../support/image.js';
+import { berthNodeFlags, ensureWorkerImage } from '../support/image.js';
 import { freePort, startRedis, type TestRedis } from '../support/redis.js';
 import { testEnv, TEST_TOKEN } from '../support/berth.js';
 import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
@@ -21,7 +21,7 @@ describe('a 100 MiB flood without a newline', () => {
     const image = await ensureWorkerImage();
     redis = await startRedis();
     const port = await freePort();
-    const env = testEnv(redis, image, { PORT: String(port), WORKER_LOG_MAX_SIZE: '200m', AGENT_COMMAND_FLOOD: 'node /agents/flood.mjs', WORKER_ENV: 'MODEL_KEY', MODEL_KEY: 'sk-secret-model-key-42' });
+    const env = testEnv(redis, image, { PORT: String(port), WORKER_LOG_MAX_SIZE: '200m', AGENT_COMMAND_FLOOD: 'node /agents/flood.mjs', WORKER_ENV: 'MODEL_KEY', MODEL_KEY: 'sk-secret-model-key-42', NODE_OPTIONS: berthNodeFlags() });
     queue = env.QUEUE_NAME!;
     url = `http://127.0.0.1:${port}`;
     berth = startNodeProcess(env, { entry: 'src/api/main.ts', readyMsg: 'Server listening' });

@@ -73,3 +73,9 @@ export async function ensureWorkerImage(): Promise<string> {
   }
   return tag;
 }
+
+/** The V8 flags berth's processes run with: those of the image's entrypoint (the one place they are set). */
+export function berthNodeFlags(): string {
+  const entrypoint = /^ENTRYPOINT \[(.*)\]$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))![1]!;
+  return (JSON.parse(`[${entrypoint}]`) as string[]).slice(1).join(' ');
+}

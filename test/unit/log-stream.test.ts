@@ -33,23 +33,31 @@ describe('log lines from a container', () => {
   it('lines split across pushes; a line longer than the cap is cut once with a marker and the rest dropped up to its newline', () => {
     const lines: string[] = [];
     const splitter = new LineSplitter((l) => lines.push(l), 10);
-    splitter.push('ab');
-    splitter.push('c\nde');
-    splitter.push('f\n0123456789ABCDEF');
-    for (let i = 0; i < 1000; i++) splitter.push('x'.repeat(1000)); // a \r progress bar would look the same
-    splitter.push('\nlast');
+    const push = (text: string) => splitter.push(Buffer.from(text));
+    push('ab');
+    push('c\nde');
+    push('f\n0123456789ABCDEF');
+    for (let i = 0; i < 1000; i++) push('x'.repeat(1000)); // a \r progress bar would look the same
+    push('\nlast');
     splitter.end();
     assert.deepEqual(lines, ['abc', 'def', '0123456789 [berth] line cut at 10 characters; the rest of it is dropped', 'last']);
   });
   it('160 MiB without a newline keeps nothing but the capped line', () => {
     const lines: string[] = [];
     const splitter = new LineSplitter((l) => lines.push(l));
-    const chunk = 'x'.repeat(65_536);
+    const chunk = Buffer.alloc(65_536, 'x');
     for (let i = 0; i < 2_560; i++) splitter.push(chunk);
     splitter.end();
     assert.equal(lines.length, 1);
     assert.ok(lines[0]!.length < 2_100);
-    assert.equal((splitter as unknown as { partial: string }).partial.length, 0);
+    assert.equal((splitter as unknown as { size: number }).size, 0);
+  });
+  it('UTF-8 split across chunks decodes whole; a cut never splits a character', () => {
+    const lines: string[] = [];
+    const splitter = new LineSplitter((l) => lines.push(l), 5);
+    const bytes = Buffer.from('héé\nééééé\n');
+    for (let i = 0; i < bytes.length; i++) splitter.push(bytes.subarray(i, i + 1));
+    assert.deepEqual(lines, ['héé', 'éé [berth] line cut at 5 characters; the rest of it is dropped']);
   });
   it('secrets and token-shaped strings are masked', () => {
     const mask = secretMasker(['sk-model-key-123', 'abc']);

@@ -87,3 +87,23 @@ describe('trust (pure)', () => {
     assert.equal(decideTrust({ ...trust, repositories: ['Codertocat/other'] }, base).trusted, false);
   });
 });
+
+describe('webhook signatures (raw bytes, rotation)', () => {
+  it('agrees with @octokit/webhooks-methods: current and previous secret accepted; altered, truncated, upper-case, empty refused', async () => {
+    const { sign } = await import('@octokit/webhooks-methods');
+    const { signatureMatches } = await import('../../src/api/webhooks/signature.js');
+    const body = JSON.stringify({ hello: 'wörld', n: 1 });
+    const raw = Buffer.from(body);
+    const current = 'current-secret-0123456789';
+    const previous = 'previous-secret-0123456789';
+    const byCurrent = await sign(current, body);
+    assert.equal(signatureMatches(raw, byCurrent, [current, previous]), true);
+    assert.equal(signatureMatches(raw, await sign(previous, body), [current, previous]), true);
+    assert.equal(signatureMatches(raw, await sign('another-secret-0123456789', body), [current, previous]), false);
+    assert.equal(signatureMatches(Buffer.from(body.replace('1', '2')), byCurrent, [current]), false);
+    assert.equal(signatureMatches(raw, byCurrent.slice(0, -2), [current]), false);
+    assert.equal(signatureMatches(raw, byCurrent.toUpperCase(), [current]), false);
+    assert.equal(signatureMatches(Buffer.alloc(0), byCurrent, [current]), false);
+    assert.equal(signatureMatches(raw, byCurrent.replace('sha256=', 'sha1='), [current]), false);
+  });
+});

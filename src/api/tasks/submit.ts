@@ -27,6 +27,8 @@ export interface SubmitExtra {
   deduplicationId?: string;
   commentId?: number;
   untrusted?: TaskData['untrusted'];
+  /** The supplied job id cannot exist unless this call makes it (a delivery id never seen before). */
+  fresh?: boolean;
 }
 
 /** Retry, backoff and retention come from operator config; a request cannot choose them. */
@@ -57,9 +59,12 @@ export interface SubmitDeps {
 export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra, deps: SubmitDeps = {}): Promise<SubmitResult> {
   const { capacity, index } = deps;
   if (!agentCommandFor(config, request.kind)) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
-  const refusal = capacity ? await capacity.refusal(request.repo) : null;
-  if (refusal) return { status: 'over-capacity', message: refusal };
   const id = extra.jobId ?? (request.idempotencyKey ? idempotentTaskId(request.idempotencyKey) : newTaskId());
+  const submittedAt = Date.now();
+  // Indexed before it exists (a crash in between leaves an id without a job, never a job the filters
+  // miss), alongside the cap check: an id indexed for a refused task is dropped on the next read.
+  const [refusal] = await Promise.all([capacity ? capacity.refusal(request.repo) : null, index?.add(id, request.repo, request.kind, submittedAt)]);
+  if (refusal) return { status: 'over-capacity', message: refusal };
   const data: TaskData = {
     kind: request.kind,
     repo: request.repo,
@@ -67,7 +72,7 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
     ...(request.number !== undefined ? { number: request.number } : {}),
     ...(request.prompt !== undefined ? { prompt: request.prompt } : {}),
     source: extra.source,
-    submittedAt: Date.now(),
+    submittedAt,
     submissionId: randomUUID(),
     ...(extra.installationId !== undefined ? { installationId: extra.installationId } : {}),
     ...(extra.deliveryId !== undefined ? { deliveryId: extra.deliveryId } : {}),
@@ -75,15 +80,13 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
     ...(extra.commentId !== undefined ? { commentId: extra.commentId } : {}),
     ...(extra.untrusted !== undefined ? { untrusted: extra.untrusted } : {}),
   };
-  // Indexed before it exists: a crash in between leaves an id without a job, never a job the filters miss.
-  await index?.add(id, request.repo, request.kind, data.submittedAt);
   const options = jobOptions(config, id);
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };
   const added = await queue.add(request.kind, data, options);
   const addedId = added.id ?? id;
   if (addedId === id) await capacity?.queued(request.repo, id);
-  // A fresh random id cannot collide: the add created the job, nothing more to ask Redis.
-  if (addedId === id && !extra.jobId && !request.idempotencyKey) return { status: 'created', id, state: 'waiting' };
+  // A fresh random id (or a delivery id never seen) cannot collide: the add created the job.
+  if (addedId === id && ((!extra.jobId && !request.idempotencyKey) || extra.fresh)) return { status: 'created', id, state: 'waiting' };
   // BullMQ answers a deduplicated add with the id of the job already queued; a supplied id that
   // exists comes back unchanged, with the stored job's data untouched.
   if (addedId === id && (await storedSubmissionId(queue, id)) === data.submissionId) return { status: 'created', id, state: 'waiting' };

@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
-import { verifyWithFallback } from '@octokit/webhooks-methods';
+import { signatureMatches } from './signature.js';
+import { DeliveryIntake } from './intake.js';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { CancelBook } from '../../core/cancel.js';
 import { berthKeys } from '../../core/keys.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { WebhookRules } from '../../core/webhook-rules.js';
-import { agentCommandFor } from '../../core/config.js';
+import { agentCommandFor, type Config } from '../../core/config.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { interpretDelivery, type CheckRunIntent, type TaskIntent } from './interpret.js';
@@ -15,7 +15,6 @@ import type { GithubReports } from '../../core/reports.js';
 import type { Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
 import { replayTask } from '../tasks/retry.js';
-import { GITHUB_REDELIVERY_WINDOW_MS } from '../../core/keys.js';
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const EVENT_NAME = /^[a-z_]{1,64}$/;
@@ -26,7 +25,7 @@ export interface GithubWebhookOptions {
   queue: TaskQueue;
   redis: Redis;
   cancels: CancelBook;
-  config: SubmitConfig;
+  config: SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO'>;
   /** Outbound GitHub reports (👀, check runs); null without App credentials. */
   reports?: GithubReports | null;
   /** berth's own App id: only its check runs' buttons are acted on. */
@@ -43,27 +42,21 @@ export interface GithubWebhookOptions {
  * fails any step. Registered in its own scope so its raw-body parser touches no other route.
  */
 export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebhookOptions): Promise<void> {
-  // @octokit/webhooks' own verify() checks only the first secret; rotation needs the fallback.
-  const [secret, ...additionalSecrets] = opts.secrets;
   const keys = berthKeys(opts.queue.name);
+  const intake = new DeliveryIntake(opts.redis, opts.queue.name, opts.config.KEEP_COMPLETED);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_request, body, done) => done(null, body));
 
-  app.post('/webhooks/github', { bodyLimit: opts.bodyLimit }, async (request, reply) => {
+  // One log line per delivery (below), not Fastify's two per request: at thousands of deliveries a
+  // second the logger was a measurable share of the route's CPU. Warnings and errors still log.
+  app.post('/webhooks/github', { bodyLimit: opts.bodyLimit, logLevel: 'warn' }, async (request, reply) => {
     const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const signature = request.headers['x-hub-signature-256'];
     if (typeof signature !== 'string' || !signature.startsWith('sha256=')) {
       return reply.status(401).send({ error: 'Unauthorized', message: 'missing X-Hub-Signature-256 (sha1 signatures are not accepted)' });
     }
-    const text = raw.toString('utf8');
-    let valid = false;
-    try {
-      valid = raw.length > 0 && (await verifyWithFallback(secret!, text, signature, additionalSecrets));
-    } catch {
-      valid = false;
-    }
-    if (!valid) {
+    if (!signatureMatches(raw, signature, opts.secrets)) {
       request.log.warn({ delivery: request.headers['x-github-delivery'] }, 'webhook signature does not match');
       return reply.status(401).send({ error: 'Unauthorized', message: 'signature does not match' });
     }
@@ -73,44 +66,55 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     if (typeof event !== 'string' || !EVENT_NAME.test(event)) return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Event' });
     if (typeof delivery !== 'string' || !DELIVERY_ID.test(delivery)) return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Delivery' });
 
-    // Recorded before anything else can fail: the delivery recovery asks GitHub again only for
-    // deliveries berth never got (an error answer from here on is seen by GitHub as a failure anyway).
-    await opts.redis.set(keys.deliverySeen(delivery), '1', 'PX', GITHUB_REDELIVERY_WINDOW_MS);
+    // Every final answer from here on records the delivery as received (the recovery asks GitHub
+    // again only for deliveries berth never answered); an error answer (a 503) does not.
+    const final = async (status: number, body: Record<string, unknown>, subject?: { key: string; taskId: string }) => {
+      await intake.answered(delivery, subject);
+      return reply.status(status).send(body);
+    };
 
     let payload: unknown;
     try {
-      payload = JSON.parse(text);
+      payload = JSON.parse(raw.toString('utf8'));
     } catch {
-      return reply.status(400).send({ error: 'Bad Request', message: 'body is not valid JSON' });
+      return final(400, { error: 'Bad Request', message: 'body is not valid JSON' });
     }
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return reply.status(400).send({ error: 'Bad Request', message: 'body must be a JSON object' });
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return final(400, { error: 'Bad Request', message: 'body must be a JSON object' });
 
     const intent = interpretDelivery(event, payload as Record<string, unknown>, opts.rules);
-    if (intent.type === 'invalid') return reply.status(400).send({ error: 'Bad Request', message: intent.message });
-    if (intent.type === 'ignored') return reply.status(202).send({ ignored: intent.reason });
+    if (intent.type === 'invalid') return final(400, { error: 'Bad Request', message: intent.message });
+    if (intent.type === 'ignored') return final(202, { ignored: intent.reason });
     if (intent.type === 'check-run') {
       const answer = await checkRunAction(opts, intent, delivery);
-      request.log.info({ delivery, event, taskId: intent.taskId, action: intent.action, ...answer }, 'check run button');
-      return reply.status(202).send(answer);
+      app.log.info({ delivery, event, taskId: intent.taskId, action: intent.action, ...answer }, 'check run button');
+      return final(202, answer);
     }
 
     const trust = decideTrust(opts.rules.trust, intent);
     if (!trust.trusted) {
-      request.log.info({ delivery, event, repo: intent.repo, actor: intent.actor.login, detail: trust.detail }, 'ignored untrusted delivery');
-      return reply.status(202).send({ ignored: trust.reason, detail: trust.detail });
+      app.log.info({ delivery, event, repo: intent.repo, actor: intent.actor.login, detail: trust.detail }, 'ignored untrusted delivery');
+      return final(202, { ignored: trust.reason, detail: trust.detail });
     }
-    if (!agentCommandFor(opts.config, intent.kind)) return reply.status(202).send({ ignored: `no AGENT_COMMAND_${intent.kind.toUpperCase()} configured` });
+    if (!agentCommandFor(opts.config, intent.kind)) return final(202, { ignored: `no AGENT_COMMAND_${intent.kind.toUpperCase()} configured` });
 
-    // A signed body replayed under a new X-GitHub-Delivery id is not a new event (GitHub's own
-    // redeliveries keep the id, and the job id already folds those).
-    const digest = createHash('sha256').update(raw).digest('hex');
-    const firstSeen = await opts.redis.set(keys.deliveryDigest(digest), delivery, 'PX', opts.config.KEEP_COMPLETED, 'NX');
-    if (firstSeen !== 'OK') {
-      const original = await opts.redis.get(keys.deliveryDigest(digest));
-      if (original !== null && original !== delivery) {
-        request.log.warn({ delivery, original }, 'a delivery body seen before under another delivery id; ignored as a replay');
-        return reply.status(202).send({ ignored: `the same body was delivered before as ${original}`, duplicate: 'replayed body' });
-      }
+    // berth's bookkeeping in one server-side step (digest, index, repository cap), with the global
+    // cap's counts in the same write. The verified signature is an HMAC of exactly these bytes: it
+    // is the body's digest. A superseding task replaces the one it cancels: no cap for it.
+    const taskId = `gh-${delivery}`;
+    const [admitted, overAll] = await Promise.all([
+      intake.admit({ id: delivery, digest: signature.slice(7) }, { id: taskId, repo: intent.repo, kind: intent.kind, at: Date.now() }, intent.supersede ? 0 : opts.config.MAX_QUEUED_PER_REPO),
+      intent.supersede || !opts.capacity ? null : opts.capacity.globalRefusal(),
+    ]);
+    if (admitted.status === 'replay') {
+      // A signed body replayed under a new X-GitHub-Delivery id is not a new event (GitHub's own
+      // redeliveries keep the id, and the job id folds those).
+      request.log.warn({ delivery, original: admitted.original }, 'a delivery body seen before under another delivery id; ignored as a replay');
+      return final(202, { ignored: `the same body was delivered before as ${admitted.original}`, duplicate: 'replayed body' });
+    }
+    const overCap = overAll ?? (admitted.status === 'over-cap' ? `${intent.repo} has ${admitted.queued} tasks queued (MAX_QUEUED_PER_REPO=${opts.config.MAX_QUEUED_PER_REPO}); try again when some have run` : null);
+    if (overCap) {
+      request.log.warn({ delivery, event, repo: intent.repo, reason: overCap }, 'delivery ignored: berth is over its queue cap');
+      return final(202, { ignored: overCap });
     }
 
     const superseded = intent.supersede ? await supersede(opts, intent, keys) : null;
@@ -118,9 +122,8 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       opts.queue,
       opts.config,
       { kind: intent.kind, repo: intent.repo, number: intent.number, ...(intent.ref ? { ref: intent.ref } : {}), ...(intent.prompt ? { prompt: intent.prompt } : {}) },
-      { ...(intent.untrusted ? { untrusted: intent.untrusted } : {}), source: 'github', jobId: `gh-${delivery}`, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent), ...(intent.commentId ? { commentId: intent.commentId } : {}) },
-      // A superseding task replaces the one it cancels: it is not refused for the cap after that cancel.
-      { capacity: intent.supersede ? undefined : opts.capacity, index: opts.index },
+      // A delivery answered for the first time cannot name an existing job: no need to ask Redis whose it is.
+      { ...(intent.untrusted ? { untrusted: intent.untrusted } : {}), fresh: admitted.firstTime, source: 'github', jobId: taskId, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent), ...(intent.commentId ? { commentId: intent.commentId } : {}) },
     );
     if ((result.status === 'created' || result.status === 'existing') && opts.reports) {
       // The comment is acknowledged even when its task was already queued: berth did see it.
@@ -128,16 +131,11 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       if (result.status === 'created') await opts.reports.sync(result.id, 'queued');
     }
     if (result.status === 'created') {
-      await opts.redis.set(keys.subject(intent.repo, intent.number, intent.kind), result.id, 'PX', opts.config.KEEP_COMPLETED);
-      request.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
-      return reply.status(202).send({ id: result.id, state: result.state, ...(superseded ? { superseded } : {}) });
-    }
-    if (result.status === 'over-capacity') {
-      request.log.warn({ delivery, event, repo: intent.repo, reason: result.message }, 'delivery ignored: berth is over its queue cap');
-      return reply.status(202).send({ ignored: result.message });
+      app.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
+      return final(202, { id: result.id, state: result.state, ...(superseded ? { superseded } : {}) }, { key: keys.subject(intent.repo, intent.number, intent.kind), taskId: result.id });
     }
     if (result.status === 'existing') {
-      return reply.status(202).send({ id: result.id, state: result.state, ...(result.deduplicated ? { ignored: `a ${intent.kind} task for ${intent.repo}#${intent.number} is already queued` } : { duplicate: 'delivery already received' }) });
+      return final(202, { id: result.id, state: result.state, ...(result.deduplicated ? { ignored: `a ${intent.kind} task for ${intent.repo}#${intent.number} is already queued` } : { duplicate: 'delivery already received' }) });
     }
     return reply.status(202).send({ ignored: 'task not queued' });
   });
