@@ -15,6 +15,10 @@ export function installErrorHandler(app: FastifyInstance): void {
       });
       return reply.status(400).send({ error: 'Bad Request', message: problems.join('; '), problems });
     }
+    if (error.code === 'FST_ERR_HANDLER_TIMEOUT') {
+      request.log.warn({ err: error }, 'a request ran past its deadline; answered 503');
+      return reply.status(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'berth could not answer in time (Redis slow or unreachable); retry in a few seconds' });
+    }
     if (isRedisUnavailable(error)) {
       request.log.warn({ err: error }, 'Redis unreachable; answered 503');
       return reply.status(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'Redis is unreachable right now; nothing was queued. Retry in a few seconds.' });

@@ -21,7 +21,10 @@ import type { GithubReports } from '../core/reports.js';
 import type { Capacity } from '../core/backpressure.js';
 import type { TaskIndex } from '../core/task-index.js';
 
-export type ApiConfig = SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO' | 'API_TOKEN' | 'BODY_LIMIT' | 'WEBHOOK_BODY_LIMIT' | 'REQUEST_TIMEOUT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
+export type ApiConfig = SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO' | 'MAX_QUEUED_TASKS' | 'API_TOKEN' | 'BODY_LIMIT' | 'WEBHOOK_BODY_LIMIT' | 'REQUEST_TIMEOUT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
+
+/** Longest a handler may take; the cancel route waits for a container and gets its own. */
+export const HANDLER_TIMEOUT_MS = 5_000;
 
 export interface RegisteredRoute {
   method: string;
@@ -74,6 +77,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       ),
     requestTimeout: deps.config.REQUEST_TIMEOUT,
     keepAliveTimeout: 5_000,
+    // One deadline per request (a Redis that hangs without closing its connection gets a 503).
+    handlerTimeout: HANDLER_TIMEOUT_MS,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

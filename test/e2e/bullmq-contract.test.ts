@@ -168,4 +168,17 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
     await waitUntil(() => reason, 'aborted');
     assert.equal(reason, 'cancel');
   });
+
+  it("the tasks waiting to start are the wait and paused lists and the prioritized and delayed sets, by queue.toKey (the webhook intake counts them itself)", async () => {
+    const queue = queueOf();
+    await queue.add('x', {});
+    await queue.add('x', {}, { priority: 5 });
+    await queue.add('x', {}, { delay: 60_000 });
+    await queue.pause();
+    await queue.add('x', {});
+    const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed');
+    const direct = (await client.llen(queue.toKey('wait'))) + (await client.llen(queue.toKey('paused'))) + (await client.zcard(queue.toKey('prioritized'))) + (await client.zcard(queue.toKey('delayed')));
+    assert.equal(direct, (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0));
+    assert.equal(direct, 4);
+  });
 });

@@ -12,6 +12,11 @@ const INTAKE = `
 local owner = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2], 'GET')
 if owner and owner ~= ARGV[1] then return {'replay', owner} end
 local first = owner and '0' or '1'
+local all = tonumber(ARGV[6])
+if all > 0 then
+  local queued = redis.call('LLEN', KEYS[5]) + redis.call('LLEN', KEYS[6]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
+  if queued >= all then return {'over-all', tostring(queued)} end
+end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
 local cap = tonumber(ARGV[5])
@@ -27,24 +32,35 @@ return {'ok', first}
 `;
 
 /** `firstTime`: this delivery's body was never seen before (not a redelivery of it). */
-export type IntakeAnswer = { status: 'ok'; firstTime: boolean } | { status: 'replay'; original: string; firstTime: false } | { status: 'over-cap'; queued: number; firstTime: boolean };
+export type IntakeAnswer =
+  | { status: 'ok'; firstTime: boolean }
+  | { status: 'replay'; original: string; firstTime: false }
+  | { status: 'over-cap' | 'over-all'; queued: number; firstTime: false };
 
 export class DeliveryIntake {
   private readonly keys;
+  private readonly stateKeys: string[];
+
+  /**
+   * `queue`: the tasks' BullMQ queue. The global cap reads its waiting, paused, prioritized and
+   * delayed sets by BullMQ's own key names (`queue.toKey`): what getJobCounts counts, in the same
+   * step (test/e2e/bullmq-contract.test.ts checks they agree).
+   */
   constructor(
     private readonly redis: Redis,
-    queue: string,
+    queue: { name: string; toKey(type: string): string },
     private readonly keepMs: number,
   ) {
-    this.keys = berthKeys(queue);
-    if (!('berthIntake' in redis)) redis.defineCommand('berthIntake', { numberOfKeys: 4, lua: INTAKE });
+    this.keys = berthKeys(queue.name);
+    this.stateKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((type) => queue.toKey(type));
+    if (!('berthIntake' in redis)) redis.defineCommand('berthIntake', { numberOfKeys: 8, lua: INTAKE });
   }
 
-  async admit(delivery: { id: string; digest: string }, task: { id: string; repo: string; kind: string; at: number }, repoCap: number): Promise<IntakeAnswer> {
-    const keys = [this.keys.deliveryDigest(delivery.digest), this.keys.byRepo(task.repo), this.keys.byKind(task.kind), this.keys.queuedForRepo(task.repo)];
-    const [status, detail] = (await (this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string]> }).berthIntake(...keys, delivery.id, this.keepMs, task.id, task.at, repoCap)) as [string, string];
+  async admit(delivery: { id: string; digest: string }, task: { id: string; repo: string; kind: string; at: number }, caps: { repo: number; all: number }): Promise<IntakeAnswer> {
+    const keys = [this.keys.deliveryDigest(delivery.digest), this.keys.byRepo(task.repo), this.keys.byKind(task.kind), this.keys.queuedForRepo(task.repo), ...this.stateKeys];
+    const [status, detail] = (await (this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string]> }).berthIntake(...keys, delivery.id, this.keepMs, task.id, task.at, caps.repo, caps.all)) as [string, string];
     if (status === 'replay') return { status, original: detail, firstTime: false };
-    if (status === 'over-cap') return { status, queued: Number(detail), firstTime: false };
+    if (status === 'over-cap' || status === 'over-all') return { status, queued: Number(detail), firstTime: false };
     return { status: 'ok', firstTime: detail === '1' };
   }
 

@@ -25,7 +25,7 @@ export interface GithubWebhookOptions {
   queue: TaskQueue;
   redis: Redis;
   cancels: CancelBook;
-  config: SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO'>;
+  config: SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO' | 'MAX_QUEUED_TASKS'>;
   /** Outbound GitHub reports (👀, check runs); null without App credentials. */
   reports?: GithubReports | null;
   /** berth's own App id: only its check runs' buttons are acted on. */
@@ -43,7 +43,7 @@ export interface GithubWebhookOptions {
  */
 export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebhookOptions): Promise<void> {
   const keys = berthKeys(opts.queue.name);
-  const intake = new DeliveryIntake(opts.redis, opts.queue.name, opts.config.KEEP_COMPLETED);
+  const intake = new DeliveryIntake(opts.redis, opts.queue, opts.config.KEEP_COMPLETED);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_request, body, done) => done(null, body));
@@ -97,21 +97,24 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     }
     if (!agentCommandFor(opts.config, intent.kind)) return final(202, { ignored: `no AGENT_COMMAND_${intent.kind.toUpperCase()} configured` });
 
-    // berth's bookkeeping in one server-side step (digest, index, repository cap), with the global
-    // cap's counts in the same write. The verified signature is an HMAC of exactly these bytes: it
-    // is the body's digest. A superseding task replaces the one it cancels: no cap for it.
+    // berth's bookkeeping in one server-side step: the body's digest (the verified signature is an
+    // HMAC of exactly these bytes), the index, and both queue caps. A superseding task replaces the
+    // one it cancels: no cap for it.
     const taskId = `gh-${delivery}`;
-    const [admitted, overAll] = await Promise.all([
-      intake.admit({ id: delivery, digest: signature.slice(7) }, { id: taskId, repo: intent.repo, kind: intent.kind, at: Date.now() }, intent.supersede ? 0 : opts.config.MAX_QUEUED_PER_REPO),
-      intent.supersede || !opts.capacity ? null : opts.capacity.globalRefusal(),
-    ]);
+    const caps = intent.supersede ? { repo: 0, all: 0 } : { repo: opts.config.MAX_QUEUED_PER_REPO, all: opts.config.MAX_QUEUED_TASKS };
+    const admitted = await intake.admit({ id: delivery, digest: signature.slice(7) }, { id: taskId, repo: intent.repo, kind: intent.kind, at: Date.now() }, caps);
     if (admitted.status === 'replay') {
       // A signed body replayed under a new X-GitHub-Delivery id is not a new event (GitHub's own
       // redeliveries keep the id, and the job id folds those).
       request.log.warn({ delivery, original: admitted.original }, 'a delivery body seen before under another delivery id; ignored as a replay');
       return final(202, { ignored: `the same body was delivered before as ${admitted.original}`, duplicate: 'replayed body' });
     }
-    const overCap = overAll ?? (admitted.status === 'over-cap' ? `${intent.repo} has ${admitted.queued} tasks queued (MAX_QUEUED_PER_REPO=${opts.config.MAX_QUEUED_PER_REPO}); try again when some have run` : null);
+    const overCap =
+      admitted.status === 'over-all'
+        ? `berth has ${admitted.queued} tasks queued (MAX_QUEUED_TASKS=${opts.config.MAX_QUEUED_TASKS}); try again when some have run`
+        : admitted.status === 'over-cap'
+          ? `${intent.repo} has ${admitted.queued} tasks queued (MAX_QUEUED_PER_REPO=${opts.config.MAX_QUEUED_PER_REPO}); try again when some have run`
+          : null;
     if (overCap) {
       request.log.warn({ delivery, event, repo: intent.repo, reason: overCap }, 'delivery ignored: berth is over its queue cap');
       return final(202, { ignored: overCap });
