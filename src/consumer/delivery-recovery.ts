@@ -8,7 +8,8 @@ import { describeGithubError } from '../github/errors.js';
 /** After asking for a delivery again, do not ask again for this long (the redelivery shows in the list). */
 const REQUEST_MARK_MS = 30 * 60_000;
 
-interface HookDelivery {
+/** One delivery attempt, as `GET /app/hook/deliveries` lists it (the fields berth reads). */
+export interface HookDelivery {
   id: number;
   guid: string;
   delivered_at: string;
@@ -16,7 +17,7 @@ interface HookDelivery {
   status: string;
   status_code: number;
   event: string;
-  action?: string | null;
+  action: string | null;
 }
 
 export interface RecoveryReport {

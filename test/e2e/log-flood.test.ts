@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { berthNodeFlags, ensureWorkerImage } from '../support/image.js';
-import { freePort, startRedis, type TestRedis } from '../support/redis.js';
-import { testEnv, TEST_TOKEN } from '../support/berth.js';
-import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
-import { removeQueueContainers } from '../support/docker.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startApiProcess, type ApiProcess } from '../support/berth.js';
+import type { NodeProcess } from '../support/node-process.js';
 
 /**
  * Output without newlines cannot hurt the dispatcher: 100 MiB of it, through a real container with
@@ -13,30 +12,22 @@ import { removeQueueContainers } from '../support/docker.js';
  */
 describe('a 100 MiB flood without a newline', () => {
   let redis: TestRedis;
+  let server: ApiProcess;
   let berth: NodeProcess;
   let url: string;
-  let queue: string;
 
   before(async () => {
     const image = await ensureWorkerImage();
     redis = await startRedis();
-    const port = await freePort();
-    const env = testEnv(redis, image, { PORT: String(port), WORKER_LOG_MAX_SIZE: '200m', AGENT_COMMAND_FLOOD: 'node /agents/flood.mjs', WORKER_ENV: 'MODEL_KEY', MODEL_KEY: 'sk-secret-model-key-42', NODE_OPTIONS: berthNodeFlags() });
-    queue = env.QUEUE_NAME!;
-    url = `http://127.0.0.1:${port}`;
-    berth = startNodeProcess(env, { entry: 'src/api/main.ts', readyMsg: 'Server listening' });
-    await berth.ready;
+    server = await startApiProcess(redis, image, { WORKER_LOG_MAX_SIZE: '200m', AGENT_COMMAND_FLOOD: 'node /agents/flood.mjs', WORKER_ENV: 'MODEL_KEY', MODEL_KEY: 'sk-secret-model-key-42', NODE_OPTIONS: berthNodeFlags() });
+    ({ url, process: berth } = server);
   });
   after(async () => {
-    await berth.kill('SIGTERM');
-    await removeQueueContainers(queue);
+    await server.stop();
     await redis.stop();
   });
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-    return { status: response.status, body: (await response.json()) as any };
-  };
+  const api = (method: string, path: string, body?: unknown) => server.call(method, path, body);
   const waitDone = async (id: string, sample: () => Promise<void>) => {
     for (;;) {
       await sample();

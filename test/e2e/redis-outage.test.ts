@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
 import { Redis } from 'ioredis';
-import { queueContainers, recordEvents, removeQueueContainers } from '../support/docker.js';
+import { queueContainers, recordEvents } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
-import { freePort, startRedis, type TestRedis } from '../support/redis.js';
-import { testEnv, TEST_TOKEN } from '../support/berth.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startApiProcess, type ApiProcess } from '../support/berth.js';
 import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
-import { startNodeProcess, type NodeProcess } from '../support/node-process.js';
 import { waitUntil } from '../support/wait.js';
 
 /**
@@ -18,36 +17,26 @@ import { waitUntil } from '../support/wait.js';
  */
 describe('a 30 s Redis outage mid-flight', () => {
   let redis: TestRedis;
-  let berth: NodeProcess;
+  let api: ApiProcess;
   let url: string;
   let queue: string;
 
   before(async () => {
     const image = await ensureWorkerImage();
     redis = await startRedis({ aof: true });
-    const port = await freePort();
-    const env = testEnv(redis, image, {
-      PORT: String(port),
+    api = await startApiProcess(redis, image, {
       AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs',
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
       WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] }, rules: [{ on: 'pull_request.review_requested', kind: 'sleep' }] }),
     });
-    queue = env.QUEUE_NAME!;
-    url = `http://127.0.0.1:${port}`;
-    berth = startNodeProcess(env, { entry: 'src/api/main.ts', readyMsg: 'Server listening' });
-    await berth.ready;
+    ({ url, queue } = api);
   });
   after(async () => {
-    await berth.kill('SIGTERM');
-    await removeQueueContainers(queue);
+    await api.stop();
     await redis.stop();
   });
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const started = Date.now();
-    const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(15_000) });
-    return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as any, ms: Date.now() - started };
-  };
+  const call = (method: string, path: string, body?: unknown) => api.call(method, path, body);
 
   it('containers keep running, every task completes once, submits get 503 at once and never become tasks', async () => {
     const recorder = await recordEvents(queue);
@@ -90,7 +79,7 @@ describe('a 30 s Redis outage mid-flight', () => {
     const jobs = await client.keys(`bull:${queue}:*`).then((keys) => keys.filter((k) => /^bull:[^:]+:[kt]-|^bull:[^:]+:gh-/.test(k) && !k.endsWith(':logs') && !k.endsWith(':lock')));
     client.disconnect();
     assert.deepEqual(jobs.sort(), ids.map((id) => `bull:${queue}:${id}`).sort());
-    const takeovers = berth.lines.filter((l) => l.msg === 'took over a job whose consumer is gone');
+    const takeovers = api.process.lines.filter((l) => l.msg === 'took over a job whose consumer is gone');
     assert.ok(takeovers.length <= ids.length, `${takeovers.length} takeovers for ${ids.length} jobs`);
   });
 });

@@ -19,7 +19,8 @@ import { startConsumer, type Consumer } from '../../src/consumer/consumer.js';
 import { DockerLauncher, dockerClient } from '../../src/consumer/launcher/docker.js';
 import { docker, removeQueueContainers } from './docker.js';
 import { ROOT } from './image.js';
-import type { TestRedis } from './redis.js';
+import { freePort, type TestRedis } from './redis.js';
+import { startNodeProcess, type NodeProcess } from './node-process.js';
 
 /**
  * The fixture agents, bind-mounted read-only into workers that run as uid 10001. A checkout may
@@ -153,6 +154,39 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
       await reports?.close();
       redis.disconnect();
       await removeQueueContainers(config.QUEUE_NAME, launcher.docker).catch(() => {});
+    },
+  };
+}
+
+/** A real berth API process (src/api/main.ts: API and consumer in one, as production runs it). */
+export interface ApiProcess {
+  process: NodeProcess;
+  url: string;
+  queue: string;
+  /** A call with the API token; `ms` is how long berth took to answer. */
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; retryAfter: string | null; body: any; ms: number }>;
+  /** SIGTERM, then the queue's containers removed. */
+  stop(): Promise<void>;
+}
+
+export async function startApiProcess(redis: TestRedis, image: string, overrides: Record<string, string> = {}): Promise<ApiProcess> {
+  const port = await freePort();
+  const env = testEnv(redis, image, { PORT: String(port), ...overrides });
+  const url = `http://127.0.0.1:${port}`;
+  const child = startNodeProcess(env, { entry: 'src/api/main.ts', readyMsg: 'Server listening' });
+  await child.ready;
+  return {
+    process: child,
+    url,
+    queue: env.QUEUE_NAME!,
+    async call(method, path, body) {
+      const started = Date.now();
+      const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(15_000) });
+      return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as any, ms: Date.now() - started };
+    },
+    async stop() {
+      await child.kill('SIGTERM');
+      await removeQueueContainers(env.QUEUE_NAME!);
     },
   };
 }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { sign } from '@octokit/webhooks-methods';
+import type { HookDelivery as ListedDelivery } from '../../src/consumer/delivery-recovery.js';
 import { join } from 'node:path';
 
 /** One request the stand-in answered, as GitHub would have seen it. */
@@ -50,16 +51,8 @@ export interface PullFixture {
   headRepo: string | null;
 }
 
-/** One attempt at a webhook delivery, as `GET /app/hook/deliveries` lists it. */
-export interface HookDelivery {
-  id: number;
-  guid: string;
-  delivered_at: string;
-  redelivery: boolean;
-  status: string;
-  status_code: number;
-  event: string;
-  action: string | null;
+/** One attempt at a webhook delivery as GitHub lists it, plus the payload it redelivers. */
+export interface HookDelivery extends ListedDelivery {
   payload: unknown;
 }
 
