@@ -20,6 +20,7 @@ import { GithubLaunch } from './github-launch.js';
 import { startReporter, type ReporterConfig } from './reporter.js';
 import { EngineHealth } from './engine-health.js';
 import { DeliveryRecovery } from './delivery-recovery.js';
+import { GITHUB_REDELIVERY_WINDOW_MS } from '../core/keys.js';
 import { leftQueue } from '../core/backpressure.js';
 
 export type ConsumerConfig = AttemptConfig &
@@ -79,7 +80,15 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const launch = github ? new GithubLaunch(github, record, { trust: config.webhookRules.trust, permissions: (kind) => tokenPermissionsFor(config.tokenPermissions, kind) }) : null;
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
   const reporter = github ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics }) : null;
-  const recovery = github && config.WEBHOOK_REDELIVERY && config.GITHUB_WEBHOOK_SECRET ? new DeliveryRecovery(github, redis, config.QUEUE_NAME, { intervalMs: config.WEBHOOK_REDELIVERY_INTERVAL, logger, metrics: deps.metrics }) : null;
+  const recovery = github && config.WEBHOOK_REDELIVERY && config.GITHUB_WEBHOOK_SECRET ? new DeliveryRecovery(github, redis, config.QUEUE_NAME, {
+          intervalMs: config.WEBHOOK_REDELIVERY_INTERVAL,
+          logger,
+          metrics: deps.metrics,
+          // Never past KEEP_COMPLETED: a task removed by age must not read as a delivery never received.
+          windowMs: Math.min(GITHUB_REDELIVERY_WINDOW_MS, config.KEEP_COMPLETED),
+          taskExists: async (taskId) => !!(await deps.queue.getJob(taskId)) || !!(await cancels.tombstone(taskId)),
+        })
+      : null;
 
   const worker = new Worker<TaskData, WorkerResultLine>(
     config.QUEUE_NAME,

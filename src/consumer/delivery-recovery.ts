@@ -44,7 +44,14 @@ export class DeliveryRecovery {
     private readonly app: GithubApp,
     private readonly redis: Redis,
     queue: string,
-    private readonly options: { intervalMs: number; logger: Logger; metrics?: BerthMetrics; windowMs?: number },
+    private readonly options: {
+      intervalMs: number;
+      logger: Logger;
+      metrics?: BerthMetrics;
+      windowMs?: number;
+      /** Does the task a delivery became still exist (its job, or the tombstone of a cancel)? */
+      taskExists: (taskId: string) => Promise<boolean>;
+    },
   ) {
     this.keys = berthKeys(queue);
   }
@@ -87,10 +94,12 @@ export class DeliveryRecovery {
 
     const report: RecoveryReport = { requested: [], tooOld: [] };
     for (const [guid, attempts] of byGuid) {
-      // berth records a delivery when it gives it a final answer (a task, an ignore, a 400), never
-      // before: one it recorded is done with, whatever GitHub's log says; one it did not record is
-      // missed if it came while berth was watching, or if it never got a 2xx before that.
-      if ((await this.redis.exists(this.keys.deliverySeen(guid))) === 1) continue;
+      // berth records a delivery when it answers it (an ignore, a 400) or as it becomes a task (whose
+      // job then proves it): one it recorded is done with, whatever GitHub's log says; one it did not
+      // record is missed if it came while berth was watching, or if it never got a 2xx before that.
+      const record = await this.redis.get(this.keys.deliverySeen(guid));
+      // `task`: recorded as it became a task, before the add; the task's own job proves the add.
+      if (record !== null && (record !== 'task' || (await this.options.taskExists(`gh-${guid}`)))) continue;
       const received = attempts.some((a) => a.status_code >= 200 && a.status_code < 300);
       const first = Math.min(...attempts.map((a) => Date.parse(a.delivered_at)));
       if (received && first < watchingSince) continue;

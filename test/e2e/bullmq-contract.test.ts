@@ -154,6 +154,7 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
     const a = await queue.add('x', {}, { jobId: 'd-1', deduplication: { id: 'repo#1/review' } });
     const b = await queue.add('x', {}, { jobId: 'd-2', deduplication: { id: 'repo#1/review' } });
     assert.equal(b.id, a.id);
+    assert.equal(await client.get(`${queue.toKey('de')}:repo#1/review`), await queue.getDeduplicationJobId('repo#1/review'), 'the deduplication key is `toKey(de):<id>` (the webhook intake reads it)');
     await queue.removeDeduplicationKey('repo#1/review');
     assert.equal((await queue.add('x', {}, { jobId: 'd-3', deduplication: { id: 'repo#1/review' } })).id, 'd-3');
   });

@@ -324,6 +324,8 @@ export class GithubStandin {
 
   /** Delivers `original` again, signed, to berth's webhook route, and lists that attempt too. */
   private async redeliver(original: HookDelivery): Promise<void> {
+    // A berth asking at its start may ask before the test has said where it listens.
+    for (let waited = 0; !this.redeliverTo && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
     if (!this.redeliverTo) return;
     const body = JSON.stringify(original.payload);
     const response = await fetch(`${this.redeliverTo.url}/webhooks/github`, {

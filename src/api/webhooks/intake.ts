@@ -3,10 +3,11 @@ import { berthKeys, GITHUB_REDELIVERY_WINDOW_MS } from '../../core/keys.js';
 
 /**
  * berth's bookkeeping for one delivery that is about to become a task, in one server-side step (one
- * round trip on the ingest hot path instead of five): the body's digest (a signed body replayed
- * under a new delivery id is refused), the task's place in the repository and kind indexes (before
- * its job exists: a crash leaves an id without a job, never a job the filters miss), and its place in
- * the repository's queued count (refused over the cap, and taken back out).
+ * round trip on the ingest hot path instead of six): the body's digest (a signed body replayed
+ * under a new delivery id is refused), both queue caps, the task's place in the repository and kind
+ * indexes (before its job exists: a crash leaves an id without a job, never a job the filters miss),
+ * the repository's queued count, the supersede pointer, and the delivery's record (`task`: its job
+ * is the proof it was received, which the recovery checks).
  */
 const INTAKE = `
 local owner = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2], 'GET')
@@ -28,18 +29,30 @@ if cap > 0 then
     return {'over-cap', tostring(queued - 1)}
   end
 end
-return {'ok', first}
+-- Received, and about to be a task: the task's own job will prove it (the recovery looks for it).
+redis.call('SET', KEYS[11], 'task', 'PX', ARGV[8])
+-- The supersede pointer: a superseding task always replaces the one it cancels; any other only when
+-- no task of its subject is queued (then BullMQ's deduplication folds this one into that one).
+-- The previous pointer is returned: a superseding delivery cancels the task it names.
+local previous = ''
+if ARGV[7] == '1' or redis.call('EXISTS', KEYS[9]) == 0 then previous = redis.call('SET', KEYS[10], ARGV[3], 'PX', ARGV[2], 'GET') or '' end
+return {'ok', first, previous}
 `;
 
-/** `firstTime`: this delivery's body was never seen before (not a redelivery of it). */
+/**
+ * `firstTime`: this delivery's body was never seen before (not a redelivery of it). `previous`: the
+ * task the supersede pointer named before this one took its place (a superseding delivery cancels it).
+ */
 export type IntakeAnswer =
-  | { status: 'ok'; firstTime: boolean }
+  | { status: 'ok'; firstTime: boolean; previous: string | null }
   | { status: 'replay'; original: string; firstTime: false }
   | { status: 'over-cap' | 'over-all'; queued: number; firstTime: false };
 
 export class DeliveryIntake {
   private readonly keys;
   private readonly stateKeys: string[];
+  /** BullMQ's deduplication key prefix (`getDeduplicationJobId` reads the same key; the contract test checks). */
+  private readonly dedupePrefix: string;
 
   /**
    * `queue`: the tasks' BullMQ queue. The global cap reads its waiting, paused, prioritized and
@@ -53,26 +66,37 @@ export class DeliveryIntake {
   ) {
     this.keys = berthKeys(queue.name);
     this.stateKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((type) => queue.toKey(type));
-    if (!('berthIntake' in redis)) redis.defineCommand('berthIntake', { numberOfKeys: 8, lua: INTAKE });
+    this.dedupePrefix = `${queue.toKey('de')}:`;
+    if (!('berthIntake' in redis)) redis.defineCommand('berthIntake', { numberOfKeys: 11, lua: INTAKE });
   }
 
-  async admit(delivery: { id: string; digest: string }, task: { id: string; repo: string; kind: string; at: number }, caps: { repo: number; all: number }): Promise<IntakeAnswer> {
-    const keys = [this.keys.deliveryDigest(delivery.digest), this.keys.byRepo(task.repo), this.keys.byKind(task.kind), this.keys.queuedForRepo(task.repo), ...this.stateKeys];
-    const [status, detail] = (await (this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string]> }).berthIntake(...keys, delivery.id, this.keepMs, task.id, task.at, caps.repo, caps.all)) as [string, string];
+  async admit(
+    delivery: { id: string; digest: string },
+    task: { id: string; repo: string; kind: string; at: number; dedupeId: string; subjectKey: string; supersede: boolean },
+    caps: { repo: number; all: number },
+  ): Promise<IntakeAnswer> {
+    const keys = [
+      this.keys.deliveryDigest(delivery.digest),
+      this.keys.byRepo(task.repo),
+      this.keys.byKind(task.kind),
+      this.keys.queuedForRepo(task.repo),
+      ...this.stateKeys,
+      `${this.dedupePrefix}${task.dedupeId}`,
+      task.subjectKey,
+      this.keys.deliverySeen(delivery.id),
+    ];
+    const args = [delivery.id, this.keepMs, task.id, task.at, caps.repo, caps.all, task.supersede ? '1' : '0', GITHUB_REDELIVERY_WINDOW_MS];
+    const [status, detail, previous] = (await (this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string, string?]> }).berthIntake(...keys, ...args)) as [string, string, string?];
     if (status === 'replay') return { status, original: detail, firstTime: false };
     if (status === 'over-cap' || status === 'over-all') return { status, queued: Number(detail), firstTime: false };
-    return { status: 'ok', firstTime: detail === '1' };
+    return { status: 'ok', firstTime: detail === '1', previous: previous && previous !== task.id ? previous : null };
   }
 
   /**
-   * The delivery got its final answer: the recovery will not ask GitHub for it again. Recorded only
-   * now (after the task's add), so a crash before this point leaves it to be redelivered.
+   * A delivery that got a final answer without becoming a task of its own (ignored, refused,
+   * deduplicated into a queued task): the recovery will not ask GitHub for it again.
    */
-  async answered(deliveryId: string, subject?: { key: string; taskId: string }): Promise<void> {
-    const pipeline = this.redis.pipeline().set(this.keys.deliverySeen(deliveryId), '1', 'PX', GITHUB_REDELIVERY_WINDOW_MS);
-    if (subject) pipeline.set(subject.key, subject.taskId, 'PX', this.keepMs);
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error)?.[0];
-    if (failed) throw failed;
+  async answered(deliveryId: string): Promise<void> {
+    await this.redis.set(this.keys.deliverySeen(deliveryId), 'answered', 'PX', GITHUB_REDELIVERY_WINDOW_MS);
   }
 }

@@ -68,8 +68,8 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
 
     // Every final answer from here on records the delivery as received (the recovery asks GitHub
     // again only for deliveries berth never answered); an error answer (a 503) does not.
-    const final = async (status: number, body: Record<string, unknown>, subject?: { key: string; taskId: string }) => {
-      await intake.answered(delivery, subject);
+    const final = async (status: number, body: Record<string, unknown>) => {
+      await intake.answered(delivery);
       return reply.status(status).send(body);
     };
 
@@ -102,7 +102,11 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     // one it cancels: no cap for it.
     const taskId = `gh-${delivery}`;
     const caps = intent.supersede ? { repo: 0, all: 0 } : { repo: opts.config.MAX_QUEUED_PER_REPO, all: opts.config.MAX_QUEUED_TASKS };
-    const admitted = await intake.admit({ id: delivery, digest: signature.slice(7) }, { id: taskId, repo: intent.repo, kind: intent.kind, at: Date.now() }, caps);
+    const admitted = await intake.admit(
+      { id: delivery, digest: signature.slice(7) },
+      { id: taskId, repo: intent.repo, kind: intent.kind, at: Date.now(), dedupeId: dedupeId(intent), subjectKey: keys.subject(intent.repo, intent.number, intent.kind), supersede: intent.supersede },
+      caps,
+    );
     if (admitted.status === 'replay') {
       // A signed body replayed under a new X-GitHub-Delivery id is not a new event (GitHub's own
       // redeliveries keep the id, and the job id folds those).
@@ -120,7 +124,8 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       return final(202, { ignored: overCap });
     }
 
-    const superseded = intent.supersede ? await supersede(opts, intent, keys) : null;
+    const previous = admitted.status === 'ok' ? admitted.previous : null;
+    const superseded = intent.supersede && previous ? await supersede(opts, intent, previous) : null;
     const result = await submitTask(
       opts.queue,
       opts.config,
@@ -135,7 +140,8 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     }
     if (result.status === 'created') {
       app.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
-      return final(202, { id: result.id, state: result.state, ...(superseded ? { superseded } : {}) }, { key: keys.subject(intent.repo, intent.number, intent.kind), taskId: result.id });
+      // No write after the add: the intake step already recorded the delivery and the supersede pointer.
+      return reply.status(202).send({ id: result.id, state: result.state, ...(superseded ? { superseded } : {}) });
     }
     if (result.status === 'existing') {
       return final(202, { id: result.id, state: result.state, ...(result.deduplicated ? { ignored: `a ${intent.kind} task for ${intent.repo}#${intent.number} is already queued` } : { duplicate: 'delivery already received' }) });
@@ -174,9 +180,7 @@ export function dedupeId(intent: Pick<TaskIntent, 'repo' | 'number' | 'kind'>): 
 }
 
 /** Cancels the PR's current task of this kind (through the cancel path) so a new one can queue. */
-async function supersede(opts: GithubWebhookOptions, intent: TaskIntent, keys: ReturnType<typeof berthKeys>): Promise<string | null> {
-  const previous = await opts.redis.get(keys.subject(intent.repo, intent.number, intent.kind));
-  if (!previous) return null;
+async function supersede(opts: GithubWebhookOptions, intent: TaskIntent, previous: string): Promise<string | null> {
   const result = await cancelTask(opts.queue, opts.cancels, previous, 0, `superseded by a push to ${intent.ref?.slice(0, 12) ?? 'the pull request'}`);
   await opts.queue.removeDeduplicationKey(dedupeId(intent));
   if (result.status === 'cancelled' || result.status === 'cancelling') await opts.reports?.sync(previous, 'superseded');
