@@ -40,5 +40,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 CMD ["nod
 # A small young generation for berth's own processes (not the workers, whose entrypoint berth sets):
 # V8 12+ grows it to tens of MiB under allocation-heavy streams (a worker flooding its output), and
 # berth's live set is small. docs/decisions.md, test/e2e/log-flood.test.ts.
-ENTRYPOINT ["node", "--max-semi-space-size=8"]
+ENTRYPOINT ["node", "--max-semi-space-size=4"]
 CMD ["/app/dist/api/main.js"]
