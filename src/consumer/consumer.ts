@@ -12,7 +12,7 @@ import type { DockerLauncher } from './launcher/docker.js';
 import { AttemptFence } from './fence.js';
 import { HEARTBEAT_TTL_MS, Liveness } from './liveness.js';
 import { reconcileOnce, type ReconcileReport } from './reconcile.js';
-import { ABORT, attemptOf, runAttempt, type AttemptConfig } from './run-attempt.js';
+import { ABORT, runAttempt, type AttemptConfig } from './run-attempt.js';
 import type { GithubApp } from '../github/app.js';
 import { GithubRecord } from '../github/record.js';
 import { GithubReports } from '../core/reports.js';

@@ -118,14 +118,9 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   try {
     launch = await launchOrAdopt(job, token, name, task, data, deps, log);
   } catch (error) {
-    if (error instanceof LaunchRefused) {
-      log.warn({ reason: error.message }, 'refused before launch');
-      deps.metrics?.failures.inc({ reason: failureLabel(error.message) });
-      await deps.reports?.sync(jobId, 'final', { final: true });
-      throw new UnrecoverableError(error.message);
-    }
-    if (error instanceof ImageMissing) {
-      log.error({ image: error.image }, 'worker image missing');
+    if (error instanceof LaunchRefused || error instanceof ImageMissing) {
+      // Retrying cannot help (trust, policy, or an image the operator must provide): fail once, no container.
+      log.warn({ reason: error.message }, 'failed before launch');
       deps.metrics?.failures.inc({ reason: failureLabel(error.message) });
       await deps.reports?.sync(jobId, 'final', { final: true });
       throw new UnrecoverableError(error.message);
@@ -158,8 +153,8 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   crashPoint('after-start');
   await reportProgress(job, attempt, facts);
   await deps.reports?.sync(jobId, `a${attempt}-running`);
-  // The container's own secrets (its token, WORKER_ENV values), read from it so an adopted one is masked too.
-  const secrets = await launcher.envValues(id, ['GITHUB_TOKEN', ...config.WORKER_ENV]).catch(() => ({}) as Record<string, string>);
+  // The container's own secrets (its token, WORKER_ENV values), from its inspect, so an adopted one is masked too.
+  const secrets = Object.fromEntries(['GITHUB_TOKEN', ...config.WORKER_ENV].flatMap((name) => (name in facts.env ? [[name, facts.env[name]!]] : []))) as Record<string, string>;
   const stopStreaming = await streamLogsToJob((containerId) => launcher.followLogs(containerId), id, job, Object.values(secrets)).catch(() => async () => {});
   let exited = false;
 

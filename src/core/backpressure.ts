@@ -23,14 +23,6 @@ export class Capacity {
     this.keys = berthKeys(config.QUEUE_NAME);
   }
 
-  /** Why a new task cannot be queued now for the global cap alone, or null (webhooks check the repository cap in their intake). */
-  async globalRefusal(): Promise<string | null> {
-    if (this.config.MAX_QUEUED_TASKS <= 0) return null;
-    const counts = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed');
-    const queued = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
-    return queued >= this.config.MAX_QUEUED_TASKS ? `berth has ${queued} tasks queued (MAX_QUEUED_TASKS=${this.config.MAX_QUEUED_TASKS}); try again when some have run` : null;
-  }
-
   /** Why a new task for `repo` cannot be queued now, or null. */
   async refusal(repo: string): Promise<string | null> {
     const key = this.keys.queuedForRepo(repo);
@@ -41,12 +33,12 @@ export class Capacity {
     ]);
     if (counts) {
       const queued = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
-      if (queued >= this.config.MAX_QUEUED_TASKS) return `berth has ${queued} tasks queued (MAX_QUEUED_TASKS=${this.config.MAX_QUEUED_TASKS}); try again when some have run`;
+      if (queued >= this.config.MAX_QUEUED_TASKS) return overAllMessage(queued, this.config.MAX_QUEUED_TASKS);
     }
     if (this.config.MAX_QUEUED_PER_REPO > 0) {
       let queued = repoQueued;
       if (queued >= this.config.MAX_QUEUED_PER_REPO) queued = await this.prune(key);
-      if (queued >= this.config.MAX_QUEUED_PER_REPO) return `${repo} has ${queued} tasks queued (MAX_QUEUED_PER_REPO=${this.config.MAX_QUEUED_PER_REPO}); try again when some have run`;
+      if (queued >= this.config.MAX_QUEUED_PER_REPO) return overRepoMessage(repo, queued, this.config.MAX_QUEUED_PER_REPO);
     }
     return null;
   }
@@ -66,6 +58,9 @@ export class Capacity {
     return members.length - gone.length;
   }
 }
+
+export const overAllMessage = (queued: number, cap: number) => `berth has ${queued} tasks queued (MAX_QUEUED_TASKS=${cap}); try again when some have run`;
+export const overRepoMessage = (repo: string, queued: number, cap: number) => `${repo} has ${queued} tasks queued (MAX_QUEUED_PER_REPO=${cap}); try again when some have run`;
 
 /** An attempt started or the task was cancelled: it no longer waits in its repository's count. */
 export async function leftQueue(redis: Redis, queue: string, repo: string, taskId: string): Promise<void> {

@@ -31,11 +31,8 @@ export class TaskIndex {
   }
 
   /** Ids whose job is gone: removed by age, deduplicated, or never added (a crash before the add). */
-  async drop(filter: { repo?: string; kind?: string }, taskIds: string[], all: { repo: string; kind: string }[] = []): Promise<void> {
-    if (taskIds.length === 0) return;
-    const pipeline = this.redis.pipeline().zrem(this.key(filter), ...taskIds);
-    for (const { repo, kind } of all) pipeline.zrem(this.keys.byRepo(repo), ...taskIds).zrem(this.keys.byKind(kind), ...taskIds);
-    await pipeline.exec();
+  async drop(filter: { repo?: string; kind?: string }, taskIds: string[]): Promise<void> {
+    if (taskIds.length > 0) await this.redis.zrem(this.key(filter), ...taskIds);
   }
 
   private key(filter: { repo?: string; kind?: string }): string {

@@ -48,13 +48,17 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
   it('the lock key is `<job key>:lock` and its token is `<worker id>:<n>` (reconcile.ts reads it; liveness.ts splits it)', async () => {
     const queue = queueOf();
     let seenToken = '';
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    // The processor holds its job (and so its lock) until the test has read the lock.
     const worker = workerOf(queue, async (_job, token) => {
       seenToken = token ?? '';
-      await new Promise((r) => setTimeout(r, 500));
+      await held;
     });
     const job = await queue.add('x', {});
     await waitUntil(() => seenToken, 'processing');
     const lock = await client.get(`${queue.toKey(job.id!)}:lock`);
+    release();
     assert.equal(lock, seenToken, 'the lock value is the processor token');
     assert.match(lock!, new RegExp(`^${worker.id}:\\d+$`));
   });

@@ -50,20 +50,24 @@ describe('chaos below berth: consumer SIGKILLs, a dockerd restart and a Redis re
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: String(3 + (i * 7) % 10) })).body.id);
 
-    // The run, with a fixed schedule of faults (fixed waits: they are the experiment's timeline).
-    await sleep(3_000);
+    // The run: each fault fires on something that happened, not on the clock.
+    const completed = async () => (await berth.queue.getJobCounts('completed')).completed ?? 0;
+    await waitUntil(() => phases.flat().filter((e) => e.action === 'start').length >= 6, 'six agents running', 60_000);
     await current.kill('SIGKILL');
     current = consumer();
-    await sleep(3_000);
+    await current.ready;
+    await waitUntil(() => current.count('adopted container') >= 1, 'the new consumer adopted the running agents', 30_000);
     await engine.restart(3_000);
     await recorder.stop().catch(() => {});
     recorder = await recordEvents(berth.config.QUEUE_NAME, engine.docker);
     phases.push(recorder.events);
-    await sleep(3_000);
+    const beforeRedis = await completed();
+    await waitUntil(async () => (await completed()) >= beforeRedis + 2, 'tasks completing after the engine restart', 60_000);
     await redis.stop();
-    await sleep(5_000);
+    await sleep(5_000); // the outage itself: Redis stays down this long
     await redis.start();
-    await sleep(2_000);
+    const afterRedis = await completed();
+    await waitUntil(async () => (await completed()) > afterRedis, 'a task completed after Redis came back', 60_000);
     await current.kill('SIGKILL');
     current = consumer();
 

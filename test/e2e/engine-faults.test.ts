@@ -43,7 +43,8 @@ for (const liveRestore of [true, false]) {
       const before = await record(phases);
       const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: liveRestore ? '30' : '8' });
       const started = await waitUntil(() => before.events.find((e) => e.action === 'start'), 'container started');
-      await new Promise((r) => setTimeout(r, 1000)); // a fixed wait: let the agent get going before the engine goes
+      // The engine goes once the agent itself is running (its first line in the job log).
+      await waitUntil(async () => (await berth.api('GET', `/api/tasks/${body.id}/logs`)).body.lines?.some((l: string) => l.startsWith('sleeping')), 'the agent started', 30_000, 100);
 
       const downMs = liveRestore ? 20_000 : 2_000;
       const downAt = Date.now();

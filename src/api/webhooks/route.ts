@@ -12,7 +12,7 @@ import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { interpretDelivery, type CheckRunIntent, type TaskIntent } from './interpret.js';
 import { decideTrust } from './trust.js';
 import type { GithubReports } from '../../core/reports.js';
-import type { Capacity } from '../../core/backpressure.js';
+import { overAllMessage, overRepoMessage, type Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
 import { replayTask } from '../tasks/retry.js';
 
@@ -115,9 +115,9 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     }
     const overCap =
       admitted.status === 'over-all'
-        ? `berth has ${admitted.queued} tasks queued (MAX_QUEUED_TASKS=${opts.config.MAX_QUEUED_TASKS}); try again when some have run`
+        ? overAllMessage(admitted.queued, opts.config.MAX_QUEUED_TASKS)
         : admitted.status === 'over-cap'
-          ? `${intent.repo} has ${admitted.queued} tasks queued (MAX_QUEUED_PER_REPO=${opts.config.MAX_QUEUED_PER_REPO}); try again when some have run`
+          ? overRepoMessage(intent.repo, admitted.queued, opts.config.MAX_QUEUED_PER_REPO)
           : null;
     if (overCap) {
       request.log.warn({ delivery, event, repo: intent.repo, reason: overCap }, 'delivery ignored: berth is over its queue cap');

@@ -14,6 +14,8 @@ export interface ContainerFacts {
   startedAt: number | null;
   finishedAt: number | null;
   labels: Record<string, string>;
+  /** The container's environment (its secrets to mask, its token to revoke). Never logged or stored. */
+  env: Record<string, string>;
 }
 
 export interface ManagedContainer {
@@ -114,6 +116,7 @@ export class DockerLauncher {
         startedAt: parseDockerTime(info.State.StartedAt),
         finishedAt: parseDockerTime(info.State.FinishedAt),
         labels: info.Config.Labels ?? {},
+        env: Object.fromEntries((info.Config.Env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)])),
       };
     } catch (error) {
       if (statusOf(error) === 404) return null;
@@ -145,18 +148,6 @@ export class DockerLauncher {
   /** The container's output from its start, as Docker's multiplexed stream, following until it exits. */
   async followLogs(id: string): Promise<NodeJS.ReadableStream & { destroy(): void }> {
     return (await this.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, timestamps: false })) as NodeJS.ReadableStream & { destroy(): void };
-  }
-
-  /** Values of the named variables in the container's environment (secrets to mask, a token to revoke). */
-  async envValues(id: string, names: string[]): Promise<Record<string, string>> {
-    const info = await this.docker.getContainer(id).inspect();
-    const values: Record<string, string> = {};
-    for (const entry of info.Config.Env ?? []) {
-      const eq = entry.indexOf('=');
-      const name = entry.slice(0, eq);
-      if (names.includes(name)) values[name] = entry.slice(eq + 1);
-    }
-    return values;
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`. A no-op on a stopped or vanished container. */
