@@ -2,7 +2,7 @@
 // create+start of the same image with the same hardened spec (call → `start` event). Samples
 // alternate berth / baseline, one at a time, so machine noise lands on both alike.
 import { parseConfig } from '../../src/core/config.js';
-import { buildContainerSpec } from '../../src/consumer/launcher/spec.js';
+import { buildContainerSpec } from '../../src/consumer/launcher/docker.js';
 import { docker, recordEvents, removeQueueContainers, type DockerEvent } from '../../test/support/docker.js';
 import { startRedis } from '../../test/support/redis.js';
 import { uniqueQueue } from '../../test/support/berth.js';

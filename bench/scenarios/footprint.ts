@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/core/config.js';
-import { buildContainerSpec } from '../../src/consumer/launcher/spec.js';
+import { buildContainerSpec } from '../../src/consumer/launcher/docker.js';
 import { startNodeProcess, type NodeProcess } from '../../test/support/node-process.js';
 import { recordEvents, removeQueueContainers } from '../../test/support/docker.js';
 import { startRedis } from '../../test/support/redis.js';

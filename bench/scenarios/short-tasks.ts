@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../../src/core/config.js';
 import { LABEL } from '../../src/core/labels.js';
-import { buildContainerSpec } from '../../src/consumer/launcher/spec.js';
+import { buildContainerSpec } from '../../src/consumer/launcher/docker.js';
 import { docker, recordEvents, removeQueueContainers } from '../../test/support/docker.js';
 import { startRedis } from '../../test/support/redis.js';
 import { uniqueQueue } from '../../test/support/berth.js';

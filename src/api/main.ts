@@ -10,7 +10,7 @@ import { TaskIndex } from '../core/task-index.js';
 import { createLogger } from '../core/logger.js';
 import { createTaskQueue, failFastRedisOptions } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
-import { DockerLauncher, dockerClient } from '../consumer/launcher/docker.js';
+import { launcherFromConfig } from '../consumer/launcher/from-config.js';
 import { buildApi } from './server.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { BerthMetrics } from '../core/metrics.js';
@@ -19,7 +19,7 @@ import { metricSources } from '../consumer/metric-sources.js';
 /** Composition root of the API process; by default it also runs the consumer in-process. */
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth');
-const launcher = new DockerLauncher(dockerClient(config));
+const launcher = launcherFromConfig(config);
 const queue = createTaskQueue(config);
 const github = githubAppFromConfig(config);
 if (!github) logger.info('no GitHub App credentials: tasks run without a GitHub token or checkout, and nothing is reported to GitHub');

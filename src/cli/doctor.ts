@@ -1,8 +1,7 @@
 import { Redis } from 'ioredis';
 import { ConfigError, parseConfig, type Config } from '../core/config.js';
-import { containerName } from '../core/names.js';
-import { DockerLauncher, dockerClient } from '../consumer/launcher/docker.js';
-import { buildContainerSpec } from '../consumer/launcher/spec.js';
+import { launcherFromConfig } from '../consumer/launcher/from-config.js';
+import { buildWorkloadSpec } from '../consumer/launcher/spec.js';
 
 export interface Check {
   name: string;
@@ -65,18 +64,28 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
     redis.disconnect();
   }
 
-  const launcher = new DockerLauncher(dockerClient(config));
+  const launcher = launcherFromConfig(config);
   try {
     await launcher.ping();
-    const version = (await launcher.docker.version()) as { Version: string; ApiVersion: string };
-    checks.push({ name: 'docker engine', ok: true, detail: `engine ${version.Version} (API ${version.ApiVersion})` });
+    const engine = await launcher.describe();
+    checks.push({ name: 'docker engine', ok: true, detail: engine.engine });
+    if (engine.backend === 'swarm') {
+      await launcher.engineId();
+      const nnp = engine.securityOptions.some((option) => option.includes('no-new-privileges'));
+      checks.push({
+        name: 'swarm',
+        ok: (engine.nodes ?? 0) > 0,
+        detail: `${engine.nodes ?? 0} node(s) ready for workers; swarm services cannot set no-new-privileges (moby/moby#41371), so the worker starts under setpriv --no-new-privs${nnp ? ' (and the manager engine sets it engine-wide)' : ''}`,
+        ...((engine.nodes ?? 0) > 0 ? {} : { fix: 'join worker nodes (docker swarm join) or make the manager available (docker node update --availability active)' }),
+      });
+    }
   } catch (error) {
     checks.push({ name: 'docker engine', ok: false, detail: `${config.DOCKER_HOST ?? 'unix:///var/run/docker.sock'} does not answer (${(error as Error).message})`, fix: 'start dockerd (scripts/start-docker.sh) and make its socket readable by berth (DOCKER_GID in compose)' });
     return checks;
   }
 
   try {
-    await launcher.docker.getImage(config.WORKER_IMAGE).inspect();
+    await launcher.checkImage(config.WORKER_IMAGE);
     checks.push({ name: 'worker image', ok: true, detail: config.WORKER_IMAGE });
   } catch {
     checks.push({ name: 'worker image', ok: false, detail: `${config.WORKER_IMAGE} is not on this engine`, fix: `scripts/build-image.sh ${config.WORKER_IMAGE}` });
@@ -92,8 +101,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
       checks.push({ name: 'worker network', ok: false, detail: (error as Error).message, fix: 'leave WORKER_NETWORK unset (berth makes its own) or name a network of the workers alone' });
       return checks;
     }
-    const network = await launcher.docker.getNetwork(config.WORKER_NETWORK).inspect();
-    const gateway = (network.IPAM?.Config?.[0]?.Gateway as string | undefined) ?? '';
+    const gateway = await launcher.networkGateway(config.WORKER_NETWORK);
     const seen = (host: string) => (LOOPBACK.has(host) || host === '0.0.0.0' ? gateway : host.replace(/^\[|\]$/g, ''));
     const redisUrl = new URL(config.REDIS_URL);
     targets.push({ name: `Redis (${redisUrl.hostname}:${redisUrl.port || 6379})`, host: seen(redisUrl.hostname), port: Number(redisUrl.port || 6379) });
@@ -103,10 +111,10 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
   }
 
   const [kind] = Object.keys(config.agentCommands) as [string];
-  const spec = buildContainerSpec(config, { name: containerName(config.QUEUE_NAME, `doctor-${process.pid}-${Date.now()}`, 1), task: { id: 'doctor', attempt: 1, kind, repo: 'berth/doctor' } });
-  spec.Entrypoint = ['node', '-e', PROBE];
-  spec.Env = [...(spec.Env ?? []), `PROBE_TARGETS=${JSON.stringify(targets.filter((t) => t.host))}`];
-  spec.Labels = { 'berth.doctor': 'true' };
+  const spec = buildWorkloadSpec(config, { name: launcher.nameFor(config.QUEUE_NAME, `doctor-${process.pid}-${Date.now()}`, 1), task: { id: 'doctor', attempt: 1, kind, repo: 'berth/doctor' } });
+  spec.command = ['node', '-e', PROBE];
+  spec.env.PROBE_TARGETS = JSON.stringify(targets.filter((t) => t.host));
+  spec.labels = { 'berth.doctor': 'true' };
   let id: string | null = null;
   try {
     id = (await launcher.createOrAdopt(spec)).id;

@@ -8,7 +8,7 @@ import type { TaskData } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
 import { tokenPermissionsFor, type Config } from '../core/config.js';
 import { crashPoint } from './crash-points.js';
-import type { DockerLauncher } from './launcher/docker.js';
+import type { Launcher } from './launcher/launcher.js';
 import { AttemptFence } from './fence.js';
 import { HEARTBEAT_TTL_MS, Liveness } from './liveness.js';
 import { reconcileOnce, type ReconcileReport } from './reconcile.js';
@@ -29,7 +29,7 @@ export type ConsumerConfig = AttemptConfig &
 
 export interface ConsumerDeps {
   config: ConsumerConfig;
-  launcher: DockerLauncher;
+  launcher: Launcher;
   queue: TaskQueue;
   logger: Logger;
   hostEnv?: NodeJS.ProcessEnv;

@@ -8,40 +8,6 @@ export const JOB_LOG_MAX_LINES = 2_000;
 export const LINE_MAX_CHARS = 2_000;
 
 /**
- * Docker multiplexes a non-TTY container's stdout and stderr as frames: an 8-byte header
- * ([stream, 0, 0, 0, size as uint32 BE]) then `size` bytes. This demuxer is a state machine over
- * the bytes as they arrive: a frame's payload is passed on in the slices it came in, never
- * gathered, so a huge frame costs no more memory than a small one.
- */
-export class FrameDemuxer {
-  private header = Buffer.alloc(8);
-  private headerFilled = 0;
-  private remaining = 0;
-
-  constructor(private readonly onPayload: (bytes: Buffer) => void) {}
-
-  push(chunk: Buffer): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (this.remaining === 0) {
-        const take = Math.min(8 - this.headerFilled, chunk.length - offset);
-        chunk.copy(this.header, this.headerFilled, offset, offset + take);
-        this.headerFilled += take;
-        offset += take;
-        if (this.headerFilled < 8) return;
-        this.remaining = this.header.readUInt32BE(4);
-        this.headerFilled = 0;
-        continue;
-      }
-      const take = Math.min(this.remaining, chunk.length - offset);
-      this.onPayload(chunk.subarray(offset, offset + take));
-      this.remaining -= take;
-      offset += take;
-    }
-  }
-}
-
-/**
  * Splits output into lines with constant work per byte and almost no allocation: newlines are found
  * in the bytes themselves, a partial line is kept only up to `maxBytes` (copied, so no chunk is
  * retained), and only the lines kept are decoded. Past the cap a line is emitted cut, with a marker,
@@ -115,23 +81,24 @@ export function secretMasker(secrets: string[]): (line: string) => string {
   return (line) => maskTokens(values.reduce((text, secret) => (text.includes(secret) ? text.split(secret).join('***') : text), line));
 }
 
+/** A workload's raw output from its start (Launcher.followLogs). */
 export type LogFollower = (id: string) => Promise<NodeJS.ReadableStream & { destroy(): void }>;
 
 /**
- * Copies a container's output into the job's log while it runs. Starts from the container's
+ * Copies a workload's output into the job's log while it runs. Starts from the workload's
  * beginning after clearing the job log, so an adopting consumer neither loses nor duplicates lines.
- * Best effort: the result never depends on it (that comes from the container's own logs at exit).
- * `secrets` (the container's token, WORKER_ENV values) are masked in every line copied.
+ * Best effort: the result never depends on it (that comes from the workload's own logs at exit).
+ * `secrets` (the workload's token, WORKER_ENV values) are masked in every line copied.
  */
-/** Stops copying. `drain`: the container has exited, so let the stream deliver what it still has (bounded wait). */
+/** Stops copying. `drain`: the workload has exited, so let the stream deliver what it still has (bounded wait). */
 export type StopStreaming = (drain?: boolean) => Promise<void>;
 
-/** How long a stop waits for the output still in flight after the container exited. */
+/** How long a stop waits for the output still in flight after the workload exited. */
 const DRAIN_MS = 3_000;
 
-export async function streamLogsToJob(follow: LogFollower, containerId: string, job: Job, secrets: string[] = []): Promise<StopStreaming> {
+export async function streamLogsToJob(follow: LogFollower, workloadId: string, job: Job, secrets: string[] = []): Promise<StopStreaming> {
   await job.clearLogs();
-  const stream = await follow(containerId);
+  const stream = await follow(workloadId);
   const mask = secretMasker(secrets);
   let written = 0;
   let chain: Promise<unknown> = Promise.resolve();
@@ -142,8 +109,7 @@ export async function streamLogsToJob(follow: LogFollower, containerId: string, 
     chain = chain.then(() => job.log(entry)).catch(() => {});
   };
   const lines = new LineSplitter(write);
-  const frames = new FrameDemuxer((bytes) => lines.push(bytes));
-  stream.on('data', (chunk: Buffer) => frames.push(chunk));
+  stream.on('data', (chunk: Buffer) => lines.push(chunk));
   const ended = new Promise<void>((resolve) => {
     stream.on('end', resolve);
     stream.on('close', resolve);

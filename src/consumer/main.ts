@@ -9,12 +9,12 @@ import { BerthMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { metricSources } from './metric-sources.js';
 import { startConsumer } from './consumer.js';
-import { DockerLauncher, dockerClient } from './launcher/docker.js';
+import { launcherFromConfig } from './launcher/from-config.js';
 
 /** Composition root of a consumer-only process (CONSUMER_IN_PROCESS=false on the API). */
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth-consumer');
-const launcher = new DockerLauncher(dockerClient(config));
+const launcher = launcherFromConfig(config);
 const queue = createTaskQueue(config);
 const github = githubAppFromConfig(config);
 if (!github) logger.info('no GitHub App credentials: tasks run without a GitHub token or checkout, and nothing is reported to GitHub');

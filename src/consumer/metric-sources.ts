@@ -1,10 +1,10 @@
 import type { Config } from '../core/config.js';
 import type { MetricSources } from '../core/metrics.js';
 import type { TaskQueue } from '../core/queue.js';
-import type { DockerLauncher } from './launcher/docker.js';
+import type { Launcher } from './launcher/launcher.js';
 
 /** What the scrape-time gauges read: the queue (Redis) and the engine, for one queue. */
-export function metricSources(queue: TaskQueue, launcher: DockerLauncher, config: Pick<Config, 'QUEUE_NAME' | 'TASK_TIMEOUT'>, redisUp: () => Promise<boolean>): MetricSources {
+export function metricSources(queue: TaskQueue, launcher: Launcher, config: Pick<Config, 'QUEUE_NAME' | 'TASK_TIMEOUT'>, redisUp: () => Promise<boolean>): MetricSources {
   return {
     jobCounts: () => queue.getJobCounts(),
     runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length,

@@ -12,6 +12,8 @@ export interface ExitFacts {
   cancelled: string | null;
   /** The container died by a signal while the engine was unreachable (it stopped its containers). */
   engineRestarted?: boolean;
+  /** The platform ended the attempt (a swarm task rejected, unschedulable, its node lost): what happened. */
+  platformFailure?: string;
 }
 
 export type Outcome =
@@ -26,6 +28,8 @@ export function interpretExit(facts: ExitFacts, output: string, options: { retry
   if (facts.timedOut) {
     return { status: 'failed', reason: `timeout: ran longer than ${Math.round(facts.timeoutMs / 1000)}s and was stopped`, retry: options.retryOnTimeout };
   }
+  // Another attempt may land where it can run (another node, a node back, an image pulled).
+  if (facts.platformFailure) return { status: 'failed', reason: facts.platformFailure, retry: true };
   if (facts.engineRestarted) {
     return { status: 'failed', reason: `the Docker engine restarted while the task ran and stopped its container (exit code ${facts.exitCode}); enable live-restore to keep containers running across engine restarts`, retry: true };
   }

@@ -2,13 +2,13 @@ import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { CancelBook } from '../core/cancel.js';
 import type { TaskQueue } from '../core/queue.js';
-import type { DockerLauncher, ManagedContainer } from './launcher/docker.js';
+import type { Launcher, ManagedWorkload } from './launcher/launcher.js';
 import type { Liveness } from './liveness.js';
 
 export interface ReconcileDeps {
   queue: TaskQueue;
   redis: Redis;
-  launcher: DockerLauncher;
+  launcher: Launcher;
   liveness: Liveness;
   cancels: CancelBook;
   logger: Logger;
@@ -53,7 +53,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   for (const container of await deps.launcher.listManaged(queue.name)) {
     const reason = await retireReason(deps, container);
     if (!reason) continue;
-    if (container.state === 'running' || container.state === 'restarting' || container.state === 'paused') {
+    if (container.state === 'running') {
       await deps.launcher.stop(container.id, deps.stopGraceMs);
     }
     await deps.launcher.remove(container.id);
@@ -63,7 +63,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   return report;
 }
 
-async function retireReason(deps: ReconcileDeps, container: ManagedContainer): Promise<string | null> {
+async function retireReason(deps: ReconcileDeps, container: ManagedWorkload): Promise<string | null> {
   if (!container.jobId) return 'no job id label';
   const job = await deps.queue.getJob(container.jobId);
   if (!job) return 'job gone';

@@ -2,14 +2,13 @@ import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq
 import type { Logger } from 'pino';
 import { agentCommandFor, type Config } from '../core/config.js';
 import { LABEL } from '../core/labels.js';
-import { containerName } from '../core/names.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
 import type { CancelBook } from '../core/cancel.js';
 import { crashPoint } from './crash-points.js';
 import type { AttemptFence } from './fence.js';
-import type { ContainerFacts, DockerLauncher } from './launcher/docker.js';
-import { buildContainerSpec, type LaunchConfig } from './launcher/spec.js';
+import { ImageMissing, type Launcher, type WorkloadFacts } from './launcher/launcher.js';
+import { buildWorkloadSpec, type LaunchConfig } from './launcher/spec.js';
 import { interpretExit } from './outcome.js';
 import { failureLabel, type BerthMetrics } from '../core/metrics.js';
 import { streamLogsToJob } from './log-stream.js';
@@ -17,7 +16,6 @@ import type { ContainerProgress } from '../core/task-view.js';
 import type { GithubReports } from '../core/reports.js';
 import { GithubUnavailable, LaunchRefused, type LaunchPreparation } from './github-launch.js';
 import { isEngineUnavailable, retryWhileUnreachable, type EngineHealth } from './engine-health.js';
-import { ImageMissing } from './launcher/docker.js';
 
 /** How often a waiting consumer looks at its container itself: a wait request on a connection a restarting engine dropped may never settle. */
 const WAIT_POLL_MS = 5_000;
@@ -33,7 +31,7 @@ export const ABORT = { shutdown: 'shutdown', cancel: 'cancel' } as const;
 
 export interface AttemptDeps {
   config: AttemptConfig;
-  launcher: DockerLauncher;
+  launcher: Launcher;
   fence: AttemptFence;
   cancels: CancelBook;
   logger: Logger;
@@ -86,7 +84,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   if (!agentCommandFor(config, data.kind)) throw new UnrecoverableError(`no agent command configured for kind '${data.kind}'`);
 
   const attempt = attemptOf(job);
-  const name = containerName(config.QUEUE_NAME, jobId, attempt);
+  const name = launcher.nameFor(config.QUEUE_NAME, jobId, attempt);
   const log = deps.logger.child({ jobId, attempt, container: name });
   crashPoint('after-dequeue');
 
@@ -144,7 +142,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   let facts = launch.facts;
   const adopted = launch.createdAt === null;
   const id = facts.id;
-  log.info({ containerId: id, adopted, state: facts.state }, adopted ? 'adopted container' : 'started container');
+  log.info({ containerId: id, adopted, state: facts.state, ...(facts.node ? { node: facts.node } : {}) }, adopted ? `adopted ${launcher.backend === 'swarm' ? 'service' : 'container'}` : `started ${launcher.backend === 'swarm' ? 'service' : 'container'}`);
   if (launch.createdAt === null) deps.metrics?.adoptions.inc();
   else {
     deps.metrics?.launches.inc();
@@ -201,7 +199,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   if (!timedOut && facts.finishedAt !== null && facts.finishedAt >= deadline) timedOut = true;
   // Killed by a signal berth did not send, around an engine outage: the engine stopped it on its way
   // down (live-restore off), not the agent. Costs a few seconds, only for such deaths.
-  const signalledFromOutside = !timedOut && !cancelled && facts.exitCode > 128 && !facts.oomKilled && facts.finishedAt !== null;
+  const signalledFromOutside = !timedOut && !cancelled && !facts.failure && facts.exitCode > 128 && !facts.oomKilled && facts.finishedAt !== null;
   const engineRestarted = signalledFromOutside && !!deps.engine && (deps.engine.wasDownAround(facts.finishedAt!) || (await deps.engine.goesDownWithin(ENGINE_SHUTDOWN_WINDOW_MS)));
   const output = await retryWhileUnreachable('logs', () => launcher.logs(id), deps.engine);
   await reportProgress(job, attempt, facts);
@@ -214,6 +212,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       timeoutMs,
       cancelled,
       engineRestarted,
+      platformFailure: facts.failure,
     },
     output,
     { retryOnTimeout: config.RETRY_ON_TIMEOUT },
@@ -241,7 +240,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
  * and if Redis forgot the claim, Docker's 409 on the deterministic name still turns the create into
  * an adoption.
  */
-async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name: string, task: WorkerTask, data: TaskData, deps: AttemptDeps, log: Logger): Promise<{ facts: ContainerFacts; createdAt: number | null }> {
+async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name: string, task: WorkerTask, data: TaskData, deps: AttemptDeps, log: Logger): Promise<{ facts: WorkloadFacts; createdAt: number | null }> {
   const { config, launcher } = deps;
   const engineId = await launcher.engineId();
   const claim = await deps.fence.claim(task.id, task.attempt, engineId);
@@ -259,7 +258,7 @@ async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name
   const prepared = deps.prepareLaunch ? await deps.prepareLaunch(task.id, data) : { env: {} };
   const launched: WorkerTask = prepared.pull ? { ...task, pull: prepared.pull } : task;
   const createdAt = Date.now();
-  const created = await launcher.createOrAdopt(buildContainerSpec(config, { name, task: launched, secrets: prepared.env }, deps.hostEnv));
+  const created = await launcher.createOrAdopt(buildWorkloadSpec(config, { name, task: launched, secrets: prepared.env }, deps.hostEnv));
   if (created.adopted) return { facts: await startIfCreated(launcher, await mustInspect(launcher, created.id)), createdAt: null };
   crashPoint('after-create');
   await launcher.start(created.id);
@@ -271,7 +270,7 @@ async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name
  * WAIT_POLL_MS: after an engine restart (live-restore) a wait request on the dropped connection
  * may neither return nor fail, while the container carries on and exits.
  */
-async function waitForExit(launcher: DockerLauncher, id: string, signal?: AbortSignal): Promise<void> {
+async function waitForExit(launcher: Launcher, id: string, signal?: AbortSignal): Promise<void> {
   const inner = new AbortController();
   const forward = () => inner.abort(signal?.reason);
   if (signal?.aborted) forward();
@@ -285,7 +284,7 @@ async function waitForExit(launcher: DockerLauncher, id: string, signal?: AbortS
       });
       if (inner.signal.aborted) throw inner.signal.reason instanceof Error ? inner.signal.reason : new Error('aborted');
       const facts = await launcher.inspect(id);
-      if (!facts || !['running', 'restarting', 'paused', 'created'].includes(facts.state)) return;
+      if (!facts || facts.state === 'exited') return;
     }
   })();
   waited.catch(() => {});
@@ -298,19 +297,19 @@ async function waitForExit(launcher: DockerLauncher, id: string, signal?: AbortS
   }
 }
 
-async function startIfCreated(launcher: DockerLauncher, facts: ContainerFacts): Promise<ContainerFacts> {
-  if (facts.state !== 'created') return facts;
+async function startIfCreated(launcher: Launcher, facts: WorkloadFacts): Promise<WorkloadFacts> {
+  if (facts.state !== 'pending') return facts;
   await launcher.start(facts.id);
   return mustInspect(launcher, facts.id);
 }
 
-async function mustInspect(launcher: DockerLauncher, id: string): Promise<ContainerFacts> {
+async function mustInspect(launcher: Launcher, id: string): Promise<WorkloadFacts> {
   const facts = await launcher.inspect(id);
   if (!facts) throw new Error(`container ${id} vanished`);
   return facts;
 }
 
-async function reportProgress(job: Job, attempt: number, facts: ContainerFacts): Promise<void> {
+async function reportProgress(job: Job, attempt: number, facts: WorkloadFacts): Promise<void> {
   const progress: ContainerProgress = {
     attempt,
     container: {
@@ -320,6 +319,8 @@ async function reportProgress(job: Job, attempt: number, facts: ContainerFacts):
       ...(facts.state === 'exited' ? { exitCode: facts.exitCode } : {}),
       startedAt: facts.startedAt,
       finishedAt: facts.finishedAt,
+      ...(facts.node ? { node: facts.node } : {}),
+      ...(facts.failure ? { failure: facts.failure } : {}),
     },
   };
   await job.updateProgress(progress as unknown as object);

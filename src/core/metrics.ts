@@ -125,5 +125,6 @@ export function failureLabel(reason: string): string {
   if (reason.startsWith('refused')) return 'refused';
   if (reason.startsWith('could not get a GitHub token')) return 'github';
   if (reason.startsWith('worker image')) return 'image';
+  if (reason.startsWith('swarm:')) return 'swarm';
   return 'other';
 }

@@ -5,7 +5,7 @@ import type { WorkerResultLine } from './worker-protocol.js';
 /** What the consumer writes as a job's progress: which container runs (or ran) the current attempt. */
 export interface ContainerProgress {
   attempt: number;
-  container: { name: string; id: string; state: string; exitCode?: number; startedAt?: number | null; finishedAt?: number | null };
+  container: { name: string; id: string; state: string; exitCode?: number; startedAt?: number | null; finishedAt?: number | null; node?: string; failure?: string };
 }
 
 export interface TaskView {

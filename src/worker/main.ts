@@ -5,6 +5,7 @@ import { workerTaskSchema } from '../core/task.js';
 import { formatResultLine } from '../core/worker-protocol.js';
 import { runAgent } from './run-agent.js';
 import { checkout } from './checkout.js';
+import { noNewPrivsInEffect } from './privileges.js';
 
 /** Entrypoint inside a worker container. Everything it trusts arrives through the environment. */
 async function main(): Promise<number> {
@@ -28,6 +29,9 @@ async function main(): Promise<number> {
   } catch {
     return fail(EXIT.noRetry, 'BERTH_COMMAND must be a JSON array of strings (the operator\'s AGENT_COMMAND_<KIND>)');
   }
+
+  // Every backend must give the worker no_new_privs; one that did not is a deployment fault, not the task's.
+  if (noNewPrivsInEffect() === false) return fail(EXIT.noRetry, 'no-new-privileges is not in effect for the worker; refusing to run the agent (the launcher must set it, or start the worker under setpriv --no-new-privs)');
 
   const env = { ...process.env };
   delete env.BERTH_COMMAND;

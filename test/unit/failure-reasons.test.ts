@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { interpretExit, type ExitFacts } from '../../src/consumer/outcome.js';
 import { LaunchRefused } from '../../src/consumer/github-launch.js';
-import { ImageMissing } from '../../src/consumer/launcher/docker.js';
+import { ImageMissing } from '../../src/consumer/launcher/launcher.js';
 import { failureLabel } from '../../src/core/metrics.js';
 import { formatResultLine } from '../../src/core/worker-protocol.js';
 
@@ -28,6 +28,7 @@ const PRODUCED: Record<string, string> = {
   engine_restart: failureLabel(reasonOf({ exitCode: 143, engineRestarted: true })),
   refused: failureLabel(new LaunchRefused('refused: implement tasks are not started from forks').message),
   image: failureLabel(new ImageMissing('berth:nope').message),
+  swarm: failureLabel(reasonOf({ exitCode: -1, platformFailure: 'swarm: node n2 running the task was lost (it stopped answering the managers)' })),
   // Infrastructure errors are counted with their label directly (engine-health.ts, reporter.ts, run-attempt.ts).
   docker: 'docker',
   github: failureLabel('could not get a GitHub token for o/r (GitHub: HTTP 422: x)'),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FrameDemuxer, LineSplitter, secretMasker } from '../../src/consumer/log-stream.js';
+import { LineSplitter, secretMasker } from '../../src/consumer/log-stream.js';
+import { FrameDemuxer } from '../../src/consumer/launcher/docker-frames.js';
 
 const frame = (text: string, stream = 1) => {
   const payload = Buffer.from(text);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/core/config.js';
-import { buildContainerSpec } from '../../src/consumer/launcher/spec.js';
+import { buildContainerSpec } from '../../src/consumer/launcher/docker.js';
+import { buildWorkloadSpec } from '../../src/consumer/launcher/spec.js';
+import { SwarmLauncher, serviceSpec } from '../../src/consumer/launcher/swarm.js';
+import { noNewPrivsInEffect } from '../../src/worker/privileges.js';
 
 const config = parseConfig({
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -35,5 +38,58 @@ describe('container spec', () => {
 
   it('refuses a kind without a configured command', () => {
     assert.throws(() => buildContainerSpec(config, { name: 'n', task: { id: 't', attempt: 1, kind: 'deploy', repo: 'a/b' } }), /AGENT_COMMAND_DEPLOY/);
+  });
+});
+
+describe('swarm service spec', () => {
+  const placement = { constraints: ['node.labels.berth==worker'], spread: ['node.labels.zone'] };
+  const task = { id: 't-1', attempt: 1, kind: 'review', repo: 'a/b', prompt: '", "Constraints": ["node.role==manager"]' };
+  const spec = serviceSpec(buildWorkloadSpec(config, { name: 'berth-q-t-1-a1', task }), placement) as any;
+  const container = spec.TaskTemplate.ContainerSpec;
+
+  it('applies every hardening setting swarm has, and starts the worker under setpriv --no-new-privs', () => {
+    assert.deepEqual(spec.Mode, { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
+    assert.equal(spec.TaskTemplate.RestartPolicy.Condition, 'none');
+    assert.deepEqual(container.CapabilityDrop, ['ALL']);
+    assert.equal(container.CapabilityAdd, undefined);
+    assert.equal(container.ReadOnly, true);
+    assert.equal(container.Init, true);
+    assert.equal(container.User, '10001:10001');
+    assert.deepEqual(container.Command.slice(0, 3), ['setpriv', '--no-new-privs', '--']);
+    assert.deepEqual(container.Healthcheck, { Test: ['NONE'] });
+    assert.deepEqual(spec.TaskTemplate.Resources.Limits, { MemoryBytes: 2 * 1024 ** 3, NanoCPUs: 2e9, Pids: 512 });
+    assert.deepEqual(container.Mounts.map((m: any) => [m.Type, m.Target]), [['tmpfs', '/work'], ['tmpfs', '/tmp']]);
+    assert.deepEqual(spec.TaskTemplate.Networks, [{ Target: 'berth-workers' }]);
+  });
+
+  it('places by operator config only; the task stays data', () => {
+    assert.deepEqual(spec.TaskTemplate.Placement, { Constraints: ['node.labels.berth==worker'], Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.zone' } }] });
+    assert.deepEqual(JSON.parse(container.Env.find((e: string) => e.startsWith('BERTH_TASK=')).slice(11)), task);
+  });
+
+  it('names services within swarm rules, deterministic and distinct per job', () => {
+    const launcher = new SwarmLauncher({} as any, { ...placement, scheduleTimeoutMs: 1000 });
+    const valid = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$/;
+    assert.equal(launcher.nameFor('berth', 't-6f1c', 2), 'berth-berth-t-6f1c-a2');
+    for (const id of ['k-' + 'f'.repeat(60), 'a.b', 'a_b', 'x:y']) assert.match(launcher.nameFor('berth', id, 1), valid);
+    assert.notEqual(launcher.nameFor('berth', 'a.b', 1), launcher.nameFor('berth', 'a_b', 1));
+    assert.equal(launcher.nameFor('berth', 'k-' + 'f'.repeat(60), 1), launcher.nameFor('berth', 'k-' + 'f'.repeat(60), 1));
+  });
+
+  it('refuses what swarm cannot do, and bad placement, at config time', () => {
+    const base = { REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:local', AGENT_COMMAND_REVIEW: 'agent review', LAUNCHER: 'swarm' };
+    assert.throws(() => parseConfig({ ...base, WORKER_NETWORK: 'none' }), /not available to swarm services/);
+    assert.throws(() => parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.x' }), /SWARM_CONSTRAINTS/);
+    assert.throws(() => parseConfig({ ...base, SWARM_SPREAD: 'zone' }), /SWARM_SPREAD/);
+    assert.throws(() => parseConfig({ ...base, LAUNCHER: 'kubernetes' }), /LAUNCHER/);
+    assert.deepEqual(parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.berth==worker, node.role!=manager' }).SWARM_CONSTRAINTS, ['node.labels.berth==worker', 'node.role!=manager']);
+  });
+});
+
+describe('no-new-privileges in the worker', () => {
+  it('reads the flag from /proc/self/status', () => {
+    assert.equal(noNewPrivsInEffect('Name:\tnode\nNoNewPrivs:\t1\nSeccomp:\t2\n'), true);
+    assert.equal(noNewPrivsInEffect('Name:\tnode\nNoNewPrivs:\t0\n'), false);
+    assert.equal(noNewPrivsInEffect('Name:\tnode\n'), null);
   });
 });

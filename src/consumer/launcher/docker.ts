@@ -1,31 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { LABEL, managedLabelFilter } from '../../core/labels.js';
+import { containerName } from '../../core/names.js';
 import { prepareWorkerNetwork } from './worker-network.js';
 import { resolveDockerEndpoint } from '../../core/docker-endpoint.js';
-
-export interface ContainerFacts {
-  id: string;
-  name: string;
-  /** Docker's own state: created, running, exited, dead, … */
-  state: string;
-  exitCode: number;
-  oomKilled: boolean;
-  startedAt: number | null;
-  finishedAt: number | null;
-  labels: Record<string, string>;
-  /** The container's environment (its secrets to mask, its token to revoke). Never logged or stored. */
-  env: Record<string, string>;
-}
-
-export interface ManagedContainer {
-  id: string;
-  name: string;
-  state: string;
-  jobId: string;
-  attempt: number;
-  labels: Record<string, string>;
-}
+import { demuxDockerStream, unframed } from './docker-frames.js';
+import { buildWorkloadSpec } from './spec.js';
+import { ImageMissing, parseBind, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec, type WorkloadState } from './launcher.js';
 
 /** A client for the engine the config names (TLS with client certificates for a TCP engine). */
 export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[0]): Dockerode {
@@ -39,20 +20,67 @@ export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[
 const ENGINE_ID_VOLUME = 'berth-engine-identity';
 const ENGINE_ID_LABEL = 'berth.engine-id';
 
-/** The worker image is not on the engine: retrying cannot help until an operator builds or pulls it. */
-export class ImageMissing extends Error {
-  constructor(readonly image: string) {
-    super(`worker image ${image} is not on this Docker engine; build or pull it (WORKER_IMAGE), then retry the task`);
-  }
-}
-
-const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number } | null)?.statusCode;
+export const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number } | null)?.statusCode;
 
 /** Docker reports "never" as year 1; berth reports it as null. */
-function parseDockerTime(text: string | undefined): number | null {
+export function parseDockerTime(text: string | undefined): number | null {
   if (!text || text.startsWith('0001-')) return null;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? null : ms;
+}
+
+/** Docker's container states in berth's words. */
+export function workloadState(dockerState: string): WorkloadState {
+  if (dockerState === 'created') return 'pending';
+  if (dockerState === 'running' || dockerState === 'restarting' || dockerState === 'paused') return 'running';
+  return 'exited';
+}
+
+/** The neutral spec as a container: every hardening setting Docker has, and it has them all. */
+export function containerCreateOptions(spec: WorkloadSpec): Dockerode.ContainerCreateOptions {
+  const tmpfs = `rw,nosuid,nodev,size=${spec.tmpfsBytes}`;
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Entrypoint: spec.command,
+    Cmd: [],
+    User: `${spec.uid}:${spec.gid}`,
+    WorkingDir: spec.workingDir,
+    Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+    Labels: spec.labels,
+    // The image's HEALTHCHECK probes berth's API; a worker container has none.
+    Healthcheck: { Test: ['NONE'] },
+    StopSignal: 'SIGTERM',
+    StopTimeout: Math.ceil(spec.stopGraceMs / 1000),
+    NetworkDisabled: spec.network === 'none',
+    HostConfig: {
+      Init: true,
+      ReadonlyRootfs: true,
+      Tmpfs: { '/work': `${tmpfs},uid=${spec.uid},gid=${spec.gid},mode=0700`, '/tmp': `${tmpfs},mode=1777` },
+      CapDrop: ['ALL'],
+      CapAdd: spec.capAdd,
+      SecurityOpt: ['no-new-privileges:true'],
+      Privileged: false,
+      Memory: spec.memoryBytes,
+      MemorySwap: spec.memoryBytes,
+      NanoCpus: spec.nanoCpus,
+      PidsLimit: spec.pidsLimit,
+      NetworkMode: spec.network,
+      Binds: spec.binds.map((bind) => {
+        const { source, target, readOnly } = parseBind(bind);
+        return `${source}:${target}${readOnly ? ':ro' : ''}`;
+      }),
+      IpcMode: 'private',
+      LogConfig: { Type: 'json-file', Config: { 'max-size': spec.logMaxSize, 'max-file': '1' } },
+      RestartPolicy: { Name: 'no' },
+      AutoRemove: false,
+    },
+  };
+}
+
+/** The container berth would create for a request: what the benches hand to bare dockerode as their baseline. */
+export function buildContainerSpec(...args: Parameters<typeof buildWorkloadSpec>): Dockerode.ContainerCreateOptions {
+  return containerCreateOptions(buildWorkloadSpec(...args));
 }
 
 /**
@@ -60,10 +88,15 @@ function parseDockerTime(text: string | undefined): number | null {
  * a name conflict on create is an adoption, and stopping or removing what is already gone is
  * not an error, so a consumer can repeat any step after a crash.
  */
-export class DockerLauncher {
+export class DockerLauncher implements Launcher {
+  readonly backend = 'docker' as const;
   private engine: Promise<string> | null = null;
 
   constructor(readonly docker: Dockerode) {}
+
+  nameFor(queue: string, jobId: string, attempt: number): string {
+    return containerName(queue, jobId, attempt);
+  }
 
   /**
    * A stable identity for this engine, for the cross-engine fence. Docker's own `info.ID` is not
@@ -83,14 +116,14 @@ export class DockerLauncher {
   }
 
   /** Creates the container, or finds the one a previous consumer created under the same name. */
-  async createOrAdopt(spec: Dockerode.ContainerCreateOptions): Promise<{ id: string; adopted: boolean }> {
+  async createOrAdopt(spec: WorkloadSpec): Promise<{ id: string; adopted: boolean }> {
     try {
-      const container = await this.docker.createContainer(spec);
+      const container = await this.docker.createContainer(containerCreateOptions(spec));
       return { id: container.id, adopted: false };
     } catch (error) {
-      if (statusOf(error) === 404 && /no such image/i.test((error as Error).message)) throw new ImageMissing(String(spec.Image));
+      if (statusOf(error) === 404 && /no such image/i.test((error as Error).message)) throw new ImageMissing(spec.image);
       if (statusOf(error) !== 409) throw error;
-      const existing = await this.inspect(spec.name!);
+      const existing = await this.inspect(spec.name);
       if (!existing) throw error;
       return { id: existing.id, adopted: true };
     }
@@ -104,13 +137,13 @@ export class DockerLauncher {
     }
   }
 
-  async inspect(idOrName: string): Promise<ContainerFacts | null> {
+  async inspect(idOrName: string): Promise<WorkloadFacts | null> {
     try {
       const info = await this.docker.getContainer(idOrName).inspect();
       return {
         id: info.Id,
         name: info.Name.replace(/^\//, ''),
-        state: info.State.Status,
+        state: workloadState(info.State.Status),
         exitCode: info.State.ExitCode,
         oomKilled: info.State.OOMKilled,
         startedAt: parseDockerTime(info.State.StartedAt),
@@ -134,7 +167,8 @@ export class DockerLauncher {
    * container that printed gigabytes costs the same as one that printed a line. The worker's result
    * line is always its last line.
    */
-  async logs(id: string, tailLines = 200, maxBytes = 1_048_576): Promise<string> {
+  async logs(id: string, tailLines = 200): Promise<string> {
+    const maxBytes = 1_048_576;
     try {
       const raw = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail: tailLines })) as unknown as Buffer;
       const text = demuxDockerStream(raw);
@@ -145,9 +179,9 @@ export class DockerLauncher {
     }
   }
 
-  /** The container's output from its start, as Docker's multiplexed stream, following until it exits. */
+  /** The container's output from its start, following until it exits (Docker ends the stream then). */
   async followLogs(id: string): Promise<NodeJS.ReadableStream & { destroy(): void }> {
-    return (await this.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, timestamps: false })) as NodeJS.ReadableStream & { destroy(): void };
+    return unframed((await this.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, timestamps: false })) as NodeJS.ReadableStream & { destroy(): void });
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`. A no-op on a stopped or vanished container. */
@@ -170,12 +204,12 @@ export class DockerLauncher {
     }
   }
 
-  async listManaged(queue: string): Promise<ManagedContainer[]> {
+  async listManaged(queue: string): Promise<ManagedWorkload[]> {
     const list = await this.docker.listContainers({ all: true, filters: { label: managedLabelFilter(queue) } });
     return list.map((c) => ({
       id: c.Id,
       name: (c.Names[0] ?? '').replace(/^\//, ''),
-      state: c.State,
+      state: workloadState(c.State),
       jobId: c.Labels[LABEL.jobId] ?? '',
       attempt: Number(c.Labels[LABEL.attempt] ?? 0),
       labels: c.Labels,
@@ -197,20 +231,17 @@ export class DockerLauncher {
     }
   }
 
+  async networkGateway(name: string): Promise<string> {
+    const network = await this.docker.getNetwork(name).inspect();
+    return (network.IPAM?.Config?.[0]?.Gateway as string | undefined) ?? '';
+  }
+
   async ping(): Promise<void> {
     await this.docker.ping();
   }
-}
 
-/** Docker multiplexes stdout/stderr of non-TTY containers as [stream, 0, 0, 0, size(4 bytes BE)] frames. */
-export function demuxDockerStream(raw: Buffer | string): string {
-  if (typeof raw === 'string') return raw;
-  const parts: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= raw.length) {
-    const size = raw.readUInt32BE(offset + 4);
-    parts.push(raw.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
+  async describe(): Promise<LauncherDescription> {
+    const [version, info] = await Promise.all([this.docker.version() as Promise<{ Version: string; ApiVersion: string }>, this.docker.info() as Promise<{ SecurityOptions?: string[] }>]);
+    return { backend: 'docker', engine: `engine ${version.Version} (API ${version.ApiVersion})`, securityOptions: info.SecurityOptions ?? [] };
   }
-  return Buffer.concat(parts).toString('utf8');
 }

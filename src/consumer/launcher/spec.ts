@@ -1,7 +1,7 @@
-import type Dockerode from 'dockerode';
 import { agentCommandFor, type Config } from '../../core/config.js';
 import { LABEL } from '../../core/labels.js';
 import type { WorkerTask } from '../../core/task.js';
+import type { WorkloadSpec } from './launcher.js';
 
 export type LaunchConfig = Pick<
   Config,
@@ -32,7 +32,7 @@ export type LaunchConfig = Pick<
 export interface LaunchRequest {
   name: string;
   task: WorkerTask;
-  /** Short-lived credentials minted at launch; they live only in the container's environment. */
+  /** Short-lived credentials minted at launch; they live only in the workload's environment. */
   secrets?: Record<string, string>;
 }
 
@@ -46,40 +46,46 @@ export function wantsCheckout(config: Pick<LaunchConfig, 'CHECKOUT' | 'CHECKOUT_
 }
 
 /**
- * The whole container spec. Everything privileged comes from `config`; the task reaches the
- * container only as the JSON value of BERTH_TASK, which the worker parses and validates.
+ * The whole workload spec. Everything privileged comes from `config`; the task reaches the
+ * workload only as the JSON value of BERTH_TASK, which the worker parses and validates. Neutral:
+ * each backend translates it (launcher/docker.ts, launcher/swarm.ts) and applies every hardening
+ * setting it can express.
  */
-export function buildContainerSpec(config: LaunchConfig, request: LaunchRequest, hostEnv: NodeJS.ProcessEnv = {}): Dockerode.ContainerCreateOptions {
+export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, hostEnv: NodeJS.ProcessEnv = {}): WorkloadSpec {
   const { task } = request;
   const command = agentCommandFor(config, task.kind);
   if (!command) throw new Error(`no AGENT_COMMAND_${task.kind.toUpperCase()} configured`);
-  const [uid, gid = uid] = config.WORKER_USER.split(':');
-  const tmpfs = `rw,nosuid,nodev,size=${config.WORKER_TMPFS_SIZE}`;
+  const [uid = '', gid = uid] = config.WORKER_USER.split(':');
 
-  const env = [
-    `BERTH_TASK=${JSON.stringify(task)}`,
-    `BERTH_COMMAND=${JSON.stringify(command)}`,
-    'HOME=/work',
-    'TMPDIR=/tmp',
-  ];
+  const env: Record<string, string> = {
+    BERTH_TASK: JSON.stringify(task),
+    BERTH_COMMAND: JSON.stringify(command),
+    HOME: '/work',
+    TMPDIR: '/tmp',
+  };
   for (const name of config.WORKER_ENV) {
     const value = hostEnv[name];
-    if (value !== undefined) env.push(`${name}=${value}`);
+    if (value !== undefined) env[name] = value;
   }
-  for (const [name, value] of Object.entries(request.secrets ?? {})) env.push(`${name}=${value}`);
+  Object.assign(env, request.secrets ?? {});
   // Where GitHub is, in the names GitHub Actions uses, so agents written for Actions find it.
-  env.push(`GITHUB_SERVER_URL=${config.GITHUB_SERVER_URL.replace(/\/$/, '')}`, `GITHUB_API_URL=${config.GITHUB_API_URL.replace(/\/$/, '')}`, `GITHUB_REPOSITORY=${task.repo}`);
-  if (wantsCheckout(config, task.kind, request.secrets?.GITHUB_TOKEN !== undefined)) env.push(`BERTH_CHECKOUT_DEPTH=${config.CHECKOUT_DEPTH}`, `BERTH_REPO_DIR=${REPO_DIR}`);
+  env.GITHUB_SERVER_URL = config.GITHUB_SERVER_URL.replace(/\/$/, '');
+  env.GITHUB_API_URL = config.GITHUB_API_URL.replace(/\/$/, '');
+  env.GITHUB_REPOSITORY = task.repo;
+  if (wantsCheckout(config, task.kind, request.secrets?.GITHUB_TOKEN !== undefined)) {
+    env.BERTH_CHECKOUT_DEPTH = String(config.CHECKOUT_DEPTH);
+    env.BERTH_REPO_DIR = REPO_DIR;
+  }
 
   return {
     name: request.name,
-    Image: config.WORKER_IMAGE,
-    Entrypoint: config.workerEntrypoint,
-    Cmd: [],
-    User: `${uid}:${gid}`,
-    WorkingDir: '/work',
-    Env: env,
-    Labels: {
+    image: config.WORKER_IMAGE,
+    command: config.workerEntrypoint,
+    uid: Number(uid),
+    gid: Number(gid),
+    workingDir: '/work',
+    env,
+    labels: {
       [LABEL.managed]: 'true',
       [LABEL.queue]: config.QUEUE_NAME,
       [LABEL.jobId]: task.id,
@@ -88,29 +94,14 @@ export function buildContainerSpec(config: LaunchConfig, request: LaunchRequest,
       [LABEL.memoryBytes]: String(config.WORKER_MEMORY),
       'berth.consumer': config.CONSUMER_ID,
     },
-    // The image's HEALTHCHECK probes berth's API; a worker container has none.
-    Healthcheck: { Test: ['NONE'] },
-    StopSignal: 'SIGTERM',
-    StopTimeout: Math.ceil(config.WORKER_STOP_GRACE / 1000),
-    NetworkDisabled: config.WORKER_NETWORK === 'none',
-    HostConfig: {
-      Init: true,
-      ReadonlyRootfs: true,
-      Tmpfs: { '/work': `${tmpfs},uid=${uid},gid=${gid},mode=0700`, '/tmp': `${tmpfs},mode=1777` },
-      CapDrop: ['ALL'],
-      CapAdd: config.WORKER_CAP_ADD,
-      SecurityOpt: ['no-new-privileges:true'],
-      Privileged: false,
-      Memory: config.WORKER_MEMORY,
-      MemorySwap: config.WORKER_MEMORY,
-      NanoCpus: Math.round(config.WORKER_CPUS * 1e9),
-      PidsLimit: config.WORKER_PIDS_LIMIT,
-      NetworkMode: config.WORKER_NETWORK,
-      Binds: config.WORKER_BINDS,
-      IpcMode: 'private',
-      LogConfig: { Type: 'json-file', Config: { 'max-size': config.WORKER_LOG_MAX_SIZE, 'max-file': '1' } },
-      RestartPolicy: { Name: 'no' },
-      AutoRemove: false,
-    },
+    memoryBytes: config.WORKER_MEMORY,
+    nanoCpus: Math.round(config.WORKER_CPUS * 1e9),
+    pidsLimit: config.WORKER_PIDS_LIMIT,
+    tmpfsBytes: config.WORKER_TMPFS_SIZE,
+    capAdd: config.WORKER_CAP_ADD,
+    binds: config.WORKER_BINDS,
+    network: config.WORKER_NETWORK,
+    logMaxSize: config.WORKER_LOG_MAX_SIZE,
+    stopGraceMs: config.WORKER_STOP_GRACE,
   };
 }

@@ -1,0 +1,132 @@
+/**
+ * What berth needs from whatever runs its workers. The consumer, the attempt runner, the
+ * reconciler, the log streamer and doctor speak only this; a backend (Docker, Swarm) translates
+ * it into its own terms and keeps those terms to itself. Shaped after Trigger.dev's
+ * WorkloadManager and Woodpecker's backend interface, with berth's one extra duty: the workload's
+ * name is the fence, so create must refuse a second workload of the same name and report it as an
+ * adoption, never run it twice.
+ */
+
+/** Everything a backend needs to run one attempt. Built from operator config only (spec.ts). */
+export interface WorkloadSpec {
+  /** Deterministic per (queue, job, attempt): the backend refuses a second one (the fence). */
+  name: string;
+  image: string;
+  /** The worker's entrypoint, argv form; the image's own is never used. */
+  command: string[];
+  uid: number;
+  gid: number;
+  workingDir: string;
+  env: Record<string, string>;
+  /** berth's labels: how a workload is found again after a crash. */
+  labels: Record<string, string>;
+  memoryBytes: number;
+  nanoCpus: number;
+  pidsLimit: number;
+  /** Size in bytes of each of the two writable tmpfs mounts (/work, /tmp); the root filesystem is read-only. */
+  tmpfsBytes: number;
+  capAdd: string[];
+  /** Operator binds, `source:target[:ro]`. */
+  binds: string[];
+  /** `none`, or the name of the network workers join. */
+  network: string;
+  logMaxSize: string;
+  stopGraceMs: number;
+}
+
+/**
+ * How a workload is doing, in berth's words. `pending`: created, not yet running (Docker's
+ * `created`; a swarm task being scheduled, pulled or started). `running`. `exited`: over, for
+ * whatever reason; `failure` says why when the backend, not the worker, ended it.
+ */
+export type WorkloadState = 'pending' | 'running' | 'exited';
+
+export interface WorkloadFacts {
+  id: string;
+  name: string;
+  state: WorkloadState;
+  exitCode: number;
+  oomKilled: boolean;
+  startedAt: number | null;
+  finishedAt: number | null;
+  labels: Record<string, string>;
+  /** The workload's environment (its secrets to mask, its token to revoke). Never logged or stored. */
+  env: Record<string, string>;
+  /**
+   * Set when the platform ended the attempt without the worker's say: a swarm task rejected by its
+   * node, no node able to take it, its node lost. Names what happened, for the failure reason.
+   */
+  failure?: string;
+  /** Where it runs (a swarm node's hostname); absent on a single engine. */
+  node?: string;
+}
+
+export interface ManagedWorkload {
+  id: string;
+  name: string;
+  state: WorkloadState;
+  jobId: string;
+  attempt: number;
+  labels: Record<string, string>;
+  node?: string;
+}
+
+/** The engine berth talks to, for doctor and the logs. */
+export interface LauncherDescription {
+  backend: 'docker' | 'swarm';
+  engine: string;
+  /** Engine-wide security options (`no-new-privileges` among them on engines that list it). */
+  securityOptions: string[];
+  /** Swarm only: the nodes that can take workers. */
+  nodes?: number;
+}
+
+export interface Launcher {
+  readonly backend: 'docker' | 'swarm';
+  /** The workload name for an attempt; the fence, so it must be deterministic and valid for the backend. */
+  nameFor(queue: string, jobId: string, attempt: number): string;
+  /** A stable identity of the engine or cluster, for the cross-engine fence in Redis. */
+  engineId(): Promise<string>;
+  /** Creates the workload, or finds the one a previous consumer created under the same name. */
+  createOrAdopt(spec: WorkloadSpec): Promise<{ id: string; adopted: boolean }>;
+  /** Starts a pending workload; a no-op for one already started or for backends that start on create. */
+  start(id: string): Promise<void>;
+  /** By id or name; null when there is no such workload. */
+  inspect(idOrName: string): Promise<WorkloadFacts | null>;
+  /** Resolves when the workload is no longer pending or running. Rejects with AbortError when `signal` fires. */
+  wait(id: string, signal?: AbortSignal): Promise<void>;
+  /** The workload's raw output (stdout and stderr interleaved) from its start, ending when it exits. */
+  followLogs(id: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;
+  /** The end of its output, at most `tailLines` lines: the worker's result line is always its last. */
+  logs(id: string, tailLines?: number): Promise<string>;
+  /** SIGTERM, then SIGKILL after `graceMs`. Keeps the workload (and so its name) until remove. A no-op on one that is over or gone. */
+  stop(id: string, graceMs: number): Promise<void>;
+  /** Removes it and what it ran; a no-op when gone. Only after BullMQ recorded the outcome. */
+  remove(id: string): Promise<void>;
+  /** berth's workloads for `queue` on this engine or cluster. */
+  listManaged(queue: string): Promise<ManagedWorkload[]>;
+  /** Creates berth's own worker network when needed; refuses one berth or Redis is on. */
+  prepareNetwork(name: string, redisUrl: string): Promise<void>;
+  /** The worker network's gateway as workers see it (doctor probes berth's own addresses through it). */
+  networkGateway(name: string): Promise<string>;
+  /** Rejects with ImageMissing when the image cannot run here. */
+  checkImage(image: string): Promise<void>;
+  ping(): Promise<void>;
+  describe(): Promise<LauncherDescription>;
+}
+
+/** The worker image is not where the workload would run: retrying cannot help until an operator builds or pulls it. */
+export class ImageMissing extends Error {
+  constructor(
+    readonly image: string,
+    where = 'this Docker engine',
+  ) {
+    super(`worker image ${image} is not on ${where}; build or pull it (WORKER_IMAGE), then retry the task`);
+  }
+}
+
+/** Docker's `source:target[:ro|rw]` bind, as parts. */
+export function parseBind(bind: string): { source: string; target: string; readOnly: boolean } {
+  const [source = '', target = '', mode = ''] = bind.split(':');
+  return { source, target, readOnly: mode.split(',').includes('ro') };
+}

@@ -1,0 +1,424 @@
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type Dockerode from 'dockerode';
+import { LABEL, managedLabelFilter } from '../../core/labels.js';
+import { demuxDockerStream, unframed } from './docker-frames.js';
+import { parseDockerTime, statusOf } from './docker.js';
+import { networksOfBerthAndRedis } from './worker-network.js';
+import { ImageMissing, parseBind, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec } from './launcher.js';
+
+/** Operator placement, never from a request: swarm constraints and spread preferences. */
+export interface SwarmPlacement {
+  /** e.g. `node.labels.berth==worker`, `node.role==worker`. */
+  constraints: string[];
+  /** Spread descriptors, e.g. `node.labels.zone`: tasks spread over that label's values. */
+  spread: string[];
+  /** How long a task may wait for a node that can take it before the attempt fails with the scheduler's reason. */
+  scheduleTimeoutMs: number;
+}
+
+/** When berth stopped a service (ms since epoch): the service stays, as the attempt's fence, until removed. */
+const STOPPED_LABEL = 'berth.stopped-at';
+/** Swarm names are DNS labels: at most 63 of [A-Za-z0-9_-], starting and ending alphanumeric. */
+const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$/;
+/** How often a wait, and a log follower, looks at the task. Swarm has no per-task wait call. */
+const POLL_MS = 250;
+/** How long node states are reused across inspects: enough to notice a lost node, few API calls. */
+const NODE_CACHE_MS = 1_000;
+/** Lines still in flight when a task exits, before the follower ends. */
+const LOG_DRAIN_MS = 500;
+
+type Task = {
+  ID: string;
+  NodeID?: string;
+  CreatedAt?: string;
+  DesiredState?: string;
+  Status?: { State?: string; Timestamp?: string; Err?: string; Message?: string; ContainerStatus?: { ExitCode?: number } };
+  Version?: { Index?: number };
+};
+type ServiceInfo = {
+  ID: string;
+  Version: { Index: number };
+  CreatedAt?: string;
+  Spec: {
+    Name: string;
+    Labels?: Record<string, string>;
+    TaskTemplate: { ContainerSpec: { Env?: string[]; StopGracePeriod?: number } & Record<string, unknown> } & Record<string, unknown>;
+    Mode: Record<string, unknown>;
+  } & Record<string, unknown>;
+};
+
+const PENDING = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting']);
+
+/** The neutral spec as a replicated-job service: one task, never restarted, placed by operator rules. */
+export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 'constraints' | 'spread'>): Record<string, unknown> {
+  return {
+    Name: spec.name,
+    Labels: spec.labels,
+    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: spec.image,
+        // Swarm cannot set no-new-privileges (moby/moby#41371): the worker and all it starts get it from setpriv (util-linux).
+        Command: ['setpriv', '--no-new-privs', '--', ...spec.command],
+        Args: [],
+        User: `${spec.uid}:${spec.gid}`,
+        Dir: spec.workingDir,
+        Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+        Labels: spec.labels,
+        Init: true,
+        ReadOnly: true,
+        // The image's HEALTHCHECK probes berth's API; a worker has none (and a task would sit in `starting`).
+        Healthcheck: { Test: ['NONE'] },
+        StopSignal: 'SIGTERM',
+        StopGracePeriod: spec.stopGraceMs * 1e6,
+        CapabilityDrop: ['ALL'],
+        CapabilityAdd: spec.capAdd.length ? spec.capAdd : undefined,
+        Mounts: [
+          // Swarm's tmpfs takes a size and a mode, not an owner: /work is sticky and world-writable, with one user in the container.
+          { Type: 'tmpfs', Target: '/work', TmpfsOptions: { SizeBytes: spec.tmpfsBytes, Mode: 0o1777 } },
+          { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: spec.tmpfsBytes, Mode: 0o1777 } },
+          ...spec.binds.map((bind) => {
+            const { source, target, readOnly } = parseBind(bind);
+            return { Type: 'bind', Source: source, Target: target, ReadOnly: readOnly };
+          }),
+        ],
+      },
+      Resources: { Limits: { MemoryBytes: spec.memoryBytes, NanoCPUs: spec.nanoCpus, Pids: spec.pidsLimit } },
+      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      Placement: {
+        Constraints: placement.constraints,
+        Preferences: placement.spread.map((descriptor) => ({ Spread: { SpreadDescriptor: descriptor } })),
+      },
+      Networks: [{ Target: spec.network }],
+      LogDriver: { Name: 'json-file', Options: { 'max-size': spec.logMaxSize, 'max-file': '1' } },
+    },
+  };
+}
+
+/**
+ * Workers as Docker Swarm replicated-job services: one service (one task) per attempt, named like
+ * the container would be, placed on any node the operator's constraints allow. berth talks to a
+ * manager; the manager's refusal of a second service with the same name (409) is the fence, as the
+ * container name is on one engine. Stopping keeps the service (and so the name) until the outcome
+ * is recorded; only then is it removed.
+ *
+ * Swarm states a single engine never shows are turned into `failure`: a task rejected by its node,
+ * one no node can take (after `scheduleTimeoutMs`), one whose node was lost.
+ */
+export class SwarmLauncher implements Launcher {
+  readonly backend = 'swarm' as const;
+  private cluster: Promise<string> | null = null;
+  private nodes: { at: number; byId: Map<string, { hostname: string; state: string; availability: string }> } | null = null;
+  /** The last exit code seen per stopped service: swarm deletes a stopped job's task, and its code with it. */
+  private readonly lastExit = new Map<string, { exitCode: number; at: number }>();
+
+  constructor(
+    readonly docker: Dockerode,
+    private readonly placement: SwarmPlacement,
+  ) {}
+
+  nameFor(queue: string, jobId: string, attempt: number): string {
+    const plain = `berth-${queue}-${jobId}-a${attempt}`;
+    if (SERVICE_NAME.test(plain)) return plain;
+    // Too long or with characters swarm refuses: a digest keeps it deterministic and distinct.
+    const digest = createHash('sha256').update(`${queue}\0${jobId}`).digest('hex').slice(0, 32);
+    return `berth-${queue.replace(/[^a-zA-Z0-9_-]/g, '').slice(0, 16)}-${digest}-a${attempt}`;
+  }
+
+  /** The swarm's cluster id: every manager reports the same one, so every consumer on this swarm shares the fence. */
+  engineId(): Promise<string> {
+    this.cluster ??= (async () => {
+      const swarm = (await this.docker.swarmInspect()) as { ID?: string };
+      if (!swarm.ID) throw new Error('this engine is not a swarm manager (LAUNCHER=swarm needs DOCKER_HOST to name a manager)');
+      return `swarm-${swarm.ID}`;
+    })();
+    this.cluster.catch(() => (this.cluster = null));
+    return this.cluster;
+  }
+
+  async createOrAdopt(spec: WorkloadSpec): Promise<{ id: string; adopted: boolean }> {
+    try {
+      const service = (await this.docker.createService(serviceSpec(spec, this.placement))) as unknown as { id: string };
+      return { id: service.id, adopted: false };
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+      const existing = await this.service(spec.name);
+      if (!existing) throw error;
+      return { id: existing.ID, adopted: true };
+    }
+  }
+
+  /** A job service starts as soon as it is created. */
+  async start(): Promise<void> {}
+
+  async inspect(idOrName: string): Promise<WorkloadFacts | null> {
+    const service = await this.service(idOrName);
+    if (!service) return null;
+    const labels = service.Spec.Labels ?? {};
+    const env = Object.fromEntries((service.Spec.TaskTemplate.ContainerSpec.Env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+    const task = await this.latestTask(service.ID);
+    const base = { id: service.ID, name: service.Spec.Name, labels, env, oomKilled: false };
+    const stoppedAt = Number(labels[STOPPED_LABEL]) || null;
+
+    if (!task) {
+      if (stoppedAt) {
+        const seen = this.lastExit.get(service.ID);
+        // Stopped by berth and its task already deleted: SIGTERM's code unless the task was seen ending.
+        return { ...base, state: 'exited', exitCode: seen?.exitCode ?? 143, startedAt: parseDockerTime(service.CreatedAt), finishedAt: seen?.at ?? stoppedAt };
+      }
+      return { ...base, state: 'pending', exitCode: 0, startedAt: null, finishedAt: null };
+    }
+
+    const state = task.Status?.State ?? 'new';
+    const at = parseDockerTime(task.Status?.Timestamp);
+    const created = parseDockerTime(task.CreatedAt);
+    const node = task.NodeID ? await this.node(task.NodeID) : undefined;
+    const where = node ? ` on node ${node.hostname}` : '';
+    const exitCode = task.Status?.ContainerStatus?.ExitCode ?? 0;
+    const err = task.Status?.Err ?? '';
+
+    if (PENDING.has(state)) {
+      // The scheduler says why it cannot place the task ("no suitable node (…)"); give it a while (a node may join).
+      if (state === 'pending' && err && created !== null && Date.now() - created > this.placement.scheduleTimeoutMs) {
+        return { ...base, state: 'exited', exitCode: -1, startedAt: null, finishedAt: Date.now(), failure: `swarm: no node could take the task within ${Math.round(this.placement.scheduleTimeoutMs / 1000)}s: ${err}` };
+      }
+      if (node && node.state !== 'ready') return this.nodeLost(base, node.hostname, created);
+      return { ...base, state: 'pending', exitCode: 0, startedAt: null, finishedAt: null, ...(node ? { node: node.hostname } : {}) };
+    }
+    if (state === 'running') {
+      // A node that stopped reporting: swarm keeps showing its task as running (for a day). berth does not wait that long.
+      if (node && node.state !== 'ready') return this.nodeLost(base, node.hostname, at);
+      return { ...base, state: 'running', exitCode: 0, startedAt: at, finishedAt: null, ...(node ? { node: node.hostname } : {}) };
+    }
+    if (stoppedAt) this.lastExit.set(service.ID, { exitCode, at: at ?? Date.now() });
+    const ended = { ...base, state: 'exited' as const, exitCode, startedAt: created, finishedAt: at, ...(node ? { node: node.hostname } : {}) };
+    if (state === 'rejected') {
+      const image = /no such image|not found|pull access denied/i.test(err) ? ` (is ${String(service.Spec.TaskTemplate.ContainerSpec.Image)} on that node?)` : '';
+      return { ...ended, exitCode: -1, failure: `swarm: the task was rejected${where}: ${err || 'no reason given'}${image}` };
+    }
+    if (state === 'orphaned') return { ...ended, failure: `swarm: the task's node was lost${where}` };
+    if (state === 'failed' && !task.Status?.ContainerStatus?.ExitCode) return { ...ended, exitCode: -1, failure: `swarm: the task failed to start${where}: ${err || 'no reason given'}` };
+    // complete, failed with an exit code, shutdown (stopped).
+    return ended;
+  }
+
+  private nodeLost(base: Omit<WorkloadFacts, 'state' | 'exitCode' | 'startedAt' | 'finishedAt'>, hostname: string, startedAt: number | null): WorkloadFacts {
+    return { ...base, state: 'exited', exitCode: -1, startedAt, finishedAt: Date.now(), node: hostname, failure: `swarm: node ${hostname} running the task was lost (it stopped answering the managers)` };
+  }
+
+  async wait(id: string, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const facts = await this.inspect(id);
+      if (!facts || facts.state === 'exited') return;
+      await sleep(POLL_MS, signal);
+    }
+  }
+
+  /**
+   * Swarm's follow opens on the task's container and never ends by itself, and one opened before
+   * the task runs stays silent: so this returns at once and attaches when the task runs, and ends
+   * the stream shortly after the task exits.
+   */
+  async followLogs(id: string): Promise<NodeJS.ReadableStream & { destroy(): void }> {
+    const out = new PassThrough();
+    let source: (NodeJS.ReadableStream & { destroy(): void }) | null = null;
+    let closed = false;
+    out.on('close', () => {
+      closed = true;
+      source?.destroy();
+    });
+    void (async () => {
+      let facts = await this.inspect(id);
+      while (!closed && facts?.state === 'pending') {
+        await sleep(POLL_MS);
+        facts = await this.inspect(id);
+      }
+      if (closed || !facts) return out.end();
+      if (facts.state === 'exited') {
+        out.end(demuxDockerStream((await this.docker.getService(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer));
+        return;
+      }
+      source = unframed((await this.docker.getService(id).logs({ stdout: true, stderr: true, follow: true })) as unknown as NodeJS.ReadableStream & { destroy(): void });
+      source.on('data', (chunk: Buffer) => out.write(chunk));
+      source.on('end', () => out.end());
+      while (!closed && (await this.inspect(id))?.state === 'running') await sleep(POLL_MS);
+      await sleep(LOG_DRAIN_MS);
+      source.destroy();
+      out.end();
+    })().catch((error) => out.destroy(error as Error));
+    return out;
+  }
+
+  async logs(id: string, tailLines = 200): Promise<string> {
+    try {
+      return demuxDockerStream((await this.docker.getService(id).logs({ stdout: true, stderr: true, follow: false, tail: tailLines })) as unknown as Buffer);
+    } catch (error) {
+      if (statusOf(error) === 404) return '';
+      throw error;
+    }
+  }
+
+  /**
+   * A job service cannot be told to stop its task, only updated: zero completions ends the running
+   * task (SIGTERM, then SIGKILL after the grace period) and starts none, and the service stays as
+   * the name's holder. The label says it was berth, and when.
+   */
+  async stop(id: string, graceMs: number): Promise<void> {
+    for (let tries = 0; tries < 5; tries++) {
+      const service = await this.service(id);
+      if (!service || service.Spec.Labels?.[STOPPED_LABEL]) return;
+      const facts = await this.inspect(id);
+      if (!facts || facts.state === 'exited') return;
+      const spec = structuredClone(service.Spec);
+      spec.Labels = { ...spec.Labels, [STOPPED_LABEL]: String(Date.now()) };
+      spec.Mode = { ReplicatedJob: { MaxConcurrent: 0, TotalCompletions: 0 } };
+      spec.TaskTemplate.ContainerSpec.StopGracePeriod = graceMs * 1e6;
+      try {
+        await this.docker.getService(id).update({ _query: { version: service.Version.Index }, _body: spec });
+        return;
+      } catch (error) {
+        // "update out of sequence": someone else changed it between our read and write; read again.
+        if (statusOf(error) === 404) return;
+        if (!/out of sequence/i.test((error as Error).message)) throw error;
+      }
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getService(id).remove();
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    this.lastExit.delete(id);
+  }
+
+  async listManaged(queue: string): Promise<ManagedWorkload[]> {
+    const services = (await this.docker.listServices({ filters: { label: managedLabelFilter(queue) } })) as unknown as ServiceInfo[];
+    if (services.length === 0) return [];
+    const tasks = (await this.docker.listTasks({ filters: { service: services.map((s) => s.ID) } })) as unknown as Array<Task & { ServiceID: string }>;
+    const newest = new Map<string, Task>();
+    for (const task of tasks) {
+      const held = newest.get(task.ServiceID);
+      if (!held || (task.Version?.Index ?? 0) > (held.Version?.Index ?? 0)) newest.set(task.ServiceID, task);
+    }
+    return Promise.all(
+      services.map(async (service) => {
+        const labels = service.Spec.Labels ?? {};
+        const task = newest.get(service.ID);
+        const state = task?.Status?.State ?? (labels[STOPPED_LABEL] ? 'shutdown' : 'new');
+        const node = task?.NodeID ? await this.node(task.NodeID) : undefined;
+        return {
+          id: service.ID,
+          name: service.Spec.Name,
+          state: PENDING.has(state) ? 'pending' : state === 'running' && (!node || node.state === 'ready') ? 'running' : 'exited',
+          jobId: labels[LABEL.jobId] ?? '',
+          attempt: Number(labels[LABEL.attempt] ?? 0),
+          labels,
+          ...(node ? { node: node.hostname } : {}),
+        } satisfies ManagedWorkload;
+      }),
+    );
+  }
+
+  /**
+   * A swarm-scoped bridge: made on each node as a task lands there, local to that node, with
+   * inter-container traffic off, exactly like the single-engine default. `none` and `host` do not
+   * exist for services; a named network must be swarm-scoped.
+   */
+  async prepareNetwork(name: string, redisUrl: string): Promise<void> {
+    if (name === 'none' || name === 'host') throw new Error(`WORKER_NETWORK=${name} is not available to swarm services; use berth's default or a swarm-scoped network (an --internal one cuts workers off)`);
+    const existing = await this.docker
+      .getNetwork(name)
+      .inspect()
+      .catch((error: unknown) => {
+        if (statusOf(error) === 404) return null;
+        throw error;
+      });
+    if (!existing) {
+      await this.docker
+        .createNetwork({ Name: name, Driver: 'bridge', Scope: 'swarm', CheckDuplicate: true, Options: { 'com.docker.network.bridge.enable_icc': 'false' }, Labels: { [LABEL.managed]: 'true' } } as Dockerode.NetworkCreateOptions)
+        .catch((error: unknown) => {
+          if (statusOf(error) !== 409) throw error;
+        });
+      return;
+    }
+    if (existing.Scope !== 'swarm') throw new Error(`WORKER_NETWORK=${name} is ${existing.Scope}-scoped; swarm services need a swarm-scoped network (docker network create --scope swarm …)`);
+    const refused = await networksOfBerthAndRedis(this.docker, new URL(redisUrl).hostname);
+    if (refused.has(existing.Id) || refused.has(name)) throw new Error(`WORKER_NETWORK=${name} is a network berth or Redis is on; workers must not share it`);
+  }
+
+  /** Not known until a node runs it: swarm gives the network no gateway of its own (each node has its bridge). */
+  async networkGateway(): Promise<string> {
+    return '';
+  }
+
+  /**
+   * The image has to be on the nodes, and only the manager can be asked here: a missing image
+   * shows per node as a rejected task, named in the failure. The manager's own copy is checked when
+   * it can run tasks itself.
+   */
+  async checkImage(image: string): Promise<void> {
+    const self = (await this.docker.info()) as { Swarm?: { NodeID?: string } };
+    const node = self.Swarm?.NodeID ? await this.node(self.Swarm.NodeID) : undefined;
+    if (node?.availability !== 'active') return;
+    try {
+      await this.docker.getImage(image).inspect();
+    } catch (error) {
+      if (statusOf(error) === 404) throw new ImageMissing(image, `the swarm manager ${node.hostname}`);
+      throw error;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.docker.ping();
+  }
+
+  async describe(): Promise<LauncherDescription> {
+    const [version, info, nodes] = await Promise.all([
+      this.docker.version() as Promise<{ Version: string; ApiVersion: string }>,
+      this.docker.info() as Promise<{ SecurityOptions?: string[] }>,
+      this.docker.listNodes() as Promise<Array<{ Status?: { State?: string }; Spec?: { Availability?: string } }>>,
+    ]);
+    const ready = nodes.filter((n) => n.Status?.State === 'ready' && n.Spec?.Availability === 'active').length;
+    return { backend: 'swarm', engine: `swarm manager, engine ${version.Version} (API ${version.ApiVersion}), ${ready} of ${nodes.length} nodes ready`, securityOptions: info.SecurityOptions ?? [], nodes: ready };
+  }
+
+  private async service(idOrName: string): Promise<ServiceInfo | null> {
+    try {
+      return (await this.docker.getService(idOrName).inspect()) as unknown as ServiceInfo;
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  private async latestTask(serviceId: string): Promise<Task | null> {
+    const tasks = (await this.docker.listTasks({ filters: { service: [serviceId] } })) as unknown as Task[];
+    return tasks.reduce<Task | null>((newest, task) => (!newest || (task.Version?.Index ?? 0) > (newest.Version?.Index ?? 0) ? task : newest), null);
+  }
+
+  private async node(id: string): Promise<{ hostname: string; state: string; availability: string } | undefined> {
+    if (!this.nodes || Date.now() - this.nodes.at > NODE_CACHE_MS) {
+      const list = (await this.docker.listNodes()) as Array<{ ID: string; Description?: { Hostname?: string }; Status?: { State?: string }; Spec?: { Availability?: string } }>;
+      this.nodes = { at: Date.now(), byId: new Map(list.map((n) => [n.ID, { hostname: n.Description?.Hostname ?? n.ID, state: n.Status?.State ?? 'unknown', availability: n.Spec?.Availability ?? 'active' }])) };
+    }
+    return this.nodes.byId.get(id);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason instanceof Error ? signal.reason : Object.assign(new Error('aborted'), { name: 'AbortError' }));
+      },
+      { once: true },
+    );
+  });
+}
