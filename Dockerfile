@@ -29,6 +29,10 @@ ENV NODE_ENV=production
 # Workers clone the task's repository before the agent starts: they need a real git (and CA roots).
 # The base made here has both; the official slim image gets them from Debian.
 RUN command -v git >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git ca-certificates && rm -rf /var/lib/apt/lists/*)
+# The worker's home. Workers get a tmpfs here; swarm's tmpfs takes its mode from this folder (it has
+# no owner option), so it is writable by any worker uid and sticky. setpriv (util-linux) starts
+# swarm workers with no-new-privileges, which swarm services cannot set.
+RUN mkdir -p /work && chmod 1777 /work && command -v setpriv >/dev/null
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

@@ -33,7 +33,7 @@ export function interpretExit(facts: ExitFacts, output: string, options: { retry
   if (facts.engineRestarted) {
     return { status: 'failed', reason: `the Docker engine restarted while the task ran and stopped its container (exit code ${facts.exitCode}); enable live-restore to keep containers running across engine restarts`, retry: true };
   }
-  if (facts.oomKilled || (facts.exitCode === 137 && facts.memoryLimited && !line)) {
+  if (facts.oomKilled || line?.oomKilled === true || (facts.exitCode === 137 && facts.memoryLimited && !line)) {
     return { status: 'failed', reason: 'out of memory: the container hit its memory limit and was killed', retry: true };
   }
   if (facts.exitCode === EXIT.ok) {

@@ -19,6 +19,8 @@ import { isEngineUnavailable, retryWhileUnreachable, type EngineHealth } from '.
 
 /** How often a waiting consumer looks at its container itself: a wait request on a connection a restarting engine dropped may never settle. */
 const WAIT_POLL_MS = 5_000;
+/** How often a launch looks at a workload the backend has not started yet. */
+const START_POLL_MS = 250;
 /** How long after an unexplained signal death berth watches for the engine going down. */
 const ENGINE_SHUTDOWN_WINDOW_MS = 5_000;
 /** How long a task waits before trying again while the engine cannot be reached at launch. */
@@ -157,16 +159,21 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   let exited = false;
 
   const timeoutMs = Number(facts.labels[LABEL.timeoutMs]) || config.TASK_TIMEOUT;
-  const deadline = (facts.startedAt ?? Date.now()) + timeoutMs;
+  // Counted from the workload's own start, so a task a swarm node is still pulling or scheduling
+  // keeps its whole time, and a restarted consumer keeps the original deadline.
+  let deadline = Number.POSITIVE_INFINITY;
   let timedOut = false;
   let cancelled: string | null = null;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    log.warn({ timeoutMs }, 'deadline passed, stopping container');
-    retryWhileUnreachable('stop', () => launcher.stop(id, config.WORKER_STOP_GRACE), deps.engine).catch((error) => log.error({ err: error }, 'stop after timeout failed'));
-  }, Math.max(0, deadline - Date.now()));
+  let timer: NodeJS.Timeout | undefined;
 
   try {
+    if (facts.state === 'pending') facts = await retryWhileUnreachable('wait', () => untilStarted(launcher, id, signal), deps.engine, signal);
+    deadline = (facts.startedAt ?? Date.now()) + timeoutMs;
+    timer = setTimeout(() => {
+      timedOut = true;
+      log.warn({ timeoutMs }, 'deadline passed, stopping the workload');
+      retryWhileUnreachable('stop', () => launcher.stop(id, config.WORKER_STOP_GRACE), deps.engine).catch((error) => log.error({ err: error }, 'stop after timeout failed'));
+    }, Math.max(0, deadline - Date.now()));
     // While the engine is unreachable the attempt keeps its job, its container and its deadline.
     await retryWhileUnreachable('wait', () => waitForExit(launcher, id, signal), deps.engine, signal);
     exited = true;
@@ -294,6 +301,19 @@ async function waitForExit(launcher: Launcher, id: string, signal?: AbortSignal)
   } finally {
     signal?.removeEventListener('abort', forward);
     inner.abort(new Error('done'));
+  }
+}
+
+/** Until the workload has left `pending` (a swarm task being placed, pulled, started): the facts then. */
+async function untilStarted(launcher: Launcher, id: string, signal?: AbortSignal): Promise<WorkloadFacts> {
+  for (;;) {
+    signal?.throwIfAborted();
+    const facts = await mustInspect(launcher, id);
+    if (facts.state !== 'pending') return facts;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, START_POLL_MS);
+      signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
   }
 }
 

@@ -10,6 +10,8 @@ export interface WorkerResultLine {
   durationMs: number;
   result: unknown;
   error?: string;
+  /** The kernel OOM-killed the agent (the worker read its cgroup's counter). */
+  oomKilled?: boolean;
 }
 
 export function formatResultLine(line: WorkerResultLine): string {

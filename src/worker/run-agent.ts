@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { oomKills } from './oom.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { WorkerTask } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
@@ -50,6 +51,7 @@ export function runAgent(run: AgentRun): Promise<WorkerResultLine> {
     child.stderr.on('data', (chunk: Buffer) => run.stderr.write(chunk));
     child.stdin.on('error', () => {}); // an agent that never reads stdin is fine
     child.stdin.end(JSON.stringify(run.task));
+    const oomBefore = oomKills();
 
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     const onTerm = forward('SIGTERM');
@@ -77,7 +79,13 @@ export function runAgent(run: AgentRun): Promise<WorkerResultLine> {
         return;
       }
       const exitCode = signal ? 128 + (constants.signals[signal] ?? 0) : (code ?? 1);
-      resolve({ exitCode, durationMs, result: readResult(resultFile, lastLine), ...(signal ? { error: `agent killed by ${signal}` } : {}) });
+      const oom = signal === 'SIGKILL' && (oomKills() ?? 0) > (oomBefore ?? 0);
+      resolve({
+        exitCode,
+        durationMs,
+        result: readResult(resultFile, lastLine),
+        ...(oom ? { oomKilled: true, error: 'agent killed by SIGKILL: out of memory (the kernel OOM-killed it at the memory limit)' } : signal ? { error: `agent killed by ${signal}` } : {}),
+      });
     });
   });
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type Dockerode from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -16,8 +17,9 @@ import { buildApi } from '../../src/api/server.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
 import { startConsumer, type Consumer } from '../../src/consumer/consumer.js';
-import { DockerLauncher, dockerClient } from '../../src/consumer/launcher/docker.js';
-import { docker, removeQueueContainers } from './docker.js';
+import { launcherFromConfig } from '../../src/consumer/launcher/from-config.js';
+import type { Launcher } from '../../src/consumer/launcher/launcher.js';
+import { removeQueueContainers } from './docker.js';
 import { ROOT } from './image.js';
 import { freePort, type TestRedis } from './redis.js';
 import { startNodeProcess, type NodeProcess } from './node-process.js';
@@ -73,7 +75,7 @@ export interface TestBerth {
   queue: TaskQueue;
   app: FastifyInstance;
   consumer: Consumer | null;
-  launcher: DockerLauncher;
+  launcher: Launcher;
   metrics: BerthMetrics;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   waitFor(id: string, states: string[], timeoutMs?: number): Promise<any>;
@@ -90,8 +92,8 @@ export interface StartOptions {
 export async function startBerth(env: Record<string, string>, options: StartOptions = {}): Promise<TestBerth> {
   const config = parseConfig(env);
   const logger = options.logSink ? pino({ level: 'debug' }, { write: options.logSink }) : pino({ level: config.LOG_LEVEL });
-  // The engine the env names (a second engine in fault tests), as the composition roots do.
-  const launcher = new DockerLauncher(config.DOCKER_HOST ? dockerClient(config) : docker);
+  // The backend and engine the env names (a second engine, a swarm), as the composition roots do.
+  const launcher = launcherFromConfig(config);
   const queue = createTaskQueue(config);
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const metrics = new BerthMetrics({ defaultMetrics: false });
@@ -153,7 +155,8 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
       await reports?.queue.obliterate({ force: true }).catch(() => {});
       await reports?.close();
       redis.disconnect();
-      await removeQueueContainers(config.QUEUE_NAME, launcher.docker).catch(() => {});
+      for (const workload of await launcher.listManaged(config.QUEUE_NAME).catch(() => [])) await launcher.remove(workload.id).catch(() => {});
+      await removeQueueContainers(config.QUEUE_NAME, (launcher as unknown as { docker: Dockerode }).docker).catch(() => {});
     },
   };
 }

@@ -5,6 +5,9 @@ import { buildContainerSpec } from '../../src/consumer/launcher/docker.js';
 import { buildWorkloadSpec } from '../../src/consumer/launcher/spec.js';
 import { SwarmLauncher, serviceSpec } from '../../src/consumer/launcher/swarm.js';
 import { noNewPrivsInEffect } from '../../src/worker/privileges.js';
+import { oomKills } from '../../src/worker/oom.js';
+import { interpretExit } from '../../src/consumer/outcome.js';
+import { formatResultLine } from '../../src/core/worker-protocol.js';
 
 const config = parseConfig({
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -48,8 +51,9 @@ describe('swarm service spec', () => {
   const container = spec.TaskTemplate.ContainerSpec;
 
   it('applies every hardening setting swarm has, and starts the worker under setpriv --no-new-privs', () => {
-    assert.deepEqual(spec.Mode, { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
-    assert.equal(spec.TaskTemplate.RestartPolicy.Condition, 'none');
+    assert.deepEqual(spec.Mode, { Replicated: { Replicas: 1 } });
+    assert.equal(spec.TaskTemplate.RestartPolicy.Condition, 'none', 'run at most once: never restarted, not after an exit, not after a lost node');
+    assert.deepEqual(spec.EndpointSpec, { Mode: 'dnsrr' });
     assert.deepEqual(container.CapabilityDrop, ['ALL']);
     assert.equal(container.CapabilityAdd, undefined);
     assert.equal(container.ReadOnly, true);
@@ -91,5 +95,24 @@ describe('no-new-privileges in the worker', () => {
     assert.equal(noNewPrivsInEffect('Name:\tnode\nNoNewPrivs:\t1\nSeccomp:\t2\n'), true);
     assert.equal(noNewPrivsInEffect('Name:\tnode\nNoNewPrivs:\t0\n'), false);
     assert.equal(noNewPrivsInEffect('Name:\tnode\n'), null);
+  });
+});
+
+describe('OOM kills seen from inside the worker', () => {
+  it('reads the cgroup v2 counter, then v1, and null when neither is there', () => {
+    const files: Record<string, string> = { v2: 'low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n', v1: 'oom_kill_disable 0\nunder_oom 0\noom_kill 5\n' };
+    const read = (path: string) => {
+      if (!(path in files)) throw new Error('ENOENT');
+      return files[path]!;
+    };
+    assert.equal(oomKills(['v2', 'v1'], read), 2);
+    assert.equal(oomKills(['none', 'v1'], read), 5);
+    assert.equal(oomKills(['none'], read), null);
+  });
+
+  it('makes an agent the kernel killed read as out of memory, on any backend', () => {
+    const line = formatResultLine({ exitCode: 137, durationMs: 5, result: null, oomKilled: true, error: 'agent killed by SIGKILL: out of memory' });
+    const outcome = interpretExit({ exitCode: 137, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 1000, cancelled: null }, line, { retryOnTimeout: false });
+    assert.deepEqual(outcome, { status: 'failed', reason: 'out of memory: the container hit its memory limit and was killed', retry: true });
   });
 });

@@ -25,6 +25,8 @@ const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$/;
 const POLL_MS = 250;
 /** How long node states are reused across inspects: enough to notice a lost node, few API calls. */
 const NODE_CACHE_MS = 1_000;
+/** How long a removal waits for swarm to delete the service's tasks (and their containers). */
+const REMOVE_WAIT_MS = 10_000;
 /** Lines still in flight when a task exits, before the follower ends. */
 const LOG_DRAIN_MS = 500;
 
@@ -50,12 +52,20 @@ type ServiceInfo = {
 
 const PENDING = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting']);
 
-/** The neutral spec as a replicated-job service: one task, never restarted, placed by operator rules. */
+/**
+ * The neutral spec as a service of one replica that is never restarted (`restart-condition none`):
+ * one task, run at most once, placed by operator rules. Not a replicated-job service, though that
+ * is what it is: on Docker 20.10 a removed job service leaves its finished task and container on
+ * the node for good (moby/moby#44312), and "nothing left behind" comes first. Swarm restarts
+ * neither kind after an exit or a lost node.
+ */
 export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 'constraints' | 'spread'>): Record<string, unknown> {
   return {
     Name: spec.name,
     Labels: spec.labels,
-    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+    Mode: { Replicated: { Replicas: 1 } },
+    // Workers serve nothing: no virtual IP, no IPVS load balancer to set up per task.
+    EndpointSpec: { Mode: 'dnsrr' },
     TaskTemplate: {
       ContainerSpec: {
         Image: spec.image,
@@ -75,7 +85,7 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
         CapabilityDrop: ['ALL'],
         CapabilityAdd: spec.capAdd.length ? spec.capAdd : undefined,
         Mounts: [
-          // Swarm's tmpfs takes a size and a mode, not an owner: /work is sticky and world-writable, with one user in the container.
+          // Swarm's tmpfs takes a size and a mode, not an owner, and its folder's mode from the image (/work is 1777 in berth's).
           { Type: 'tmpfs', Target: '/work', TmpfsOptions: { SizeBytes: spec.tmpfsBytes, Mode: 0o1777 } },
           { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: spec.tmpfsBytes, Mode: 0o1777 } },
           ...spec.binds.map((bind) => {
@@ -97,7 +107,7 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
 }
 
 /**
- * Workers as Docker Swarm replicated-job services: one service (one task) per attempt, named like
+ * Workers as Docker Swarm services: one service of one never-restarted task per attempt, named like
  * the container would be, placed on any node the operator's constraints allow. berth talks to a
  * manager; the manager's refusal of a second service with the same name (409) is the fence, as the
  * container name is on one engine. Stopping keeps the service (and so the name) until the outcome
@@ -110,7 +120,7 @@ export class SwarmLauncher implements Launcher {
   readonly backend = 'swarm' as const;
   private cluster: Promise<string> | null = null;
   private nodes: { at: number; byId: Map<string, { hostname: string; state: string; availability: string }> } | null = null;
-  /** The last exit code seen per stopped service: swarm deletes a stopped job's task, and its code with it. */
+  /** The last exit code seen per stopped service, in case swarm has deleted the stopped task by the time berth looks. */
   private readonly lastExit = new Map<string, { exitCode: number; at: number }>();
 
   constructor(
@@ -139,7 +149,7 @@ export class SwarmLauncher implements Launcher {
 
   async createOrAdopt(spec: WorkloadSpec): Promise<{ id: string; adopted: boolean }> {
     try {
-      const service = (await this.docker.createService(serviceSpec(spec, this.placement))) as unknown as { id: string };
+      const service = (await this.docker.createService(serviceSpec({ ...spec, image: await this.pinned(spec.image) }, this.placement))) as unknown as { id: string };
       return { id: service.id, adopted: false };
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
@@ -149,7 +159,7 @@ export class SwarmLauncher implements Launcher {
     }
   }
 
-  /** A job service starts as soon as it is created. */
+  /** A service starts its task as soon as it is created. */
   async start(): Promise<void> {}
 
   async inspect(idOrName: string): Promise<WorkloadFacts | null> {
@@ -261,19 +271,43 @@ export class SwarmLauncher implements Launcher {
   }
 
   /**
-   * A job service cannot be told to stop its task, only updated: zero completions ends the running
-   * task (SIGTERM, then SIGKILL after the grace period) and starts none, and the service stays as
-   * the name's holder. The label says it was berth, and when.
+   * A service cannot be told to stop its task, only updated: zero replicas ends the running task
+   * (SIGTERM, then SIGKILL after the grace period) and starts none, and the service stays as the
+   * name's holder. The label says it was berth, and when.
    */
   async stop(id: string, graceMs: number): Promise<void> {
+    const facts = await this.inspect(id);
+    if (!facts || facts.state === 'exited') return;
+    await this.endTasks(id, graceMs);
+  }
+
+  /**
+   * Ends the service's task if it still runs, removes the service, and swarm removes the task's
+   * container from its node. Waits a while for a running task to stop first; a task on a lost node
+   * cannot be waited for, and swarm removes it when the node is back.
+   */
+  async remove(id: string): Promise<void> {
+    const service = await this.service(id);
+    if (!service) return;
+    await this.endTasks(id, Number(service.Spec.TaskTemplate.ContainerSpec.StopGracePeriod ?? 10e9) / 1e6);
+    const until = Date.now() + REMOVE_WAIT_MS;
+    while (Date.now() < until && (await this.inspect(service.ID))?.state !== 'exited') await sleep(POLL_MS);
+    try {
+      await this.docker.getService(id).remove();
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    this.lastExit.delete(service.ID);
+  }
+
+  /** Zero replicas, once: the running task (if any) is stopped; none starts. */
+  private async endTasks(id: string, graceMs: number): Promise<void> {
     for (let tries = 0; tries < 5; tries++) {
       const service = await this.service(id);
       if (!service || service.Spec.Labels?.[STOPPED_LABEL]) return;
-      const facts = await this.inspect(id);
-      if (!facts || facts.state === 'exited') return;
       const spec = structuredClone(service.Spec);
       spec.Labels = { ...spec.Labels, [STOPPED_LABEL]: String(Date.now()) };
-      spec.Mode = { ReplicatedJob: { MaxConcurrent: 0, TotalCompletions: 0 } };
+      spec.Mode = { Replicated: { Replicas: 0 } };
       spec.TaskTemplate.ContainerSpec.StopGracePeriod = graceMs * 1e6;
       try {
         await this.docker.getService(id).update({ _query: { version: service.Version.Index }, _body: spec });
@@ -284,15 +318,6 @@ export class SwarmLauncher implements Launcher {
         if (!/out of sequence/i.test((error as Error).message)) throw error;
       }
     }
-  }
-
-  async remove(id: string): Promise<void> {
-    try {
-      await this.docker.getService(id).remove();
-    } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-    }
-    this.lastExit.delete(id);
   }
 
   async listManaged(queue: string): Promise<ManagedWorkload[]> {
@@ -324,9 +349,10 @@ export class SwarmLauncher implements Launcher {
   }
 
   /**
-   * A swarm-scoped bridge: made on each node as a task lands there, local to that node, with
-   * inter-container traffic off, exactly like the single-engine default. `none` and `host` do not
-   * exist for services; a named network must be swarm-scoped.
+   * An overlay of berth's own, not attachable, so no standalone container can join it. Not a
+   * swarm-scoped bridge, though that would keep inter-container traffic off: its local copy breaks
+   * after an engine restart ("network … exists", moby/moby#37087), and surviving engine restarts
+   * comes first. `none` and `host` do not exist for services; a named network must be swarm-scoped.
    */
   async prepareNetwork(name: string, redisUrl: string): Promise<void> {
     if (name === 'none' || name === 'host') throw new Error(`WORKER_NETWORK=${name} is not available to swarm services; use berth's default or a swarm-scoped network (an --internal one cuts workers off)`);
@@ -339,7 +365,7 @@ export class SwarmLauncher implements Launcher {
       });
     if (!existing) {
       await this.docker
-        .createNetwork({ Name: name, Driver: 'bridge', Scope: 'swarm', CheckDuplicate: true, Options: { 'com.docker.network.bridge.enable_icc': 'false' }, Labels: { [LABEL.managed]: 'true' } } as Dockerode.NetworkCreateOptions)
+        .createNetwork({ Name: name, Driver: 'overlay', Attachable: false, CheckDuplicate: true, Labels: { [LABEL.managed]: 'true' } } as Dockerode.NetworkCreateOptions)
         .catch((error: unknown) => {
           if (statusOf(error) !== 409) throw error;
         });
@@ -384,6 +410,29 @@ export class SwarmLauncher implements Launcher {
     ]);
     const ready = nodes.filter((n) => n.Status?.State === 'ready' && n.Spec?.Availability === 'active').length;
     return { backend: 'swarm', engine: `swarm manager, engine ${version.Version} (API ${version.ApiVersion}), ${ready} of ${nodes.length} nodes ready`, securityOptions: info.SecurityOptions ?? [], nodes: ready };
+  }
+
+  /**
+   * The image as an immutable reference, as `docker service create` pins it: every node runs the
+   * same image, whatever the tag points at later. A registry image by its digest (a node without it
+   * pulls that digest); an image built or loaded here by its id, which a node never tries to pull
+   * (it only has to have it). A swarm node otherwise tries the registry for a tag on every task,
+   * and waits out the registry's timeout where there is none. The tag as given when the manager
+   * does not hold the image.
+   */
+  private async pinned(image: string): Promise<string> {
+    if (image.includes('@sha256:') || image.startsWith('sha256:')) return image;
+    const info = await this.docker
+      .getImage(image)
+      .inspect()
+      .catch((error: unknown) => {
+        if (statusOf(error) === 404) return null;
+        throw error;
+      });
+    if (!info) return image;
+    const repository = image.replace(/:[^:/]+$/, '');
+    const digest = info.RepoDigests?.find((d) => d.startsWith(`${repository}@`)) ?? info.RepoDigests?.[0];
+    return digest ?? info.Id;
   }
 
   private async service(idOrName: string): Promise<ServiceInfo | null> {
