@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { queueContainers, recordEvents } from '../support/docker.js';
+import { BACKENDS, startBackend, type TestBackend } from '../support/backends.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
@@ -10,28 +11,33 @@ import { waitUntil } from '../support/wait.js';
 
 /**
  * The consumer is SIGKILLed at each step of a launch, then started again. Whatever the step, the
- * task completes exactly once, Docker saw exactly one container for the attempt, nothing is left.
+ * task completes exactly once, Docker saw exactly one container for the attempt (on either backend),
+ * nothing is left.
  */
-describe('crash points: SIGKILL at every step of a launch, then restart', () => {
+for (const backendName of BACKENDS) describe(`crash points on ${backendName}: SIGKILL at every step of a launch, then restart`, () => {
   let redis: TestRedis;
   let image: string;
+  let backend: TestBackend;
   const berths: TestBerth[] = [];
 
   before(async () => {
     image = await ensureWorkerImage();
     redis = await startRedis({ aof: true });
+    backend = await startBackend(backendName, image);
   });
   after(async () => {
     for (const berth of berths) await berth.close().catch(() => {});
+    for (const berth of berths) await backend.clean(berth.config.QUEUE_NAME);
+    await backend.stop();
     await redis.stop();
   });
 
   for (const point of ['after-dequeue', 'after-create', 'after-start', 'while-running', 'after-exit', 'after-record'] as const) {
     it(`recovers from a crash ${point.replace('-', ' ')}`, async () => {
-      const env = testEnv(redis, image, { CONSUMER_ID: `crash-${point}` });
+      const env = testEnv(redis, image, { ...backend.env, CONSUMER_ID: `crash-${point}` });
       const berth = await startBerth(env, { consumer: false });
       berths.push(berth);
-      const recorder = await recordEvents(berth.config.QUEUE_NAME);
+      const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
 
       const first = startConsumerProcess(point === 'while-running' ? env : { ...env, BERTH_TEST_CRASH_AT: point });
       await first.ready;
@@ -50,7 +56,7 @@ describe('crash points: SIGKILL at every step of a launch, then restart', () => 
         assert.equal(task.state, 'completed', JSON.stringify(task));
         assert.deepEqual(task.result, { slept: 3 });
         assert.equal(task.attempts, 1);
-        await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'no berth container left', 30_000);
+        await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME, backend.docker)).length === 0 && (await backend.services(berth.config.QUEUE_NAME)) === 0, 'no berth workload left', 30_000);
         await recorder.stop();
         const creates = recorder.events.filter((e) => e.action === 'create');
         assert.equal(creates.length, 1, `containers created: ${creates.map((e) => e.name).join(', ')}`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { queueContainers, recordEvents } from '../support/docker.js';
+import { BACKENDS, startBackend, type TestBackend } from '../support/backends.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
@@ -8,7 +9,7 @@ import { startConsumerProcess, type NodeProcess } from '../support/node-process.
 import { jobEventCounts } from '../support/queue-events.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
-describe('redeploys and chaos with real consumer processes', () => {
+describe('redeploys with real consumer processes', () => {
   let redis: TestRedis;
   let image: string;
   const berths: TestBerth[] = [];
@@ -70,12 +71,38 @@ describe('redeploys and chaos with real consumer processes', () => {
     }
     await current.kill('SIGTERM');
   });
+});
+
+for (const backendName of BACKENDS) describe(`chaos on ${backendName} with real consumer processes`, () => {
+  let redis: TestRedis;
+  let image: string;
+  let backend: TestBackend;
+  const berths: TestBerth[] = [];
+  const processes: NodeProcess[] = [];
+  const consumer = (env: Record<string, string>) => {
+    const p = startConsumerProcess(env);
+    processes.push(p);
+    return p;
+  };
+
+  before(async () => {
+    image = await ensureWorkerImage();
+    redis = await startRedis({ aof: true });
+    backend = await startBackend(backendName, image);
+  });
+  after(async () => {
+    for (const p of processes) await p.kill('SIGKILL');
+    for (const berth of berths) await berth.close().catch(() => {});
+    for (const berth of berths) await backend.clean(berth.config.QUEUE_NAME);
+    await backend.stop();
+    await redis.stop();
+  });
 
   it('chaos: 30 tasks of 2–15 s, consumer SIGKILLed 8 times at random; each completes once, one container per attempt', async () => {
-    const env = testEnv(redis, image, { CONSUMER_ID: 'chaos', WORKER_CONCURRENCY: '8' });
+    const env = testEnv(redis, image, { ...backend.env, CONSUMER_ID: 'chaos', WORKER_CONCURRENCY: '8' });
     const berth = await startBerth(env, { consumer: false });
     berths.push(berth);
-    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
     let current = consumer(env);
     await current.ready;
     const ids: string[] = [];
@@ -90,7 +117,7 @@ describe('redeploys and chaos with real consumer processes', () => {
       await current.ready;
     }
     for (const id of ids) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 180_000)).state, 'completed', id);
-    await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'no berth container left');
+    await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME, backend.docker)).length === 0 && (await backend.services(berth.config.QUEUE_NAME)) === 0, 'no berth workload left', 60_000);
     await recorder.stop();
     const creates = recorder.events.filter((e) => e.action === 'create');
     const attempts = new Set(creates.map((e) => `${e.jobId}#${e.attempt}`));
