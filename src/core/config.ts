@@ -86,7 +86,7 @@ export const envSchema = z.object({
   DOCKER_TLS_VERIFY: z.string().optional().transform((v) => v !== undefined && v !== '0' && v.toLowerCase() !== 'false').describe('Talk to a TCP engine over TLS with client certificates, verifying the server (as the docker CLI does; any value but 0 or false).'),
   DOCKER_CERT_PATH: z.string().optional().describe('Folder with ca.pem, cert.pem and key.pem for DOCKER_TLS_VERIFY (default ~/.docker).'),
   DOCKER_ALLOW_PLAINTEXT: boolean(false).describe('Allow DOCKER_HOST=tcp:// to a non-loopback address without TLS. Anyone on the path then owns that engine.'),
-  LAUNCHER: z.enum(['docker', 'swarm']).default('docker').describe('Where workers run. `docker`: containers on the engine DOCKER_HOST names. `swarm`: one replicated-job service per attempt on the swarm whose manager DOCKER_HOST names, placed by SWARM_CONSTRAINTS and SWARM_SPREAD.'),
+  LAUNCHER: z.enum(['docker', 'swarm']).default('docker').describe('Where workers run. `docker`: containers on the engine DOCKER_HOST names. `swarm`: one service (one never-restarted task) per attempt on the swarm whose manager DOCKER_HOST names, placed by SWARM_CONSTRAINTS and SWARM_SPREAD.'),
   SWARM_CONSTRAINTS: list()
     .refine((list) => list.every((c) => /^[A-Za-z0-9_.\-]+\s*(==|!=)\s*[^\s,]+$/.test(c)), 'expected constraints like node.labels.berth==worker or node.role!=manager')
     .describe('LAUNCHER=swarm: placement constraints every worker task gets, comma separated (e.g. `node.labels.berth==worker`). Never taken from a request.'),

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { queueContainers, recordEvents, type DockerEvent } from '../support/docker.js';
+import { ensureWorkerImage } from '../support/image.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { jobEventCounts } from '../support/queue-events.js';
+import { startSwarm, type TestSwarm } from '../support/swarm.js';
+import { waitUntil } from '../support/wait.js';
+import { LABEL } from '../../src/core/labels.js';
+
+/**
+ * A real three-node swarm on this machine: three engines, each in its own network namespace with
+ * its own address and host name, joined into one swarm. berth talks to the manager only; Docker's
+ * own event streams on every node say where each attempt ran and how many containers it got.
+ */
+describe('swarm backend on a three-node swarm', () => {
+  let redis: TestRedis;
+  let image: string;
+  let swarm: TestSwarm;
+  const berths: TestBerth[] = [];
+  const start = async (overrides: Record<string, string> = {}) => {
+    const berth = await startBerth(testEnv(redis, image, { LAUNCHER: 'swarm', DOCKER_HOST: swarm.manager.host, WORKER_NETWORK: 'berth-workers', ...overrides }));
+    berths.push(berth);
+    return berth;
+  };
+  /** Each node's Docker events for the queue, tagged with the node. */
+  const recordAll = async (queue: string) => {
+    const recorders = await Promise.all(swarm.nodes.map((node) => recordEvents(queue, node.docker)));
+    return {
+      events: (): Array<DockerEvent & { node: number }> => recorders.flatMap((r, i) => r.events.map((e) => ({ ...e, node: i + 1 }))),
+      stop: () => Promise.all(recorders.map((r) => r.stop())),
+    };
+  };
+  const leftovers = async (queue: string) => {
+    const counts = await Promise.all(swarm.nodes.map(async (node) => (await queueContainers(queue, node.docker).catch(() => [])).length));
+    const services = await swarm.manager.docker.listServices({ filters: { label: [`${LABEL.queue}=${queue}`] } });
+    return counts.reduce((a, b) => a + b, 0) + services.length;
+  };
+
+  before(async () => {
+    image = await ensureWorkerImage();
+    redis = await startRedis({ aof: true });
+    swarm = await startSwarm(3, [image], 'berth-mn', 97);
+    // Operator placement: a zone per node, and berth spreads its tasks over the zones.
+    for (const node of (await swarm.manager.docker.listNodes()) as Array<{ ID: string; Description: { Hostname: string } }>) {
+      const info = (await swarm.manager.docker.getNode(node.ID).inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
+      const zone = `z${node.Description.Hostname.split('-').pop()}`;
+      await swarm.manager.docker.getNode(node.ID).update({ _query: { version: info.Version.Index }, _body: { ...info.Spec, Labels: { berth: 'worker', zone } } });
+    }
+  });
+  after(async () => {
+    for (const berth of berths) await berth.close().catch(() => {});
+    await swarm.stop();
+    await redis.stop();
+  });
+
+  it('spreads 20 tasks over the nodes; a node lost mid-run: its attempts are retried elsewhere, each task completes once, nothing is left on any node', async () => {
+    const berth = await start({ SWARM_CONSTRAINTS: 'node.labels.berth==worker', SWARM_SPREAD: 'node.labels.zone', WORKER_CONCURRENCY: '9', TASK_ATTEMPTS: '3', TASK_BACKOFF: '200ms' });
+    const queue = berth.config.QUEUE_NAME;
+    const recorder = await recordAll(queue);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '6' })).body.id);
+    // Lose the third node (its engine and every container on it, as a power cut would) while it runs tasks.
+    await waitUntil(() => recorder.events().filter((e) => e.node === 3 && e.action === 'start').length >= 2, 'node 3 running tasks', 60_000);
+    const lostJobs = new Set(recorder.events().filter((e) => e.node === 3 && e.action === 'start').map((e) => e.jobId));
+    await swarm.nodes[2]!.crash();
+
+    const tasks = await Promise.all(ids.map((id) => berth.waitFor(id, ['completed', 'failed'], 240_000)));
+    for (const task of tasks) assert.equal(task.state, 'completed', JSON.stringify(task));
+    for (const id of lostJobs) {
+      const task = tasks.find((t) => t.id === id)!;
+      assert.ok(task.attempts >= 2, `${id} ran on the lost node and was retried (attempts ${task.attempts})`);
+    }
+    for (const id of ids) {
+      const counts = await jobEventCounts(redis.url, queue, id);
+      assert.equal(counts.completed, 1, `${id}: ${JSON.stringify(counts)}`);
+    }
+    const nodesUsed = new Set(recorder.events().filter((e) => e.action === 'start').map((e) => e.node));
+    assert.ok(nodesUsed.size > 1, `tasks ran on nodes ${[...nodesUsed].join(', ')}`);
+    const creates = recorder.events().filter((e) => e.action === 'create');
+    const perAttempt = new Map<string, number>();
+    for (const e of creates) perAttempt.set(`${e.jobId}#${e.attempt}`, (perAttempt.get(`${e.jobId}#${e.attempt}`) ?? 0) + 1);
+    assert.deepEqual([...perAttempt.entries()].filter(([, n]) => n > 1), [], 'never two containers for one attempt, on any node');
+
+    // The lost node comes back: swarm removes what it ran for services berth has since removed.
+    await swarm.nodes[2]!.start();
+    await waitUntil(async () => (await leftovers(queue)) === 0, 'no berth service or container left on any node', 90_000);
+    await recorder.stop();
+  });
+
+  it('names the node loss in the attempt\'s failure when no retry is left', async () => {
+    const berth = await start({ SWARM_CONSTRAINTS: 'node.labels.zone==z2', TASK_ATTEMPTS: '1' });
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, swarm.nodes[1]!.docker);
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '60' });
+    await waitUntil(() => recorder.events.some((e) => e.action === 'start'), 'running on node 2', 60_000);
+    await swarm.nodes[1]!.crash();
+    const task = await berth.waitFor(body.id, ['failed'], 60_000);
+    assert.match(task.failedReason, /^swarm: node berth-mn-2 running the task was lost/);
+    await recorder.stop();
+    await swarm.nodes[1]!.start();
+    await waitUntil(async () => (await leftovers(berth.config.QUEUE_NAME)) === 0, 'nothing left once node 2 is back', 90_000);
+  });
+
+  it('fails with the scheduler\'s reason when no node satisfies the operator\'s constraints', async () => {
+    const berth = await start({ SWARM_CONSTRAINTS: 'node.labels.berth==gpu', SWARM_SCHEDULE_TIMEOUT: '3s', TASK_ATTEMPTS: '1' });
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
+    const task = await berth.waitFor(body.id, ['failed'], 60_000);
+    assert.match(task.failedReason, /^swarm: no node could take the task within 3s: no suitable node/);
+    await waitUntil(async () => (await leftovers(berth.config.QUEUE_NAME)) === 0, 'service removed', 30_000);
+  });
+
+  it('names a task a node rejected: the image is not on that node', async () => {
+    // An image only the manager has: the workers reject the task.
+    const manager = swarm.manager.docker;
+    const holder = await manager.createContainer({ Image: image, Entrypoint: ['true'], Labels: { 'berth.test': 'only-on-manager' } });
+    const committed = await holder.commit({ repo: 'berth-only-on-manager', tag: String(Date.now()) });
+    await holder.remove();
+    const berth = await start({ WORKER_IMAGE: committed.Id, SWARM_CONSTRAINTS: 'node.role==worker', TASK_ATTEMPTS: '1' });
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
+    const task = await berth.waitFor(body.id, ['failed'], 60_000);
+    assert.match(task.failedReason, /^swarm: the task was rejected on node berth-mn-[23]: .*no such image/i);
+    await manager.getImage(committed.Id).remove({ force: true }).catch(() => {});
+  });
+});
