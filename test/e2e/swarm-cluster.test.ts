@@ -76,7 +76,9 @@ describe('swarm backend on a three-node swarm', () => {
       const counts = await jobEventCounts(redis.url, queue, id);
       assert.equal(counts.completed, 1, `${id}: ${JSON.stringify(counts)}`);
     }
-    const nodesUsed = new Set(recorder.events().filter((e) => e.action === 'start').map((e) => e.node));
+    const starts = recorder.events().filter((e) => e.action === 'start');
+    const nodesUsed = new Set(starts.map((e) => e.node));
+    console.log(`containers started per node: ${[1, 2, 3].map((n) => `${n}: ${starts.filter((e) => e.node === n).length}`).join(', ')}; on the lost node: ${lostJobs.size} task(s), retried: ${[...lostJobs].map((id) => tasks.find((t) => t.id === id)!.attempts).join(', ')} attempts`);
     assert.ok(nodesUsed.size > 1, `tasks ran on nodes ${[...nodesUsed].join(', ')}`);
     const creates = recorder.events().filter((e) => e.action === 'create');
     const perAttempt = new Map<string, number>();

@@ -40,6 +40,14 @@ export async function startSwarm(count: number, images: string[], name = 'berth-
   ip(['link', 'add', bridge, 'type', 'bridge']);
   ip(['addr', 'add', `10.231.${subnet}.1/24`, 'dev', bridge]);
   ip(['link', 'set', bridge, 'up']);
+  // The host engine's FORWARD policy is DROP, and bridged frames pass through iptables here: let
+  // the nodes talk to each other over their bridge (and only there).
+  const forward = ['FORWARD', '-i', bridge, '-o', bridge, '-j', 'ACCEPT'];
+  try {
+    execFileSync('iptables', ['-C', ...forward], { stdio: 'ignore' });
+  } catch {
+    execFileSync('iptables', ['-I', ...forward], { stdio: 'ignore' });
+  }
   const nodes: SecondEngine[] = [];
   for (let i = 1; i <= count; i++) {
     const node = await startEngine({ name: `${name}-${i}`, address: `10.231.${subnet}.${10 + i}/24`, netns: { bridge, gateway: `10.231.${subnet}.1` }, images });
@@ -62,10 +70,12 @@ export async function startSwarm(count: number, images: string[], name = 'berth-
         await node.docker.swarmLeave({ force: true }).catch(() => {});
         await node.stop();
       }
-      try {
-        ip(['link', 'del', bridge]);
-      } catch {
-        // gone
+      for (const cleanup of [() => ip(['link', 'del', bridge]), () => execFileSync('iptables', ['-D', ...forward], { stdio: 'ignore' })]) {
+        try {
+          cleanup();
+        } catch {
+          // gone
+        }
       }
     },
   };
