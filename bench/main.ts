@@ -15,8 +15,9 @@ import { webhookIngest } from './scenarios/webhook-ingest.js';
 import { recovery } from './scenarios/recovery.js';
 import { footprint } from './scenarios/footprint.js';
 import { atScale } from './scenarios/at-scale.js';
+import { swarmBackend } from './scenarios/swarm-backend.js';
 
-const SCENARIOS = { latency: dispatchLatency, throughput: shortTasks, ingest: webhookIngest, recovery, footprint, scale: atScale };
+const SCENARIOS = { latency: dispatchLatency, throughput: shortTasks, ingest: webhookIngest, recovery, footprint, scale: atScale, swarm: swarmBackend };
 type ScenarioName = keyof typeof SCENARIOS;
 
 const number = (value: string) => {
@@ -35,6 +36,7 @@ const program = new Command('bench')
   .option('--recovery-tasks <n>', 'running tasks when the consumer is killed', number, 50)
   .option('--footprint-workers <n>', 'running workers for the RSS figure', number, 100)
   .option('--queued-tasks <n>', 'tasks queued for the at-scale figures', number, 100_000)
+  .option('--swarm-tasks <n>', 'swarm backend latency samples per side (twice as many short tasks)', number, 30)
   .option('--results <dir>', 'where latest.json and the timestamped copy go', `${ROOT}/bench/results`)
   .parse();
 const options = program.opts<BenchOptions & { only?: string[]; results: string }>();

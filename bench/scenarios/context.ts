@@ -7,6 +7,7 @@ export interface BenchOptions {
   recoveryTasks: number;
   footprintWorkers: number;
   queuedTasks: number;
+  swarmTasks: number;
 }
 
 /** What every scenario gets from bench/main.ts. Each scenario starts its own Redis and cleans up. */

@@ -18,22 +18,23 @@ describe('bench harness (toy sizes)', () => {
       process.execPath,
       [
         '--import', 'tsx', join(ROOT, 'bench/main.ts'),
-        '--only', 'latency,throughput,ingest,footprint,scale',
+        '--only', 'latency,throughput,ingest,footprint,scale,swarm',
         '--latency-tasks', '2', '--short-tasks', '4', '--concurrency', '2',
         '--ingest-seconds', '1', '--ingest-connections', '4',
-        '--footprint-workers', '2', '--queued-tasks', '200',
+        '--footprint-workers', '2', '--queued-tasks', '200', '--swarm-tasks', '2',
         '--results', results,
       ],
       { cwd: ROOT, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 },
     );
     const latest = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
-    for (const name of ['latency', 'throughput', 'ingest', 'footprint', 'scale']) {
+    for (const name of ['latency', 'throughput', 'ingest', 'footprint', 'scale', 'swarm']) {
       assert.ok(!latest.scenarios[name].error, `${name}: ${latest.scenarios[name].error}`);
       assert.ok(latest.scenarios[name].rows.length > 0, `${name} has rows`);
     }
     assert.equal(latest.machine.cores > 0, true);
     assert.match(stdout, /\| dispatch latency \| median, 2 tasks \|/);
     assert.match(stdout, /\| webhook ingest \| deliveries\/s/);
+    assert.match(stdout, /\| swarm: dispatch latency \| median, 2 tasks \|/);
     assert.equal(latest.scenarios.throughput.raw.berthFailed, 0);
     assert.equal(latest.scenarios.ingest.raw.berth.non2xx, 0);
   });
