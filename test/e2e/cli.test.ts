@@ -1,27 +1,15 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ensureWorkerImage, ROOT } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
 import { startSecondEngine } from '../support/second-engine.js';
+import { runCli } from '../support/cli.js';
 
-function cli(berth: TestBerth | null, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, ...(berth ? { BERTH_URL: berth.url, BERTH_TOKEN: TEST_TOKEN } : {}), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c));
-    child.stderr.on('data', (c: Buffer) => (stderr += c));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(berth: TestBerth | null, args: string[], env: Record<string, string> = {}) {
+  return runCli(args, { ...(berth ? { BERTH_URL: berth.url, BERTH_TOKEN: TEST_TOKEN } : {}), ...env });
 }
 
 describe('berth CLI against a real running berth', () => {

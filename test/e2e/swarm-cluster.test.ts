@@ -8,6 +8,7 @@ import { jobEventCounts } from '../support/queue-events.js';
 import { startSwarm, type TestSwarm } from '../support/swarm.js';
 import { waitUntil } from '../support/wait.js';
 import { LABEL } from '../../src/core/labels.js';
+import { runCli } from '../support/cli.js';
 
 /**
  * A real three-node swarm on this machine: three engines, each in its own network namespace with
@@ -110,6 +111,17 @@ describe('swarm backend on a three-node swarm', () => {
     const task = await berth.waitFor(body.id, ['failed'], 60_000);
     assert.match(task.failedReason, /^swarm: no node could take the task within 3s: no suitable node/);
     await waitUntil(async () => (await leftovers(berth.config.QUEUE_NAME)) === 0, 'service removed', 30_000);
+  });
+
+  it('doctor runs its probe as a swarm task: no capabilities, no-new-privileges (from setpriv), read-only root', async () => {
+    const env = testEnv(redis, image, { LAUNCHER: 'swarm', DOCKER_HOST: swarm.manager.host, WORKER_NETWORK: 'berth-workers', WORKER_BINDS: '' });
+    const doctor = await runCli(['doctor'], env);
+    assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
+    assert.match(doctor.stdout, /^pass\s+docker engine\s+swarm manager, engine .*3 of 3 nodes ready/m);
+    assert.match(doctor.stdout, /^pass\s+swarm\s+3 node\(s\) ready for workers; .*setpriv --no-new-privs/m);
+    assert.match(doctor.stdout, /^pass\s+worker hardening\s+probe ran as uid 10001, no capabilities, no-new-privileges, read-only root/m);
+    const services = await swarm.manager.docker.listServices({ filters: { label: ['berth.doctor=true'] } });
+    assert.equal(services.length, 0, 'the probe service is removed');
   });
 
   it('names a task a node rejected: the image is not on that node', async () => {
