@@ -61,7 +61,7 @@ export async function swarmBackend(ctx: BenchContext): Promise<ScenarioResult> {
       const serviceJob = `s-${i}`;
       const spec = buildWorkloadSpec(bareSwarm, { name: `bare-${bareSwarm.QUEUE_NAME}-${i}`, task: { id: serviceJob, attempt: 1, kind: 'noop', repo: 'bench/swarm' } });
       const serviceSent = Date.now();
-      const service = (await swarm.manager.docker.createService(serviceSpec({ ...spec, image: imageId }, { constraints: [], spread: [] }))) as unknown as { remove(): Promise<unknown> };
+      const service = (await swarm.manager.docker.createService(serviceSpec({ ...spec, image: imageId }, { constraints: [] }))) as unknown as { remove(): Promise<unknown> };
       const bareSwarmMs = (await eventFor(bareSwarmEvents.events, 'start', serviceJob)).time - serviceSent;
       await eventFor(bareSwarmEvents.events, 'die', serviceJob);
       await service.remove();

@@ -86,13 +86,10 @@ export const envSchema = z.object({
   DOCKER_TLS_VERIFY: z.string().optional().transform((v) => v !== undefined && v !== '0' && v.toLowerCase() !== 'false').describe('Talk to a TCP engine over TLS with client certificates, verifying the server (as the docker CLI does; any value but 0 or false).'),
   DOCKER_CERT_PATH: z.string().optional().describe('Folder with ca.pem, cert.pem and key.pem for DOCKER_TLS_VERIFY (default ~/.docker).'),
   DOCKER_ALLOW_PLAINTEXT: boolean(false).describe('Allow DOCKER_HOST=tcp:// to a non-loopback address without TLS. Anyone on the path then owns that engine.'),
-  LAUNCHER: z.enum(['docker', 'swarm']).default('docker').describe('Where workers run. `docker`: containers on the engine DOCKER_HOST names. `swarm`: one service (one never-restarted task) per attempt on the swarm whose manager DOCKER_HOST names, placed by SWARM_CONSTRAINTS and SWARM_SPREAD.'),
+  LAUNCHER: z.enum(['docker', 'swarm']).default('docker').describe('Where workers run. `docker`: containers on the engine DOCKER_HOST names. `swarm`: one service (one never-restarted task) per attempt on the swarm whose manager DOCKER_HOST names, placed by SWARM_CONSTRAINTS.'),
   SWARM_CONSTRAINTS: list()
     .refine((list) => list.every((c) => /^[A-Za-z0-9_.\-]+\s*(==|!=)\s*[^\s,]+$/.test(c)), 'expected constraints like node.labels.berth==worker or node.role!=manager')
     .describe('LAUNCHER=swarm: placement constraints every worker task gets, comma separated (e.g. `node.labels.berth==worker`). Never taken from a request.'),
-  SWARM_SPREAD: list()
-    .refine((list) => list.every((d) => /^(node|engine)\.labels\.[A-Za-z0-9_.\-]+$/.test(d)), 'expected label names like node.labels.zone')
-    .describe('LAUNCHER=swarm: spread worker tasks evenly over the values of these node labels (swarm placement preferences), e.g. `node.labels.zone`.'),
   SWARM_SCHEDULE_TIMEOUT: duration('2m').describe('LAUNCHER=swarm: how long a task may wait for a node that can take it (constraints, resources) before the attempt fails with the scheduler\'s reason.'),
   WORKER_IMAGE: z.string({ error: required('the image worker containers run (e.g. berth:local)') }).min(1).describe('Image for worker containers. Required. Never taken from a request.'),
   WORKER_ENTRYPOINT: z.string().default('node /app/dist/worker/main.js').describe('Command that starts the worker inside WORKER_IMAGE.'),

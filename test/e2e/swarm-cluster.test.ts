@@ -43,7 +43,7 @@ describe('swarm backend on a three-node swarm', () => {
     image = await ensureWorkerImage();
     redis = await startRedis({ aof: true });
     swarm = await startSwarm(3, [image], 'berth-mn', 97);
-    // Operator placement: a zone per node, and berth spreads its tasks over the zones.
+    // Operator labels: every node may take workers; a zone per node, for constraints.
     for (const node of (await swarm.manager.docker.listNodes()) as Array<{ ID: string; Description: { Hostname: string } }>) {
       const info = (await swarm.manager.docker.getNode(node.ID).inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
       const zone = `z${node.Description.Hostname.split('-').pop()}`;
@@ -57,7 +57,7 @@ describe('swarm backend on a three-node swarm', () => {
   });
 
   it('spreads 20 tasks over the nodes; a node lost mid-run: its attempts are retried elsewhere, each task completes once, nothing is left on any node', async () => {
-    const berth = await start({ SWARM_CONSTRAINTS: 'node.labels.berth==worker', SWARM_SPREAD: 'node.labels.zone', WORKER_CONCURRENCY: '9', TASK_ATTEMPTS: '3', TASK_BACKOFF: '200ms' });
+    const berth = await start({ SWARM_CONSTRAINTS: 'node.labels.berth==worker', WORKER_CONCURRENCY: '9', TASK_ATTEMPTS: '3', TASK_BACKOFF: '200ms' });
     const queue = berth.config.QUEUE_NAME;
     const recorder = await recordAll(queue);
     const ids: string[] = [];

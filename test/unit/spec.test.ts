@@ -45,7 +45,7 @@ describe('container spec', () => {
 });
 
 describe('swarm service spec', () => {
-  const placement = { constraints: ['node.labels.berth==worker'], spread: ['node.labels.zone'] };
+  const placement = { constraints: ['node.labels.berth==worker'] };
   const task = { id: 't-1', attempt: 1, kind: 'review', repo: 'a/b', prompt: '", "Constraints": ["node.role==manager"]' };
   const spec = serviceSpec(buildWorkloadSpec(config, { name: 'berth-q-t-1-a1', task }), placement) as any;
   const container = spec.TaskTemplate.ContainerSpec;
@@ -67,7 +67,7 @@ describe('swarm service spec', () => {
   });
 
   it('places by operator config only; the task stays data', () => {
-    assert.deepEqual(spec.TaskTemplate.Placement, { Constraints: ['node.labels.berth==worker'], Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.zone' } }] });
+    assert.deepEqual(spec.TaskTemplate.Placement, { Constraints: ['node.labels.berth==worker'], });
     assert.deepEqual(JSON.parse(container.Env.find((e: string) => e.startsWith('BERTH_TASK=')).slice(11)), task);
   });
 
@@ -84,7 +84,6 @@ describe('swarm service spec', () => {
     const base = { REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:local', AGENT_COMMAND_REVIEW: 'agent review', LAUNCHER: 'swarm' };
     assert.throws(() => parseConfig({ ...base, WORKER_NETWORK: 'none' }), /not available to swarm services/);
     assert.throws(() => parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.x' }), /SWARM_CONSTRAINTS/);
-    assert.throws(() => parseConfig({ ...base, SWARM_SPREAD: 'zone' }), /SWARM_SPREAD/);
     assert.throws(() => parseConfig({ ...base, LAUNCHER: 'kubernetes' }), /LAUNCHER/);
     assert.deepEqual(parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.berth==worker, node.role!=manager' }).SWARM_CONSTRAINTS, ['node.labels.berth==worker', 'node.role!=manager']);
   });

@@ -7,12 +7,15 @@ import { parseDockerTime, statusOf } from './docker.js';
 import { networksOfBerthAndRedis } from './worker-network.js';
 import { ImageMissing, parseBind, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec } from './launcher.js';
 
-/** Operator placement, never from a request: swarm constraints and spread preferences. */
+/**
+ * Operator placement, never from a request. Constraints only: swarm weighs placement preferences
+ * (spread) among one service's own tasks, and each berth attempt is a service of one task, so a
+ * spread preference would never move anything. Across services swarm's scheduler already favours
+ * the node with the fewest tasks.
+ */
 export interface SwarmPlacement {
   /** e.g. `node.labels.berth==worker`, `node.role==worker`. */
   constraints: string[];
-  /** Spread descriptors, e.g. `node.labels.zone`: tasks spread over that label's values. */
-  spread: string[];
   /** How long a task may wait for a node that can take it before the attempt fails with the scheduler's reason. */
   scheduleTimeoutMs: number;
 }
@@ -59,7 +62,7 @@ const PENDING = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 
  * the node for good (moby/moby#44312), and "nothing left behind" comes first. Swarm restarts
  * neither kind after an exit or a lost node.
  */
-export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 'constraints' | 'spread'>): Record<string, unknown> {
+export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 'constraints'>): Record<string, unknown> {
   return {
     Name: spec.name,
     Labels: spec.labels,
@@ -98,7 +101,6 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
       Placement: {
         Constraints: placement.constraints,
-        Preferences: placement.spread.map((descriptor) => ({ Spread: { SpreadDescriptor: descriptor } })),
       },
       Networks: [{ Target: spec.network }],
       LogDriver: { Name: 'json-file', Options: { 'max-size': spec.logMaxSize, 'max-file': '1' } },
@@ -282,16 +284,20 @@ export class SwarmLauncher implements Launcher {
   }
 
   /**
-   * Ends the service's task if it still runs, removes the service, and swarm removes the task's
-   * container from its node. Waits a while for a running task to stop first; a task on a lost node
-   * cannot be waited for, and swarm removes it when the node is back.
+   * Removes the service; swarm stops its task if it still runs (with its grace period) and removes
+   * the container from its node. A service berth stopped (scaled to zero) is removed only once
+   * swarm has deleted its stopped task: removing it while swarm's task reaper deletes that task
+   * crashes the manager on Docker 20.10 (a nil task in SetServiceTasksRemove, seen here under
+   * chaos). A task on a lost node is not waited for past REMOVE_WAIT_MS; swarm removes it when the
+   * node is back.
    */
   async remove(id: string): Promise<void> {
     const service = await this.service(id);
     if (!service) return;
-    await this.endTasks(id, Number(service.Spec.TaskTemplate.ContainerSpec.StopGracePeriod ?? 10e9) / 1e6);
-    const until = Date.now() + REMOVE_WAIT_MS;
-    while (Date.now() < until && (await this.inspect(service.ID))?.state !== 'exited') await sleep(POLL_MS);
+    if (service.Spec.Labels?.[STOPPED_LABEL]) {
+      const until = Date.now() + REMOVE_WAIT_MS;
+      while (Date.now() < until && (await this.docker.listTasks({ filters: { service: [service.ID] } })).length > 0) await sleep(POLL_MS);
+    }
     try {
       await this.docker.getService(id).remove();
     } catch (error) {
