@@ -144,7 +144,8 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   let facts = launch.facts;
   const adopted = launch.createdAt === null;
   const id = facts.id;
-  log.info({ containerId: id, adopted, state: facts.state, ...(facts.node ? { node: facts.node } : {}) }, adopted ? `adopted ${launcher.backend === 'swarm' ? 'service' : 'container'}` : `started ${launcher.backend === 'swarm' ? 'service' : 'container'}`);
+  const noun = launcher.backend === 'swarm' ? 'service' : 'container';
+  log.info({ containerId: id, adopted, state: facts.state, ...(facts.node ? { node: facts.node } : {}) }, `${adopted ? 'adopted' : 'started'} ${noun}`);
   if (launch.createdAt === null) deps.metrics?.adoptions.inc();
   else {
     deps.metrics?.launches.inc();

@@ -163,7 +163,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
       assert.equal(info.Name, `/berth-${berth.config.QUEUE_NAME}-${body.id}-a1`);
     } else {
       // Swarm cannot set it (moby/moby#41371); the worker runs under setpriv instead, as the probe showed.
-      assert.deepEqual(info.Path === 'setpriv' ? info.Args.slice(0, 2) : [info.Path, ...info.Args].slice(1, 3), ['--no-new-privs', '--']);
+      assert.deepEqual([info.Path, ...info.Args].slice(0, 3), ['setpriv', '--no-new-privs', '--']);
       assert.equal(info.Config.Labels['com.docker.swarm.service.name'], `berth-${berth.config.QUEUE_NAME}-${body.id}-a1`);
       // berth's own overlay, which no standalone container can join.
       const network = await backend.docker.getNetwork('berth-workers').inspect();

@@ -62,7 +62,7 @@ describe('missed webhook deliveries', () => {
     await client.set(berthKeys(env.QUEUE_NAME!).deliverySeen(crashedBeforeAdd), 'task');
     client.disconnect();
     berth = await startBerth(env);
-    github.redeliverTo = { url: berth.url, secret: WEBHOOK_SECRET };
+    github.redeliverTo(berth.url, WEBHOOK_SECRET);
   });
 
   after(async () => {

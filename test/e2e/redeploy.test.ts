@@ -5,7 +5,7 @@ import { BACKENDS, startBackend, type TestBackend } from '../support/backends.js
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
-import { startConsumerProcess, type NodeProcess } from '../support/node-process.js';
+import { consumerProcesses } from '../support/node-process.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
@@ -13,19 +13,15 @@ describe('redeploys with real consumer processes', () => {
   let redis: TestRedis;
   let image: string;
   const berths: TestBerth[] = [];
-  const processes: NodeProcess[] = [];
-  const consumer = (env: Record<string, string>) => {
-    const p = startConsumerProcess(env);
-    processes.push(p);
-    return p;
-  };
+  const consumers = consumerProcesses();
+  const consumer = consumers.start;
 
   before(async () => {
     image = await ensureWorkerImage();
     redis = await startRedis({ aof: true });
   });
   after(async () => {
-    for (const p of processes) await p.kill('SIGKILL');
+    await consumers.killAll();
     for (const berth of berths) await berth.close().catch(() => {});
     await redis.stop();
   });
@@ -78,12 +74,8 @@ for (const backendName of BACKENDS) describe(`chaos on ${backendName} with real 
   let image: string;
   let backend: TestBackend;
   const berths: TestBerth[] = [];
-  const processes: NodeProcess[] = [];
-  const consumer = (env: Record<string, string>) => {
-    const p = startConsumerProcess(env);
-    processes.push(p);
-    return p;
-  };
+  const consumers = consumerProcesses();
+  const consumer = consumers.start;
 
   before(async () => {
     image = await ensureWorkerImage();
@@ -91,7 +83,7 @@ for (const backendName of BACKENDS) describe(`chaos on ${backendName} with real 
     backend = await startBackend(backendName, image);
   });
   after(async () => {
-    for (const p of processes) await p.kill('SIGKILL');
+    await consumers.killAll();
     for (const berth of berths) await berth.close().catch(() => {});
     for (const berth of berths) await backend.clean(berth.config.QUEUE_NAME);
     await backend.stop();

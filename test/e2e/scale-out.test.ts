@@ -4,7 +4,7 @@ import { queueContainers, recordEvents } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
-import { startConsumerProcess, type NodeProcess } from '../support/node-process.js';
+import { consumerProcesses } from '../support/node-process.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { startSecondEngine, type SecondEngine } from '../support/second-engine.js';
 import { sleep, waitUntil } from '../support/wait.js';
@@ -13,19 +13,15 @@ describe('scale-out and Redis restarts', () => {
   let redis: TestRedis;
   let image: string;
   const berths: TestBerth[] = [];
-  const processes: NodeProcess[] = [];
-  const consumer = (env: Record<string, string>) => {
-    const p = startConsumerProcess(env);
-    processes.push(p);
-    return p;
-  };
+  const consumers = consumerProcesses();
+  const consumer = consumers.start;
 
   before(async () => {
     image = await ensureWorkerImage();
     redis = await startRedis({ aof: true });
   });
   after(async () => {
-    for (const p of processes) await p.kill('SIGKILL');
+    await consumers.killAll();
     for (const berth of berths) await berth.close().catch(() => {});
     await redis.stop();
   });

@@ -84,8 +84,9 @@ export class GithubStandin {
   private readonly failures: Failure[] = [];
   /** The App's webhook deliveries, oldest first; redeliveries append. */
   readonly hookDeliveries: HookDelivery[] = [];
-  /** Where redeliveries go (berth's URL) and the secret they are signed with. */
-  redeliverTo: { url: string; secret: string } | null = null;
+  /** Where redeliveries go (berth's URL) and the secret they are signed with: set by `redeliverTo`. */
+  private setRedeliveryTarget!: (target: { url: string; secret: string }) => void;
+  private readonly redeliveryTarget = new Promise<{ url: string; secret: string }>((resolve) => (this.setRedeliveryTarget = resolve));
   readonly redeliveryRequests: number[] = [];
   private readonly server: Server;
   readonly gitRoot: string;
@@ -322,15 +323,19 @@ export class GithubStandin {
     send(404, { message: 'Not Found' });
   }
 
+  /** Where redeliveries go from now on; one asked for before this waits for it. */
+  redeliverTo(url: string, secret: string): void {
+    this.setRedeliveryTarget({ url, secret });
+  }
+
   /** Delivers `original` again, signed, to berth's webhook route, and lists that attempt too. */
   private async redeliver(original: HookDelivery): Promise<void> {
     // A berth asking at its start may ask before the test has said where it listens.
-    for (let waited = 0; !this.redeliverTo && waited < 10_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
-    if (!this.redeliverTo) return;
+    const target = await this.redeliveryTarget;
     const body = JSON.stringify(original.payload);
-    const response = await fetch(`${this.redeliverTo.url}/webhooks/github`, {
+    const response = await fetch(`${target.url}/webhooks/github`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-github-event': original.event, 'x-github-delivery': original.guid, 'x-hub-signature-256': await sign(this.redeliverTo.secret, body), 'user-agent': 'GitHub-Hookshot/standin' },
+      headers: { 'content-type': 'application/json', 'x-github-event': original.event, 'x-github-delivery': original.guid, 'x-hub-signature-256': await sign(target.secret, body), 'user-agent': 'GitHub-Hookshot/standin' },
       body,
     }).catch(() => null);
     this.addHookDelivery({ guid: original.guid, delivered_at: new Date().toISOString(), redelivery: true, status_code: response?.status ?? 0, event: original.event, action: original.action, payload: original.payload });

@@ -33,6 +33,21 @@ export function startConsumerProcess(env: Record<string, string>): NodeProcess {
   return startNodeProcess(env, { entry: 'src/consumer/main.ts', readyMsg: 'consumer started' });
 }
 
+/** Consumer processes a test starts, every one SIGKILLed by `killAll` (in its after hook). */
+export function consumerProcesses(): { start: (env: Record<string, string>) => NodeProcess; killAll: () => Promise<void> } {
+  const started: NodeProcess[] = [];
+  return {
+    start: (env) => {
+      const child = startConsumerProcess(env);
+      started.push(child);
+      return child;
+    },
+    killAll: async () => {
+      for (const child of started) await child.kill('SIGKILL');
+    },
+  };
+}
+
 /** A node process that logs JSON lines (berth's entrypoints, the bench baselines), with its own env. */
 export function startNodeProcess(env: Record<string, string>, options: ProcessOptions, argv: string[] = []): NodeProcess {
   const { entry, readyMsg, captureLogs = true } = options;

@@ -22,6 +22,19 @@ const ENGINE_ID_LABEL = 'berth.engine-id';
 
 export const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number } | null)?.statusCode;
 
+/** Docker's `NAME=value` environment list as a record. */
+export function envRecord(list: string[] | undefined): Record<string, string> {
+  return Object.fromEntries((list ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+}
+
+/** What Docker answered, or null where it said 404 (no such container, service, image, network). */
+export function unlessMissing<T>(call: Promise<T>): Promise<T | null> {
+  return call.catch((error: unknown) => {
+    if (statusOf(error) === 404) return null;
+    throw error;
+  });
+}
+
 /** Docker reports "never" as year 1; berth reports it as null. */
 export function parseDockerTime(text: string | undefined): number | null {
   if (!text || text.startsWith('0001-')) return null;
@@ -149,7 +162,7 @@ export class DockerLauncher implements Launcher {
         startedAt: parseDockerTime(info.State.StartedAt),
         finishedAt: parseDockerTime(info.State.FinishedAt),
         labels: info.Config.Labels ?? {},
-        env: Object.fromEntries((info.Config.Env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)])),
+        env: envRecord(info.Config.Env),
       };
     } catch (error) {
       if (statusOf(error) === 404) return null;

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { LABEL, managedLabelFilter } from '../../core/labels.js';
 import { demuxDockerStream, unframed } from './docker-frames.js';
-import { parseDockerTime, statusOf } from './docker.js';
+import { envRecord, parseDockerTime, statusOf, unlessMissing } from './docker.js';
 import { networksOfBerthAndRedis } from './worker-network.js';
 import { ImageMissing, parseBind, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec } from './launcher.js';
 
@@ -168,7 +168,7 @@ export class SwarmLauncher implements Launcher {
     const service = await this.service(idOrName);
     if (!service) return null;
     const labels = service.Spec.Labels ?? {};
-    const env = Object.fromEntries((service.Spec.TaskTemplate.ContainerSpec.Env ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+    const env = envRecord(service.Spec.TaskTemplate.ContainerSpec.Env);
     const task = await this.latestTask(service.ID);
     const base = { id: service.ID, name: service.Spec.Name, labels, env, oomKilled: false };
     const stoppedAt = Number(labels[STOPPED_LABEL]) || null;
@@ -362,13 +362,7 @@ export class SwarmLauncher implements Launcher {
    */
   async prepareNetwork(name: string, redisUrl: string): Promise<void> {
     if (name === 'none' || name === 'host') throw new Error(`WORKER_NETWORK=${name} is not available to swarm services; use berth's default or a swarm-scoped network (an --internal one cuts workers off)`);
-    const existing = await this.docker
-      .getNetwork(name)
-      .inspect()
-      .catch((error: unknown) => {
-        if (statusOf(error) === 404) return null;
-        throw error;
-      });
+    const existing = await unlessMissing(this.docker.getNetwork(name).inspect());
     if (!existing) {
       await this.docker
         .createNetwork({ Name: name, Driver: 'overlay', Attachable: false, CheckDuplicate: true, Labels: { [LABEL.managed]: 'true' } } as Dockerode.NetworkCreateOptions)
@@ -428,26 +422,15 @@ export class SwarmLauncher implements Launcher {
    */
   private async pinned(image: string): Promise<string> {
     if (image.includes('@sha256:') || image.startsWith('sha256:')) return image;
-    const info = await this.docker
-      .getImage(image)
-      .inspect()
-      .catch((error: unknown) => {
-        if (statusOf(error) === 404) return null;
-        throw error;
-      });
+    const info = await unlessMissing(this.docker.getImage(image).inspect());
     if (!info) return image;
     const repository = image.replace(/:[^:/]+$/, '');
     const digest = info.RepoDigests?.find((d) => d.startsWith(`${repository}@`)) ?? info.RepoDigests?.[0];
     return digest ?? info.Id;
   }
 
-  private async service(idOrName: string): Promise<ServiceInfo | null> {
-    try {
-      return (await this.docker.getService(idOrName).inspect()) as unknown as ServiceInfo;
-    } catch (error) {
-      if (statusOf(error) === 404) return null;
-      throw error;
-    }
+  private service(idOrName: string): Promise<ServiceInfo | null> {
+    return unlessMissing(this.docker.getService(idOrName).inspect() as Promise<unknown> as Promise<ServiceInfo>);
   }
 
   private async latestTask(serviceId: string): Promise<Task | null> {
