@@ -41,8 +41,9 @@ COPY --from=build /app/dist ./dist
 USER 10001:10001
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 CMD ["node", "/app/dist/api/healthcheck.js"]
-# A small young generation for berth's own processes (not the workers, whose entrypoint berth sets):
-# V8 12+ grows it to tens of MiB under allocation-heavy streams (a worker flooding its output), and
-# berth's live set is small. docs/decisions.md, test/e2e/log-flood.test.ts.
-ENTRYPOINT ["node", "--max-semi-space-size=4"]
+# --expose-gc for berth's own processes (not the workers, whose entrypoint berth sets): the log
+# streamer asks for a young-generation collection every 8 MiB of worker output, so a worker flooding
+# its output cannot pile up 64 MiB of socket buffers waiting for V8 (src/consumer/read-buffers.ts,
+# test/e2e/log-flood.test.ts). A small young generation did the same at a fifth more CPU per webhook.
+ENTRYPOINT ["node", "--expose-gc"]
 CMD ["/app/dist/api/main.js"]

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { maskTokens } from '../github/check-run.js';
 import { RESULT_PREFIX } from '../core/worker-protocol.js';
+import { countStreamedBytes } from './read-buffers.js';
 
 /** Per-job cap on lines copied into BullMQ's job log (what the board's Logs tab shows). */
 export const JOB_LOG_MAX_LINES = 2_000;
@@ -109,7 +110,10 @@ export async function streamLogsToJob(follow: LogFollower, workloadId: string, j
     chain = chain.then(() => job.log(entry)).catch(() => {});
   };
   const lines = new LineSplitter(write);
-  stream.on('data', (chunk: Buffer) => lines.push(chunk));
+  stream.on('data', (chunk: Buffer) => {
+    lines.push(chunk);
+    countStreamedBytes(chunk.length);
+  });
   const ended = new Promise<void>((resolve) => {
     stream.on('end', resolve);
     stream.on('close', resolve);
