@@ -15,6 +15,7 @@ import type { SubmitConfig } from './tasks/submit.js';
 import type { WebhookRules } from '../core/webhook-rules.js';
 import type { Redis } from 'ioredis';
 import { githubWebhookRoute } from './webhooks/route.js';
+import { installDeadlines } from './deadlines.js';
 import { boardCredentialsValid, boardPlugin, denyFraming } from './board.js';
 import type { BerthMetrics, MetricSources } from '../core/metrics.js';
 import type { GithubReports } from '../core/reports.js';
@@ -77,12 +78,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       ),
     requestTimeout: deps.config.REQUEST_TIMEOUT,
     keepAliveTimeout: 5_000,
-    // One deadline per request (a Redis that hangs without closing its connection gets a 503).
-    handlerTimeout: HANDLER_TIMEOUT_MS,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  // Before any route: every route registered after this gets its deadline.
+  installDeadlines(app, HANDLER_TIMEOUT_MS);
   const routes: RegisteredRoute[] = [];
   app.decorate('berthRoutes', routes);
   app.addHook('onRoute', (route) => {

@@ -82,4 +82,38 @@ describe('a 30 s Redis outage mid-flight', () => {
     const takeovers = api.process.lines.filter((l) => l.msg === 'took over a job whose consumer is gone');
     assert.ok(takeovers.length <= ids.length, `${takeovers.length} takeovers for ${ids.length} jobs`);
   });
+
+  it('a Redis that hangs with its connection open: the API and the webhook answer 503 at their deadline; the delivery resent afterwards is one task', async () => {
+    const payload = JSON.parse(JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')));
+    payload.requested_reviewer = { login: 'octocat' };
+    payload.pull_request.number = payload.number = 4242;
+    redis.pause();
+    try {
+      const [submit, hook] = await Promise.all([
+        call('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/hung', prompt: '1' }),
+        (async () => {
+          const started = Date.now();
+          return { ...(await deliver(url, 'pull_request', payload, { delivery: 'hung-redis-delivery' })), ms: Date.now() - started };
+        })(),
+      ]);
+      // Fastify's handlerTimeout (set per route) on the task API; the webhook route's shared deadline.
+      assert.equal(submit.status, 503, JSON.stringify(submit.body));
+      assert.equal(submit.retryAfter, '5');
+      assert.ok(submit.ms >= 4_900 && submit.ms < 8_000, `task API answered in ${submit.ms} ms`);
+      assert.equal(hook.status, 503, JSON.stringify(hook.body));
+      assert.match(hook.body.message, /could not answer in time/);
+      assert.ok(hook.ms >= 4_900 && hook.ms < 8_000, `webhook answered in ${hook.ms} ms`);
+    } finally {
+      redis.resume();
+    }
+    // The sender retries (GitHub's redelivery keeps the id): one task, whether or not the hung
+    // attempt's commands landed once Redis woke up.
+    const again = await deliver(url, 'pull_request', payload, { delivery: 'hung-redis-delivery' });
+    assert.equal(again.status, 202, JSON.stringify(again.body));
+    assert.equal(again.body.id, 'gh-hung-redis-delivery');
+    const client = new Redis(redis.url);
+    const jobs = await client.keys(`bull:${queue}:gh-hung-redis-delivery*`);
+    client.disconnect();
+    assert.deepEqual(jobs.filter((k) => !k.endsWith(':logs') && !k.endsWith(':lock')), [`bull:${queue}:gh-hung-redis-delivery`]);
+  });
 });

@@ -25,6 +25,10 @@ export interface TestRedis {
   kill(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP: a Redis that hangs with its connections open (no error, no answer). */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
 }
 
 /** A real redis-server on a free port, data in a temp dir; AOF on when asked. */
@@ -61,8 +65,15 @@ export async function startRedis(options: { aof?: boolean } = {}): Promise<TestR
       child = null;
     },
     async stop() {
+      child?.kill('SIGCONT'); // a paused server would not act on SIGTERM
       await stopChild(child, 'SIGTERM');
       child = null;
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
   };
   await redis.start();

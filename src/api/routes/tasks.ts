@@ -125,7 +125,7 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
     return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
   });
 
-  api.post('/tasks/:id/cancel', { schema: { params: idParams }, handlerTimeout: opts.cancelWaitMs + 5_000 }, async (request, reply) => {
+  api.post('/tasks/:id/cancel', { schema: { params: idParams }, config: { deadlineMs: opts.cancelWaitMs + 5_000 } }, async (request, reply) => {
     const result = await cancelTask(opts.queue, opts.cancels, request.params.id, opts.cancelWaitMs);
     if (result.status === 'cancelled' || result.status === 'cancelling') await opts.reports?.sync(request.params.id, 'cancel');
     switch (result.status) {
