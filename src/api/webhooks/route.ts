@@ -167,9 +167,8 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
 }
 
 /**
- * The parsed body lives only inside this synchronous step: what the handler keeps across its awaits
- * is the small intent, so a delivery's parsed tree is garbage before the next young-generation
- * collection instead of being copied by it (docs/benchmarks.md, "where the ingest time goes").
+ * The body as JSON, then what it asks for: one synchronous step, so the handler holds only the
+ * small intent (never the parsed 25 KB payload) across its awaits.
  */
 function interpretBody(raw: Buffer, event: string, rules: WebhookRules): Interpretation {
   let payload: unknown;
