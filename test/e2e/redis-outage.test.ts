@@ -13,7 +13,7 @@ import { waitUntil } from '../support/wait.js';
  * Redis stops for 30 s while four agents run, under a real berth process (API and consumer in one,
  * as production runs it). Containers keep running; the consumer finishes every task once; the API
  * answers 503 with Retry-After at once (never a hang, never a task queued later); one takeover at
- * most per job afterwards.
+ * most per job afterwards. Then Redis hangs instead (SIGSTOP, connections open): 503 at the deadline.
  */
 describe('a 30 s Redis outage mid-flight', () => {
   let redis: TestRedis;
@@ -96,7 +96,7 @@ describe('a 30 s Redis outage mid-flight', () => {
           return { ...(await deliver(url, 'pull_request', payload, { delivery: 'hung-redis-delivery' })), ms: Date.now() - started };
         })(),
       ]);
-      // Fastify's handlerTimeout (set per route) on the task API; the webhook route's shared deadline.
+      // The API's per-request deadline (src/api/deadlines.ts), on a POST with a body: Fastify's own never fired there.
       assert.equal(submit.status, 503, JSON.stringify(submit.body));
       assert.equal(submit.retryAfter, '5');
       assert.ok(submit.ms >= 4_900 && submit.ms < 8_000, `task API answered in ${submit.ms} ms`);
