@@ -27,7 +27,7 @@ export async function swarmBackend(ctx: BenchContext): Promise<ScenarioResult> {
   const swarm = await startSwarm(1, [ctx.image], 'berth-bench', 96);
   const common = { WORKER_CONCURRENCY: String(concurrency), AGENT_COMMAND_NOOP: 'node -e 0', TASK_ATTEMPTS: '1' };
   const onDocker = await startDispatcher(redis, ctx.image, common);
-  const onSwarm = await startDispatcher(redis, ctx.image, { ...common, LAUNCHER: 'swarm', DOCKER_HOST: swarm.manager.host, WORKER_NETWORK: 'berth-workers' });
+  const onSwarm = await startDispatcher(redis, ctx.image, { ...common, ...swarm.env });
   const bare = parseConfig({ ...onDocker.env, QUEUE_NAME: uniqueQueue('bare') });
   const dockerEvents = await recordEvents(onDocker.config.QUEUE_NAME);
   const swarmEvents = await recordEvents(onSwarm.config.QUEUE_NAME, swarm.manager.docker);

@@ -1,4 +1,5 @@
 import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { agentCommandFor, type Config } from '../core/config.js';
 import { LABEL } from '../core/labels.js';
@@ -311,10 +312,8 @@ async function untilStarted(launcher: Launcher, id: string, signal?: AbortSignal
     signal?.throwIfAborted();
     const facts = await mustInspect(launcher, id);
     if (facts.state !== 'pending') return facts;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, START_POLL_MS);
-      signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-    });
+    // An abort ends the pause; the check above then throws its reason.
+    await delay(START_POLL_MS, undefined, { signal }).catch(() => {});
   }
 }
 

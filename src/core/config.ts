@@ -313,7 +313,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   if (parsed.success) {
     const endpoint = resolveDockerEndpoint(parsed.data);
     if (typeof endpoint === 'string') problems.push(endpoint);
-    if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none') problems.push("WORKER_NETWORK: 'none' is not available to swarm services; leave it unset (berth makes a swarm-scoped bridge with inter-container traffic off) or name an --internal swarm-scoped network");
+    if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none') problems.push("WORKER_NETWORK: 'none' is not available to swarm services; leave it unset (berth makes an overlay of its own that no standalone container can join) or name an --internal swarm-scoped network");
   }
 
   const webhook = loadWebhookRules(raw.WEBHOOK_RULES_FILE);

@@ -1,38 +1,22 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { queueContainers, recordEvents } from '../support/docker.js';
-import { BACKENDS, startBackend, type TestBackend } from '../support/backends.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { describe, it } from 'node:test';
+import { recordEvents } from '../support/docker.js';
+import { BACKENDS } from '../support/backends.js';
+import { startBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
 import { startConsumerProcess } from '../support/node-process.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { waitUntil } from '../support/wait.js';
 
 for (const backendName of BACKENDS) describe(`cancel on ${backendName}`, () => {
-  let redis: TestRedis;
-  let image: string;
-  let backend: TestBackend;
-  const berths: TestBerth[] = [];
-  const env = (overrides: Record<string, string> = {}) => testEnv(redis, image, { ...backend.env, ...overrides });
-  const gone = (queue: string) => async () => (await queueContainers(queue, backend.docker)).length === 0 && (await backend.services(queue)) === 0;
-
-  before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis();
-    backend = await startBackend(backendName, image);
-  });
-  after(async () => {
-    for (const berth of berths) await berth.close().catch(() => {});
-    for (const berth of berths) await backend.clean(berth.config.QUEUE_NAME);
-    await backend.stop();
-    await redis.stop();
-  });
+  const parts = realParts({ backend: backendName });
+  const { berths, env } = parts;
+  const gone = (queue: string) => async () => (await parts.backend.leftovers(queue)) === 0;
 
   it('stops a running task’s container and marks it cancelled, not retried; idempotent', async () => {
     const berth = await startBerth(env({ TASK_ATTEMPTS: '3', WORKER_STOP_GRACE: '20s' }));
     berths.push(berth);
-    const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '60' });
     await waitUntil(() => recorder.events.some((e) => e.action === 'start'), 'container started');
     const started = Date.now();
@@ -66,7 +50,7 @@ for (const backendName of BACKENDS) describe(`cancel on ${backendName}`, () => {
     const view = (await berth.api('GET', `/api/tasks/${body.id}`)).body;
     assert.equal(view.state, 'cancelled');
     assert.equal(view.repo, 'octo/widgets');
-    const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
     const consumer = startConsumerProcess(waitingEnv);
     await consumer.ready;
     await new Promise((r) => setTimeout(r, 1500));
@@ -79,7 +63,7 @@ for (const backendName of BACKENDS) describe(`cancel on ${backendName}`, () => {
     const laterEnv = env({ CONSUMER_ID: 'cancel-later' });
     const berth = await startBerth(laterEnv, { consumer: false });
     berths.push(berth);
-    const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
     const first = startConsumerProcess(laterEnv);
     await first.ready;
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '60' });
@@ -108,7 +92,7 @@ for (const backendName of BACKENDS) describe(`cancel on ${backendName}`, () => {
     assert.equal(cancel.status, 409);
     assert.match(cancel.body.message, /already completed/);
     assert.equal((await berth.api('POST', '/api/tasks/t-nope/cancel')).status, 404);
-    const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, body.id);
+    const counts = await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, body.id);
     assert.equal(counts.completed, 1);
   });
 });

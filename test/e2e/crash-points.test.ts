@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { queueContainers, recordEvents } from '../support/docker.js';
-import { BACKENDS, startBackend, type TestBackend } from '../support/backends.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { describe, it } from 'node:test';
+import { recordEvents } from '../support/docker.js';
+import { BACKENDS } from '../support/backends.js';
+import { startBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
 import { startConsumerProcess } from '../support/node-process.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { waitUntil } from '../support/wait.js';
@@ -15,29 +14,15 @@ import { waitUntil } from '../support/wait.js';
  * nothing is left.
  */
 for (const backendName of BACKENDS) describe(`crash points on ${backendName}: SIGKILL at every step of a launch, then restart`, () => {
-  let redis: TestRedis;
-  let image: string;
-  let backend: TestBackend;
-  const berths: TestBerth[] = [];
-
-  before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis({ aof: true });
-    backend = await startBackend(backendName, image);
-  });
-  after(async () => {
-    for (const berth of berths) await berth.close().catch(() => {});
-    for (const berth of berths) await backend.clean(berth.config.QUEUE_NAME);
-    await backend.stop();
-    await redis.stop();
-  });
+  const parts = realParts({ backend: backendName, aof: true });
+  const { berths } = parts;
 
   for (const point of ['after-dequeue', 'after-create', 'after-start', 'while-running', 'after-exit', 'after-record'] as const) {
     it(`recovers from a crash ${point.replace('-', ' ')}`, async () => {
-      const env = testEnv(redis, image, { ...backend.env, CONSUMER_ID: `crash-${point}` });
+      const env = parts.env({ CONSUMER_ID: `crash-${point}` });
       const berth = await startBerth(env, { consumer: false });
       berths.push(berth);
-      const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
+      const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
 
       const first = startConsumerProcess(point === 'while-running' ? env : { ...env, BERTH_TEST_CRASH_AT: point });
       await first.ready;
@@ -56,11 +41,11 @@ for (const backendName of BACKENDS) describe(`crash points on ${backendName}: SI
         assert.equal(task.state, 'completed', JSON.stringify(task));
         assert.deepEqual(task.result, { slept: 3 });
         assert.equal(task.attempts, 1);
-        await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME, backend.docker)).length === 0 && (await backend.services(berth.config.QUEUE_NAME)) === 0, 'no berth workload left', 30_000);
+        await waitUntil(async () => (await parts.backend.leftovers(berth.config.QUEUE_NAME)) === 0, 'no berth workload left', 30_000);
         await recorder.stop();
         const creates = recorder.events.filter((e) => e.action === 'create');
         assert.equal(creates.length, 1, `containers created: ${creates.map((e) => e.name).join(', ')}`);
-        const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, body.id);
+        const counts = await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, body.id);
         assert.equal(counts.completed, 1, JSON.stringify(counts));
         assert.equal(counts.failed ?? 0, 0);
       } finally {

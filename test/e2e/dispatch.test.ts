@@ -1,42 +1,27 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { maxRunning, queueContainers, recordEvents } from '../support/docker.js';
-import { BACKENDS, startBackend, type TestBackend } from '../support/backends.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { BACKENDS } from '../support/backends.js';
+import { startBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
 import { LABEL } from '../../src/core/labels.js';
 import { waitUntil } from '../support/wait.js';
 
 for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â†’ BullMQ â†’ one hardened workload per attempt â†’ result`, () => {
-  let redis: TestRedis;
-  let image: string;
-  let backend: TestBackend;
-  const berths: TestBerth[] = [];
+  const parts = realParts({ backend: backendName });
+  const { berths } = parts;
   const start = async (overrides: Record<string, string> = {}, options?: { consumer?: boolean }) => {
-    const berth = await startBerth(testEnv(redis, image, { ...backend.env, ...overrides }), options);
+    const berth = await startBerth(parts.env(overrides), options);
     berths.push(berth);
     return berth;
   };
   /** The container that ran (or runs) a task, on the engine where the backend put it. */
   const containerOf = (queue: string, jobId: string) =>
-    waitUntil(async () => (await queueContainers(queue, backend.docker)).find((c) => c.Labels[LABEL.jobId] === jobId && c.State === 'running'), 'container running');
-
-  before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis();
-    backend = await startBackend(backendName, image);
-  });
-  after(async () => {
-    for (const berth of berths) await berth.close().catch(() => {});
-    for (const berth of berths) await backend.clean(berth.config.QUEUE_NAME);
-    await backend.stop();
-    await redis.stop();
-  });
+    waitUntil(async () => (await queueContainers(queue, parts.backend.docker)).find((c) => c.Labels[LABEL.jobId] === jobId && c.State === 'running'), 'container running');
 
   it('runs N tasks in N containers and completes them with their results', async () => {
     const berth = await start();
-    const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const response = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets', number: i + 1, prompt: `hello ${i}` });
@@ -53,7 +38,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
       assert.equal(task.container.exitCode, 0);
       assert.ok(task.startedAt && task.finishedAt && task.createdAt);
     }
-    await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME, backend.docker)).length === 0 && (await backend.services(berth.config.QUEUE_NAME)) === 0, 'finished workloads removed');
+    await waitUntil(async () => (await parts.backend.leftovers(berth.config.QUEUE_NAME)) === 0, 'finished workloads removed');
     await recorder.stop();
     const created = recorder.events.filter((e) => e.action === 'create');
     assert.equal(created.length, 5);
@@ -62,7 +47,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
 
   it('retries a failing command with exponential backoff up to TASK_ATTEMPTS, then fails', async () => {
     const berth = await start({ TASK_ATTEMPTS: '3', TASK_BACKOFF: '400ms' });
-    const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'exit', repo: 'octo/widgets', prompt: '3' });
     const task = await berth.waitFor(body.id, ['failed'], 60_000);
     assert.equal(task.attempts, 3);
@@ -87,7 +72,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
 
   it('stops a container that runs past TASK_TIMEOUT and fails the task as timeout', async () => {
     const berth = await start({ TASK_TIMEOUT: '2s', WORKER_STOP_GRACE: '20s' });
-    const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '60' });
     const task = await berth.waitFor(body.id, ['failed'], 30_000);
     assert.match(task.failedReason, /^timeout/);
@@ -110,7 +95,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
     const first = await start({ GLOBAL_CONCURRENCY: '2', WORKER_CONCURRENCY: '4' });
     // A second consumer on the same queue, as a scaled-out deployment would have.
     const second = await start({ QUEUE_NAME: first.config.QUEUE_NAME, GLOBAL_CONCURRENCY: '2', WORKER_CONCURRENCY: '4' }, {});
-    const recorder = await recordEvents(first.config.QUEUE_NAME, backend.docker);
+    const recorder = await recordEvents(first.config.QUEUE_NAME, parts.backend.docker);
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) ids.push((await first.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '1.5' })).body.id);
     for (const id of ids) assert.equal((await second.waitFor(id, ['completed', 'failed'], 90_000)).state, 'completed');
@@ -135,7 +120,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '30' });
     const running = await berth.waitFor(body.id, ['active']);
     const listed = await containerOf(berth.config.QUEUE_NAME, body.id);
-    const info = await backend.docker.getContainer(listed.Id).inspect();
+    const info = await parts.backend.docker.getContainer(listed.Id).inspect();
     assert.equal(running.state, 'active');
     const host = info.HostConfig;
     assert.equal(info.Config.User, '10001:10001');
@@ -150,12 +135,12 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
     assert.equal(host.Init, true);
     const mounts = info.Mounts.map((m) => m.Source);
     assert.ok(!mounts.some((m) => m.includes('docker.sock')), 'never the Docker socket');
-    assert.deepEqual(mounts.filter((m) => m.startsWith('/') && !m.startsWith('/var/lib/')), [testEnv(redis, image).WORKER_BINDS!.split(':')[0]], 'only the operator-configured bind');
+    assert.deepEqual(mounts.filter((m) => m.startsWith('/') && !m.startsWith('/var/lib/')), [parts.env().WORKER_BINDS!.split(':')[0]], 'only the operator-configured bind');
     assert.equal(info.Config.Labels[LABEL.managed], 'true');
     assert.equal(info.Config.Labels[LABEL.jobId], body.id);
     assert.equal(info.Config.Labels[LABEL.attempt], '1');
     assert.equal(info.Config.Labels[LABEL.queue], berth.config.QUEUE_NAME);
-    if (backend.name === 'docker') {
+    if (parts.backend.name === 'docker') {
       assert.deepEqual(host.SecurityOpt, ['no-new-privileges:true']);
       assert.equal(host.MemorySwap, 300 * 1024 * 1024, 'no swap beyond the memory limit');
       assert.match(host.Tmpfs?.['/work'] ?? '', /size=/);
@@ -166,7 +151,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
       assert.deepEqual([info.Path, ...info.Args].slice(0, 3), ['setpriv', '--no-new-privs', '--']);
       assert.equal(info.Config.Labels['com.docker.swarm.service.name'], `berth-${berth.config.QUEUE_NAME}-${body.id}-a1`);
       // berth's own overlay, which no standalone container can join.
-      const network = await backend.docker.getNetwork('berth-workers').inspect();
+      const network = await parts.backend.docker.getNetwork('berth-workers').inspect();
       assert.deepEqual([network.Scope, network.Driver, network.Attachable], ['swarm', 'overlay', false]);
     }
   });
@@ -181,9 +166,9 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
     }
     assert.deepEqual(await berth.queue.getJobCounts(), before, 'nothing queued');
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '20' });
-    const info = await backend.docker.getContainer((await containerOf(berth.config.QUEUE_NAME, body.id)).Id).inspect();
+    const info = await parts.backend.docker.getContainer((await containerOf(berth.config.QUEUE_NAME, body.id)).Id).inspect();
     // Swarm runs the image pinned to its id (a tag would send every node to a registry first).
-    assert.equal(info.Config.Image, backend.name === 'swarm' ? (await backend.docker.getImage(image).inspect()).Id : image);
+    assert.equal(info.Config.Image, parts.backend.name === 'swarm' ? (await parts.backend.docker.getImage(parts.image).inspect()).Id : parts.image);
     assert.equal(info.HostConfig.Privileged, false);
     assert.ok(!(info.HostConfig.Binds ?? []).some((b) => b.includes('docker.sock')));
     const taskEnv = info.Config.Env.find((e) => e.startsWith('BERTH_TASK='))!;

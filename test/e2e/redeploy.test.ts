@@ -1,33 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { queueContainers, recordEvents } from '../support/docker.js';
-import { BACKENDS, startBackend, type TestBackend } from '../support/backends.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
-import { consumerProcesses } from '../support/node-process.js';
+import { BACKENDS } from '../support/backends.js';
+import { startBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 describe('redeploys with real consumer processes', () => {
-  let redis: TestRedis;
-  let image: string;
-  const berths: TestBerth[] = [];
-  const consumers = consumerProcesses();
-  const consumer = consumers.start;
-
-  before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis({ aof: true });
-  });
-  after(async () => {
-    await consumers.killAll();
-    for (const berth of berths) await berth.close().catch(() => {});
-    await redis.stop();
-  });
+  const parts = realParts({ aof: true });
+  const { berths, consumer } = parts;
 
   it('redeploy: 10 tasks of 20 s survive 3 SIGTERM restarts; 10 containers in all; recovery under 5 s', async () => {
-    const env = testEnv(redis, image, { CONSUMER_ID: 'redeploy', WORKER_CONCURRENCY: '10' });
+    const env = parts.env({ CONSUMER_ID: 'redeploy', WORKER_CONCURRENCY: '10' });
     const berth = await startBerth(env, { consumer: false });
     berths.push(berth);
     const recorder = await recordEvents(berth.config.QUEUE_NAME);
@@ -61,7 +46,7 @@ describe('redeploys with real consumer processes', () => {
     assert.equal(recorder.events.filter((e) => e.action === 'create').length, 10);
     for (const ms of recoveries) assert.ok(ms < 5000, `recovery ${ms}ms`);
     for (const id of ids) {
-      const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, id);
+      const counts = await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, id);
       assert.equal(counts.completed, 1);
       assert.equal(counts.stalled ?? 0, 0, 'a planned shutdown hands jobs back without a stall');
     }
@@ -70,31 +55,14 @@ describe('redeploys with real consumer processes', () => {
 });
 
 for (const backendName of BACKENDS) describe(`chaos on ${backendName} with real consumer processes`, () => {
-  let redis: TestRedis;
-  let image: string;
-  let backend: TestBackend;
-  const berths: TestBerth[] = [];
-  const consumers = consumerProcesses();
-  const consumer = consumers.start;
-
-  before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis({ aof: true });
-    backend = await startBackend(backendName, image);
-  });
-  after(async () => {
-    await consumers.killAll();
-    for (const berth of berths) await berth.close().catch(() => {});
-    for (const berth of berths) await backend.clean(berth.config.QUEUE_NAME);
-    await backend.stop();
-    await redis.stop();
-  });
+  const parts = realParts({ backend: backendName, aof: true });
+  const { berths, consumer } = parts;
 
   it('chaos: 30 tasks of 2–15 s, consumer SIGKILLed 8 times at random; each completes once, one container per attempt', async () => {
-    const env = testEnv(redis, image, { ...backend.env, CONSUMER_ID: 'chaos', WORKER_CONCURRENCY: '8' });
+    const env = parts.env({ CONSUMER_ID: 'chaos', WORKER_CONCURRENCY: '8' });
     const berth = await startBerth(env, { consumer: false });
     berths.push(berth);
-    const recorder = await recordEvents(berth.config.QUEUE_NAME, backend.docker);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
     let current = consumer(env);
     await current.ready;
     const ids: string[] = [];
@@ -109,7 +77,7 @@ for (const backendName of BACKENDS) describe(`chaos on ${backendName} with real 
       await current.ready;
     }
     for (const id of ids) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 180_000)).state, 'completed', id);
-    await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME, backend.docker)).length === 0 && (await backend.services(berth.config.QUEUE_NAME)) === 0, 'no berth workload left', 60_000);
+    await waitUntil(async () => (await parts.backend.leftovers(berth.config.QUEUE_NAME)) === 0, 'no berth workload left', 60_000);
     await recorder.stop();
     const creates = recorder.events.filter((e) => e.action === 'create');
     const attempts = new Set(creates.map((e) => `${e.jobId}#${e.attempt}`));
@@ -119,7 +87,7 @@ for (const backendName of BACKENDS) describe(`chaos on ${backendName} with real 
       const job = await berth.queue.getJob(id);
       // BullMQ counts the successful attempt too once a job completes.
       attemptCount += job!.attemptsMade;
-      const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, id);
+      const counts = await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, id);
       assert.equal(counts.completed, 1, `${id}: ${JSON.stringify(counts)}`);
     }
     assert.equal(creates.length, attemptCount, 'container count equals attempt count');

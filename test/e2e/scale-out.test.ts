@@ -1,33 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { queueContainers, recordEvents } from '../support/docker.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
-import { consumerProcesses } from '../support/node-process.js';
+import { startBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { startSecondEngine, type SecondEngine } from '../support/second-engine.js';
 import { sleep, waitUntil } from '../support/wait.js';
 
 describe('scale-out and Redis restarts', () => {
-  let redis: TestRedis;
-  let image: string;
-  const berths: TestBerth[] = [];
-  const consumers = consumerProcesses();
-  const consumer = consumers.start;
-
-  before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis({ aof: true });
-  });
-  after(async () => {
-    await consumers.killAll();
-    for (const berth of berths) await berth.close().catch(() => {});
-    await redis.stop();
-  });
+  const parts = realParts({ aof: true });
+  const { berths, consumer } = parts;
 
   it('two consumers on one engine, one of them SIGKILLed mid-run: every attempt runs once', async () => {
-    const base = testEnv(redis, image, { WORKER_CONCURRENCY: '4' });
+    const base = parts.env({ WORKER_CONCURRENCY: '4' });
     const berth = await startBerth(base, { consumer: false });
     berths.push(berth);
     const recorder = await recordEvents(berth.config.QUEUE_NAME);
@@ -44,14 +29,14 @@ describe('scale-out and Redis restarts', () => {
     await recorder.stop();
     assert.equal(recorder.events.filter((e) => e.action === 'create').length, 12);
     assert.ok(b.count('adopted container') >= 1, 'b adopted what a left running');
-    for (const id of ids) assert.equal((await jobEventCounts(redis.url, berth.config.QUEUE_NAME, id)).completed, 1);
+    for (const id of ids) assert.equal((await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, id)).completed, 1);
     await b.kill('SIGTERM');
   });
 
   it('two consumers on two Docker engines: the fence keeps each attempt on one engine', async () => {
-    const second: SecondEngine = await startSecondEngine([image]);
+    const second: SecondEngine = await startSecondEngine([parts.image]);
     try {
-      const base = testEnv(redis, image, { WORKER_CONCURRENCY: '3' });
+      const base = parts.env({ WORKER_CONCURRENCY: '3' });
       const berth = await startBerth(base, { consumer: false });
       berths.push(berth);
       const recorder1 = await recordEvents(berth.config.QUEUE_NAME);
@@ -74,7 +59,7 @@ describe('scale-out and Redis restarts', () => {
       const creates = [...recorder1.events, ...recorder2.events].filter((e) => e.action === 'create');
       assert.equal(creates.length, 10, creates.map((e) => `${e.jobId}#${e.attempt}`).join(' '));
       assert.equal(new Set(creates.map((e) => e.jobId)).size, 10);
-      for (const id of ids) assert.equal((await jobEventCounts(redis.url, berth.config.QUEUE_NAME, id)).completed, 1);
+      for (const id of ids) assert.equal((await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, id)).completed, 1);
       await a2.kill('SIGTERM');
       await b.kill('SIGTERM');
     } finally {
@@ -83,7 +68,7 @@ describe('scale-out and Redis restarts', () => {
   });
 
   it('Redis killed and restarted mid-flight (AOF): no task lost, the consumer reconnects and resumes', async () => {
-    const env = testEnv(redis, image, { CONSUMER_ID: 'redis-restart' });
+    const env = parts.env({ CONSUMER_ID: 'redis-restart' });
     const berth = await startBerth(env, { consumer: false });
     berths.push(berth);
     const c = consumer(env);
@@ -92,9 +77,9 @@ describe('scale-out and Redis restarts', () => {
     const queued: string[] = [];
     for (let i = 0; i < 3; i++) queued.push((await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets', prompt: `q${i}` })).body.id);
     await waitUntil(() => c.count('started container') > 0, 'task running');
-    await redis.kill();
+    await parts.redis.kill();
     await sleep(2000);
-    await redis.start();
+    await parts.redis.start();
     const after = (await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets', prompt: 'after' })).body.id;
     for (const id of [running, ...queued, after]) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 60_000)).state, 'completed', id);
     assert.equal(c.child.exitCode, null, 'the consumer process stayed up');

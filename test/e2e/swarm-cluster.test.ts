@@ -21,7 +21,7 @@ describe('swarm backend on a three-node swarm', () => {
   let swarm: TestSwarm;
   const berths: TestBerth[] = [];
   const start = async (overrides: Record<string, string> = {}) => {
-    const berth = await startBerth(testEnv(redis, image, { LAUNCHER: 'swarm', DOCKER_HOST: swarm.manager.host, WORKER_NETWORK: 'berth-workers', ...overrides }));
+    const berth = await startBerth(testEnv(redis, image, { ...swarm.env, ...overrides }));
     berths.push(berth);
     return berth;
   };
@@ -114,7 +114,7 @@ describe('swarm backend on a three-node swarm', () => {
   });
 
   it('doctor runs its probe as a swarm task: no capabilities, no-new-privileges (from setpriv), read-only root', async () => {
-    const env = testEnv(redis, image, { LAUNCHER: 'swarm', DOCKER_HOST: swarm.manager.host, WORKER_NETWORK: 'berth-workers', WORKER_BINDS: '' });
+    const env = testEnv(redis, image, { ...swarm.env, WORKER_BINDS: '' });
     const doctor = await runCli(['doctor'], env);
     assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
     assert.match(doctor.stdout, /^pass\s+docker engine\s+swarm manager, engine .*3 of 3 nodes ready/m);

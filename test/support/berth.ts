@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type Dockerode from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -156,7 +155,6 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
       await reports?.close();
       redis.disconnect();
       for (const workload of await launcher.listManaged(config.QUEUE_NAME).catch(() => [])) await launcher.remove(workload.id).catch(() => {});
-      await removeQueueContainers(config.QUEUE_NAME, (launcher as unknown as { docker: Dockerode }).docker).catch(() => {});
     },
   };
 }

@@ -45,8 +45,9 @@ hostname $name
 exec dockerd "$@"`;
 
 const docker = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
-const ip = (args: string[]) => execFileSync('ip', args, { stdio: 'ignore' });
-const quietly = (action: () => void) => {
+export const ip = (args: string[]) => execFileSync('ip', args, { stdio: 'ignore' });
+/** Runs a clean-up step that may find its object already gone. */
+export const quietly = (action: () => void) => {
   try {
     action();
   } catch {
@@ -120,12 +121,12 @@ export async function startEngine(options: EngineOptions): Promise<SecondEngine>
     ...(options.addressPool ? ['--default-address-pool', `base=${options.addressPool},size=24`] : []),
     ...(options.extraArgs ?? []),
   ];
-  // Its log, for when a test needs to know what the engine did.
-  const log = () => ['ignore', openSync(`/var/log/${name}.log`, 'a'), openSync(`/var/log/${name}.log`, 'a')] as const;
+  // Its log, for when a test needs to know what the engine did (one file across restarts).
+  const log = openSync(`/var/log/${name}.log`, 'a');
   const spawnDaemon = (): ChildProcess =>
     netns
-      ? spawn('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '--mount', '--uts', 'sh', '-c', IN_NAMESPACE, 'sh', name, ...args], { stdio: [...log()] })
-      : spawn('dockerd', args, { stdio: [...log()] });
+      ? spawn('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '--mount', '--uts', 'sh', '-c', IN_NAMESPACE, 'sh', name, ...args], { stdio: ['ignore', log, log] })
+      : spawn('dockerd', args, { stdio: ['ignore', log, log] });
   let child = spawnDaemon();
   const client = new Dockerode({ socketPath: socket });
   const ready = () => waitUntil(async () => client.ping().then(() => true, () => false), `engine ${name}`, 60_000, 250);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import type Dockerode from 'dockerode';
-import { startEngine, type SecondEngine } from './second-engine.js';
+import { ip, quietly, startEngine, type SecondEngine } from './second-engine.js';
 import { waitUntil } from './wait.js';
 
 /**
@@ -12,6 +12,8 @@ import { waitUntil } from './wait.js';
 export interface TestSwarm {
   manager: SecondEngine;
   nodes: SecondEngine[];
+  /** What points berth at this swarm: the swarm backend, the manager's socket, berth's own overlay. */
+  env: Record<string, string>;
   /** Every engine leaves the swarm and stops; their images stay for the next run. */
   stop(): Promise<void>;
 }
@@ -24,19 +26,13 @@ async function swarmState(docker: Dockerode): Promise<string> {
   return info.Swarm?.LocalNodeState ?? 'inactive';
 }
 
-const ip = (args: string[]) => execFileSync('ip', args, { stdio: 'ignore' });
-
 /**
  * `count` engines named `<name>-1…` on the host bridge `br-<name>` (10.231.<subnet>.0/24), the first
  * the manager, the others workers joined with the swarm's worker token. The manager runs tasks too.
  */
 export async function startSwarm(count: number, images: string[], name = 'berth-sw', subnet = 99): Promise<TestSwarm> {
   const bridge = `br-${name}`.slice(0, 15);
-  try {
-    ip(['link', 'del', bridge]);
-  } catch {
-    // not there
-  }
+  quietly(() => ip(['link', 'del', bridge]));
   ip(['link', 'add', bridge, 'type', 'bridge']);
   ip(['addr', 'add', `10.231.${subnet}.1/24`, 'dev', bridge]);
   ip(['link', 'set', bridge, 'up']);
@@ -65,18 +61,15 @@ export async function startSwarm(count: number, images: string[], name = 'berth-
   return {
     manager,
     nodes,
+    // Swarm services have no `none` network: berth's own overlay, which no standalone container can join.
+    env: { LAUNCHER: 'swarm', DOCKER_HOST: manager.host, WORKER_NETWORK: 'berth-workers' },
     async stop() {
       for (const node of nodes.slice().reverse()) {
         await node.docker.swarmLeave({ force: true }).catch(() => {});
         await node.stop();
       }
-      for (const cleanup of [() => ip(['link', 'del', bridge]), () => execFileSync('iptables', ['-D', ...forward], { stdio: 'ignore' })]) {
-        try {
-          cleanup();
-        } catch {
-          // gone
-        }
-      }
+      quietly(() => ip(['link', 'del', bridge]));
+      quietly(() => execFileSync('iptables', ['-D', ...forward], { stdio: 'ignore' }));
     },
   };
 }

@@ -298,11 +298,7 @@ export class SwarmLauncher implements Launcher {
       const until = Date.now() + REMOVE_WAIT_MS;
       while (Date.now() < until && (await this.docker.listTasks({ filters: { service: [service.ID] } })).length > 0) await sleep(POLL_MS);
     }
-    try {
-      await this.docker.getService(id).remove();
-    } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-    }
+    await unlessMissing(this.docker.getService(id).remove());
     this.lastExit.delete(service.ID);
   }
 
