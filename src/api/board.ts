@@ -36,23 +36,38 @@ export function boardCredentialsValid(request: FastifyRequest, options: Pick<Boa
 }
 
 /**
- * Board actions berth refuses, whoever asks: they would inject a job or rewrite a queued task's
- * data (any BullMQ options, another repository or installation), wipe every task at once (running
- * ones included), or override the operator's concurrency and rate limits. Retry, promote, clean,
- * remove and every view keep working.
+ * The board actions berth permits, by the route Fastify matched (never the raw URL: the router
+ * decodes `%61dd` to `add`, so a pattern over `request.url` is talked around by any spelling).
+ * Every view is a GET. Everything else — adding jobs, editing a job's data, delay or priority,
+ * emptying or obliterating a queue, concurrency and rate limits, job schedulers — is refused:
+ * it would inject work, rewrite a queued task (another repository, any BullMQ option), wipe
+ * running tasks, or override the operator's config.
  */
-const REFUSED: Array<{ method: string; path: RegExp; what: string }> = [
-  { method: 'POST', path: /^\/api\/queues\/[^/]+\/add$/, what: 'adding jobs (submit tasks through POST /api/tasks)' },
-  { method: 'PATCH', path: /^\/api\/queues\/[^/]+\/[^/]+\/update-data$/, what: "editing a job's data" },
-  { method: 'PUT', path: /^\/api\/queues\/[^/]+\/(empty|obliterate)$/, what: 'emptying or obliterating a queue' },
-  { method: 'PUT', path: /^\/api\/queues\/[^/]+\/(concurrency|rate-limit|rate-limit\/release)$/, what: 'changing concurrency or rate limits (operator config: GLOBAL_CONCURRENCY)' },
-  { method: 'PATCH', path: /^\/api\/queues\/[^/]+\/job-schedulers\//, what: 'editing job schedulers' },
-];
+const PERMITTED: ReadonlySet<string> = new Set([
+  'PUT /api/queues/pause',
+  'PUT /api/queues/resume',
+  'PUT /api/queues/:queueName/retry/:queueStatus',
+  'PUT /api/queues/:queueName/promote',
+  'PUT /api/queues/:queueName/clean/:queueStatus',
+  'PUT /api/queues/:queueName/pause',
+  'PUT /api/queues/:queueName/resume',
+  'PUT /api/queues/:queueName/:jobId/retry',
+  'PUT /api/queues/:queueName/:jobId/clean',
+  'PUT /api/queues/:queueName/:jobId/promote',
+]);
 
-export function refusedBoardAction(method: string, url: string): string | null {
-  const path = url.split('?')[0]!.slice(BOARD_PREFIX.length);
-  const hit = REFUSED.find((r) => r.method === method && r.path.test(path));
-  return hit ? hit.what : null;
+/**
+ * Why berth refuses a board request, or null when it is permitted. `route` is the pattern the
+ * router matched (`request.routeOptions.url`), undefined when none did.
+ */
+export function refusedBoardAction(method: string, route: string | undefined): string | null {
+  const m = method.toUpperCase();
+  if (route === undefined) return m === 'GET' || m === 'HEAD' ? null : 'requests that match no board route';
+  if (!route.startsWith(BOARD_PREFIX)) return 'requests outside the board';
+  if (m === 'GET' || m === 'HEAD') return null;
+  const pattern = route.slice(BOARD_PREFIX.length);
+  if (PERMITTED.has(`${m} ${pattern}`)) return null;
+  return `${m} ${pattern} (berth permits views, retry, promote, clean, remove, pause and resume; tasks are submitted through POST /api/tasks)`;
 }
 
 /** Board and API docs pages may not be framed (clickjacking a logged-in operator's retry). */
@@ -78,7 +93,7 @@ export async function boardPlugin(scope: FastifyInstance, options: BoardOptions)
       .send({ error: 'Unauthorized', message: 'log in (Basic) or send Authorization: Bearer <API_TOKEN>' });
   });
   scope.addHook('onRequest', async (request, reply) => {
-    const refused = refusedBoardAction(request.method, request.url);
+    const refused = refusedBoardAction(request.method, request.routeOptions.url);
     if (refused) return reply.status(403).send({ error: 'Forbidden', message: `berth's board does not allow ${refused}` });
   });
   denyFraming(scope);

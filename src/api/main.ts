@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { CancelBook } from '../core/cancel.js';
 import { loadConfigOrExit } from '../core/config.js';
 import { githubAppFromConfig } from '../github/app.js';
+import { ActorRoles } from '../github/permissions.js';
 import { GithubReports } from '../core/reports.js';
 import { Capacity } from '../core/backpressure.js';
 import { TaskIndex } from '../core/task-index.js';
@@ -48,6 +49,7 @@ const app = await buildApi({
     secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => !!s),
     rules: config.webhookRules,
     redis,
+    roles: github ? new ActorRoles(github) : null,
     ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}),
   },
   reports,

@@ -21,6 +21,7 @@ import type { BerthMetrics, MetricSources } from '../core/metrics.js';
 import type { GithubReports } from '../core/reports.js';
 import type { Capacity } from '../core/backpressure.js';
 import type { TaskIndex } from '../core/task-index.js';
+import type { ActorRoles } from '../github/permissions.js';
 
 export type ApiConfig = SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO' | 'MAX_QUEUED_TASKS' | 'API_TOKEN' | 'BODY_LIMIT' | 'WEBHOOK_BODY_LIMIT' | 'REQUEST_TIMEOUT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
 
@@ -48,7 +49,7 @@ export interface ApiDeps {
   /** Served at /metrics behind the API token when given. */
   metrics?: { metrics: BerthMetrics; sources: MetricSources };
   /** GitHub webhooks; the route exists only when at least one secret is configured. */
-  github?: { secrets: string[]; rules: WebhookRules; redis: Redis; appId?: string };
+  github?: { secrets: string[]; rules: WebhookRules; redis: Redis; appId?: string; roles?: ActorRoles | null };
   /** Outbound GitHub reports (check runs, 👀); null or absent without App credentials. */
   reports?: GithubReports | null;
   /** Queue caps (MAX_QUEUED_TASKS, MAX_QUEUED_PER_REPO). */

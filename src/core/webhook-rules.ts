@@ -1,31 +1,38 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { KIND_PATTERN } from './task.js';
+import { repoRoleSchema } from './permission.js';
 
 /**
  * Which GitHub deliveries become which tasks, and whom berth trusts to start them. Operator
  * config (WEBHOOK_RULES_FILE, JSON), never code in handlers. See docs/webhooks.md.
  */
+/** The least role (GitHub's, on the repository) the actor needs for this rule; default: the kind's, then `trust.permission`. */
+const rulePermission = { permission: repoRoleSchema.optional() };
+
 const ruleSchema = z.discriminatedUnion('on', [
   z.strictObject({
     on: z.literal('issues.labeled'),
     label: z.string().min(1),
     kind: z.string().regex(KIND_PATTERN),
+    ...rulePermission,
     /** Hand the issue's title and body to the agent, as untrusted data (`task.untrusted`); false: only the number. */
     issueText: z.boolean().default(true),
   }),
-  z.strictObject({ on: z.literal('pull_request.labeled'), label: z.string().min(1), kind: z.string().regex(KIND_PATTERN) }),
-  z.strictObject({ on: z.literal('pull_request.review_requested'), kind: z.string().regex(KIND_PATTERN) }),
+  z.strictObject({ on: z.literal('pull_request.labeled'), label: z.string().min(1), kind: z.string().regex(KIND_PATTERN), ...rulePermission }),
+  z.strictObject({ on: z.literal('pull_request.review_requested'), kind: z.string().regex(KIND_PATTERN), ...rulePermission }),
   z.strictObject({
     on: z.literal('issue_comment.created'),
     command: z.string().regex(/^\/\S+( \S+)*$/, 'a slash command such as "/agent review"'),
     kind: z.string().regex(KIND_PATTERN),
+    ...rulePermission,
     /** Text after the command becomes the task's prompt. */
     promptFromArguments: z.boolean().default(false),
   }),
   z.strictObject({
     on: z.literal('pull_request.synchronize'),
     kind: z.string().regex(KIND_PATTERN),
+    ...rulePermission,
     /** Cancel the PR's queued or running task of this kind and queue a new one. */
     supersede: z.boolean().default(true),
   }),
@@ -42,12 +49,21 @@ export const webhookRulesSchema = z.strictObject({
       owners: z.array(z.string().min(1)).default([]),
       /** `owner/name` or `owner/*`. */
       repositories: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*\/([A-Za-z0-9._-]+|\*)$/)).default([]),
+      /**
+       * The least role on the repository (as GitHub reports it for the actor) that may start or
+       * re-run or cancel work: every kind's agent holds a model key, most hold a write token.
+       */
+      permission: repoRoleSchema.default('write'),
+      /** Per kind, a different least role (e.g. `{"triage-bot": "triage"}`). */
+      kinds: z.record(z.string().regex(KIND_PATTERN), repoRoleSchema).default({}),
+      /** A cheap first filter only: a comment author whose author_association is not listed is refused without asking GitHub. */
       associations: z.array(z.enum(['OWNER', 'MEMBER', 'COLLABORATOR', 'CONTRIBUTOR', 'FIRST_TIME_CONTRIBUTOR', 'FIRST_TIMER', 'NONE'])).default(['OWNER', 'MEMBER', 'COLLABORATOR']),
+      /** Logins that pass the association filter (their role is still asked of GitHub). */
       logins: z.array(z.string().min(1)).default([]),
       allowBots: z.boolean().default(false),
       allowForkImplement: z.boolean().default(false),
     })
-    .default({ installations: [], owners: [], repositories: [], associations: ['OWNER', 'MEMBER', 'COLLABORATOR'], logins: [], allowBots: false, allowForkImplement: false }),
+    .default({ installations: [], owners: [], repositories: [], permission: 'write', kinds: {}, associations: ['OWNER', 'MEMBER', 'COLLABORATOR'], logins: [], allowBots: false, allowForkImplement: false }),
   rules: z.array(ruleSchema).default([
     { on: 'issues.labeled', label: 'agent:implement', kind: 'implement', issueText: true },
     { on: 'pull_request.labeled', label: 'agent:review', kind: 'review' },

@@ -19,7 +19,7 @@ describe('backpressure instead of unbounded growth', () => {
       MAX_QUEUED_TASKS: '5',
       MAX_QUEUED_PER_REPO: '3',
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] }, rules: [{ on: 'pull_request.review_requested', kind: 'echo' }] }),
+      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'], permission: 'none' }, rules: [{ on: 'pull_request.review_requested', kind: 'echo' }] }),
     });
     berth = await startBerth(env, { consumer: false });
   });

@@ -51,7 +51,7 @@ describe('deployment with compose.yaml', () => {
     writeFileSync(join(secrets, 'github-webhook-secret'), `${WEBHOOK_SECRET}\n`);
     execFileSync(`${ROOT}/scripts/compose-secrets.sh`, { env: { ...process.env, BERTH_SECRETS_DIR: secrets }, stdio: 'ignore' });
     token = readFileSync(join(secrets, 'api-token'), 'utf8').trim();
-    const rules = rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] }, rules: [{ on: 'pull_request.review_requested', kind: 'demo' }] });
+    const rules = rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'], permission: 'none' }, rules: [{ on: 'pull_request.review_requested', kind: 'demo' }] });
     env = { ...process.env, BERTH_IMAGE: image, REDIS_IMAGE: redisImage, BERTH_SECRETS_DIR: secrets, WEBHOOK_RULES: rules, PORT: String(port), BIND_IP: '127.0.0.1', QUEUE_NAME: queue, DOCKER_GID: String(statSync('/var/run/docker.sock').gid), WORKER_NETWORK: 'none', WORKER_MEMORY: '256m', WORKER_CPUS: '1' };
   });
   after(async () => {

@@ -31,6 +31,8 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
 
   it('mints a repository-scoped token at launch; it reaches the container and nothing else', async () => {
     const github = new GithubStandin();
+    github.defaultRole = 'write';
+    github.defaultRole = 'write';
     await github.listen();
     github.installations.set('octo-org/widgets', 4242);
     const logs: string[] = [];

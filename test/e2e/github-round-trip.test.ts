@@ -83,6 +83,7 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     redis = await startRedis();
     network = await createTestNetwork();
     github = new GithubStandin();
+    github.defaultRole = 'write';
     await github.listen(network.gateway);
     pull = github.makeRepository(REPO, INSTALLATION, { number: 7 });
   });

@@ -39,6 +39,7 @@ describe('missed webhook deliveries', () => {
     const image = await ensureWorkerImage();
     redis = await startRedis();
     github = new GithubStandin();
+    github.defaultRole = 'write';
     await github.listen();
     // GitHub's record: a delivery that failed while berth was down; one too old to redeliver; many
     // that arrived fine before this berth was watching (two pages of them).

@@ -27,7 +27,7 @@ describe('a 30 s Redis outage mid-flight', () => {
     api = await startApiProcess(redis, image, {
       AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs',
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] }, rules: [{ on: 'pull_request.review_requested', kind: 'sleep' }] }),
+      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'], permission: 'none' }, rules: [{ on: 'pull_request.review_requested', kind: 'sleep' }] }),
     });
     ({ url, queue } = api);
   });

@@ -11,6 +11,7 @@ import { sign } from '@octokit/webhooks-methods';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
 import { deliver, PREVIOUS_SECRET, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
+import { GithubStandin } from '../support/github-standin.js';
 
 type Example = Record<string, any>;
 const examplesOf = (event: string): Example[] => (examples as Array<{ name: string; examples: Example[] }>).find((e) => e.name === event)!.examples;
@@ -33,11 +34,21 @@ const RULES = {
 describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis, real payloads)', () => {
   let redis: TestRedis;
   let berth: TestBerth;
+  let github: GithubStandin;
 
   before(async () => {
     redis = await startRedis();
+    // Trust is decided on the role GitHub reports: everyone is an admin here unless a test says otherwise.
+    github = new GithubStandin();
+    github.defaultRole = 'admin';
+    // The example payloads' repository; some examples carry no installation, so berth looks it up.
+    github.installations.set('codertocat/hello-world', 1);
+    await github.listen();
     berth = await startBerth(
       testEnv(redis, 'berth:unused', {
+        GITHUB_APP_ID: github.appId,
+        GITHUB_APP_PRIVATE_KEY: github.privateKey,
+        GITHUB_API_URL: github.url,
         GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
         GITHUB_WEBHOOK_SECRET_PREVIOUS: PREVIOUS_SECRET,
         WEBHOOK_RULES_FILE: rulesFile(RULES),
@@ -57,6 +68,7 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
   });
   after(async () => {
     await berth.close();
+    await github.close();
     await redis.stop();
   });
 
@@ -196,6 +208,42 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     fork.label.name = 'agent:review';
     assert.equal((await deliver(berth.url, 'pull_request', fork)).status, 202);
     assert.equal(await berth.queue.count(), 1, 'only the fork review was queued');
+  });
+
+  it("trust is the role GitHub reports, not author_association: a MEMBER with read, a triage labeller and a failed lookup start nothing; a writer does", async () => {
+    const repo = 'Codertocat/Hello-World';
+    const comment = clone(examplesOf('issue_comment').find((p) => p.action === 'created')!);
+    comment.comment.body = '/agent review';
+    comment.comment.author_association = 'MEMBER';
+    comment.comment.user.login = 'org-reader';
+    github.setRole(repo, 'org-reader', 'read');
+    const reader = await deliver(berth.url, 'issue_comment', comment);
+    assert.equal(reader.body.ignored, 'untrusted sender', JSON.stringify(reader.body));
+    assert.match(reader.body.detail, /org-reader has read permission on Codertocat\/Hello-World; write is needed/);
+
+    const labeled = clone(examplesOf('issues').find((p) => p.action === 'labeled')!);
+    labeled.label.name = 'agent:implement';
+    labeled.sender.login = 'triager';
+    github.setRole(repo, 'triager', 'triage');
+    const triage = await deliver(berth.url, 'issues', labeled);
+    assert.match(triage.body.detail, /triager has triage permission/);
+
+    const lookups = github.calls.filter((c) => c.path.endsWith('/collaborators/outage-user/permission')).length;
+    labeled.sender.login = 'outage-user';
+    github.fail(/collaborators\/outage-user\/permission/, 503, 10);
+    const outage = await deliver(berth.url, 'issues', labeled);
+    assert.equal(outage.status, 202);
+    assert.match(outage.body.detail, /GitHub could not tell outage-user's permission.*refused until GitHub answers/);
+    assert.ok(github.calls.filter((c) => c.path.endsWith('/collaborators/outage-user/permission')).length > lookups, 'GitHub was asked');
+    assert.equal(await berth.queue.count(), 0, 'nothing was queued');
+
+    labeled.sender.login = 'writer';
+    github.setRole(repo, 'writer', 'write');
+    const writer = await deliver(berth.url, 'issues', labeled);
+    assert.ok(writer.body.id, JSON.stringify(writer.body));
+    assert.equal(await berth.queue.count(), 1, "the writer's task was queued");
+    const asked = github.calls.find((c) => c.path === `/repos/${repo}/collaborators/writer/permission`)!;
+    assert.deepEqual(github.tokens.get(asked.token!)?.permissions, { metadata: 'read' }, 'asked with a metadata-read token');
   });
 
   it('redelivery of one delivery id is a no-op; a second trigger while one waits is deduplicated', async () => {

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { CancelBook } from '../../src/core/cancel.js';
 import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
+import { ActorRoles } from '../../src/github/permissions.js';
 import { GithubReports } from '../../src/core/reports.js';
 import { Capacity } from '../../src/core/backpressure.js';
 import { TaskIndex } from '../../src/core/task-index.js';
@@ -106,7 +107,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
     metrics: { metrics, sources: metricSources(queue, launcher, config, () => redis.ping().then(() => true, () => false)) },
-    github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis, ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}) },
+    github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis, roles: github ? new ActorRoles(github) : null, ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}) },
   });
   const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {}, github, metrics });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });

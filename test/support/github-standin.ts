@@ -80,6 +80,9 @@ export class GithubStandin {
   readonly reactions: Array<{ repo: string; commentId: number; content: string }> = [];
   readonly reviews: Array<{ id: number; repo: string; pull: number; body: any }> = [];
   readonly installations = new Map<string, number>();
+  /** `owner/name\nlogin` (lower case) → the role GitHub reports; anyone else: `defaultRole`. */
+  readonly roles = new Map<string, string>();
+  defaultRole = 'none';
   readonly pulls = new Map<string, PullFixture>();
   private readonly failures: Failure[] = [];
   /** The App's webhook deliveries, oldest first; redeliveries append. */
@@ -117,6 +120,11 @@ export class GithubStandin {
   /** The next `times` calls whose "METHOD path" matches answer `status` with `headers`. */
   fail(match: RegExp, status: number, times: number, headers: Record<string, string> = {}): void {
     this.failures.push({ match, status, headers, remaining: times });
+  }
+
+  /** The role GitHub reports for `login` on `repo` (admin, maintain, write, triage, read, none). */
+  setRole(repo: string, login: string, role: string): void {
+    this.roles.set(`${repo.toLowerCase()}\n${login.toLowerCase()}`, role);
   }
 
   callsTo(method: string, path: RegExp): StandinCall[] {
@@ -274,6 +282,12 @@ export class GithubStandin {
     const repo = m[1]!;
     const rest = m[2]!;
     let r: RegExpExecArray | null;
+    if (method === 'GET' && (r = /^collaborators\/([^/]+)\/permission$/.exec(rest))) {
+      const role = this.roles.get(`${repo.toLowerCase()}\n${decodeURIComponent(r[1]!).toLowerCase()}`) ?? this.defaultRole;
+      // GitHub's legacy `permission` reads maintain as write and triage as read.
+      const legacy = ({ admin: 'admin', maintain: 'write', write: 'write', triage: 'read', read: 'read' } as Record<string, string>)[role] ?? 'none';
+      return send(200, { permission: legacy, role_name: role, user: { login: decodeURIComponent(r[1]!) } });
+    }
     if (method === 'GET' && (r = /^pulls\/(\d+)$/.exec(rest))) {
       const pull = this.pulls.get(`${repo.toLowerCase()}#${r[1]}`);
       if (!pull) return send(404, { message: 'Not Found' });

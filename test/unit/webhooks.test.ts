@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
 import { interpretDelivery, type TaskIntent } from '../../src/api/webhooks/interpret.js';
-import { decideTrust } from '../../src/api/webhooks/trust.js';
+import { judgeRole, requiredRole, screenDelivery } from '../../src/api/webhooks/trust.js';
+import { roleFromGithub } from '../../src/core/permission.js';
 import { webhookRulesSchema } from '../../src/core/webhook-rules.js';
 import { CANCEL_ACTION } from '../../src/github/check-run.js';
 import { clipEncoded, encodedBytes, PROMPT_MAX_BYTES, taskRequestSchema, UNTRUSTED_MAX_BYTES } from '../../src/core/task.js';
@@ -38,7 +39,7 @@ describe('webhook interpretation (pure, every example payload)', () => {
   it('check run buttons: Re-run replays, Cancel cancels, other actions are not berth\'s', () => {
     const rerun = example('check_run', 'rerequested');
     rerun.check_run.external_id = 'gh-1';
-    assert.deepEqual(interpretDelivery('check_run', rerun, rules), { type: 'check-run', action: 'rerun', taskId: 'gh-1', appId: rerun.check_run.app.id, repo: rerun.repository.full_name, owner: rerun.repository.owner.login, installationId: rerun.installation?.id, actor: { login: rerun.sender.login, type: rerun.sender.type } });
+    assert.deepEqual(interpretDelivery('check_run', rerun, rules), { type: 'check-run', action: 'rerun', taskId: 'gh-1', appId: rerun.check_run.app.id, headSha: rerun.check_run.head_sha, repo: rerun.repository.full_name, owner: rerun.repository.owner.login, installationId: rerun.installation?.id, actor: { login: rerun.sender.login, type: rerun.sender.type } });
     const cancel = example('check_run', 'requested_action');
     cancel.check_run.external_id = 'gh-1';
     assert.equal(interpretDelivery('check_run', cancel, rules).type, 'ignored', "another app's action identifier");
@@ -73,18 +74,45 @@ describe('webhook interpretation (pure, every example payload)', () => {
   });
 });
 
-describe('trust (pure)', () => {
+describe('trust (pure): the payload screens, GitHub\'s reported role decides', () => {
   const trust = rules.trust;
-  const base = { installationId: 1, owner: 'Codertocat', repo: 'Codertocat/Hello-World', actor: { login: 'a', type: 'User', association: 'MEMBER' }, actorHasRepoAccess: false, fork: false, kind: 'review' };
-  it('installation, repository, actor and fork each decide', () => {
-    assert.deepEqual(decideTrust(trust, base), { trusted: true });
-    assert.equal(decideTrust(trust, { ...base, owner: 'mallory' }).trusted, false);
-    assert.equal(decideTrust(trust, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' } }).trusted, false);
-    assert.equal(decideTrust(trust, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' }, actorHasRepoAccess: true }).trusted, true);
-    assert.equal(decideTrust(trust, { ...base, actor: { login: 'x[bot]', type: 'Bot' }, actorHasRepoAccess: true }).trusted, false);
-    assert.equal(decideTrust(trust, { ...base, fork: true, kind: 'implement' }).trusted, false);
-    assert.equal(decideTrust({ ...trust, allowForkImplement: true }, { ...base, fork: true, kind: 'implement' }).trusted, true);
-    assert.equal(decideTrust({ ...trust, repositories: ['Codertocat/other'] }, base).trusted, false);
+  const base = { installationId: 1, owner: 'Codertocat', repo: 'Codertocat/Hello-World', actor: { login: 'a', type: 'User', association: 'MEMBER' }, fork: false, kind: 'review' };
+  it('installation, repository, bots, forks and the association filter refuse before any lookup', () => {
+    assert.deepEqual(screenDelivery(trust, base), { trusted: 'ask', minimum: 'write' });
+    assert.equal(screenDelivery(trust, { ...base, owner: 'mallory' }).trusted, false);
+    assert.equal(screenDelivery(trust, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' } }).trusted, false);
+    assert.equal(screenDelivery({ ...trust, logins: ['A'] }, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' } }).trusted, 'ask', 'a listed login passes the filter, and is still asked about');
+    assert.equal(screenDelivery(trust, { ...base, actor: { login: 'a', type: 'User' } }).trusted, 'ask', 'a sender (no association) is always asked about');
+    assert.equal(screenDelivery(trust, { ...base, actor: { login: 'x[bot]', type: 'Bot' } }).trusted, false);
+    assert.equal(screenDelivery(trust, { ...base, fork: true, kind: 'implement' }).trusted, false);
+    assert.equal(screenDelivery({ ...trust, allowForkImplement: true }, { ...base, fork: true, kind: 'implement' }).trusted, 'ask');
+    assert.equal(screenDelivery({ ...trust, repositories: ['Codertocat/other'] }, base).trusted, false);
+  });
+
+  it('the least role: the rule\'s, else the kind\'s, else trust.permission (write by default)', () => {
+    assert.equal(requiredRole(trust, 'review'), 'write');
+    assert.equal(requiredRole({ ...trust, kinds: { triage: 'triage' } }, 'triage'), 'triage');
+    assert.equal(requiredRole({ ...trust, kinds: { triage: 'triage' } }, 'triage', 'admin'), 'admin');
+    assert.equal(requiredRole({ ...trust, permission: 'maintain' }, 'review'), 'maintain');
+    assert.deepEqual(screenDelivery({ ...trust, permission: 'none' }, base), { trusted: true }, 'none: the operator opted out of asking');
+  });
+
+  it('MEMBER with read and a triage labeller are refused with the reason; writer, maintainer, admin pass; a failed lookup refuses', () => {
+    assert.match((judgeRole('reader', 'o/r', 'write', { role: 'read' }) as { detail: string }).detail, /reader has read permission on o\/r; write is needed/);
+    assert.equal(judgeRole('labeller', 'o/r', 'write', { role: 'triage' }).trusted, false);
+    for (const role of ['write', 'maintain', 'admin'] as const) assert.deepEqual(judgeRole('w', 'o/r', 'write', { role }), { trusted: true });
+    const failed = judgeRole('w', 'o/r', 'write', { error: 'GitHub could not tell (503)' });
+    assert.equal(failed.trusted, false);
+    assert.match((failed as { detail: string }).detail, /refused until GitHub answers/);
+  });
+
+  it("GitHub's answer as a role: role_name first, a custom role by its legacy permission, anything else none", () => {
+    assert.equal(roleFromGithub({ permission: 'read', role_name: 'triage' }), 'triage');
+    assert.equal(roleFromGithub({ permission: 'write', role_name: 'maintain' }), 'maintain');
+    assert.equal(roleFromGithub({ permission: 'write', role_name: 'security-champion' }), 'write');
+    assert.equal(roleFromGithub({ permission: 'none' }), 'none');
+    assert.equal(roleFromGithub({ permission: 'superuser' }), 'none');
+    assert.equal(roleFromGithub({}), 'none');
   });
 });
 

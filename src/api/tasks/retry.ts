@@ -45,13 +45,14 @@ export async function retryFailedSince(queue: TaskQueue, cancels: CancelBook, si
  * the default key is the original's id, so replaying twice gives the same replay unless the client
  * sends a new `idempotencyKey`.
  */
-export async function replayTask(queue: TaskQueue, config: SubmitConfig, id: string, idempotencyKey?: string, deps: SubmitDeps = {}): Promise<SubmitResult | { status: 'not-found' }> {
+export async function replayTask(queue: TaskQueue, config: SubmitConfig, id: string, idempotencyKey?: string, deps: SubmitDeps = {}, pin: { ref?: string } = {}): Promise<SubmitResult | { status: 'not-found' }> {
   const job = await queue.getJob(id);
   if (!job) return { status: 'not-found' };
   const input = taskRequestSchema.parse({
     kind: job.data.kind,
     repo: job.data.repo,
-    ...(job.data.ref ? { ref: job.data.ref } : {}),
+    // A Re-run replays the commit its check run was on (`pin.ref`), not wherever the branch is now.
+    ...(pin.ref ? { ref: pin.ref } : job.data.ref ? { ref: job.data.ref } : {}),
     ...(job.data.number ? { number: job.data.number } : {}),
     ...(job.data.prompt ? { prompt: job.data.prompt } : {}),
     idempotencyKey: `replay:${id}:${idempotencyKey ?? ''}`,

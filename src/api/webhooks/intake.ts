@@ -93,6 +93,16 @@ export class DeliveryIntake {
   }
 
   /**
+   * The replay guard alone, for deliveries that act without becoming a task through `admit`
+   * (check run buttons): the id of the delivery this body was first seen under, or null when it is
+   * new (or is that same delivery again, as GitHub's own redelivery).
+   */
+  async firstSeenAs(delivery: { id: string; digest: string }): Promise<string | null> {
+    const owner = await this.redis.set(this.keys.deliveryDigest(delivery.digest), delivery.id, 'PX', this.keepMs, 'NX', 'GET');
+    return owner && owner !== delivery.id ? owner : null;
+  }
+
+  /**
    * A delivery that got a final answer without becoming a task of its own (ignored, refused,
    * deduplicated into a queued task): the recovery will not ask GitHub for it again.
    */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Rule, WebhookRules } from '../../core/webhook-rules.js';
 import type { Actor } from './trust.js';
+import type { RepoRole } from '../../core/permission.js';
 import { CANCEL_ACTION } from '../../github/check-run.js';
 import { clipEncoded, PROMPT_MAX_BYTES, UNTRUSTED_MAX_BYTES, type TaskData } from '../../core/task.js';
 
@@ -19,8 +20,8 @@ export interface TaskIntent {
   untrusted?: UntrustedText;
   installationId?: number;
   actor: Actor;
-  /** Label and review-request events need triage/write access on GitHub to happen at all. */
-  actorHasRepoAccess: boolean;
+  /** The matched rule's least role for the actor, when it names one. */
+  permission?: RepoRole;
   fork: boolean;
   supersede: boolean;
   /** The comment that asked for the task, acknowledged with a 👀 reaction. */
@@ -33,6 +34,8 @@ export interface CheckRunIntent {
   action: 'rerun' | 'cancel';
   taskId: string;
   appId: number;
+  /** The clicked check run's own commit: a Re-run replays that one, not the pull request's head at click time. */
+  headSha?: string;
   repo: string;
   owner: string;
   installationId?: number;
@@ -69,7 +72,7 @@ type EventKey = keyof typeof payloads;
 
 const checkRunPayload = z.object({
   ...base,
-  check_run: z.object({ external_id: z.string().max(200).nullable().optional(), app: z.object({ id: z.number().int() }) }),
+  check_run: z.object({ external_id: z.string().max(200).nullable().optional(), head_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(), app: z.object({ id: z.number().int() }) }),
   requested_action: z.object({ identifier: z.string().max(64) }).optional(),
 });
 
@@ -120,6 +123,7 @@ function interpretCheckRun(action: string, payload: Record<string, unknown>): In
     action: intended,
     taskId,
     appId: p.check_run.app.id,
+    ...(p.check_run.head_sha ? { headSha: p.check_run.head_sha } : {}),
     repo: p.repository.full_name,
     owner: p.repository.owner.login,
     installationId: p.installation?.id,
@@ -128,6 +132,11 @@ function interpretCheckRun(action: string, payload: Record<string, unknown>): In
 }
 
 function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<TaskIntent, 'type' | 'repo' | 'owner' | 'installationId' | 'fork'> | null {
+  const intent = matchRuleEvent(rule, p, botLogin);
+  return intent && rule.permission ? { ...intent, permission: rule.permission } : intent;
+}
+
+function matchRuleEvent(rule: Rule, p: Record<string, any>, botLogin: string): Omit<TaskIntent, 'type' | 'repo' | 'owner' | 'installationId' | 'fork'> | null {
   const sender: Actor = { login: p.sender.login, type: p.sender.type };
   switch (rule.on) {
     case 'issues.labeled':
@@ -138,23 +147,21 @@ function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<T
         // The labeller is trusted; the issue's author was never checked: their text is data.
         ...(rule.issueText ? { untrusted: { source: 'issue' as const, title: clipEncoded(p.issue.title, 2_048), body: clipEncoded(p.issue.body ?? '', UNTRUSTED_MAX_BYTES - 2_048) } } : {}),
         actor: sender,
-        actorHasRepoAccess: true,
         supersede: false,
       };
     case 'pull_request.labeled':
       if (p.label.name !== rule.label) return null;
-      return { kind: rule.kind, number: p.pull_request.number, ref: p.pull_request.head.sha, actor: sender, actorHasRepoAccess: true, supersede: false };
+      return { kind: rule.kind, number: p.pull_request.number, ref: p.pull_request.head.sha, actor: sender, supersede: false };
     case 'pull_request.review_requested':
       if (p.requested_reviewer?.login?.toLowerCase() !== botLogin.toLowerCase()) return null;
-      return { kind: rule.kind, number: p.pull_request.number, ref: p.pull_request.head.sha, actor: sender, actorHasRepoAccess: true, supersede: false };
+      return { kind: rule.kind, number: p.pull_request.number, ref: p.pull_request.head.sha, actor: sender, supersede: false };
     case 'pull_request.synchronize':
-      // The pusher may be anyone on a fork: trust follows the PR author's association.
+      // The pusher is the actor: their role on the base repository decides (a fork's pusher has none).
       return {
         kind: rule.kind,
         number: p.pull_request.number,
         ref: p.pull_request.head.sha,
-        actor: { ...sender, association: p.pull_request.author_association },
-        actorHasRepoAccess: false,
+        actor: sender,
         supersede: rule.supersede,
       };
     case 'issue_comment.created': {
@@ -168,7 +175,6 @@ function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<T
         ...(p.issue.pull_request ? { ref: `refs/pull/${p.issue.number}/head` } : {}),
         ...(rule.promptFromArguments && args ? { prompt: clip(args) } : {}),
         actor: { login: p.comment.user.login, type: p.comment.user.type, association: p.comment.author_association },
-        actorHasRepoAccess: false,
         supersede: false,
         commentId: p.comment.id,
       };

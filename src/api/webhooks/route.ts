@@ -10,7 +10,8 @@ import { agentCommandFor, type Config } from '../../core/config.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { interpretDelivery, type CheckRunIntent, type Interpretation, type TaskIntent } from './interpret.js';
-import { decideTrust } from './trust.js';
+import { judgeRole, screenDelivery, type Actor, type TrustDecision } from './trust.js';
+import type { ActorRoles } from '../../github/permissions.js';
 import type { GithubReports } from '../../core/reports.js';
 import { overAllMessage, overRepoMessage, type Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
@@ -34,6 +35,8 @@ export interface GithubWebhookOptions {
   bodyLimit: number;
   capacity?: Capacity;
   index?: TaskIndex;
+  /** Asks GitHub for an actor's role on a repository; null without App credentials (then nothing is trusted). */
+  roles?: ActorRoles | null;
 }
 
 /**
@@ -77,12 +80,18 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     if (intent.type === 'invalid') return final(400, { error: 'Bad Request', message: intent.message });
     if (intent.type === 'ignored') return final(202, { ignored: intent.reason });
     if (intent.type === 'check-run') {
+      // The same signed click under a new delivery id is a replay, not a second click.
+      const original = await intake.firstSeenAs({ id: delivery, digest: signature.slice(7) });
+      if (original) {
+        request.log.warn({ delivery, original }, 'a check run delivery body seen before under another delivery id; ignored as a replay');
+        return final(202, { ignored: `the same body was delivered before as ${original}`, duplicate: 'replayed body' });
+      }
       const answer = await checkRunAction(opts, intent, delivery);
       app.log.info({ delivery, event, taskId: intent.taskId, action: intent.action, ...answer }, 'check run button');
       return final(202, answer);
     }
 
-    const trust = decideTrust(opts.rules.trust, intent);
+    const trust = await decideTrust(opts, intent, screenDelivery(opts.rules.trust, intent));
     if (!trust.trusted) {
       app.log.info({ delivery, event, repo: intent.repo, actor: intent.actor.login, detail: trust.detail }, 'ignored untrusted delivery');
       return final(202, { ignored: trust.reason, detail: trust.detail });
@@ -149,21 +158,37 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
  */
 async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent, delivery: string): Promise<Record<string, unknown>> {
   if (!opts.appId || String(intent.appId) !== opts.appId) return { ignored: "not a check run of berth's GitHub App" };
-  const trust = decideTrust(opts.rules.trust, { ...intent, actorHasRepoAccess: true, fork: false, kind: '' });
-  if (!trust.trusted) return { ignored: trust.reason, detail: trust.detail };
   const job = await opts.queue.getJob(intent.taskId);
   if (job && job.data.repo.toLowerCase() !== intent.repo.toLowerCase()) return { ignored: 'the check run belongs to another repository' };
+  // The clicker needs the same role as whoever may start a task of this kind (unknown kind: the default).
+  const kind = job?.data.kind ?? '';
+  const trust = await decideTrust(opts, intent, screenDelivery(opts.rules.trust, { ...intent, fork: false, kind }));
+  if (!trust.trusted) return { ignored: trust.reason, detail: trust.detail };
   if (intent.action === 'cancel') {
     const result = await cancelTask(opts.queue, opts.cancels, intent.taskId, 0, `cancelled from GitHub by ${intent.actor.login}`);
     if (result.status === 'not-found') return { ignored: `no task ${intent.taskId}` };
     await opts.reports?.sync(intent.taskId, `cancel-${delivery}`);
     return { id: intent.taskId, state: result.state };
   }
-  const replay = await replayTask(opts.queue, opts.config, intent.taskId, `rerun:${delivery}`, { capacity: opts.capacity, index: opts.index });
+  const replay = await replayTask(opts.queue, opts.config, intent.taskId, `rerun:${delivery}`, { capacity: opts.capacity, index: opts.index }, intent.headSha ? { ref: intent.headSha } : {});
   if (replay.status === 'not-found') return { ignored: `task ${intent.taskId} is gone (kept for KEEP_COMPLETED)` };
   if (replay.status !== 'created' && replay.status !== 'existing') return { ignored: 'replay could not be queued' };
   if (replay.status === 'created') await opts.reports?.sync(replay.id, 'queued');
   return { id: replay.id, state: replay.state, replayOf: intent.taskId };
+}
+
+/**
+ * Trust on the role GitHub reports for the actor on the repository, after what the payload alone
+ * settles. Without App credentials berth cannot ask, so nothing is trusted.
+ */
+async function decideTrust(
+  opts: GithubWebhookOptions,
+  target: { repo: string; installationId?: number; actor: Actor },
+  screen: ReturnType<typeof screenDelivery>,
+): Promise<TrustDecision> {
+  if (screen.trusted !== 'ask') return screen;
+  if (!opts.roles) return { trusted: false, reason: 'untrusted sender', detail: "berth has no GitHub App credentials to ask for the actor's permission" };
+  return judgeRole(target.actor.login, target.repo, screen.minimum, await opts.roles.roleOf(target.repo, target.actor.login, target.installationId));
 }
 
 /**

@@ -1,33 +1,53 @@
 import type { WebhookRules } from '../../core/webhook-rules.js';
 import { scopeRefusal } from '../../core/trust-scope.js';
+import { roleAtLeast, type RepoRole } from '../../core/permission.js';
 
 export interface Actor {
   login: string;
   type: string;
-  /** author_association when the payload has one (comments); undefined for a sender. */
+  /** author_association when the payload has one (comments): a first filter, never a grant. */
   association?: string;
 }
 
 export type TrustDecision = { trusted: true } | { trusted: false; reason: string; detail: string };
 
-const untrusted = (detail: string): TrustDecision => ({ trusted: false, reason: 'untrusted sender', detail });
+/** What the payload alone settles: refused, or the role GitHub must report for the actor. */
+export type TrustScreen = { trusted: false; reason: string; detail: string } | { trusted: true } | { trusted: 'ask'; minimum: RepoRole };
+
+const untrusted = (detail: string) => ({ trusted: false as const, reason: 'untrusted sender', detail });
+
+/** The least role for a kind: the rule's own, else the kind's (`trust.kinds`), else `trust.permission`. */
+export function requiredRole(trust: WebhookRules['trust'], kind: string, rulePermission?: RepoRole): RepoRole {
+  return rulePermission ?? (Object.hasOwn(trust.kinds, kind) ? trust.kinds[kind]! : trust.permission);
+}
 
 /**
- * A delivery may start work only if its installation, its repository and its actor are all
- * allowed. Label and review-request events need triage or write access on GitHub, so their sender
- * is trusted without an association; comment authors and pushers need one (or the login list).
+ * The checks the payload can settle without asking GitHub: installation and repository scope,
+ * bots, forks, and author_association as a cheap first filter (a comment author who is no
+ * owner, member or collaborator cannot hold the role). Everything that passes still needs the
+ * role GitHub reports (`judgeRole`): a payload never grants trust.
  */
-export function decideTrust(
+export function screenDelivery(
   trust: WebhookRules['trust'],
-  delivery: { installationId?: number; owner: string; repo: string; actor: Actor; actorHasRepoAccess: boolean; fork: boolean; kind: string },
-): TrustDecision {
+  delivery: { installationId?: number; owner: string; repo: string; actor: Actor; fork: boolean; kind: string; permission?: RepoRole },
+): TrustScreen {
   const outOfScope = scopeRefusal(trust, delivery);
   if (outOfScope) return untrusted(outOfScope);
   const { actor } = delivery;
   if (actor.type === 'Bot' && !trust.allowBots) return untrusted(`${actor.login} is a bot`);
   const listed = trust.logins.some((l) => l.toLowerCase() === actor.login.toLowerCase());
-  const associated = actor.association !== undefined && (trust.associations as string[]).includes(actor.association);
-  if (!listed && !associated && !delivery.actorHasRepoAccess) return untrusted(`${actor.login} (${actor.association ?? 'no association'}) is not trusted`);
+  if (!listed && actor.association !== undefined && !(trust.associations as string[]).includes(actor.association)) {
+    return untrusted(`${actor.login} (${actor.association}) is not an owner, member or collaborator of ${delivery.repo}`);
+  }
   if (delivery.fork && delivery.kind === 'implement' && !trust.allowForkImplement) return untrusted('implement tasks are not started from forks');
+  const minimum = requiredRole(trust, delivery.kind, delivery.permission);
+  // `none`: the operator opted out of asking (anyone in scope may start this kind).
+  return minimum === 'none' ? { trusted: true } : { trusted: 'ask', minimum };
+}
+
+/** The role GitHub reported against the least one needed; a failed lookup refuses, with its reason. */
+export function judgeRole(login: string, repo: string, minimum: RepoRole, answer: { role: RepoRole } | { error: string }): TrustDecision {
+  if ('error' in answer) return untrusted(`${answer.error}; refused until GitHub answers`);
+  if (!roleAtLeast(answer.role, minimum)) return untrusted(`${login} has ${answer.role} permission on ${repo}; ${minimum} is needed`);
   return { trusted: true };
 }
