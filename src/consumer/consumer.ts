@@ -79,7 +79,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const github = deps.github ?? null;
   const launch = github ? new GithubLaunch(github, record, { trust: config.webhookRules.trust, permissions: (kind) => tokenPermissionsFor(config.tokenPermissions, kind) }) : null;
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
-  const reporter = github ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics }) : null;
+  const reporter = github ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics, trust: config.webhookRules.trust }) : null;
   const recovery = github && config.WEBHOOK_REDELIVERY && config.GITHUB_WEBHOOK_SECRET ? new DeliveryRecovery(github, redis, config.QUEUE_NAME, {
           intervalMs: config.WEBHOOK_REDELIVERY_INTERVAL,
           logger,

@@ -49,7 +49,11 @@ export class GithubLaunch {
 
   async prepare(taskId: string, task: TaskData): Promise<LaunchPreparation> {
     try {
-      const installationId = await this.app.installationFor(task.repo, task.installationId);
+      // The installation GitHub says owns the repository, never only the one the job names.
+      const installationId = await this.app.installationFor(task.repo);
+      if (task.installationId !== undefined && task.installationId !== installationId) {
+        throw new LaunchRefused(`refused: installation ${task.installationId} does not own ${task.repo} (GitHub names ${installationId}); no token was minted`);
+      }
       // The same scope as webhook deliveries, for every task whatever its source (API, board, replay).
       const outOfScope = scopeRefusal(this.policy.trust, { installationId, owner: task.repo.split('/')[0]!, repo: task.repo });
       if (outOfScope) throw new LaunchRefused(`refused: ${outOfScope} (trust in WEBHOOK_RULES_FILE); no token was minted`);

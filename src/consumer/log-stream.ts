@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { maskTokens } from '../github/check-run.js';
 import { RESULT_PREFIX } from '../core/worker-protocol.js';
+import { SecretMask } from '../core/secret-mask.js';
 import { countStreamedBytes } from './read-buffers.js';
 
 /** Per-job cap on lines copied into BullMQ's job log (what the board's Logs tab shows). */
@@ -21,7 +22,8 @@ export class LineSplitter {
   private dropping = false;
 
   constructor(
-    private readonly onLine: (line: string) => void,
+    /** `cut`: the line was longer than `maxBytes`; this is its start (the rest is dropped). */
+    private readonly onLine: (line: string, cut: boolean) => void,
     private readonly maxBytes = LINE_MAX_CHARS,
   ) {}
 
@@ -32,7 +34,7 @@ export class LineSplitter {
       const end = newline < 0 ? bytes.length : newline;
       if (!this.dropping) this.append(bytes, start, end);
       if (newline < 0) return;
-      if (!this.dropping) this.onLine(this.take());
+      if (!this.dropping) this.onLine(this.take(), false);
       this.parts = [];
       this.size = 0;
       this.dropping = false;
@@ -41,7 +43,7 @@ export class LineSplitter {
   }
 
   end(): void {
-    if (this.size > 0 && !this.dropping) this.onLine(this.take());
+    if (this.size > 0 && !this.dropping) this.onLine(this.take(), false);
     this.parts = [];
     this.size = 0;
   }
@@ -55,7 +57,7 @@ export class LineSplitter {
       return;
     }
     this.parts.push(Buffer.from(bytes.subarray(start, start + room)));
-    this.onLine(`${wholeCharacters(Buffer.concat(this.parts)).toString('utf8')} [berth] line cut at ${this.maxBytes} characters; the rest of it is dropped`);
+    this.onLine(wholeCharacters(Buffer.concat(this.parts)).toString('utf8'), true);
     this.parts = [];
     this.size = 0;
     this.dropping = true;
@@ -76,10 +78,9 @@ function wholeCharacters(bytes: Buffer): Buffer {
   return bytes.length - lead < length ? bytes.subarray(0, lead) : bytes;
 }
 
-/** Replaces every known secret value, and anything shaped like a GitHub token, with `***`. */
-export function secretMasker(secrets: string[]): (line: string) => string {
-  const values = [...new Set(secrets.filter((s) => s.length >= 6))].sort((a, b) => b.length - a.length);
-  return (line) => maskTokens(values.reduce((text, secret) => (text.includes(secret) ? text.split(secret).join('***') : text), line));
+/** A cut line as stored: masked before the marker, so a secret straddling the cut keeps nothing. */
+export function cutLine(start: string, mask: SecretMask, maxBytes = LINE_MAX_CHARS): string {
+  return `${mask.maskCut(start)} [berth] line cut at ${maxBytes} characters; the rest of it is dropped`;
 }
 
 /** A workload's raw output from its start (Launcher.followLogs). */
@@ -100,13 +101,13 @@ const DRAIN_MS = 3_000;
 export async function streamLogsToJob(follow: LogFollower, workloadId: string, job: Job, secrets: string[] = []): Promise<StopStreaming> {
   await job.clearLogs();
   const stream = await follow(workloadId);
-  const mask = secretMasker(secrets);
+  const mask = new SecretMask(secrets);
   let written = 0;
   let chain: Promise<unknown> = Promise.resolve();
-  const write = (line: string) => {
+  const write = (line: string, cut: boolean) => {
     if (written > JOB_LOG_MAX_LINES || line.startsWith(RESULT_PREFIX)) return;
     written++;
-    const entry = written > JOB_LOG_MAX_LINES ? `[berth] log capped at ${JOB_LOG_MAX_LINES} lines; the container's own log has the rest` : mask(line);
+    const entry = written > JOB_LOG_MAX_LINES ? `[berth] log capped at ${JOB_LOG_MAX_LINES} lines; the container's own log has the rest` : cut ? cutLine(line, mask) : mask.mask(line);
     chain = chain.then(() => job.log(entry)).catch(() => {});
   };
   const lines = new LineSplitter(write);

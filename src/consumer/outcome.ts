@@ -1,5 +1,6 @@
 import { EXIT, signalName } from '../core/exit-codes.js';
 import { parseResultLine, type WorkerResultLine } from '../core/worker-protocol.js';
+import type { SecretMask } from '../core/secret-mask.js';
 
 export interface ExitFacts {
   exitCode: number;
@@ -48,4 +49,9 @@ export function interpretExit(facts: ExitFacts, output: string, options: { retry
   const signal = signalName(facts.exitCode);
   if (signal) return { status: 'failed', reason: `killed by ${signal} (exit code ${facts.exitCode})${detail}`, retry: true };
   return { status: 'failed', reason: `exit code ${facts.exitCode}${detail}`, retry: true };
+}
+
+/** The outcome with every string the agent could have written masked (result, error, reason). */
+export function maskOutcome(mask: SecretMask, outcome: Outcome): Outcome {
+  return outcome.status === 'completed' ? { ...outcome, value: mask.maskValue(outcome.value) } : { ...outcome, reason: mask.mask(outcome.reason) };
 }

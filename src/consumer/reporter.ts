@@ -12,6 +12,8 @@ import { classifyGithubError, describeGithubError } from '../github/errors.js';
 import { resolveSubject } from '../github/pulls.js';
 import type { GithubRecord } from '../github/record.js';
 import { crashPoint } from './crash-points.js';
+import { scopeRefusal } from '../core/trust-scope.js';
+import type { WebhookRules } from '../core/webhook-rules.js';
 
 /** What reporting may do, and no more: check runs, comments and reactions, reading pull requests. */
 export const REPORT_PERMISSIONS: TokenPermissions = { checks: 'write', issues: 'write', pull_requests: 'read', metadata: 'read' };
@@ -29,6 +31,8 @@ export interface ReporterDeps {
   cancels: CancelBook;
   logger: Logger;
   metrics?: BerthMetrics;
+  /** The installations and repositories berth works for: nothing is reported anywhere else. */
+  trust: Pick<WebhookRules['trust'], 'installations' | 'owners' | 'repositories'>;
 }
 
 /** Where a person sees the task: the board's job page under PUBLIC_URL. */
@@ -83,14 +87,25 @@ export function startReporter(deps: ReporterDeps): Worker<ReportJob> {
   return worker;
 }
 
-async function repoRequest(deps: ReporterDeps, repo: string, installationId?: number): Promise<RepoRequest> {
-  return deps.app.forRepo(repo, installationId, REPORT_PERMISSIONS);
+/**
+ * Runs `use` with a report token minted for this one report and revoked after it, or not at all
+ * (false) for a repository outside the trust scope: a task from the API or the board for some other
+ * repository gets no check run, no comment, no token.
+ */
+async function withReportToken(deps: ReporterDeps, taskId: string, repo: string, installationId: number | undefined, use: (github: RepoRequest) => Promise<void>): Promise<void> {
+  const outOfScope = scopeRefusal(deps.trust, { repo, owner: splitRepo(repo)[0], ...(installationId !== undefined ? { installationId } : {}) });
+  if (outOfScope) {
+    deps.logger.info({ taskId, repo }, `not reported to GitHub: ${outOfScope} (trust in the rules file)`);
+    return;
+  }
+  await deps.app.withFreshToken(repo, installationId, REPORT_PERMISSIONS, use, (error) => deps.logger.warn({ err: error, taskId }, 'revoking a report token failed; it expires within the hour'));
 }
 
 async function react(deps: ReporterDeps, job: Extract<ReportJob, { type: 'react' }>): Promise<void> {
-  const github = await repoRequest(deps, job.repo, job.installationId);
-  const [owner, repo] = splitRepo(job.repo);
-  await github('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', { owner, repo, comment_id: job.commentId, content: 'eyes' });
+  await withReportToken(deps, job.taskId, job.repo, job.installationId, async (github) => {
+    const [owner, repo] = splitRepo(job.repo);
+    await github('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', { owner, repo, comment_id: job.commentId, content: 'eyes' });
+  });
 }
 
 async function sync(deps: ReporterDeps, job: Job<Extract<ReportJob, { type: 'sync' }>>, token: string | undefined): Promise<void> {
@@ -109,12 +124,13 @@ async function sync(deps: ReporterDeps, job: Job<Extract<ReportJob, { type: 'syn
       await job.moveToDelayed(Date.now() + 3_000, token);
       throw new DelayedError();
     }
-    const github = await repoRequest(deps, view.repo, task?.data.installationId);
-    const subject = await deps.record.pin(taskId, () => resolveSubject(github, view.repo, view.number!, task?.data.ref));
-    const logTail = task ? (await deps.tasks.getJobLogs(taskId, 0, 29, false)).logs.reverse() : [];
-    const details = detailsUrl(deps.config.PUBLIC_URL, deps.config.QUEUE_NAME, taskId);
-    if (subject.type === 'pull') await syncCheckRun(deps, github, view, subject.sha, logTail, details);
-    else await syncIssueComment(deps, github, view, details);
+    await withReportToken(deps, taskId, view.repo, task?.data.installationId, async (github) => {
+      const subject = await deps.record.pin(taskId, () => resolveSubject(github, view.repo, view.number!, task?.data.ref));
+      const logTail = task ? (await deps.tasks.getJobLogs(taskId, 0, 29, false)).logs.reverse() : [];
+      const details = detailsUrl(deps.config.PUBLIC_URL, deps.config.QUEUE_NAME, taskId);
+      if (subject.type === 'pull') await syncCheckRun(deps, github, view, subject.sha, logTail, details);
+      else await syncIssueComment(deps, github, view, details);
+    });
   } finally {
     await unlock();
   }
@@ -154,7 +170,8 @@ async function syncIssueComment(deps: ReporterDeps, github: RepoRequest, view: T
   const marker = commentMarker(view.id);
   for (let page = 1; page <= 10; page++) {
     const { data } = await github('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, since: view.createdAt, per_page: 100, page });
-    const mine = data.find((comment) => comment.body?.includes(marker));
+    // Only a comment the App itself made counts: anyone can post the marker to suppress berth's comment.
+    const mine = data.find((comment) => comment.body?.includes(marker) && String(comment.performed_via_github_app?.id) === deps.app.appId);
     if (mine) {
       await deps.record.remember(view.id, 'commentId', Number(mine.id));
       return;

@@ -10,7 +10,8 @@ import { crashPoint } from './crash-points.js';
 import type { AttemptFence } from './fence.js';
 import { ImageMissing, type Launcher, type WorkloadFacts } from './launcher/launcher.js';
 import { buildWorkloadSpec, type LaunchConfig } from './launcher/spec.js';
-import { interpretExit } from './outcome.js';
+import { interpretExit, maskOutcome } from './outcome.js';
+import { SecretMask } from '../core/secret-mask.js';
 import { failureLabel, type BerthMetrics } from '../core/metrics.js';
 import { streamLogsToJob } from './log-stream.js';
 import type { ContainerProgress } from '../core/task-view.js';
@@ -212,7 +213,9 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   const engineRestarted = signalledFromOutside && !!deps.engine && (deps.engine.wasDownAround(facts.finishedAt!) || (await deps.engine.goesDownWithin(ENGINE_SHUTDOWN_WINDOW_MS)));
   const output = await retryWhileUnreachable('logs', () => launcher.logs(id), deps.engine);
   await reportProgress(job, attempt, facts);
-  const outcome = interpretExit(
+  // What the agent wrote (its result, its error) is masked with the container's own secrets before
+  // anything records it: the job's return value and failure reason feed the task API and GitHub.
+  const outcome = maskOutcome(new SecretMask(Object.values(secrets)), interpretExit(
     {
       exitCode: facts.exitCode,
       oomKilled: facts.oomKilled,
@@ -225,7 +228,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     },
     output,
     { retryOnTimeout: config.RETRY_ON_TIMEOUT },
-  );
+  ));
   deps.onAttemptFinished(jobId, id);
   if (facts.startedAt && facts.finishedAt) deps.metrics?.taskDuration.observe((facts.finishedAt - facts.startedAt) / 1000);
   if (outcome.status === 'completed') deps.metrics?.completions.inc();

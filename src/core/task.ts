@@ -53,11 +53,13 @@ export type TaskRequest = z.infer<typeof taskRequestSchema>;
  * container settings (those come from operator config).
  */
 export const taskDataSchema = z.strictObject({
-  kind: z.string().regex(KIND_PATTERN),
-  repo: z.string().regex(REPO_PATTERN),
-  ref: z.string().optional(),
-  number: z.number().int().positive().optional(),
-  prompt: z.string().optional(),
+  // The API's own rules, again: a job that reached Redis some other way (the board, a script,
+  // an older berth) is held to what a client may send before anything is minted or launched.
+  kind: taskRequestSchema.shape.kind,
+  repo: taskRequestSchema.shape.repo,
+  ref: taskRequestSchema.shape.ref,
+  number: taskRequestSchema.shape.number,
+  prompt: taskRequestSchema.shape.prompt,
   source: z.enum(['api', 'github']),
   submittedAt: z.number().int(),
   /** Random per submission: tells a client whether its add created the job or found it. */

@@ -63,6 +63,20 @@ export class GithubApp {
     return request.defaults({ baseUrl: this.credentials.baseUrl, headers: { authorization: `token ${token}` } });
   }
 
+  /**
+   * Runs `use` with a token minted for it alone (one repository, `permissions`), revoked when it is
+   * done: a token that outlives its use is one more thing to leak.
+   */
+  async withFreshToken<T>(repo: string, installationId: number | undefined, permissions: TokenPermissions, use: (request: RepoRequest) => Promise<T>, onRevokeFailed?: (error: unknown) => void): Promise<T> {
+    const id = await this.installationFor(repo, installationId);
+    const token = await this.token(repo, id, permissions, { fresh: true });
+    try {
+      return await use(request.defaults({ baseUrl: this.credentials.baseUrl, headers: { authorization: `token ${token}` } }));
+    } finally {
+      await this.revoke(token).catch((error) => onRevokeFailed?.(error));
+    }
+  }
+
   /** Revokes an installation token (`DELETE /installation/token`, authenticated with the token itself). */
   async revoke(token: string): Promise<void> {
     await request('DELETE /installation/token', { baseUrl: this.credentials.baseUrl, headers: { authorization: `token ${token}` } });

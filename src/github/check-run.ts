@@ -22,13 +22,8 @@ export function checkRunName(kind: string): string {
   return `berth/${kind}`;
 }
 
-/**
- * Masks GitHub tokens (ghs_/ghp_/gho_/ghu_/ghr_/github_pat_) in text that leaves berth, whatever
- * printed them: an agent that echoes its own token must not publish it in a check run.
- */
-export function maskTokens(text: string): string {
-  return text.replace(/\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, '***');
-}
+export { maskTokens } from '../core/secret-mask.js';
+import { maskTokens } from '../core/secret-mask.js';
 
 /** A failure reason as a person reads it on GitHub. */
 export function plainReason(reason: string): string {
@@ -75,7 +70,15 @@ function tail(lines: string[]): string | undefined {
  * The check run that shows `view` on GitHub. Pure: the same task state always renders the same
  * body, which is what makes every sync idempotent.
  */
+/** The check run for a task's state; every text in it masked for GitHub-shaped tokens, whatever put them there. */
 export function renderCheckRun(view: TaskView, options: { logTail: string[]; detailsUrl?: string }): CheckRunBody {
+  const body = renderCheckRunText(view, options);
+  if (!body.output) return body;
+  const { title, summary, text } = body.output;
+  return { ...body, output: { title: maskTokens(title), summary: maskTokens(summary), ...(text !== undefined ? { text: maskTokens(text) } : {}) } };
+}
+
+function renderCheckRunText(view: TaskView, options: { logTail: string[]; detailsUrl?: string }): CheckRunBody {
   const base = {
     name: checkRunName(view.kind),
     external_id: view.id,

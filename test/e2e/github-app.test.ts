@@ -32,9 +32,9 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
   it('mints a repository-scoped token at launch; it reaches the container and nothing else', async () => {
     const github = new GithubStandin();
     github.defaultRole = 'write';
-    github.defaultRole = 'write';
     await github.listen();
     github.installations.set('octo-org/widgets', 4242);
+    github.installations.set('codertocat/hello-world', 1);
     const logs: string[] = [];
     try {
       const berth = await startBerth(
@@ -59,8 +59,9 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       assert.equal(viaWebhook.state, 'completed', JSON.stringify(viaWebhook));
       assert.equal(viaApi.state, 'completed', JSON.stringify(viaApi));
 
-      // Worker tokens are the ones without `checks` (reports ask for it; a review worker does not).
-      const workerTokens = [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined);
+      // Worker tokens are the ones without `checks` (reports ask for it; a review worker does not) and
+      // without `metadata` alone (what the webhook route asks GitHub for the sender's role with).
+      const workerTokens = [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
       assert.equal(workerTokens.length, 2);
       const [first, second] = workerTokens as [(typeof workerTokens)[0], (typeof workerTokens)[0]];
       assert.deepEqual({ installationId: first.installationId, repositories: first.repositories }, { installationId: 1, repositories: ['Hello-World'] });
@@ -79,6 +80,22 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       assert.match(refused.failedReason, /^refused: installation 999 of elsewhere is not allowed/);
       assert.equal([...github.tokens.values()].filter((t) => t.installationId === 999).length, 0, 'no token minted for it');
 
+      // Jobs that reached Redis without the API (the board once, a script): held to the API's rules
+      // by the consumer before anything is minted; failed, not retried.
+      const tokensBefore = github.tokens.size;
+      const injected = async (id: string, data: Record<string, unknown>) => {
+        await berth.queue.add('task' as never, { kind: 'review', repo: 'octo-org/widgets', source: 'api', submittedAt: Date.now(), submissionId: id, ...data } as never, { jobId: id, attempts: 3 });
+        return berth.waitFor(id, ['completed', 'failed']);
+      };
+      const dashRef = await injected('injected-ref', { ref: '--upload-pack=touch /tmp/pwned' });
+      assert.match(dashRef.failedReason, /invalid task data: ref: must not start with '-'/);
+      const foreignInstallation = await injected('injected-installation', { installationId: 1 });
+      assert.match(foreignInstallation.failedReason, /refused: installation 1 does not own octo-org\/widgets/);
+      const outsideScope = await injected('injected-scope', { repo: 'elsewhere/secrets' });
+      assert.match(outsideScope.failedReason, /refused: installation 999 of elsewhere is not allowed/);
+      for (const task of [dashRef, foreignInstallation, outsideScope]) assert.equal(task.attempts, 1, `${task.id} not retried`);
+      assert.equal(github.tokens.size - tokensBefore, 0, 'nothing minted for them (reports outside the scope mint nothing either)');
+
       const everything = await everyRedisValue(redis.url);
       assert.ok(everything.length > 1000, 'the scan saw the queue');
       const captured = logs.join('\n');
@@ -96,7 +113,8 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
     const berth = await startBerth(
       testEnv(redis, image, {
         GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] } }),
+        // No App here to ask for roles: this test is about superseding, so the operator opted out of asking.
+        WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'], permission: 'none' } }),
         AGENT_COMMAND_REVIEW: 'node /agents/sleep.mjs 6',
         WORKER_STOP_GRACE: '5s',
       }),

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
 import { queueContainers, recordEvents } from '../support/docker.js';
@@ -259,12 +260,27 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     const original = await berth.api('POST', '/api/tasks', { kind: 'probe', repo: REPO, number: 7 });
     await berth.waitFor(original.body.id, ['completed'], 90_000);
     await finalRun(original.body.id);
-    const rerun = await deliver(berth.url, 'check_run', checkRunEvent('rerequested', original.body.id, github.appId));
+    // A read-only clicker replays nothing (GitHub shows the button; berth asks GitHub for the role).
+    const readOnly = checkRunEvent('rerequested', original.body.id, github.appId);
+    readOnly.sender.login = 'read-only-clicker';
+    github.setRole(REPO, 'read-only-clicker', 'read');
+    const refusedClick = await deliver(berth.url, 'check_run', readOnly);
+    assert.match(refusedClick.body.detail, /read-only-clicker has read permission/);
+    // One signed click body under three delivery ids: one replay at most.
+    const click = checkRunEvent('rerequested', original.body.id, github.appId);
+    click.check_run.head_sha = pull.headSha;
+    const body = JSON.stringify(click);
+    const clicks = [];
+    for (let i = 0; i < 3; i++) clicks.push(await deliver(berth.url, 'check_run', click, { body }));
+    const rerun = clicks[0]!;
     assert.equal(rerun.status, 202, JSON.stringify(rerun.body));
     assert.equal(rerun.body.replayOf, original.body.id);
+    assert.deepEqual(clicks.slice(1).map((c) => c.body.duplicate), ['replayed body', 'replayed body'], JSON.stringify(clicks.map((c) => c.body)));
+    assert.equal((await berth.queue.getJobs(['waiting', 'active', 'completed', 'failed', 'prioritized', 'delayed'])).filter((j) => j?.data.replayOf === original.body.id).length, 1, 'one replay in Redis');
+    assert.equal((await berth.queue.getJob(rerun.body.id))?.data.ref, click.check_run.head_sha, "the replay is pinned to the check run's own head_sha");
     assert.equal((await berth.waitFor(rerun.body.id, ['completed', 'failed'], 90_000)).state, 'completed');
     assert.equal((await finalRun(rerun.body.id)).conclusion, 'success');
-    const again = await deliver(berth.url, 'check_run', checkRunEvent('rerequested', original.body.id, github.appId), { delivery: rerun.delivery });
+    const again = await deliver(berth.url, 'check_run', click, { delivery: rerun.delivery, body });
     assert.equal(again.body.id, rerun.body.id, 'a redelivered click does not replay twice');
 
     const foreign = await deliver(berth.url, 'check_run', checkRunEvent('rerequested', original.body.id, '999'));
@@ -290,12 +306,48 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.ok(recorder.events.some((e) => e.action === 'die' && e.jobId === long.body.id), 'its container was stopped');
   });
 
+  it("what berth publishes is masked; it reports only inside the trust scope; a stranger's marker does not suppress its comment; every report token is revoked", async () => {
+    const modelKey = 'sk-test-model-key-0123456789abcdef';
+    const berth = await startBerth(env({ AGENT_COMMAND_LEAK: 'node /agents/leak.mjs', WORKER_ENV: 'MODEL_API_KEY', TASK_ATTEMPTS: '1' }), { hostEnv: { MODEL_API_KEY: modelKey } });
+    berths.push(berth);
+    const leak = await berth.api('POST', '/api/tasks', { kind: 'leak', repo: REPO, number: 7 });
+    const done = await berth.waitFor(leak.body.id, ['completed', 'failed'], 90_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    const run = await finalRun(leak.body.id);
+    const workerToken = [...github.tokens.values()].find((t) => t.repositories.join() === 'widgets' && t.permissions?.contents === 'read' && t.permissions?.checks === undefined && t.permissions?.metadata === undefined && t.token && JSON.stringify(done).length > 0)!;
+    const published = [JSON.stringify(run), JSON.stringify(done), JSON.stringify((await berth.api('GET', `/api/tasks/${leak.body.id}/logs`)).body), await everyRedisValue(redis.url)];
+    for (const text of published) {
+      assert.ok(!text.includes(modelKey.slice(0, 12)), `the model key (or its start) is published: ${text.slice(0, 300)}`);
+      for (const { token } of github.tokens.values()) assert.ok(!text.includes(token), 'a token is published');
+    }
+    assert.match(run.output.summary, /the key is \*\*\*; the token is \*\*\*/);
+    assert.match(run.output.title, /the token is \*\*\*/);
+    assert.ok(workerToken, "the leak agent's own token was minted");
+
+    // Outside the trust scope (an API task): refused before a token, and nothing at all reported there.
+    github.installations.set('elsewhere/secrets', 999);
+    const outside = await berth.api('POST', '/api/tasks', { kind: 'leak', repo: 'elsewhere/secrets', number: 3 });
+    assert.equal((await berth.waitFor(outside.body.id, ['completed', 'failed'], 60_000)).state, 'failed');
+    const issueTask = randomUUID();
+    // A stranger pre-posts berth's marker for a task to come; berth still posts its own comment.
+    github.comments.push({ id: 999_001, repo: REPO, issue: 14, body: `<!-- berth-task:gh-${issueTask} -->`, created_at: new Date(Date.now() + 60_000).toISOString(), user: { login: 'mallory' }, performed_via_github_app: null });
+    const failing = await deliver(berth.url, 'issue_comment', comment('/agent fail', 14, { pull: false }), { delivery: issueTask });
+    assert.equal((await berth.waitFor(failing.body.id, ['completed', 'failed'], 60_000)).state, 'failed');
+    await waitUntil(() => github.comments.find((c) => c.issue === 14 && c.performed_via_github_app?.id === Number(github.appId)), "berth's own failure comment", 30_000);
+    assert.equal(github.calls.filter((c) => c.path.startsWith('/repos/elsewhere/secrets/') && c.path !== '/repos/elsewhere/secrets/installation').length, 0, 'no GitHub call for the out-of-scope repository');
+    assert.equal([...github.tokens.values()].filter((t) => t.repositories.includes('secrets')).length, 0, 'no token for it');
+    // Report tokens are minted per report and revoked after it, like worker tokens after their container.
+    const reportTokens = () => [...github.tokens.values()].filter((t) => t.permissions?.checks === 'write');
+    assert.ok(reportTokens().length > 0);
+    await waitUntil(() => reportTokens().every((t) => t.revoked), 'every report token revoked', 15_000);
+  });
+
   it("a fork's pull request: /agent implement is refused before any container or worker token; from the base repository it runs at the pinned sha", async () => {
     const berth = await startBerth(env());
     berths.push(berth);
     github.addPull(REPO, { number: 21, headSha: pull.headSha, baseRef: 'main', headRepo: 'mallory/widgets' });
     const recorder = await recordEvents(berth.config.QUEUE_NAME);
-    const workerTokens = () => [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined).length;
+    const workerTokens = () => [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined).length;
     const tokensBefore = workerTokens();
     const fromFork = await deliver(berth.url, 'issue_comment', comment('/agent implement do it', 21));
     assert.equal(fromFork.status, 202, JSON.stringify(fromFork.body));

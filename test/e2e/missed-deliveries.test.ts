@@ -5,7 +5,7 @@ import examples from '@octokit/webhooks-examples/api.github.com/index.json' with
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
-import { rulesFile, WEBHOOK_SECRET } from '../support/github.js';
+import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { GithubStandin } from '../support/github-standin.js';
 import { waitUntil } from '../support/wait.js';
 import { Redis } from 'ioredis';
@@ -40,6 +40,7 @@ describe('missed webhook deliveries', () => {
     redis = await startRedis();
     github = new GithubStandin();
     github.defaultRole = 'write';
+    github.installations.set('codertocat/hello-world', 1);
     await github.listen();
     // GitHub's record: a delivery that failed while berth was down; one too old to redeliver; many
     // that arrived fine before this berth was watching (two pages of them).
@@ -75,6 +76,13 @@ describe('missed webhook deliveries', () => {
   it('asks GitHub again for what failed or was never recorded, once; reports what is too old; one task per delivery', async () => {
     // A delivery GitHub counts as answered while berth was watching, which berth never recorded (a proxy answered it).
     github.addHookDelivery({ guid: neverRecorded, delivered_at: new Date().toISOString(), redelivery: false, status_code: 200, event: 'pull_request', action: 'review_requested', payload: reviewRequest(34) });
+    // A delivery that became a task which ran and was then removed (board Remove, Clean): never resurrected.
+    const removed = randomUUID();
+    const sent = await deliver(berth.url, 'pull_request', reviewRequest(36), { delivery: removed });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    await berth.waitFor(sent.body.id, ['completed'], 30_000);
+    await (await berth.queue.getJob(sent.body.id))!.remove();
+    github.addHookDelivery({ guid: removed, delivered_at: new Date().toISOString(), redelivery: false, status_code: 202, event: 'pull_request', action: 'review_requested', payload: reviewRequest(36) });
     for (const guid of [failed, neverRecorded, crashedBeforeAdd]) {
       const task = await waitUntil(async () => {
         const answer = await berth.api('GET', `/api/tasks/gh-${guid}`);

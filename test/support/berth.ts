@@ -87,6 +87,8 @@ export interface StartOptions {
   consumer?: boolean;
   /** Receives every log line (JSON) of API and consumer, at LOG_LEVEL or `debug` when given. */
   logSink?: (line: string) => void;
+  /** berth's own environment, where WORKER_ENV values are read from. */
+  hostEnv?: Record<string, string>;
 }
 
 export async function startBerth(env: Record<string, string>, options: StartOptions = {}): Promise<TestBerth> {
@@ -109,7 +111,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
     metrics: { metrics, sources: metricSources(queue, launcher, config, () => redis.ping().then(() => true, () => false)) },
     github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis, roles: github ? new ActorRoles(github) : null, ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}) },
   });
-  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: {}, github, metrics });
+  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: options.hostEnv ?? {}, github, metrics });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
   const api: TestBerth['api'] = async (method, path, body, headers = {}) => {

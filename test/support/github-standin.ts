@@ -76,7 +76,7 @@ export class GithubStandin {
   readonly calls: StandinCall[] = [];
   readonly tokens = new Map<string, IssuedToken>();
   readonly checkRuns: CheckRun[] = [];
-  readonly comments: Array<{ id: number; repo: string; issue: number; body: string; created_at: string }> = [];
+  readonly comments: Array<{ id: number; repo: string; issue: number; body: string; created_at: string; user?: { login: string }; performed_via_github_app?: { id: number } | null }> = [];
   readonly reactions: Array<{ repo: string; commentId: number; content: string }> = [];
   readonly reviews: Array<{ id: number; repo: string; pull: number; body: any }> = [];
   readonly installations = new Map<string, number>();
@@ -322,7 +322,8 @@ export class GithubStandin {
     }
     if ((r = /^issues\/(\d+)\/comments$/.exec(rest))) {
       if (method === 'POST') {
-        const comment = { id: this.nextId++, repo, issue: Number(r[1]), body: body.body, created_at: new Date().toISOString() };
+        // GitHub names the App on a comment made with one of its installation tokens.
+        const comment = { id: this.nextId++, repo, issue: Number(r[1]), body: body.body, created_at: new Date().toISOString(), user: { login: 'berth-test[bot]' }, performed_via_github_app: { id: Number(this.appId) } as { id: number } | null };
         this.comments.push(comment);
         return send(201, comment);
       }

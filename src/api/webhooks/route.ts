@@ -141,7 +141,8 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     }
     if (result.status === 'created') {
       app.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
-      // No write after the add: the intake step already recorded the delivery and the supersede pointer.
+      // Answered now that its job exists: the recovery never redelivers it, even once the job is removed.
+      await intake.answered(delivery);
       return reply.status(202).send({ id: result.id, state: result.state, ...(superseded ? { superseded } : {}) });
     }
     if (result.status === 'existing') {
