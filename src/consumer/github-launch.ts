@@ -59,8 +59,8 @@ export class GithubLaunch {
       if (outOfScope) throw new LaunchRefused(`refused: ${outOfScope} (trust in WEBHOOK_RULES_FILE); no token was minted`);
       let subject: Subject | null = null;
       if (task.number !== undefined) {
-        const reader = await this.app.forRepo(task.repo, installationId, REPORT_PERMISSIONS);
-        subject = await this.record.pin(taskId, () => resolveSubject(reader, task.repo, task.number!, task.ref));
+        // Read with a token of its own, revoked right after (the worker's token is minted below).
+        subject = await this.record.pin(taskId, () => this.app.withFreshToken(task.repo, installationId, REPORT_PERMISSIONS, (reader) => resolveSubject(reader, task.repo, task.number!, task.ref)));
       }
       if (subject?.type === 'pull' && subject.fork && task.kind === 'implement' && !this.policy.trust.allowForkImplement) {
         throw new LaunchRefused(`refused: implement tasks are not started from forks (pull request head is ${subject.headRepo ?? 'a deleted fork'})`);

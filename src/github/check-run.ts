@@ -24,6 +24,7 @@ export function checkRunName(kind: string): string {
 
 export { maskTokens } from '../core/secret-mask.js';
 import { maskTokens } from '../core/secret-mask.js';
+import { neutraliseMentions } from '../core/markdown.js';
 
 /** A failure reason as a person reads it on GitHub. */
 export function plainReason(reason: string): string {
@@ -50,10 +51,19 @@ function duration(view: TaskView): string | null {
 }
 
 /** The agent's own summary: `result.summary` when it gave one, else a string result. */
-export function agentSummary(result: unknown): string | null {
+function agentSummaryText(result: unknown): string | null {
   if (typeof result === 'string' && result.trim()) return result.trim();
   if (result && typeof result === 'object' && typeof (result as { summary?: unknown }).summary === 'string') return (result as { summary: string }).summary.trim() || null;
   return null;
+}
+
+/**
+ * The agent's summary as berth posts it: the agent read text from strangers, so its words may carry
+ * someone else's `@team` mention; mentions are neutralised (its markdown is kept).
+ */
+export function agentSummary(result: unknown): string | null {
+  const text = agentSummaryText(result);
+  return text === null ? null : neutraliseMentions(text);
 }
 
 function clip(text: string, max: number): string {

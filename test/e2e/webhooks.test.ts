@@ -181,6 +181,40 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     assert.equal(await berth.queue.count(), 0);
   });
 
+  it('unsigned uploads are refused before their body is read: 12 concurrent 20 MB ones cost under 100 MiB, /healthz answers', async () => {
+    const { request } = await import('node:http');
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const port = Number(new URL(berth.url).port);
+    const upload = () =>
+      new Promise<number>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/webhooks/github', headers: { 'content-type': 'application/json', 'content-length': String(20 * 1024 * 1024), 'x-github-event': 'pull_request', 'x-github-delivery': randomUUID() } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', () => resolve(-1));
+        let sent = 0;
+        // Written lazily from one small buffer: the 20 MB exist only on the wire.
+        const pump = () => {
+          while (sent < 20 * 1024 * 1024 && !req.destroyed) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      });
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const statuses = await Promise.all(Array.from({ length: 12 }, upload));
+    clearInterval(sampler);
+    console.log(`unsigned uploads: statuses ${JSON.stringify(statuses)}; RSS ${(before / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} MiB`);
+    assert.ok(statuses.every((s) => s === 401), JSON.stringify(statuses));
+    assert.ok(peak - before < 100 * 2 ** 20, `RSS grew ${((peak - before) / 2 ** 20).toFixed(0)} MiB`);
+    assert.equal((await fetch(`${berth.url}/healthz`)).status, 200);
+    assert.equal(await berth.queue.count(), 0);
+  });
+
   it('trust: untrusted commenters, bots, foreign installations, disallowed forks start nothing', async () => {
     const comment = clone(examplesOf('issue_comment').find((p) => p.action === 'created')!);
     comment.comment.body = '/agent review';
@@ -272,7 +306,8 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
       const socket = connect(Number(port), '127.0.0.1');
       await once(socket, 'connect');
       const started = Date.now();
-      socket.write('POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000\r\n\r\n{"a":');
+      // Signed-looking (unsigned uploads are refused before their body is read), so the body is awaited.
+      socket.write(`POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Hub-Signature-256: sha256=${'0'.repeat(64)}\r\nContent-Length: 50000\r\n\r\n{"a":`);
       let answer = '';
       socket.on('data', (chunk) => (answer += chunk));
       // Keep trickling a byte every 200 ms, as a slowloris client would, until the server hangs up.

@@ -1,6 +1,6 @@
 import { signatureMatches } from './signature.js';
 import { DeliveryIntake } from './intake.js';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { CancelBook } from '../../core/cancel.js';
 import { berthKeys } from '../../core/keys.js';
@@ -53,7 +53,15 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
 
   // One log line per delivery (below), not Fastify's two per request: at thousands of deliveries a
   // second the logger was a measurable share of the route's CPU. Warnings and errors still log.
-  app.post('/webhooks/github', { bodyLimit: opts.bodyLimit, logLevel: 'warn' }, async (request, reply) => {
+  // A delivery without a signature is refused before its body is read: unsigned uploads in flight
+  // cost nothing but their headers, however many and however large.
+  const refuseUnsigned = async (request: FastifyRequest, reply: FastifyReply) => {
+    const signature = request.headers['x-hub-signature-256'];
+    if (typeof signature === 'string' && signature.startsWith('sha256=') && signature.length === 71) return;
+    reply.header('connection', 'close');
+    return reply.status(401).send({ error: 'Unauthorized', message: 'missing or malformed X-Hub-Signature-256 (sha1 signatures are not accepted)' });
+  };
+  app.post('/webhooks/github', { bodyLimit: opts.bodyLimit, logLevel: 'warn', onRequest: refuseUnsigned }, async (request, reply) => {
     const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const signature = request.headers['x-hub-signature-256'];
     if (typeof signature !== 'string' || !signature.startsWith('sha256=')) {

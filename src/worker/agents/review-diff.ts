@@ -8,6 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { codeSpan } from '../../core/markdown.js';
 
 interface Task {
   repo: string;
@@ -55,7 +56,8 @@ const body = [
   '',
   '| status | file |',
   '|---|---|',
-  ...changed.map((c) => `| ${c.status} | \`${c.path}\` |`),
+  // File names and added lines are the pull request author's text: fenced, never markdown.
+  ...changed.map((c) => `| ${codeSpan(c.status, { inTable: true })} | ${codeSpan(c.path, { inTable: true })} |`),
 ].join('\n');
 console.log(summary);
 
@@ -70,7 +72,7 @@ if (token) {
       commit_id: task.pull.sha,
       event: 'COMMENT',
       body,
-      comments: findings.slice(0, 50).map((f) => ({ path: f.path, line: f.line, side: 'RIGHT', body: `Added \`${f.text.slice(0, 200)}\`: worth resolving before merge?` })),
+      comments: findings.slice(0, 50).map((f) => ({ path: f.path, line: f.line, side: 'RIGHT', body: `Added ${codeSpan(f.text.slice(0, 200))}: worth resolving before merge?` })),
     }),
   });
   if (!response.ok) {
