@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { terminalSafe } from './terminal-text.js';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
@@ -59,10 +60,14 @@ tasks
   .action(async (id: string) => {
     print((await client().request('GET', `/api/tasks/${encodeURIComponent(id)}`)).body);
   });
-tasks.command('logs <id>').description("the container's output").action(async (id: string) => {
-  const { body } = await client().request<{ lines: string[] }>('GET', `/api/tasks/${encodeURIComponent(id)}/logs`);
-  for (const line of body.lines) print(line);
-});
+tasks
+  .command('logs <id>')
+  .description("the container's output (terminal escape sequences stripped)")
+  .option('--raw', 'print the lines exactly as stored, escape sequences included')
+  .action(async (id: string, options: { raw?: boolean }) => {
+    const { body } = await client().request<{ lines: string[] }>('GET', `/api/tasks/${encodeURIComponent(id)}/logs`);
+    for (const line of body.lines) print(options.raw ? line : terminalSafe(line));
+  });
 for (const action of ['retry', 'replay', 'cancel'] as const) {
   tasks
     .command(`${action} <id>`)

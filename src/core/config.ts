@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { splitCommandLine } from './command-line.js';
@@ -369,8 +370,33 @@ function checkBind(bind: string): string | null {
   if (!host.startsWith('/') || !container.startsWith('/')) return 'needs absolute paths on both sides';
   if (mode !== undefined && mode !== 'ro' && mode !== 'rw') return "mode must be 'ro' or 'rw'";
   // Compared on normalised paths, so `//`, `/var/./run` and `/run/.` are what they are.
-  const normal = posix.normalize(host).replace(/\/+$/, '') || '/';
-  if (normal.split('/').includes('..')) return 'must not contain .. segments';
+  const written = posix.normalize(host).replace(/\/+$/, '') || '/';
+  if (written.split('/').includes('..')) return 'must not contain .. segments';
+  // Checked where it really leads too: a symlink to the engine's socket is the socket.
+  for (const normal of new Set([written, resolvedPath(written)])) {
+    const problem = sensitiveBind(normal);
+    if (problem) return normal === written ? problem : `leads to ${normal}, which ${problem.replace(/^would /, 'would ')}`;
+  }
+  return null;
+}
+
+/** The path with every symlink resolved, as far as it exists (the rest appended as written). */
+function resolvedPath(path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  for (let n = parts.length; n > 0; n--) {
+    try {
+      const real = realpathSync(`/${parts.slice(0, n).join('/')}`);
+      return posix.join(real, ...parts.slice(n));
+    } catch {
+      // not there (yet): try its parent
+    }
+  }
+  return path;
+}
+
+function sensitiveBind(normal: string): string | null {
+  // Rootless engines and user runtimes keep their sockets under /run/user/<uid>.
+  if (/^\/(var\/)?run\/user(\/|$)/.test(normal)) return "would expose a user's runtime directory (rootless engine sockets live there); refused";
   if (/docker\.sock$|containerd\.sock$/.test(normal)) return 'would expose a container engine socket; refused';
   for (const sensitive of SENSITIVE_HOST_PATHS) {
     const inside = normal === sensitive || normal.startsWith(`${sensitive}/`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -95,6 +95,13 @@ describe('config', () => {
 
   it('binds are checked on normalised paths: sockets, engine state, /proc and / however spelled, and their ancestors', () => {
     for (const host of ['//', '/var/./run/docker.sock', '/run/.', '/var/run/', '/proc/1/root', '/var/lib/docker/volumes', '/var/lib', '/run/containerd/containerd.sock', '/srv/../var/lib/docker', '/sys/fs']) {
+      assert.ok(problems({ ...valid, WORKER_BINDS: `${host}:/x` }).some((p) => p.startsWith('WORKER_BINDS')), host);
+    }
+    // Resolved paths: a symlink to the engine's socket is the socket; user runtimes (rootless) are refused.
+    const dir = mkdtempSync('/tmp/berth-bind-');
+    symlinkSync('/var/run/docker.sock', `${dir}/innocent`);
+    symlinkSync('/var/lib', `${dir}/lib`);
+    for (const host of [`${dir}/innocent`, `${dir}/lib/docker/volumes`, '/run/user/1000/docker.sock', '/run/user/1000']) {
       assert.ok(problems({ ...valid, WORKER_BINDS: `${host}:/x` }).some((p) => p.startsWith('WORKER_BINDS')), host);
     }
     assert.deepEqual(parseConfig({ ...valid, WORKER_BINDS: '/srv/cache/:/cache:ro' }).WORKER_BINDS, ['/srv/cache/:/cache:ro']);
