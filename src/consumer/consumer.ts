@@ -145,7 +145,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   // Register as alive before taking jobs, so no reconciler mistakes this consumer for dead.
   await liveness.start();
   const reconcile = () =>
-    reconcileOnce({ queue: deps.queue, redis, launcher, liveness, cancels, logger, stopGraceMs: config.WORKER_STOP_GRACE, takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS });
+    reconcileOnce({ queue: deps.queue, redis, launcher, liveness, cancels, logger, stopGraceMs: config.WORKER_STOP_GRACE, takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS, ...(github ? { revokeToken: (token: string) => github.revoke(token) } : {}) });
   let reconciling: Promise<unknown> = Promise.resolve();
   let reconcileRunning = false;
   // One pass at a time: passes that would pile up behind a Redis or engine outage are skipped.

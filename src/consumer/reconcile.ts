@@ -15,6 +15,8 @@ export interface ReconcileDeps {
   stopGraceMs: number;
   /** False for a while after Redis came back: heartbeats may not have caught up yet. */
   takeoversAllowed?: () => boolean;
+  /** Revokes a retired container's GitHub token (no watched exit will). */
+  revokeToken?: (token: string) => Promise<void>;
 }
 
 export interface ReconcileReport {
@@ -53,10 +55,13 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
   for (const container of await deps.launcher.listManaged(queue.name)) {
     const reason = await retireReason(deps, container);
     if (!reason) continue;
+    // Its token first: no consumer watches this container, so nobody else will revoke it.
+    const token = deps.revokeToken ? (await deps.launcher.inspect(container.id).catch(() => null))?.env.GITHUB_TOKEN : undefined;
     if (container.state === 'running') {
       await deps.launcher.stop(container.id, deps.stopGraceMs);
     }
     await deps.launcher.remove(container.id);
+    if (token) await deps.revokeToken!(token).catch((error) => logger.warn({ err: error, container: container.name }, "revoking a retired container's token failed; it expires within the hour"));
     report.retired.push({ name: container.name, reason });
     logger.info({ container: container.name, reason }, 'removed container');
   }

@@ -1,3 +1,4 @@
+// test-resources: extra-engines, berth-workers
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';

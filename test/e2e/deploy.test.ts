@@ -1,3 +1,4 @@
+// test-resources: compose
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

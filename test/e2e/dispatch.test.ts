@@ -1,3 +1,4 @@
+// test-resources: berth-workers
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { maxRunning, queueContainers, recordEvents } from '../support/docker.js';

@@ -1,3 +1,4 @@
+// test-resources: extra-engines
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { recordEvents, type DockerEvent } from '../support/docker.js';

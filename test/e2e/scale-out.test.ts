@@ -1,3 +1,4 @@
+// test-resources: extra-engines
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { queueContainers, recordEvents } from '../support/docker.js';

@@ -1,3 +1,4 @@
+// test-resources: berth-workers
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { docker, recordEvents } from '../support/docker.js';
