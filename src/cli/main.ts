@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { terminalSafe } from './terminal-text.js';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { BerthClient, CliError } from './client.js';
 import { formatChecks, runDoctor } from './doctor.js';
+import { terminalSafe } from './terminal-text.js';
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 

@@ -1,5 +1,4 @@
 import type { Job } from 'bullmq';
-import { maskTokens } from '../github/check-run.js';
 import { RESULT_PREFIX } from '../core/worker-protocol.js';
 import { SecretMask } from '../core/secret-mask.js';
 import { countStreamedBytes } from './read-buffers.js';

@@ -56,12 +56,13 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     const reason = await retireReason(deps, container);
     if (!reason) continue;
     // Its token first: no consumer watches this container, so nobody else will revoke it.
-    const token = deps.revokeToken ? (await deps.launcher.inspect(container.id).catch(() => null))?.env.GITHUB_TOKEN : undefined;
+    const revoke = deps.revokeToken;
+    const token = revoke ? (await deps.launcher.inspect(container.id).catch(() => null))?.env.GITHUB_TOKEN : undefined;
     if (container.state === 'running') {
       await deps.launcher.stop(container.id, deps.stopGraceMs);
     }
     await deps.launcher.remove(container.id);
-    if (token) await deps.revokeToken!(token).catch((error) => logger.warn({ err: error, container: container.name }, "revoking a retired container's token failed; it expires within the hour"));
+    if (revoke && token) await revoke(token).catch((error) => logger.warn({ err: error, container: container.name }, "revoking a retired container's token failed; it expires within the hour"));
     report.retired.push({ name: container.name, reason });
     logger.info({ container: container.name, reason }, 'removed container');
   }

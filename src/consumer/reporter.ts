@@ -7,7 +7,7 @@ import { redisConnection, type TaskQueue } from '../core/queue.js';
 import { reportBackoffMs, reportQueueName, type ReportJob } from '../core/reports.js';
 import { viewTask, type TaskView } from '../core/task-view.js';
 import { splitRepo, type GithubApp, type RepoRequest, type TokenPermissions } from '../github/app.js';
-import { commentMarker, maskTokens, renderCheckRun, renderIssueComment, checkRunName } from '../github/check-run.js';
+import { commentMarker, renderCheckRun, renderIssueComment, checkRunName } from '../github/check-run.js';
 import { classifyGithubError, describeGithubError } from '../github/errors.js';
 import { resolveSubject } from '../github/pulls.js';
 import type { GithubRecord } from '../github/record.js';
@@ -89,7 +89,7 @@ export function startReporter(deps: ReporterDeps): Worker<ReportJob> {
 
 /**
  * Runs `use` with a report token minted for this one report and revoked after it, or not at all
- * (false) for a repository outside the trust scope: a task from the API or the board for some other
+ * for a repository outside the trust scope: a task from the API or the board for some other
  * repository gets no check run, no comment, no token.
  */
 async function withReportToken(deps: ReporterDeps, taskId: string, repo: string, installationId: number | undefined, use: (github: RepoRequest) => Promise<void>): Promise<void> {
@@ -179,7 +179,7 @@ async function syncIssueComment(deps: ReporterDeps, github: RepoRequest, view: T
     if (data.length < 100) break;
   }
   const body = renderIssueComment(view, { detailsUrl: details, rerunHint: `comment the command again, or \`berth tasks replay ${view.id}\`` });
-  const created = await github('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, body: maskTokens(body) });
+  const created = await github('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, body });
   crashPoint('report-after-comment');
   await deps.record.remember(view.id, 'commentId', Number(created.data.id));
   deps.logger.info({ taskId: view.id, commentId: created.data.id }, 'commented on the issue');

@@ -375,7 +375,7 @@ function checkBind(bind: string): string | null {
   // Checked where it really leads too: a symlink to the engine's socket is the socket.
   for (const normal of new Set([written, resolvedPath(written)])) {
     const problem = sensitiveBind(normal);
-    if (problem) return normal === written ? problem : `leads to ${normal}, which ${problem.replace(/^would /, 'would ')}`;
+    if (problem) return normal === written ? problem : `leads to ${normal}: ${problem}`;
   }
   return null;
 }

@@ -22,8 +22,3 @@ export function codeSpan(text: string, options: { inTable?: boolean } = {}): str
   const pad = inner.startsWith('`') || inner.endsWith('`') || inner.startsWith(' ') ? ' ' : '';
   return `${fence}${pad}${inner}${pad}${fence}`;
 }
-
-/** Text shown as text: markdown punctuation escaped, mentions neutralised, HTML inert. */
-export function plainText(text: string): string {
-  return neutraliseMentions(text.replace(/([\\`*_{}[\]()#+!|<>~])/g, '\\$1'));
-}

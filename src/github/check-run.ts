@@ -22,7 +22,6 @@ export function checkRunName(kind: string): string {
   return `berth/${kind}`;
 }
 
-export { maskTokens } from '../core/secret-mask.js';
 import { maskTokens } from '../core/secret-mask.js';
 import { neutraliseMentions } from '../core/markdown.js';
 
@@ -73,7 +72,7 @@ function clip(text: string, max: number): string {
 function tail(lines: string[]): string | undefined {
   const kept = lines.filter((l) => l.trim()).slice(-30);
   if (kept.length === 0) return undefined;
-  return clip(`Last lines of output:\n\n\`\`\`\n${maskTokens(kept.join('\n')).replace(/```/g, "'''")}\n\`\`\``, OUTPUT_MAX);
+  return clip(`Last lines of output:\n\n\`\`\`\n${kept.join('\n').replace(/```/g, "'''")}\n\`\`\``, OUTPUT_MAX);
 }
 
 /**
@@ -83,7 +82,6 @@ function tail(lines: string[]): string | undefined {
 /** The check run for a task's state; every text in it masked for GitHub-shaped tokens, whatever put them there. */
 export function renderCheckRun(view: TaskView, options: { logTail: string[]; detailsUrl?: string }): CheckRunBody {
   const body = renderCheckRunText(view, options);
-  if (!body.output) return body;
   const { title, summary, text } = body.output;
   return { ...body, output: { title: maskTokens(title), summary: maskTokens(summary), ...(text !== undefined ? { text: maskTokens(text) } : {}) } };
 }

@@ -1,5 +1,5 @@
 import { roleFromGithub, type RepoRole } from '../core/permission.js';
-import { type GithubApp, splitRepo } from './app.js';
+import { type GithubApp, type RepoRequest, splitRepo } from './app.js';
 import { describeGithubError } from './errors.js';
 
 /** Looked-up roles are reused this long: a removed collaborator loses access within a minute. */
@@ -25,7 +25,7 @@ export class ActorRoles {
     const key = `${repo.toLowerCase()}\n${login.toLowerCase()}`;
     const cached = this.cache.get(key);
     if (cached && cached.until > Date.now()) return { role: cached.role };
-    let request: Awaited<ReturnType<GithubApp['forRepo']>>;
+    let request: RepoRequest;
     try {
       request = await this.app.forRepo(repo, installationId, { metadata: 'read' });
     } catch (error) {

@@ -316,7 +316,7 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     const done = await berth.waitFor(leak.body.id, ['completed', 'failed'], 90_000);
     assert.equal(done.state, 'completed', JSON.stringify(done));
     const run = await finalRun(leak.body.id);
-    const workerToken = [...github.tokens.values()].find((t) => t.repositories.join() === 'widgets' && t.permissions?.contents === 'read' && t.permissions?.checks === undefined && t.permissions?.metadata === undefined && t.token && JSON.stringify(done).length > 0)!;
+    const workerToken = [...github.tokens.values()].find((t) => !earlier.has(t.token) && t.repositories.join() === 'widgets' && t.permissions?.contents === 'read' && t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
     const published = [JSON.stringify(run), JSON.stringify(done), JSON.stringify((await berth.api('GET', `/api/tasks/${leak.body.id}/logs`)).body), await everyRedisValue(redis.url)];
     for (const text of published) {
       assert.ok(!text.includes(modelKey.slice(0, 12)), `the model key (or its start) is published: ${text.slice(0, 300)}`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { agentSummary, CANCEL_ACTION, commentMarker, maskTokens, plainReason, renderCheckRun, renderIssueComment } from '../../src/github/check-run.js';
+import { agentSummary, CANCEL_ACTION, commentMarker, plainReason, renderCheckRun, renderIssueComment } from '../../src/github/check-run.js';
+import { maskTokens } from '../../src/core/secret-mask.js';
 import { classifyGithubError } from '../../src/github/errors.js';
 import { classifyCheckoutError } from '../../src/worker/checkout.js';
 import { reportBackoffMs } from '../../src/core/reports.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { codeSpan, neutraliseMentions, plainText } from '../../src/core/markdown.js';
+import { codeSpan, neutraliseMentions } from '../../src/core/markdown.js';
 import { agentSummary } from '../../src/github/check-run.js';
 
 /** What GitHub would link as a mention: `@` directly followed by a name. */
@@ -18,11 +18,10 @@ describe('untrusted text in markdown berth posts', () => {
     assert.equal(codeSpan('a|b', { inTable: true }), '`a\\|b`', 'a pipe does not end a table cell');
   });
 
-  it('mentions are neutralised, markdown punctuation escaped', () => {
+  it('mentions are neutralised', () => {
     assert.deepEqual(mentions('ping @org/team and @someone'), ['org/team', 'someone']);
     assert.deepEqual(mentions(neutraliseMentions('ping @org/team and @someone')), []);
     assert.deepEqual(mentions(agentSummary({ summary: 'done; cc @org/security' })!), [], "an agent's summary mentions nobody");
-    assert.equal(plainText('[x](y) *b* <img>'), '\\[x\\]\\(y\\) \\*b\\* \\<img\\>');
     assert.equal(neutraliseMentions('mail me at a@b.example'), 'mail me at a@\u2060b.example');
   });
 });

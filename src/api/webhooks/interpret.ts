@@ -103,7 +103,7 @@ export function interpretDelivery(event: string, payload: Record<string, unknown
   for (const rule of candidates) {
     const intent = matchRule(rule, p, rules.botLogin);
     if (!intent) continue;
-    return { ...common, ...intent, fork };
+    return { ...common, ...intent, fork, ...(rule.permission ? { permission: rule.permission } : {}) };
   }
   return { type: 'ignored', reason: `no rule matches this ${key}` };
 }
@@ -132,11 +132,6 @@ function interpretCheckRun(action: string, payload: Record<string, unknown>): In
 }
 
 function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<TaskIntent, 'type' | 'repo' | 'owner' | 'installationId' | 'fork'> | null {
-  const intent = matchRuleEvent(rule, p, botLogin);
-  return intent && rule.permission ? { ...intent, permission: rule.permission } : intent;
-}
-
-function matchRuleEvent(rule: Rule, p: Record<string, any>, botLogin: string): Omit<TaskIntent, 'type' | 'repo' | 'owner' | 'installationId' | 'fork'> | null {
   const sender: Actor = { login: p.sender.login, type: p.sender.type };
   switch (rule.on) {
     case 'issues.labeled':

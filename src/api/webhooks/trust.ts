@@ -12,7 +12,7 @@ export interface Actor {
 export type TrustDecision = { trusted: true } | { trusted: false; reason: string; detail: string };
 
 /** What the payload alone settles: refused, or the role GitHub must report for the actor. */
-export type TrustScreen = { trusted: false; reason: string; detail: string } | { trusted: true } | { trusted: 'ask'; minimum: RepoRole };
+export type TrustScreen = TrustDecision | { trusted: 'ask'; minimum: RepoRole };
 
 const untrusted = (detail: string) => ({ trusted: false as const, reason: 'untrusted sender', detail });
 
