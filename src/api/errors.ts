@@ -1,11 +1,12 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { isRedisUnavailable } from '../core/queue.js';
+import { isRedisFull } from '../core/redis-memory.js';
 
 /**
  * Client mistakes get their own status and a sentence that says what to fix; only berth's own
  * failures are 500, and those never echo internals.
  */
-export function installErrorHandler(app: FastifyInstance): void {
+export function installErrorHandler(app: FastifyInstance, hooks: { onRedisFull?: () => void } = {}): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) {
       const problems = error.validation.map((v) => {
@@ -18,6 +19,14 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (error.code === 'FST_ERR_HANDLER_TIMEOUT') {
       request.log.warn({ err: error }, 'a request ran past its deadline; answered 503');
       return reply.status(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'berth could not answer in time (Redis slow or unreachable); retry in a few seconds' });
+    }
+    if (isRedisFull(error)) {
+      hooks.onRedisFull?.();
+      request.log.error({ err: error }, 'Redis is full (maxmemory); answered 503');
+      return reply
+        .status(503)
+        .header('retry-after', '30')
+        .send({ error: 'Service Unavailable', message: "Redis is full (it reached its maxmemory) and refused the write; nothing was queued. An operator must free room: a shorter KEEP_COMPLETED, the board's Clean of finished tasks, or a larger maxmemory (berth doctor shows the figures)." });
     }
     if (isRedisUnavailable(error)) {
       request.log.warn({ err: error }, 'Redis unreachable; answered 503');

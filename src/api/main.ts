@@ -15,6 +15,7 @@ import { launcherFromConfig } from '../consumer/launcher/from-config.js';
 import { buildApi } from './server.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { BerthMetrics } from '../core/metrics.js';
+import { readRedisMemory } from '../core/redis-memory.js';
 import { metricSources } from '../consumer/metric-sources.js';
 
 /** Composition root of the API process; by default it also runs the consumer in-process. */
@@ -41,7 +42,7 @@ const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
 const metrics = new BerthMetrics();
 const app = await buildApi({
   config,
-  metrics: { metrics, sources: metricSources(queue, launcher, config, () => probeRedis.ping().then(() => true, () => false)) },
+  metrics: { metrics, sources: metricSources(queue, launcher, config, () => probeRedis.ping().then(() => true, () => false), () => readRedisMemory(probeRedis)) },
   queue: apiQueue,
   cancels,
   logger,

@@ -82,7 +82,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandler(app);
+  installErrorHandler(app, { onRedisFull: () => deps.metrics?.metrics.redisFull.inc() });
   // Before any route: every route registered after this gets its deadline.
   installDeadlines(app, HANDLER_TIMEOUT_MS);
   const routes: RegisteredRoute[] = [];

@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+import { readRedisMemory, worstCaseTaskBytes, type RedisMemory } from '../core/redis-memory.js';
+import { JOB_LOG_MAX_LINES, LINE_MAX_CHARS } from '../consumer/log-stream.js';
 import { ConfigError, parseConfig, type Config } from '../core/config.js';
 import { launcherFromConfig } from '../consumer/launcher/from-config.js';
 import { buildWorkloadSpec } from '../consumer/launcher/spec.js';
@@ -33,6 +35,44 @@ Promise.all(targets.map(reach)).then((reached) => {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
+/**
+ * Whether Redis has room for what berth keeps: a finished task holds at most its job log and its
+ * result for KEEP_COMPLETED. Without maxmemory, Redis grows until the machine kills it; near its
+ * maxmemory, the API starts answering 503 and agents' results cannot be recorded.
+ */
+export function memoryCheck(memory: RedisMemory, config: Pick<Config, 'RESULT_MAX_SIZE' | 'KEEP_COMPLETED'>): Check {
+  const perTask = worstCaseTaskBytes(JOB_LOG_MAX_LINES, LINE_MAX_CHARS, config.RESULT_MAX_SIZE);
+  const keep = `KEEP_COMPLETED=${formatDuration(config.KEEP_COMPLETED)}`;
+  const each = `a finished task keeps at most ${formatBytes(perTask)} (its log, ${JOB_LOG_MAX_LINES} lines, and its result, RESULT_MAX_SIZE) for ${keep}`;
+  if (memory.maxBytes === 0) {
+    return { name: 'redis memory', ok: true, warn: true, detail: `no maxmemory: Redis grows until the machine runs out (${formatBytes(memory.usedBytes)} used); ${each}`, fix: 'give Redis a maxmemory (redis-server --maxmemory 2gb) sized for your task rate times KEEP_COMPLETED' };
+  }
+  const used = memory.usedBytes / memory.maxBytes;
+  const room = Math.max(0, Math.floor((memory.maxBytes - memory.usedBytes) / perTask));
+  const detail = `${formatBytes(memory.usedBytes)} of ${formatBytes(memory.maxBytes)} used (${Math.round(used * 100)}%); ${each}: room for ${room} more such task(s)`;
+  if (used >= 0.9) return { name: 'redis memory', ok: false, detail, fix: "free room now: a shorter KEEP_COMPLETED, the board's Clean of finished tasks, or a larger maxmemory; at maxmemory the API answers 503" };
+  if (used >= 0.75 || room < 100) return { name: 'redis memory', ok: true, warn: true, detail, fix: 'raise maxmemory or shorten KEEP_COMPLETED before Redis fills' };
+  return { name: 'redis memory', ok: true, detail };
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+function formatDuration(ms: number): string {
+  const day = 86_400_000;
+  if (ms % day === 0) return `${ms / day}d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  return `${Math.round(ms / 1000)}s`;
+}
+
 /** Checks what berth needs, in order; later checks are skipped when an earlier one they need failed. */
 export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
   const checks: Check[] = [];
@@ -58,6 +98,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
     const aof = ((await redis.config('GET', 'appendonly')) as string[])[1];
     const warnings = [policy !== 'noeviction' ? `maxmemory-policy is ${policy}` : '', aof !== 'yes' ? 'appendonly is off' : ''].filter(Boolean);
     checks.push({ name: 'redis', ok: warnings.length === 0, detail: warnings.length ? warnings.join('; ') : `${config.REDIS_URL} answers; noeviction, AOF on`, ...(warnings.length ? { fix: 'run Redis with --maxmemory-policy noeviction --appendonly yes (queued tasks must never be evicted or lost)' } : {}) });
+    checks.push(memoryCheck(await readRedisMemory(redis), config));
   } catch (error) {
     checks.push({ name: 'redis', ok: false, detail: `${config.REDIS_URL} does not answer (${(error as Error).message})`, fix: 'start Redis (scripts/up.sh starts one) or correct REDIS_URL' });
   } finally {

@@ -1,10 +1,11 @@
 import type { Config } from '../core/config.js';
 import type { MetricSources } from '../core/metrics.js';
+import type { RedisMemory } from '../core/redis-memory.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { Launcher } from './launcher/launcher.js';
 
 /** What the scrape-time gauges read: the queue (Redis) and the engine, for one queue. */
-export function metricSources(queue: TaskQueue, launcher: Launcher, config: Pick<Config, 'QUEUE_NAME' | 'TASK_TIMEOUT'>, redisUp: () => Promise<boolean>): MetricSources {
+export function metricSources(queue: TaskQueue, launcher: Launcher, config: Pick<Config, 'QUEUE_NAME' | 'TASK_TIMEOUT'>, redisUp: () => Promise<boolean>, redisMemory: () => Promise<RedisMemory>): MetricSources {
   return {
     jobCounts: () => queue.getJobCounts(),
     runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length,
@@ -20,5 +21,6 @@ export function metricSources(queue: TaskQueue, launcher: Launcher, config: Pick
       return (await queue.getActive()).filter((job) => (job.processedOn ?? Date.now()) < limit).length;
     },
     redisUp,
+    redisMemory,
   };
 }

@@ -55,3 +55,33 @@ export function interpretExit(facts: ExitFacts, output: string, options: { retry
 export function maskOutcome(mask: SecretMask, outcome: Outcome): Outcome {
   return outcome.status === 'completed' ? { ...outcome, value: mask.maskValue(outcome.value) } : { ...outcome, reason: mask.mask(outcome.reason) };
 }
+
+/** The parts of a result berth shows (check run title and summary), when a result is cut. */
+const KEPT_TITLE_CHARS = 256;
+
+/**
+ * The outcome within `maxBytes`: what is stored in Redis (the job's return value, its failure
+ * reason) must not grow with what an agent chooses to print. A result over the cap becomes its
+ * title and the start of its summary, marked `truncated` with the size it had.
+ */
+export function capOutcome(outcome: Outcome, maxBytes: number): Outcome {
+  if (outcome.status === 'failed') {
+    return Buffer.byteLength(outcome.reason) <= maxBytes ? outcome : { ...outcome, reason: `${cutToBytes(outcome.reason, maxBytes - 40)} … [cut at ${maxBytes} bytes]` };
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(outcome.value.result ?? null));
+  const errorBytes = Buffer.byteLength(outcome.value.error ?? '');
+  if (bytes + errorBytes <= maxBytes) return outcome;
+  const { result, error, ...rest } = outcome.value;
+  const source = (result && typeof result === 'object' ? result : {}) as { title?: unknown; summary?: unknown };
+  const title = typeof source.title === 'string' ? cutToBytes(source.title, KEPT_TITLE_CHARS) : undefined;
+  const summary = typeof source.summary === 'string' ? cutToBytes(source.summary, Math.max(0, maxBytes - KEPT_TITLE_CHARS - 200)) : undefined;
+  const kept = { truncated: true, bytes, ...(title !== undefined ? { title } : {}), ...(summary !== undefined ? { summary } : {}) };
+  return { ...outcome, value: { ...rest, result: bytes > maxBytes ? kept : result, ...(error !== undefined ? { error: cutToBytes(error, 1_024) } : {}) } };
+}
+
+/** The start of `text`, at most `maxBytes` of UTF-8, never splitting a character. */
+function cutToBytes(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const bytes = Buffer.from(text).subarray(0, Math.max(0, maxBytes));
+  return bytes.toString('utf8').replace(/\uFFFD$/, '');
+}

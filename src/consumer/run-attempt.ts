@@ -10,7 +10,7 @@ import { crashPoint } from './crash-points.js';
 import type { AttemptFence } from './fence.js';
 import { ImageMissing, type Launcher, type WorkloadFacts } from './launcher/launcher.js';
 import { buildWorkloadSpec, type LaunchConfig } from './launcher/spec.js';
-import { interpretExit, maskOutcome } from './outcome.js';
+import { capOutcome, interpretExit, maskOutcome } from './outcome.js';
 import { SecretMask } from '../core/secret-mask.js';
 import { failureLabel, type BerthMetrics } from '../core/metrics.js';
 import { streamLogsToJob } from './log-stream.js';
@@ -28,7 +28,7 @@ const ENGINE_SHUTDOWN_WINDOW_MS = 5_000;
 /** How long a task waits before trying again while the engine cannot be reached at launch. */
 const ENGINE_DOWN_RETRY_MS = 5_000;
 
-export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT'>;
+export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT' | 'RESULT_MAX_SIZE'>;
 
 /** Why a processor's AbortSignal fired. */
 export const ABORT = { shutdown: 'shutdown', cancel: 'cancel' } as const;
@@ -156,8 +156,11 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   crashPoint('after-start');
   await reportProgress(job, attempt, facts);
   await deps.reports?.sync(jobId, `a${attempt}-running`);
-  // The container's own secrets (its token, WORKER_ENV values), from its inspect, so an adopted one is masked too.
-  const secrets = Object.fromEntries(['GITHUB_TOKEN', ...config.WORKER_ENV].flatMap((name) => (name in facts.env ? [[name, facts.env[name]!]] : []))) as Record<string, string>;
+  // The workload's own secrets, so an adopted one is masked too: what this consumer handed it, what
+  // its engine tells (a swarm tells none), and the operator's WORKER_ENV values as this host has them.
+  const fromHost = Object.fromEntries(config.WORKER_ENV.flatMap((name) => (deps.hostEnv?.[name] !== undefined ? [[name, deps.hostEnv[name]!]] : []))) as Record<string, string>;
+  const told = Object.fromEntries(['GITHUB_TOKEN', ...config.WORKER_ENV].flatMap((name) => (name in facts.env ? [[name, facts.env[name]!]] : []))) as Record<string, string>;
+  const secrets: Record<string, string> = { ...fromHost, ...told, ...launch.secrets };
   const stopStreaming = await streamLogsToJob((containerId) => launcher.followLogs(containerId), id, job, Object.values(secrets)).catch(() => async () => {});
   let exited = false;
 
@@ -215,7 +218,8 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   await reportProgress(job, attempt, facts);
   // What the agent wrote (its result, its error) is masked with the container's own secrets before
   // anything records it: the job's return value and failure reason feed the task API and GitHub.
-  const outcome = maskOutcome(new SecretMask(Object.values(secrets)), interpretExit(
+  // Capped after masking, so a cut never leaves part of a secret unmasked.
+  const outcome = capOutcome(maskOutcome(new SecretMask(Object.values(secrets)), interpretExit(
     {
       exitCode: facts.exitCode,
       oomKilled: facts.oomKilled,
@@ -228,7 +232,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     },
     output,
     { retryOnTimeout: config.RETRY_ON_TIMEOUT },
-  ));
+  )), config.RESULT_MAX_SIZE);
   deps.onAttemptFinished(jobId, id);
   if (facts.startedAt && facts.finishedAt) deps.metrics?.taskDuration.observe((facts.finishedAt - facts.startedAt) / 1000);
   if (outcome.status === 'completed') deps.metrics?.completions.inc();
@@ -252,7 +256,15 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
  * and if Redis forgot the claim, Docker's 409 on the deterministic name still turns the create into
  * an adoption.
  */
-async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name: string, task: WorkerTask, data: TaskData, deps: AttemptDeps, log: Logger): Promise<{ facts: WorkloadFacts; createdAt: number | null }> {
+async function launchOrAdopt(
+  job: Job<TaskData>,
+  token: string | undefined,
+  name: string,
+  task: WorkerTask,
+  data: TaskData,
+  deps: AttemptDeps,
+  log: Logger,
+): Promise<{ facts: WorkloadFacts; createdAt: number | null; secrets?: Record<string, string> }> {
   const { config, launcher } = deps;
   const engineId = await launcher.engineId();
   const claim = await deps.fence.claim(task.id, task.attempt, engineId);
@@ -274,7 +286,7 @@ async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name
   if (created.adopted) return { facts: await startIfCreated(launcher, await mustInspect(launcher, created.id)), createdAt: null };
   crashPoint('after-create');
   await launcher.start(created.id);
-  return { facts: await mustInspect(launcher, created.id), createdAt };
+  return { facts: await mustInspect(launcher, created.id), createdAt, secrets: prepared.env };
 }
 
 /**

@@ -148,6 +148,7 @@ export const envSchema = z.object({
   RETRY_ON_TIMEOUT: boolean(false).describe('Retry a task that hit TASK_TIMEOUT. Off: a timed-out agent usually times out again, at full token cost.'),
   MAX_QUEUED_TASKS: integer(50_000, 0, 100_000_000).describe('Tasks that may wait (waiting, delayed for a retry) at once; over it the API answers 429 and webhooks are ignored with a logged reason. 0: no cap. Nothing already queued is dropped.'),
   MAX_QUEUED_PER_REPO: integer(1_000, 0, 100_000_000).describe('The same cap per repository, so one busy repository cannot fill the queue for the others. 0: no cap.'),
+  RESULT_MAX_SIZE: byteSize('64k').describe("Largest agent result (its JSON) and failure reason kept in Redis per attempt; a bigger result keeps its title and the start of its summary, marked truncated, so chatty agents cannot fill Redis."),
   KEEP_COMPLETED: duration('7d').describe('How long finished tasks stay queryable (and block their idempotency key).'),
 
   GITHUB_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional().describe('Secret GitHub signs webhook deliveries with. Unset: POST /webhooks/github is off.'),

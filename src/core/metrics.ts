@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RedisMemory } from './redis-memory.js';
 
 /**
  * berth's Prometheus metrics, in a registry of their own (no globals) that the consumer writes to
@@ -14,6 +15,7 @@ export class BerthMetrics {
   readonly githubErrors = new Counter({ name: 'berth_github_errors_total', help: 'Failed GitHub calls by operation and kind (rate-limited, transient, permanent, not-found)', labelNames: ['operation', 'kind'] as const, registers: [this.registry] });
   readonly redeliveries = new Counter({ name: 'berth_webhook_redeliveries_total', help: 'Missed webhook deliveries berth asked GitHub to redeliver', registers: [this.registry] });
   readonly deliveriesLost = new Counter({ name: 'berth_webhook_deliveries_lost_total', help: 'Failed webhook deliveries older than GitHub redelivers', registers: [this.registry] });
+  readonly redisFull = new Counter({ name: 'berth_redis_full_total', help: 'Requests refused because Redis reached its maxmemory (nothing was written)', registers: [this.registry] });
   readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });
   readonly startLatency = new Histogram({
     name: 'berth_container_start_seconds',
@@ -91,6 +93,15 @@ export class BerthMetrics {
       },
     });
     new Gauge({
+      name: 'berth_redis_memory_used_ratio',
+      help: "Redis's used memory over its maxmemory (0 when Redis has no maxmemory or does not answer)",
+      registers,
+      async collect() {
+        const memory = await sources.redisMemory().catch(() => null);
+        this.set(memory && memory.maxBytes > 0 ? memory.usedBytes / memory.maxBytes : 0);
+      },
+    });
+    new Gauge({
       name: 'berth_running_containers',
       help: 'Worker containers of this queue running on this engine',
       registers,
@@ -108,6 +119,7 @@ export interface MetricSources {
   oldestWaitingSeconds: () => Promise<number>;
   overdue: () => Promise<number>;
   redisUp: () => Promise<boolean>;
+  redisMemory: () => Promise<RedisMemory>;
 }
 
 /** Failure reasons as a bounded label set (failedReason texts are free-form). */

@@ -79,7 +79,12 @@ export class GithubApp {
 
   /** Revokes an installation token (`DELETE /installation/token`, authenticated with the token itself). */
   async revoke(token: string): Promise<void> {
-    await request('DELETE /installation/token', { baseUrl: this.credentials.baseUrl, headers: { authorization: `token ${token}` } });
+    try {
+      await request('DELETE /installation/token', { baseUrl: this.credentials.baseUrl, headers: { authorization: `token ${token}` } });
+    } catch (error) {
+      // 401: the token is no longer valid; the worker gave it back itself, or it expired. Done either way.
+      if ((error as { status?: number }).status !== 401) throw error;
+    }
   }
 
   /** App-level calls (JWT), e.g. the App's own webhook deliveries. */

@@ -6,6 +6,8 @@ import { formatResultLine } from '../core/worker-protocol.js';
 import { runAgent } from './run-agent.js';
 import { checkout } from './checkout.js';
 import { noNewPrivsInEffect } from './privileges.js';
+import { readSecretsFile } from './secrets-file.js';
+import { revokeOwnToken } from './revoke-token.js';
 
 /** Entrypoint inside a worker container. Everything it trusts arrives through the environment. */
 async function main(): Promise<number> {
@@ -33,8 +35,14 @@ async function main(): Promise<number> {
   // Every backend must give the worker no_new_privs; one that did not is a deployment fault, not the task's.
   if (noNewPrivsInEffect() === false) return fail(EXIT.noRetry, 'no-new-privileges is not in effect for the worker; refusing to run the agent (the launcher must set it, or start the worker under setpriv --no-new-privs)');
 
-  const env = { ...process.env };
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = { ...process.env, ...readSecretsFile(process.env.BERTH_SECRETS_FILE) };
+  } catch (error) {
+    return fail(EXIT.noRetry, `the worker's secrets file ${process.env.BERTH_SECRETS_FILE} could not be read: ${(error as Error).message}`);
+  }
   delete env.BERTH_COMMAND;
+  delete env.BERTH_SECRETS_FILE;
   if (!env.GITHUB_TOKEN) env.BERTH_GITHUB_AUTH = 'none';
   const home = process.env.HOME ?? '/work';
   let cwd = home;
@@ -52,7 +60,10 @@ async function main(): Promise<number> {
       },
       env,
     );
-    if (!result.ok) return fail(result.exitCode, result.error);
+    if (!result.ok) {
+      await giveBackToken(env);
+      return fail(result.exitCode, result.error);
+    }
     process.stdout.write(`berth-worker: checked out ${task.repo}: ${result.summary}\n`);
     cwd = env.BERTH_REPO_DIR;
   } else {
@@ -68,8 +79,15 @@ async function main(): Promise<number> {
     stderr: process.stderr,
     signals: process,
   });
+  await giveBackToken(env);
   process.stdout.write(`\n${formatResultLine(line)}\n`);
   return line.exitCode;
+}
+
+/** Before the result line, which must stay the worker's last. */
+async function giveBackToken(env: NodeJS.ProcessEnv): Promise<void> {
+  const revoked = await revokeOwnToken(env);
+  if (revoked !== 'revoked' && revoked !== 'skipped') process.stderr.write(`berth-worker: could not revoke the installation token (${revoked}); it expires within the hour\n`);
 }
 
 // Handlers must exist before the agent starts so a SIGTERM is forwarded, not fatal to the worker.

@@ -4,6 +4,7 @@ import examples from '@octokit/webhooks-examples/api.github.com/index.json' with
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { Redis } from 'ioredis';
 import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 
 describe('backpressure instead of unbounded growth', () => {
@@ -65,6 +66,28 @@ describe('backpressure instead of unbounded growth', () => {
       assert.deepEqual([(await submit('octo/a')).status, (await submit('octo/a')).status, (await submit('octo/a')).status], [202, 202, 202], 'room again once they ran');
     } finally {
       await consumer.close();
+    }
+  });
+  it('a full Redis (maxmemory reached): 503 naming the cause, nothing written, the counter and the gauge an alert reads', async () => {
+    const admin = new Redis(redis.url);
+    try {
+      const before = await berth.queue.count();
+      const used = Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
+      await admin.config('SET', 'maxmemory', String(used - 1024));
+      const response = await submit('octo/full');
+      assert.equal(response.status, 503);
+      assert.match(response.body.message, /^Redis is full \(it reached its maxmemory\) and refused the write; nothing was queued/);
+      await admin.config('SET', 'maxmemory', '0');
+      assert.equal(await berth.queue.count(), before, 'nothing was queued');
+      const metrics = await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${env.API_TOKEN}` } })).text();
+      assert.match(metrics, /^berth_redis_full_total 1$/m);
+      assert.match(metrics, /^berth_redis_memory_used_ratio 0$/m, 'no maxmemory again: the ratio reads 0');
+      await admin.config('SET', 'maxmemory', String(used * 2));
+      const ratio = Number(/^berth_redis_memory_used_ratio (\S+)$/m.exec(await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${env.API_TOKEN}` } })).text())![1]);
+      assert.ok(ratio > 0.3 && ratio < 0.9, `ratio ${ratio}`);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
     }
   });
 });

@@ -143,6 +143,11 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     // Tokens: every git request carried a valid token scoped to the repository; none is stored or logged.
     const gitCalls = github.calls.filter((c) => c.path.includes('.git/') && c.auth === 'token');
     assert.ok(gitCalls.length >= 2, 'git fetched through the stand-in');
+    // The worker gave its own token back (from its own address, not berth's loopback) before it exited.
+    const workerToken = gitCalls.find((c) => c.from !== '127.0.0.1')?.token;
+    assert.ok(workerToken, 'git came from a worker');
+    const revokes = github.calls.filter((c) => c.method === 'DELETE' && c.path === '/installation/token' && c.token === workerToken);
+    assert.ok(revokes.some((c) => c.from === gitCalls.find((g) => g.token === workerToken)!.from), `revoked from the worker itself: ${JSON.stringify(revokes.map((c) => c.from))}`);
     const reportTokens = github.calls.filter((c) => c.path.includes('/check-runs') && c.auth === 'token').map((c) => github.tokens.get(c.token!)!);
     assert.ok(reportTokens.length > 0 && reportTokens.every((t) => t.repositories.join() === 'widgets' && t.permissions?.checks === 'write' && t.permissions?.contents === undefined), 'reports use a repository-scoped token without contents access');
     const everything = await everyRedisValue(redis.url);

@@ -137,4 +137,38 @@ describe('swarm backend on a three-node swarm', () => {
     assert.match(task.failedReason, /^swarm: the task was rejected on node berth-mn-[23]: .*no such image/i);
     await manager.getImage(committed.Id).remove({ force: true }).catch(() => {});
   });
+  it("keeps the worker's secrets out of the service: a per-attempt swarm secret, readable by the worker, removed with the service", async () => {
+    const modelKey = `sk-swarm-model-key-${Date.now()}`;
+    const berth = await startBerth(testEnv(redis, image, { ...swarm.env, WORKER_ENV: 'MODEL_API_KEY', AGENT_COMMAND_LEAK: 'node /agents/leak.mjs', TASK_ATTEMPTS: '1' }), { hostEnv: { MODEL_API_KEY: modelKey } });
+    berths.push(berth);
+    const queue = berth.config.QUEUE_NAME;
+    const manager = swarm.manager.docker;
+    const { body: sleeper } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '8' });
+    type Svc = { ID: string; Spec: { Name: string; TaskTemplate: { ContainerSpec: { Env?: string[]; Secrets?: Array<{ SecretName: string; File: { Mode: number; UID: string } }> } } }; PreviousSpec?: unknown };
+    let service: Svc | undefined;
+    await waitUntil(async () => {
+      service = ((await manager.listServices({ filters: { label: [`${LABEL.jobId}=${sleeper.id}`] } })) as unknown as Svc[])[0];
+      return !!service;
+    }, 'the attempt\'s service', 60_000);
+    const inspected = JSON.stringify(await manager.getService(service!.ID).inspect());
+    assert.ok(!inspected.includes(modelKey), 'the model key is not in the service spec');
+    const env = service!.Spec.TaskTemplate.ContainerSpec.Env ?? [];
+    assert.ok(env.includes('BERTH_SECRETS_FILE=/run/secrets/berth-env'), env.join(' '));
+    assert.ok(!env.some((e) => e.startsWith('MODEL_API_KEY=')), 'no secret variable in Env');
+    const mounted = service!.Spec.TaskTemplate.ContainerSpec.Secrets ?? [];
+    assert.deepEqual(mounted.map((m) => [m.SecretName, m.File.Mode, m.File.UID]), [[`${service!.Spec.Name}-env`, 0o400, '10001']]);
+    const secrets = (await manager.listSecrets({ filters: { label: [`${LABEL.queue}=${queue}`] } })) as unknown as Array<{ Spec: { Name: string; Data?: string } }>;
+    assert.deepEqual(secrets.map((x) => x.Spec.Name), [`${service!.Spec.Name}-env`]);
+    assert.equal(secrets[0]!.Spec.Data, undefined, 'swarm never returns the data');
+    assert.equal((await berth.waitFor(sleeper.id, ['completed', 'failed'], 60_000)).state, 'completed');
+
+    // The agent does get the key (as environment): it prints it, and berth masks what it prints.
+    const { body: leak } = await berth.api('POST', '/api/tasks', { kind: 'leak', repo: 'octo/widgets' });
+    const done = await berth.waitFor(leak.id, ['completed', 'failed'], 60_000);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    const text = JSON.stringify(done);
+    assert.ok(!text.includes(modelKey), 'masked in the task');
+    assert.match(text, /the key is \*\*\*/, 'the worker had the key (it would say no-key) and berth masked it');
+    await waitUntil(async () => ((await manager.listSecrets({ filters: { label: [`${LABEL.queue}=${queue}`] } })) as unknown[]).length === 0, 'every attempt secret removed with its service', 30_000);
+  });
 });

@@ -74,4 +74,20 @@ describe('what a worker can reach', () => {
     await assert.rejects(prepareWorkerNetwork(docker, 'no-such-network-here', redis.url), /does not exist/);
     await prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, `redis://fake-redis-${process.pid}:6379`);
   });
+
+  it("a berth-workers network someone made with inter-container traffic on is refused, and left as it was", async () => {
+    // The earlier tests' containers hold endpoints on it.
+    for (const id of extra.splice(0)) await docker.getContainer(id).remove({ force: true }).catch(() => {});
+    await docker.getNetwork(DEFAULT_WORKER_NETWORK).remove();
+    const planted = await docker.createNetwork({ Name: DEFAULT_WORKER_NETWORK, Driver: 'bridge' });
+    try {
+      await assert.rejects(prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, redis.url), /lets containers on it reach each other .*docker network rm berth-workers/);
+      const after = await docker.getNetwork(DEFAULT_WORKER_NETWORK).inspect();
+      assert.equal(after.Id, planted.id, 'berth changed nothing');
+    } finally {
+      await planted.remove();
+      await prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, redis.url);
+    }
+    assert.equal((await docker.getNetwork(DEFAULT_WORKER_NETWORK).inspect()).Options?.['com.docker.network.bridge.enable_icc'], 'false');
+  });
 });

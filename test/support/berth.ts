@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { CancelBook } from '../../src/core/cancel.js';
+import { readRedisMemory } from '../../src/core/redis-memory.js';
 import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { ActorRoles } from '../../src/github/permissions.js';
@@ -108,7 +109,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
   const app = await buildApi({ config, queue, cancels, reports, capacity: new Capacity(redis, queue, config), index: new TaskIndex(redis, config.QUEUE_NAME),
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
-    metrics: { metrics, sources: metricSources(queue, launcher, config, () => redis.ping().then(() => true, () => false)) },
+    metrics: { metrics, sources: metricSources(queue, launcher, config, () => redis.ping().then(() => true, () => false), () => readRedisMemory(redis)) },
     github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis, roles: github ? new ActorRoles(github) : null, ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}) },
   });
   const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: options.hostEnv ?? {}, github, metrics });

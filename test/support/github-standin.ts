@@ -18,6 +18,8 @@ export interface StandinCall {
   token?: string;
   status: number;
   at: number;
+  /** The caller's address: berth on loopback, or a worker on its network. */
+  from: string;
 }
 
 export interface IssuedToken {
@@ -188,7 +190,7 @@ export class GithubStandin {
     } catch {
       body = text;
     }
-    const call: StandinCall = { method: request.method ?? 'GET', path, query: url.searchParams, body, auth: 'none', status: 0, at: Date.now() };
+    const call: StandinCall = { method: request.method ?? 'GET', path, query: url.searchParams, body, auth: 'none', status: 0, at: Date.now(), from: request.socket.remoteAddress ?? '' };
     this.calls.push(call);
     const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
       call.status = status;
@@ -358,7 +360,7 @@ export class GithubStandin {
 
   /** git smart HTTP through `git http-backend` (CGI), behind the same token check as the API. */
   private git(request: IncomingMessage, response: ServerResponse, url: URL): void {
-    const call: StandinCall = { method: request.method ?? 'GET', path: url.pathname, query: url.searchParams, body: null, auth: 'none', status: 0, at: Date.now() };
+    const call: StandinCall = { method: request.method ?? 'GET', path: url.pathname, query: url.searchParams, body: null, auth: 'none', status: 0, at: Date.now(), from: request.socket.remoteAddress ?? '' };
     this.calls.push(call);
     const deny = (status: number, headers: Record<string, string> = {}) => {
       call.status = status;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { agentCommandFor, ConfigError, parseConfig, tokenPermissionsFor } from '../../src/core/config.js';
 import { taskRequestSchema } from '../../src/core/task.js';
+import { memoryCheck } from '../../src/cli/doctor.js';
 
 
 const valid = {
@@ -159,5 +160,26 @@ describe('config', () => {
     assert.equal(config.GITHUB_WEBHOOK_SECRET, 'hook-secret-0123456789');
     assert.ok(problems({ ...valid, API_TOKEN_FILE: join(dir, 'token') }).some((p) => /API_TOKEN and API_TOKEN_FILE: set one/.test(p)));
     assert.ok(problems({ ...noToken, API_TOKEN_FILE: join(dir, 'missing') }).some((p) => /API_TOKEN_FILE: cannot read/.test(p)));
+  });
+});
+
+describe("doctor's Redis memory check", () => {
+  const config = { RESULT_MAX_SIZE: 64 * 1024, KEEP_COMPLETED: 7 * 86_400_000 };
+  it('no maxmemory is a warning that says Redis grows until the machine runs out', () => {
+    const check = memoryCheck({ usedBytes: 5 << 20, maxBytes: 0 }, config);
+    assert.equal(check.ok && check.warn, true);
+    assert.match(check.detail, /^no maxmemory: Redis grows until the machine runs out \(5\.0 MiB used\); a finished task keeps at most 4\.0 MiB .* for KEEP_COMPLETED=7d/);
+  });
+  it('plenty of room passes and says how many worst-case tasks fit; near full warns; over 90% fails', () => {
+    const roomy = memoryCheck({ usedBytes: 100 << 20, maxBytes: 4 * 2 ** 30 }, config);
+    assert.equal(roomy.ok, true);
+    assert.equal(roomy.warn, undefined);
+    assert.match(roomy.detail, /^100 MiB of 4\.0 GiB used \(2%\);.*room for 1006 more such task\(s\)$/);
+    assert.equal(memoryCheck({ usedBytes: 80, maxBytes: 100 * 2 ** 30 }, config).ok, true);
+    const tight = memoryCheck({ usedBytes: 100 << 20, maxBytes: 400 << 20 }, config);
+    assert.equal(tight.warn, true, 'room for fewer than 100 chatty tasks');
+    const full = memoryCheck({ usedBytes: 95, maxBytes: 100 }, config);
+    assert.equal(full.ok, false);
+    assert.match(full.fix ?? '', /at maxmemory the API answers 503/);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { interpretExit, type ExitFacts } from '../../src/consumer/outcome.js';
+import { capOutcome, interpretExit, type ExitFacts } from '../../src/consumer/outcome.js';
 import { formatResultLine, parseResultLine } from '../../src/core/worker-protocol.js';
 
 const base: ExitFacts = { exitCode: 0, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 60_000, cancelled: null };
@@ -46,5 +46,36 @@ describe('result line', () => {
     const output = `${formatResultLine({ exitCode: 0, durationMs: 1, result: 'first' })}\nberth-result {"exitCode": 0, "trunc\n${formatResultLine({ exitCode: 0, durationMs: 2, result: 'last' })}\nberth-result not json\n`;
     assert.equal(parseResultLine(output)?.result, 'last');
     assert.equal(parseResultLine('nothing here'), null);
+  });
+});
+
+describe('what an attempt keeps in Redis', () => {
+  const completed = (result: unknown, error?: string) => ({ status: 'completed' as const, value: { exitCode: 0, durationMs: 5, result, ...(error ? { error } : {}) } });
+  it('a result within the cap is kept as it is', () => {
+    const small = completed({ title: 'ok', summary: 'fine', files: ['a'] });
+    assert.deepEqual(capOutcome(small, 1_024), small);
+  });
+  it('a bigger result keeps its title and the start of its summary, marked truncated with its size', () => {
+    const big = { title: 'Reviewed', summary: `é${'s'.repeat(100_000)}`, blob: 'b'.repeat(100_000) };
+    const capped = capOutcome(completed(big), 4_096);
+    assert.equal(capped.status, 'completed');
+    const result = (capped as { value: { result: { truncated: boolean; bytes: number; title: string; summary: string } } }).value.result;
+    assert.equal(result.truncated, true);
+    assert.equal(result.bytes, Buffer.byteLength(JSON.stringify(big)));
+    assert.equal(result.title, 'Reviewed');
+    assert.ok(result.summary.startsWith('és'));
+    assert.ok(Buffer.byteLength(JSON.stringify((capped as { value: unknown }).value)) <= 4_096, 'the whole value fits');
+  });
+  it('a result that is not an object is cut to the marker alone', () => {
+    const capped = capOutcome(completed('x'.repeat(10_000)), 1_000) as { value: { result: unknown } };
+    assert.deepEqual(capped.value.result, { truncated: true, bytes: 10_002 });
+  });
+  it('a long failure reason is cut, and says so; a short one is untouched', () => {
+    const failed = { status: 'failed' as const, reason: `exit code 1: ${'e'.repeat(10_000)}`, retry: true };
+    const capped = capOutcome(failed, 2_000) as { reason: string; retry: boolean };
+    assert.ok(Buffer.byteLength(capped.reason) <= 2_000);
+    assert.match(capped.reason, /^exit code 1: e+ … \[cut at 2000 bytes\]$/);
+    assert.equal(capped.retry, true);
+    assert.deepEqual(capOutcome({ ...failed, reason: 'exit code 1' }, 2_000), { ...failed, reason: 'exit code 1' });
   });
 });

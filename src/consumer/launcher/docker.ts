@@ -59,7 +59,8 @@ export function containerCreateOptions(spec: WorkloadSpec): Dockerode.ContainerC
     Cmd: [],
     User: `${spec.uid}:${spec.gid}`,
     WorkingDir: spec.workingDir,
-    Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+    // One engine has no secret store of its own; the environment is seen only by the socket's holders.
+    Env: Object.entries({ ...spec.env, ...spec.secrets }).map(([name, value]) => `${name}=${value}`),
     Labels: spec.labels,
     // The image's HEALTHCHECK probes berth's API; a worker container has none.
     Healthcheck: { Test: ['NONE'] },

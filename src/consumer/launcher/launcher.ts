@@ -18,6 +18,13 @@ export interface WorkloadSpec {
   gid: number;
   workingDir: string;
   env: Record<string, string>;
+  /**
+   * The worker's secrets (its GitHub token, the operator's WORKER_ENV values), kept apart from
+   * `env` so each backend can hand them over its safest way: in the container's environment on one
+   * engine (only the socket's holders can inspect it), as a swarm secret on a swarm (a service's
+   * Env is in the raft store and every manager's inspect). The worker sees them as environment.
+   */
+  secrets: Record<string, string>;
   /** berth's labels: how a workload is found again after a crash. */
   labels: Record<string, string>;
   memoryBytes: number;
@@ -50,7 +57,10 @@ export interface WorkloadFacts {
   startedAt: number | null;
   finishedAt: number | null;
   labels: Record<string, string>;
-  /** The workload's environment (its secrets to mask, its token to revoke). Never logged or stored. */
+  /**
+   * The workload's environment as the engine tells it: on one engine with its secrets (to mask, its
+   * token to revoke); a swarm never gives a secret back, so there it holds none. Never logged or stored.
+   */
   env: Record<string, string>;
   /**
    * Set when the platform ended the attempt without the worker's say: a swarm task rejected by its

@@ -63,11 +63,12 @@ export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, 
     HOME: '/work',
     TMPDIR: '/tmp',
   };
+  const secrets: Record<string, string> = {};
   for (const name of config.WORKER_ENV) {
     const value = hostEnv[name];
-    if (value !== undefined) env[name] = value;
+    if (value !== undefined) secrets[name] = value;
   }
-  Object.assign(env, request.secrets ?? {});
+  Object.assign(secrets, request.secrets ?? {});
   // Where GitHub is, in the names GitHub Actions uses, so agents written for Actions find it.
   env.GITHUB_SERVER_URL = config.GITHUB_SERVER_URL.replace(/\/$/, '');
   env.GITHUB_API_URL = config.GITHUB_API_URL.replace(/\/$/, '');
@@ -85,6 +86,7 @@ export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, 
     gid: Number(gid),
     workingDir: '/work',
     env,
+    secrets,
     labels: {
       [LABEL.managed]: 'true',
       [LABEL.queue]: config.QUEUE_NAME,

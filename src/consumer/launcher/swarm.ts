@@ -32,6 +32,15 @@ const NODE_CACHE_MS = 1_000;
 const REMOVE_WAIT_MS = 10_000;
 /** Lines still in flight when a task exits, before the follower ends. */
 const LOG_DRAIN_MS = 500;
+/** Where a worker finds its secrets (JSON, name → value); the worker's entrypoint reads them into its environment. */
+export const SECRETS_FILE = '/run/secrets/berth-env';
+/** A secret whose service is gone is swept after this long (a create may be between the two calls). */
+const ORPHAN_SECRET_MS = 60_000;
+
+/** The name of an attempt's swarm secret: its service's, so the two go together and are found together. */
+export function secretNameFor(serviceName: string): string {
+  return `${serviceName}-env`;
+}
 
 type Task = {
   ID: string;
@@ -62,7 +71,7 @@ const PENDING = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 
  * the node for good (moby/moby#44312), and "nothing left behind" comes first. Swarm restarts
  * neither kind after an exit or a lost node.
  */
-export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 'constraints'>): Record<string, unknown> {
+export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 'constraints'>, secret?: { id: string; name: string }): Record<string, unknown> {
   return {
     Name: spec.name,
     Labels: spec.labels,
@@ -77,8 +86,11 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
         Args: [],
         User: `${spec.uid}:${spec.gid}`,
         Dir: spec.workingDir,
-        Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+        // Never the secrets: a service's Env is in the raft store, every manager's inspect and PreviousSpec.
+        Env: Object.entries({ ...spec.env, ...(secret ? { BERTH_SECRETS_FILE: SECRETS_FILE } : {}) }).map(([name, value]) => `${name}=${value}`),
         Labels: spec.labels,
+        // Readable by the worker's user only, on the node's tmpfs; swarm never returns the data.
+        Secrets: secret ? [{ SecretID: secret.id, SecretName: secret.name, File: { Name: SECRETS_FILE.split('/').pop(), UID: String(spec.uid), GID: String(spec.gid), Mode: 0o400 } }] : undefined,
         Init: true,
         ReadOnly: true,
         // The image's HEALTHCHECK probes berth's API; a worker has none (and a task would sit in `starting`).
@@ -150,14 +162,49 @@ export class SwarmLauncher implements Launcher {
   }
 
   async createOrAdopt(spec: WorkloadSpec): Promise<{ id: string; adopted: boolean }> {
+    const existing = await this.service(spec.name);
+    if (existing) return { id: existing.ID, adopted: true };
+    let secret: { id: string; name: string } | undefined;
     try {
-      const service = (await this.docker.createService(serviceSpec({ ...spec, image: await this.pinned(spec.image) }, this.placement))) as unknown as { id: string };
+      secret = Object.keys(spec.secrets).length ? await this.createSecret(spec) : undefined;
+    } catch (error) {
+      // The secret is in use: another consumer made it and its service in the meantime.
+      const adopted = await this.service(spec.name);
+      if (adopted) return { id: adopted.ID, adopted: true };
+      throw error;
+    }
+    try {
+      const service = (await this.docker.createService(serviceSpec({ ...spec, image: await this.pinned(spec.image) }, this.placement, secret))) as unknown as { id: string };
       return { id: service.id, adopted: false };
     } catch (error) {
+      if (statusOf(error) !== 409) {
+        if (secret) await unlessMissing(this.docker.getSecret(secret.id).remove()).catch(() => {});
+        throw error;
+      }
+      // Another consumer created the service between our look and our create: its own secret is in
+      // use; the one made here is not (removing it fails harmlessly if it is the same one).
+      const adopted = await this.service(spec.name);
+      if (!adopted) throw error;
+      return { id: adopted.ID, adopted: true };
+    }
+  }
+
+  /**
+   * The attempt's secrets as one swarm secret, labelled like its service. One left by a consumer
+   * that died before creating the service holds a token minted then: replaced, since no service
+   * uses it (one in use cannot be removed, and the create below then adopts that service).
+   */
+  private async createSecret(spec: WorkloadSpec): Promise<{ id: string; name: string }> {
+    const name = secretNameFor(spec.name);
+    const body = { Name: name, Labels: spec.labels, Data: Buffer.from(JSON.stringify(spec.secrets)).toString('base64') };
+    try {
+      const created = (await this.docker.createSecret(body)) as unknown as { id: string };
+      return { id: created.id, name };
+    } catch (error) {
       if (statusOf(error) !== 409) throw error;
-      const existing = await this.service(spec.name);
-      if (!existing) throw error;
-      return { id: existing.ID, adopted: true };
+      await unlessMissing(this.docker.getSecret(name).remove()).catch(() => {});
+      const created = (await this.docker.createSecret(body)) as unknown as { id: string };
+      return { id: created.id, name };
     }
   }
 
@@ -300,6 +347,34 @@ export class SwarmLauncher implements Launcher {
     }
     await unlessMissing(this.docker.getService(id).remove());
     this.lastExit.delete(service.ID);
+    await this.removeSecret(secretNameFor(service.Spec.Name));
+  }
+
+  /** Swarm refuses to remove a secret while the service's tasks still hold it: tried again for a while, then left to the sweep. */
+  private async removeSecret(name: string): Promise<void> {
+    const until = Date.now() + REMOVE_WAIT_MS;
+    for (;;) {
+      try {
+        await unlessMissing(this.docker.getSecret(name).remove());
+        return;
+      } catch (error) {
+        if (Date.now() > until) return;
+        if (!/in use/i.test((error as Error).message)) throw error;
+        await sleep(POLL_MS);
+      }
+    }
+  }
+
+  /** Secrets of berth's workers whose service is gone (a consumer died between the two, or a removal gave up). */
+  private async sweepSecrets(queue: string, serviceNames: Set<string>): Promise<void> {
+    const secrets = (await this.docker.listSecrets({ filters: { label: managedLabelFilter(queue) } })) as unknown as Array<{ ID: string; CreatedAt?: string; Spec?: { Name?: string } }>;
+    for (const secret of secrets) {
+      const name = secret.Spec?.Name ?? '';
+      const owner = name.replace(/-env$/, '');
+      const age = Date.now() - (parseDockerTime(secret.CreatedAt) ?? Date.now());
+      if (serviceNames.has(owner) || age < ORPHAN_SECRET_MS) continue;
+      await unlessMissing(this.docker.getSecret(secret.ID).remove()).catch(() => {});
+    }
   }
 
   /** Zero replicas, once: the running task (if any) is stopped; none starts. */
@@ -324,6 +399,7 @@ export class SwarmLauncher implements Launcher {
 
   async listManaged(queue: string): Promise<ManagedWorkload[]> {
     const services = (await this.docker.listServices({ filters: { label: managedLabelFilter(queue) } })) as unknown as ServiceInfo[];
+    await this.sweepSecrets(queue, new Set(services.map((s) => s.Spec.Name))).catch(() => {});
     if (services.length === 0) return [];
     const tasks = (await this.docker.listTasks({ filters: { service: services.map((s) => s.ID) } })) as unknown as Array<Task & { ServiceID: string }>;
     const newest = new Map<string, Task>();

@@ -12,17 +12,23 @@ import { LABEL } from '../../core/labels.js';
  */
 export async function prepareWorkerNetwork(docker: Dockerode, name: string, redisUrl: string): Promise<void> {
   if (name === 'none') return;
-  const exists = await docker
+  const existing = await docker
     .getNetwork(name)
     .inspect()
     .then(
-      () => true,
+      (network: { Driver?: string; Options?: Record<string, string> }) => network,
       (error: { statusCode?: number }) => {
-        if (error.statusCode === 404) return false;
+        if (error.statusCode === 404) return null;
         throw error;
       },
     );
-  if (!exists) {
+  // berth's name on a network someone else made, with workers able to reach each other: not berth's.
+  if (existing && name === DEFAULT_WORKER_NETWORK && existing.Driver === 'bridge' && existing.Options?.['com.docker.network.bridge.enable_icc'] !== 'false') {
+    throw new Error(
+      `WORKER_NETWORK: the existing '${name}' network lets containers on it reach each other (inter-container traffic on); berth's own is made with com.docker.network.bridge.enable_icc=false. Remove it (docker network rm ${name}) and berth creates its own, or name another network in WORKER_NETWORK.`,
+    );
+  }
+  if (!existing) {
     if (name !== DEFAULT_WORKER_NETWORK) throw new Error(`WORKER_NETWORK: network '${name}' does not exist on this engine (create it, or leave WORKER_NETWORK unset for berth's own)`);
     await docker
       .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Options: { 'com.docker.network.bridge.enable_icc': 'false' }, Labels: { [LABEL.managed]: 'true' } })
