@@ -282,8 +282,23 @@ async function launchOrAdopt(
   const prepared = deps.prepareLaunch ? await deps.prepareLaunch(task.id, data) : { env: {} };
   const launched: WorkerTask = prepared.pull ? { ...task, pull: prepared.pull } : task;
   const createdAt = Date.now();
-  const created = await launcher.createOrAdopt(buildWorkloadSpec(config, { name, task: launched, secrets: prepared.env }, deps.hostEnv));
-  if (created.adopted) return { facts: await startIfCreated(launcher, await mustInspect(launcher, created.id)), createdAt: null };
+  // A token minted for a workload that was never made (the create failed, or another consumer's
+  // workload holds the name) has no container to end with: given back here.
+  const giveBack = () => {
+    const minted = prepared.env.GITHUB_TOKEN;
+    if (minted && deps.revokeToken) deps.revokeToken(minted).catch((error) => log.warn({ err: error }, 'revoking an unused installation token failed; it expires on its own'));
+  };
+  let created: { id: string; adopted: boolean };
+  try {
+    created = await launcher.createOrAdopt(buildWorkloadSpec(config, { name, task: launched, secrets: prepared.env }, deps.hostEnv));
+  } catch (error) {
+    giveBack();
+    throw error;
+  }
+  if (created.adopted) {
+    giveBack();
+    return { facts: await startIfCreated(launcher, await mustInspect(launcher, created.id)), createdAt: null };
+  }
   crashPoint('after-create');
   await launcher.start(created.id);
   return { facts: await mustInspect(launcher, created.id), createdAt, secrets: prepared.env };

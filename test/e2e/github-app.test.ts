@@ -112,6 +112,36 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
     }
   });
 
+  it('a token minted for a workload that could not be created is revoked (no container will end with it)', async () => {
+    const github = new GithubStandin();
+    github.defaultRole = 'write';
+    await github.listen();
+    github.installations.set('octo-org/widgets', 4242);
+    try {
+      const berth = await startBerth(
+        testEnv(redis, image, {
+          WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['octo-org'] } }),
+          AGENT_COMMAND_REVIEW: 'node /agents/token.mjs',
+          GITHUB_APP_ID: github.appId,
+          GITHUB_APP_PRIVATE_KEY: github.privateKey,
+          GITHUB_API_URL: github.url,
+          CHECKOUT: 'never',
+          WORKER_IMAGE: `berth-not-built-here:${process.pid}`,
+          TASK_ATTEMPTS: '1',
+        }),
+      );
+      berths.push(berth);
+      const { body } = await berth.api('POST', '/api/tasks', { kind: 'review', repo: 'octo-org/widgets' });
+      const task = await berth.waitFor(body.id, ['completed', 'failed']);
+      assert.match(task.failedReason, /^worker image berth-not-built-here/);
+      const workerTokens = [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
+      assert.equal(workerTokens.length, 1, 'the token was minted before the create failed');
+      await waitUntil(() => workerTokens[0]!.revoked, 'the unused token revoked', 10_000);
+    } finally {
+      await github.close();
+    }
+  });
+
   it('a push to a PR supersedes its running review: the old container stops, a new review runs', async () => {
     const berth = await startBerth(
       testEnv(redis, image, {
