@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { createTaskQueue } from '../../src/core/queue.js';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
 import { everyRedisValue } from '../support/redis-scan.js';
 import { queueContainers, recordEvents } from '../support/docker.js';
@@ -137,6 +138,45 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       const workerTokens = [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
       assert.equal(workerTokens.length, 1, 'the token was minted before the create failed');
       await waitUntil(() => workerTokens[0]!.revoked, 'the unused token revoked', 10_000);
+    } finally {
+      await github.close();
+    }
+  });
+
+  it("the reconciler revokes the token of a container it retires (its job removed while no consumer watched it)", async () => {
+    const github = new GithubStandin();
+    github.defaultRole = 'write';
+    await github.listen();
+    github.installations.set('octo-org/widgets', 4242);
+    const env = testEnv(redis, image, {
+      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['octo-org'] } }),
+      AGENT_COMMAND_REVIEW: 'node /agents/sleep.mjs',
+      GITHUB_APP_ID: github.appId,
+      GITHUB_APP_PRIVATE_KEY: github.privateKey,
+      GITHUB_API_URL: github.url,
+      CHECKOUT: 'never',
+      RECONCILE_INTERVAL: '500ms',
+    });
+    try {
+      const first = await startBerth(env);
+      const recorder = await recordEvents(first.config.QUEUE_NAME);
+      const { body } = await first.api('POST', '/api/tasks', { kind: 'review', repo: 'octo-org/widgets', prompt: '120' });
+      await waitUntil(() => recorder.events.some((e) => e.action === 'start' && e.jobId === body.id), 'the container started', 30_000);
+      // A planned shutdown of the consumer hands the job back and leaves the container running, unwatched.
+      berths.push(first);
+      await first.consumer!.close();
+      const workerToken = [...github.tokens.values()].find((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined)!;
+      assert.equal(workerToken.revoked, false, 'still in use by the running container');
+      const queue = createTaskQueue(first.config);
+      await (await queue.getJob(body.id))!.remove();
+      await queue.close();
+      const second = await startBerth(env);
+      berths.push(second);
+      await waitUntil(() => recorder.events.some((e) => e.action === 'destroy' && e.jobId === body.id), 'the reconciler removed the container', 30_000);
+      await waitUntil(() => workerToken.revoked, "the retired container's token revoked", 10_000);
+      const revokes = github.calls.filter((c) => c.method === 'DELETE' && c.path === '/installation/token' && c.token === workerToken.token);
+      assert.ok(revokes.some((c) => c.from === '127.0.0.1' && c.status === 204), 'by berth (the worker cannot reach this stand-in)');
+      await recorder.stop();
     } finally {
       await github.close();
     }
