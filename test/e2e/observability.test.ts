@@ -101,7 +101,7 @@ describe('the observability pack against a real Prometheus scraping a real berth
 
   it('every alert query parses; the rules load healthy; promtool unit tests pass', async () => {
     const alerts = alertExpressions();
-    assert.equal(alerts.length, 11);
+    assert.equal(alerts.length, 12);
     for (const { alert, expr } of alerts) {
       const answer = await query(expr);
       assert.equal(answer.status, 'success', `${alert}: ${answer.error}`);
@@ -109,7 +109,7 @@ describe('the observability pack against a real Prometheus scraping a real berth
     const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string }> }> } };
     await waitUntil(async () => {
       const loaded = ((await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof rules).data.groups.flatMap((g) => g.rules);
-      return loaded.length === 11 && loaded.every((r) => r.health === 'ok');
+      return loaded.length === 12 && loaded.every((r) => r.health === 'ok');
     }, 'rules evaluated healthy', 20_000, 500);
     execFileSync('promtool', ['test', 'rules', join(ROOT, 'deploy/prometheus/berth-alerts.test.yml')], { stdio: 'pipe' });
     // Live consumers come from BullMQ's own worker list: the in-process consumer counts.
