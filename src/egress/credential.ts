@@ -1,0 +1,53 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * An attempt's egress credential: who it is, what it may reach, until when. Signed by berth with
+ * the secret it shares with the proxy, so the proxy needs no store to check one (it keeps working
+ * through a Redis outage) and a worker cannot widen its own: any change breaks the signature.
+ */
+export const grantSchema = z.object({
+  /** The attempt: `<jobId>#<attempt>`. */
+  attempt: z.string().min(1),
+  kind: z.string().min(1),
+  hosts: z.array(z.string()),
+  ports: z.array(z.number().int().min(1).max(65_535)),
+  allowPrivate: z.array(z.string()),
+  /** Model providers this attempt may use through the proxy (by name). */
+  providers: z.array(z.string()),
+  /** Expiry, ms since epoch. */
+  expiresAt: z.number().int(),
+});
+export type Grant = z.infer<typeof grantSchema>;
+
+const PREFIX = 'berth-egress.';
+
+export function signGrant(grant: Grant, secret: string): string {
+  const body = Buffer.from(JSON.stringify(grant)).toString('base64url');
+  return `${PREFIX}${body}.${mac(body, secret)}`;
+}
+
+export type Verified = { ok: true; grant: Grant } | { ok: false; reason: string };
+
+export function verifyGrant(credential: string, secrets: string[], now = Date.now()): Verified {
+  if (!credential.startsWith(PREFIX)) return { ok: false, reason: 'no berth egress credential' };
+  const [body = '', signature = ''] = credential.slice(PREFIX.length).split('.');
+  const given = Buffer.from(signature, 'base64url');
+  const valid = secrets.some((secret) => {
+    const expected = Buffer.from(mac(body, secret), 'base64url');
+    return expected.length === given.length && timingSafeEqual(expected, given);
+  });
+  if (!valid) return { ok: false, reason: 'the egress credential is not signed by berth' };
+  let grant: Grant;
+  try {
+    grant = grantSchema.parse(JSON.parse(Buffer.from(body, 'base64url').toString('utf8')));
+  } catch {
+    return { ok: false, reason: 'the egress credential is malformed' };
+  }
+  if (grant.expiresAt <= now) return { ok: false, reason: `the egress credential of ${grant.attempt} expired` };
+  return { ok: true, grant };
+}
+
+function mac(body: string, secret: string): string {
+  return createHmac('sha256', secret).update(body).digest('base64url');
+}

@@ -1,0 +1,115 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { addUsage, NO_USAGE, type Usage } from './usage.js';
+
+export type EgressDecision = 'allowed' | 'refused';
+
+/** One connection or request through the proxy, as the task's egress log shows it. */
+export interface EgressEntry {
+  at: number;
+  /** `connect` (a tunnel), `http` (a plain request), `model` (a provider call with berth's key). */
+  via: 'connect' | 'http' | 'model';
+  host: string;
+  port: number;
+  decision: EgressDecision;
+  reason?: string;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** What the proxy knows of one attempt: what it reached, what was refused, what its model calls used. */
+export interface AttemptEgress {
+  attempt: string;
+  counts: Record<EgressDecision, number>;
+  /** Refusals by host, the check run's "blocked: 3 requests to evil.example". */
+  refusedHosts: Record<string, number>;
+  usage: Usage;
+  /** The latest entries, at most ENTRY_CAP (the counts keep the whole story). */
+  entries: EgressEntry[];
+  updatedAt: number;
+}
+
+const ENTRY_CAP = 500;
+const HOST_CAP = 50;
+
+/**
+ * Per-attempt records, kept in memory and written to `dir` (the proxy's own volume, which no worker
+ * mounts) so they outlive a restart of the proxy process. berth reads an attempt's record after the
+ * attempt ends; records older than `keepMs` are dropped.
+ */
+export class EgressLedger {
+  private readonly attempts = new Map<string, AttemptEgress>();
+  private readonly dirty = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly dir: string | null,
+    private readonly keepMs = 86_400_000,
+  ) {
+    if (dir) mkdirSync(dir, { recursive: true });
+  }
+
+  record(attempt: string, entry: EgressEntry): void {
+    const record = this.get(attempt);
+    record.counts[entry.decision]++;
+    if (entry.decision === 'refused' && (entry.host in record.refusedHosts || Object.keys(record.refusedHosts).length < HOST_CAP)) {
+      record.refusedHosts[entry.host] = (record.refusedHosts[entry.host] ?? 0) + 1;
+    }
+    record.entries.push(entry);
+    if (record.entries.length > ENTRY_CAP) record.entries.splice(0, record.entries.length - ENTRY_CAP);
+    this.touch(record);
+  }
+
+  addUsage(attempt: string, usage: Partial<Usage>): void {
+    const record = this.get(attempt);
+    record.usage = addUsage(record.usage, usage);
+    this.touch(record);
+  }
+
+  /** The attempt's record, from memory or, after a restart, from its file. */
+  read(attempt: string): AttemptEgress | null {
+    const held = this.attempts.get(attempt);
+    if (held) return held;
+    if (!this.dir) return null;
+    try {
+      return JSON.parse(readFileSync(this.file(attempt), 'utf8')) as AttemptEgress;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Writes what changed now (on shutdown, and before a read by berth). */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const attempt of this.dirty) {
+      const record = this.attempts.get(attempt);
+      if (!record || !this.dir) continue;
+      const file = this.file(attempt);
+      writeFileSync(`${file}.tmp`, JSON.stringify(record));
+      renameSync(`${file}.tmp`, file);
+    }
+    this.dirty.clear();
+    const cutoff = Date.now() - this.keepMs;
+    for (const [attempt, record] of this.attempts) if (record.updatedAt < cutoff) this.attempts.delete(attempt);
+  }
+
+  private get(attempt: string): AttemptEgress {
+    let record = this.attempts.get(attempt);
+    if (!record) {
+      record = this.read(attempt) ?? { attempt, counts: { allowed: 0, refused: 0 }, refusedHosts: {}, usage: { ...NO_USAGE }, entries: [], updatedAt: Date.now() };
+      this.attempts.set(attempt, record);
+    }
+    return record;
+  }
+
+  private touch(record: AttemptEgress): void {
+    record.updatedAt = Date.now();
+    this.dirty.add(record.attempt);
+    this.timer ??= setTimeout(() => this.flush(), 500);
+  }
+
+  private file(attempt: string): string {
+    return join(this.dir!, `${Buffer.from(attempt).toString('base64url')}.json`);
+  }
+}
