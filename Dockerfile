@@ -1,6 +1,7 @@
-# One image, three entrypoints: api (default; runs the consumer in-process unless
-# CONSUMER_IN_PROCESS=false), consumer (/app/dist/consumer/main.js) and worker
-# (/app/dist/worker/main.js, what berth itself starts in every task container).
+# One image, four entrypoints: api (default; runs the consumer in-process unless
+# CONSUMER_IN_PROCESS=false), consumer (/app/dist/consumer/main.js), worker
+# (/app/dist/worker/main.js, what berth itself starts in every task container) and the egress proxy
+# (/app/dist/egress/main.js, the long-lived container berth starts with EGRESS=proxy).
 #
 # The base is a Debian bookworm with Node: the official node:<v>-bookworm-slim, or, where no
 # registry is reachable, the equivalent scripts/make-base-image.sh makes with debootstrap.
@@ -33,6 +34,9 @@ RUN command -v git >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteracti
 # no owner option), so it is writable by any worker uid and sticky. setpriv (util-linux) starts
 # swarm workers with no-new-privileges, which swarm services cannot set.
 RUN mkdir -p /work && chmod 1777 /work && command -v setpriv >/dev/null
+# The egress proxy's volumes (its socket, its records) take owner and mode from these folders when
+# Docker first fills them: the proxy runs as 10001; workers traverse the socket's folder, read-only.
+RUN mkdir -p /run/berth-egress /var/lib/berth-egress && chown 10001:10001 /run/berth-egress /var/lib/berth-egress && chmod 0755 /run/berth-egress && chmod 0700 /var/lib/berth-egress
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

@@ -22,9 +22,11 @@ import { EngineHealth } from './engine-health.js';
 import { DeliveryRecovery } from './delivery-recovery.js';
 import { GITHUB_REDELIVERY_WINDOW_MS } from '../core/keys.js';
 import { leftQueue } from '../core/backpressure.js';
+import { EgressGate, type EgressGateConfig } from './egress-gate.js';
 
 export type ConsumerConfig = AttemptConfig &
   ReporterConfig &
+  EgressGateConfig &
   Pick<Config, 'WEBHOOK_REDELIVERY' | 'WEBHOOK_REDELIVERY_INTERVAL' | 'GITHUB_WEBHOOK_SECRET' | 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL' | 'webhookRules' | 'tokenPermissions'>;
 
 export interface ConsumerDeps {
@@ -90,6 +92,12 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         })
       : null;
 
+  // EGRESS=proxy: the proxy runs before any worker that needs it starts; each reconcile pass
+  // brings it back if it is gone (the engine restarts it when it merely died).
+  const egress = new EgressGate(config, launcher, logger);
+  const ensureEgress = () => egress.ensure().catch((error) => logger.error({ err: error }, 'the egress proxy could not be started; workers have no way out until it runs'));
+  await ensureEgress();
+
   const worker = new Worker<TaskData, WorkerResultLine>(
     config.QUEUE_NAME,
     (job: Job<TaskData>, token?: string, signal?: AbortSignal) =>
@@ -100,6 +108,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         cancels,
         logger,
         hostEnv: deps.hostEnv,
+        egress,
         prepareLaunch: launch ? (taskId, task) => launch.prepare(taskId, task) : undefined,
         revokeToken: github ? (token) => github.revoke(token) : undefined,
         engine,
@@ -144,8 +153,10 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
 
   // Register as alive before taking jobs, so no reconciler mistakes this consumer for dead.
   await liveness.start();
-  const reconcile = () =>
-    reconcileOnce({ queue: deps.queue, redis, launcher, liveness, cancels, logger, stopGraceMs: config.WORKER_STOP_GRACE, takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS, ...(github ? { revokeToken: (token: string) => github.revoke(token) } : {}) });
+  const reconcile = async () => {
+    await ensureEgress();
+    return reconcileOnce({ queue: deps.queue, redis, launcher, liveness, cancels, logger, stopGraceMs: config.WORKER_STOP_GRACE, takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS, ...(github ? { revokeToken: (token: string) => github.revoke(token) } : {}) });
+  };
   let reconciling: Promise<unknown> = Promise.resolve();
   let reconcileRunning = false;
   // One pass at a time: passes that would pile up behind a Redis or engine outage are skipped.

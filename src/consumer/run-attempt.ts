@@ -12,14 +12,17 @@ import { ImageMissing, type Launcher, type WorkloadFacts } from './launcher/laun
 import { buildWorkloadSpec, type LaunchConfig } from './launcher/spec.js';
 import { capOutcome, interpretExit, maskOutcome } from './outcome.js';
 import { SecretMask } from '../core/secret-mask.js';
+import type { EgressGate } from './egress-gate.js';
 import { failureLabel, type BerthMetrics } from '../core/metrics.js';
 import { streamLogsToJob } from './log-stream.js';
-import type { ContainerProgress } from '../core/task-view.js';
+import type { ContainerProgress, EgressSummary } from '../core/task-view.js';
 import type { GithubReports } from '../core/reports.js';
 import { GithubUnavailable, LaunchRefused, type LaunchPreparation } from './github-launch.js';
 import { isEngineUnavailable, retryWhileUnreachable, type EngineHealth } from './engine-health.js';
 
 /** How often a waiting consumer looks at its container itself: a wait request on a connection a restarting engine dropped may never settle. */
+/** Entries of an attempt's egress log kept with the task (the proxy keeps more, the counts all). */
+const EGRESS_LOG_KEPT = 100;
 const WAIT_POLL_MS = 5_000;
 /** How often a launch looks at a workload the backend has not started yet. */
 const START_POLL_MS = 250;
@@ -49,6 +52,8 @@ export interface AttemptDeps {
   started?: (repo: string, taskId: string) => Promise<void>;
   /** The engine's reachability over time; calls retry while it is down. */
   engine?: EngineHealth;
+  /** EGRESS=proxy: each attempt's way out, and its record afterwards. */
+  egress?: EgressGate;
   /** Revokes a worker's installation token once its container has exited. */
   revokeToken?: (token: string) => Promise<void>;
   /** Outbound GitHub reports (check runs, comments); absent without App credentials. */
@@ -215,7 +220,8 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   const signalledFromOutside = !timedOut && !cancelled && !facts.failure && facts.exitCode > 128 && !facts.oomKilled && facts.finishedAt !== null;
   const engineRestarted = signalledFromOutside && !!deps.engine && (deps.engine.wasDownAround(facts.finishedAt!) || (await deps.engine.goesDownWithin(ENGINE_SHUTDOWN_WINDOW_MS)));
   const output = await retryWhileUnreachable('logs', () => launcher.logs(id), deps.engine);
-  await reportProgress(job, attempt, facts);
+  const egress = await egressOf(deps, facts, `${jobId}#${attempt}`);
+  await reportProgress(job, attempt, facts, egress);
   // What the agent wrote (its result, its error) is masked with the container's own secrets before
   // anything records it: the job's return value and failure reason feed the task API and GitHub.
   // Capped after masking, so a cut never leaves part of a secret unmasked.
@@ -288,9 +294,10 @@ async function launchOrAdopt(
     const minted = prepared.env.GITHUB_TOKEN;
     if (minted && deps.revokeToken) deps.revokeToken(minted).catch((error) => log.warn({ err: error }, 'revoking an unused installation token failed; it expires on its own'));
   };
+  const egress = deps.egress?.enabled ? deps.egress.forAttempt(launched) : undefined;
   let created: { id: string; adopted: boolean };
   try {
-    created = await launcher.createOrAdopt(buildWorkloadSpec(config, { name, task: launched, secrets: prepared.env }, deps.hostEnv));
+    created = await launcher.createOrAdopt(buildWorkloadSpec(config, { name, task: launched, secrets: prepared.env, ...(egress ? { egress } : {}) }, deps.hostEnv));
   } catch (error) {
     giveBack();
     throw error;
@@ -359,9 +366,25 @@ async function mustInspect(launcher: Launcher, id: string): Promise<WorkloadFact
   return facts;
 }
 
-async function reportProgress(job: Job, attempt: number, facts: WorkloadFacts): Promise<void> {
+/** The proxy's record of the attempt, as the task shows it; counted in the metrics once. */
+async function egressOf(deps: AttemptDeps, facts: WorkloadFacts, attempt: string): Promise<EgressSummary | undefined> {
+  const proxy = facts.labels[LABEL.egress];
+  if (!proxy || !deps.egress) return undefined;
+  const record = await deps.egress.record(proxy, attempt);
+  if (!record) return undefined;
+  deps.metrics?.egressRequests.inc({ decision: 'allowed' }, record.counts.allowed);
+  deps.metrics?.egressRequests.inc({ decision: 'refused' }, record.counts.refused);
+  deps.metrics?.modelTokens.inc({ type: 'input' }, record.usage.inputTokens);
+  deps.metrics?.modelTokens.inc({ type: 'output' }, record.usage.outputTokens);
+  deps.metrics?.modelTokens.inc({ type: 'cache_read' }, record.usage.cacheReadTokens);
+  deps.metrics?.modelTokens.inc({ type: 'cache_write' }, record.usage.cacheWriteTokens);
+  return { allowed: record.counts.allowed, refused: record.counts.refused, refusedHosts: record.refusedHosts, usage: record.usage, log: record.entries.slice(-EGRESS_LOG_KEPT) };
+}
+
+async function reportProgress(job: Job, attempt: number, facts: WorkloadFacts, egress?: EgressSummary): Promise<void> {
   const progress: ContainerProgress = {
     attempt,
+    ...(egress ? { egress } : {}),
     container: {
       name: facts.name,
       id: facts.id,

@@ -7,6 +7,7 @@ import { parseDuration } from './duration.js';
 import { QUEUE_NAME_PATTERN } from './names.js';
 import { loadWebhookRules, type WebhookRules } from './webhook-rules.js';
 import { resolveDockerEndpoint } from './docker-endpoint.js';
+import { cidrProblem, hostEntryProblem, parseEgressSettings, type EgressSettings } from './egress-config.js';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 
@@ -61,10 +62,10 @@ const boolean = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const list = () =>
+const list = (fallback = '') =>
   z
     .string()
-    .default('')
+    .default(fallback)
     .transform((text) => text.split(',').map((s) => s.trim()).filter(Boolean));
 
 /**
@@ -141,6 +142,18 @@ export const envSchema = z.object({
   WORKER_LOG_MAX_SIZE: z.string().regex(/^\d+[kmg]$/, 'expected a size like 10m').default('10m').describe('json-file log size cap per container.'),
   WORKER_STOP_GRACE: duration('10s').describe('Time between SIGTERM and SIGKILL when berth stops a container.'),
   WORKER_ENV: list().describe('Names of variables copied from berth\'s environment into every worker (e.g. model API keys).'),
+
+  EGRESS: z
+    .enum(['open', 'proxy', 'none'])
+    .default('open')
+    .describe("What a worker can reach. `proxy`: nothing but berth's egress proxy (the worker has no network; a Unix socket relayed inside it), which lets each attempt reach only its allowlist and holds the model keys. `none`: no network at all. `open`: WORKER_NETWORK as it is (doctor warns)."),
+  EGRESS_HOSTS: list().describe('EGRESS=proxy: host names every kind may reach, beside GitHub (GITHUB_SERVER_URL, GITHUB_API_URL); `*.example.com` for names below a domain. EGRESS_HOSTS_<KIND> adds hosts for one kind (e.g. package registries for implement).'),
+  EGRESS_PORTS: list('443').describe('EGRESS=proxy: ports workers may connect to through the proxy (GitHub\'s own port is added).'),
+  EGRESS_ALLOW_PRIVATE: list().describe('EGRESS=proxy: private, loopback or link-local ranges (CIDR) an allowed name may resolve to, e.g. a GitHub Enterprise Server on 10.x. Otherwise such names are refused (DNS rebinding).'),
+  EGRESS_NETWORKS: list('bridge').describe('EGRESS=proxy: networks the egress proxy container joins to reach the outside (never a network workers are on).'),
+  EGRESS_PROVIDERS: list().describe('EGRESS=proxy: model providers workers reach through the proxy, which adds the key: `anthropic`, `openai`, or a name of yours with PROVIDER_<NAME>_URL and PROVIDER_<NAME>_API. Each needs PROVIDER_<NAME>_KEY or PROVIDER_<NAME>_KEY_FILE.'),
+  EGRESS_CA_FILE: z.string().optional().describe('EGRESS=proxy: PEM certificates the proxy trusts for model providers beside the public roots (a private provider, a test CA).'),
+  EGRESS_MEMORY: byteSize('256m').describe('EGRESS=proxy: memory limit of the egress proxy container.'),
 
   TASK_TIMEOUT: duration('45m').describe("Longest a container may run, counted from its own start, so the deadline survives dispatcher restarts."),
   TASK_ATTEMPTS: integer(3, 1, 100).describe('Attempts per task (first run included).'),
@@ -226,6 +239,8 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   webhookRules: WebhookRules;
   /** PEM text, from GITHUB_APP_PRIVATE_KEY or the file; null when no App is configured. */
   githubAppPrivateKey: string | null;
+  /** EGRESS_HOSTS_<KIND>, the model providers with their keys, the proxy's extra CA. */
+  egress: EgressSettings;
 };
 
 export class ConfigError extends Error {
@@ -318,6 +333,22 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none') problems.push("WORKER_NETWORK: 'none' is not available to swarm services; leave it unset (berth makes an overlay of its own that no standalone container can join) or name an --internal swarm-scoped network");
   }
 
+  const egress = parseEgressSettings(env, listOf(raw.EGRESS_PROVIDERS), Object.keys(agentCommands), raw.EGRESS_CA_FILE, problems);
+  for (const host of listOf(raw.EGRESS_HOSTS)) {
+    const problem = hostEntryProblem(host.toLowerCase());
+    if (problem) problems.push(`EGRESS_HOSTS: ${problem}`);
+  }
+  for (const range of listOf(raw.EGRESS_ALLOW_PRIVATE)) {
+    const problem = cidrProblem(range);
+    if (problem) problems.push(`EGRESS_ALLOW_PRIVATE: ${problem}`);
+  }
+  for (const port of listOf(raw.EGRESS_PORTS)) if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) problems.push(`EGRESS_PORTS: '${port}' is not a port number`);
+  if (parsed.success && parsed.data.EGRESS === 'proxy') {
+    if (parsed.data.LAUNCHER === 'swarm') problems.push("EGRESS=proxy: not yet available on a swarm (the proxy's socket is a volume on one engine); use EGRESS=open with a swarm-scoped --internal network, or LAUNCHER=docker");
+    if (raw.WORKER_NETWORK && raw.WORKER_NETWORK !== 'none' && raw.WORKER_NETWORK !== DEFAULT_WORKER_NETWORK) problems.push(`WORKER_NETWORK: EGRESS=proxy gives workers no network (the proxy is their only way out); leave WORKER_NETWORK unset, or set EGRESS=open to use '${raw.WORKER_NETWORK}'`);
+    for (const name of workerEnv) if (egress.providers.some((p) => p.key === env[name])) problems.push(`WORKER_ENV: '${name}' holds a model provider's key; with EGRESS=proxy the key stays with the proxy (remove it from WORKER_ENV)`);
+  }
+
   const webhook = loadWebhookRules(raw.WEBHOOK_RULES_FILE);
   if ('problems' in webhook) problems.push(...webhook.problems);
 
@@ -343,6 +374,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     workerEntrypoint: entrypoint.argv,
     webhookRules: webhook.rules,
     githubAppPrivateKey,
+    egress,
   };
 }
 

@@ -11,6 +11,11 @@ export const LABEL = {
   timeoutMs: 'berth.timeout-ms',
   /** Memory limit in bytes, so an exit 137 can be read as OOM without the launch config. */
   memoryBytes: 'berth.memory-bytes',
+  /** On a worker: the egress proxy it reaches out through (an old proxy stays while one uses it). */
+  egress: 'berth.egress',
+  /** On an egress proxy (never `managed`: it is not a worker): its queue, and the version of its settings. */
+  egressProxy: 'berth.egress-proxy',
+  egressVersion: 'berth.egress-version',
 } as const;
 
 export function managedLabelFilter(queue: string): string[] {

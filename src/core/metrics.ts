@@ -16,6 +16,8 @@ export class BerthMetrics {
   readonly redeliveries = new Counter({ name: 'berth_webhook_redeliveries_total', help: 'Missed webhook deliveries berth asked GitHub to redeliver', registers: [this.registry] });
   readonly deliveriesLost = new Counter({ name: 'berth_webhook_deliveries_lost_total', help: 'Failed webhook deliveries older than GitHub redelivers', registers: [this.registry] });
   readonly redisFull = new Counter({ name: 'berth_redis_full_total', help: 'Requests refused because Redis reached its maxmemory (nothing was written)', registers: [this.registry] });
+  readonly egressRequests = new Counter({ name: 'berth_egress_requests_total', help: "Workers' connections and requests through the egress proxy, by decision (counted when their attempt ends)", labelNames: ['decision'] as const, registers: [this.registry] });
+  readonly modelTokens = new Counter({ name: 'berth_model_tokens_total', help: "Model tokens workers used through the egress proxy, as the providers reported them, by type", labelNames: ['type'] as const, registers: [this.registry] });
   readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });
   readonly startLatency = new Histogram({
     name: 'berth_container_start_seconds',

@@ -2,10 +2,23 @@ import { Job } from 'bullmq';
 import { CANCELLED_REASON, type TaskData, type TaskState } from './task.js';
 import type { WorkerResultLine } from './worker-protocol.js';
 
+/** What an attempt reached through berth's egress proxy, and what its model calls used (the proxy's record). */
+export interface EgressSummary {
+  allowed: number;
+  refused: number;
+  /** Refusals by host: the check run's "blocked: 3 requests to evil.example". */
+  refusedHosts: Record<string, number>;
+  usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; requests: number };
+  /** The latest connections and requests (host, port, bytes, decision), oldest first. */
+  log: Array<{ at: number; via: string; host: string; port: number; decision: string; reason?: string; bytesIn: number; bytesOut: number }>;
+}
+
 /** What the consumer writes as a job's progress: which container runs (or ran) the current attempt. */
 export interface ContainerProgress {
   attempt: number;
   container: { name: string; id: string; state: string; exitCode?: number; startedAt?: number | null; finishedAt?: number | null; node?: string; failure?: string };
+  /** EGRESS=proxy: the attempt's egress record, once it has ended. */
+  egress?: EgressSummary;
 }
 
 export interface TaskView {
@@ -25,6 +38,8 @@ export interface TaskView {
   startedAt: string | null;
   finishedAt: string | null;
   replayOf: string | null;
+  /** The last attempt's egress (EGRESS=proxy), once it ended; null otherwise. */
+  egress: EgressSummary | null;
 }
 
 export async function publicState(job: Job): Promise<TaskState> {
@@ -89,5 +104,6 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     startedAt: iso(job.processedOn),
     finishedAt: iso(job.finishedOn),
     replayOf: job.data.replayOf ?? null,
+    egress: (typeof progress === 'object' && progress?.egress) || null,
   };
 }

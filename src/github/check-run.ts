@@ -1,3 +1,4 @@
+import { codeSpan } from '../core/markdown.js';
 import type { TaskView } from '../core/task-view.js';
 
 /** GitHub's limits: summary and text up to 65535 characters, action label 20, description 40. */
@@ -163,7 +164,21 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
 
 function facts(view: TaskView): string {
   const took = duration(view);
-  return [`- Task: \`${view.id}\``, `- Attempts used: ${view.attempts} of ${view.maxAttempts}`, ...(took ? [`- Duration: ${took}`] : [])].join('\n');
+  return [`- Task: \`${view.id}\``, `- Attempts used: ${view.attempts} of ${view.maxAttempts}`, ...(took ? [`- Duration: ${took}`] : []), ...egressFacts(view)].join('\n');
+}
+
+/** "Egress: 12 allowed; blocked: 3 requests to evil.example", and the model usage the proxy metered. */
+export function egressFacts(view: Pick<TaskView, 'egress'>): string[] {
+  const egress = view.egress;
+  if (!egress) return [];
+  const blocked = Object.entries(egress.refusedHosts)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([host, count]) => `${count} request${count === 1 ? '' : 's'} to ${codeSpan(host)}`);
+  const lines = [`- Egress: ${egress.allowed} allowed${egress.refused ? `; blocked: ${blocked.join(', ')}${Object.keys(egress.refusedHosts).length > 5 ? ', …' : ''}` : ', none blocked'}`];
+  const u = egress.usage;
+  if (u.requests > 0) lines.push(`- Model usage: ${u.inputTokens} input, ${u.outputTokens} output tokens${u.cacheReadTokens || u.cacheWriteTokens ? ` (cache: ${u.cacheReadTokens} read, ${u.cacheWriteTokens} written)` : ''} in ${u.requests} request${u.requests === 1 ? '' : 's'}`);
+  return lines;
 }
 
 /** Marks berth's comment for a task, so a crash between posting and recording never posts twice. */

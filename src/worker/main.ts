@@ -8,6 +8,7 @@ import { checkout } from './checkout.js';
 import { noNewPrivsInEffect } from './privileges.js';
 import { readSecretsFile } from './secrets-file.js';
 import { revokeOwnToken } from './revoke-token.js';
+import { startEgressRelay } from './egress-relay.js';
 
 /** Entrypoint inside a worker container. Everything it trusts arrives through the environment. */
 async function main(): Promise<number> {
@@ -43,6 +44,15 @@ async function main(): Promise<number> {
   }
   delete env.BERTH_COMMAND;
   delete env.BERTH_SECRETS_FILE;
+  // EGRESS=proxy: the only way out, ready before the checkout and the agent need it.
+  if (env.BERTH_EGRESS_SOCKET) {
+    try {
+      await startEgressRelay(env.BERTH_EGRESS_SOCKET, Number(env.BERTH_EGRESS_PORT) || 3128);
+    } catch (error) {
+      return fail(EXIT.noRetry, `could not start the relay to berth's egress proxy on 127.0.0.1:${env.BERTH_EGRESS_PORT}: ${(error as Error).message}`);
+    }
+    delete env.BERTH_EGRESS_SOCKET;
+  }
   if (!env.GITHUB_TOKEN) env.BERTH_GITHUB_AUTH = 'none';
   const home = process.env.HOME ?? '/work';
   let cwd = home;

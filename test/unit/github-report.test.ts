@@ -25,6 +25,7 @@ const view = (over: Partial<TaskView> = {}): TaskView => ({
   startedAt: null,
   finishedAt: null,
   replayOf: null,
+  egress: null,
   ...over,
 });
 

@@ -6,7 +6,8 @@ import { prepareWorkerNetwork } from './worker-network.js';
 import { resolveDockerEndpoint } from '../../core/docker-endpoint.js';
 import { demuxDockerStream, unframed } from './docker-frames.js';
 import { buildWorkloadSpec } from './spec.js';
-import { ImageMissing, parseBind, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec, type WorkloadState } from './launcher.js';
+import { DockerEgress } from './docker-egress.js';
+import { ImageMissing, parseBind, type EgressProxySpec, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec, type WorkloadState } from './launcher.js';
 
 /** A client for the engine the config names (TLS with client certificates for a TCP engine). */
 export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[0]): Dockerode {
@@ -84,6 +85,7 @@ export function containerCreateOptions(spec: WorkloadSpec): Dockerode.ContainerC
         const { source, target, readOnly } = parseBind(bind);
         return `${source}:${target}${readOnly ? ':ro' : ''}`;
       }),
+      ...(spec.volumes.length ? { Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.source, Target: v.target, ReadOnly: v.readOnly })) } : {}),
       IpcMode: 'private',
       LogConfig: { Type: 'json-file', Config: { 'max-size': spec.logMaxSize, 'max-file': '1' } },
       RestartPolicy: { Name: 'no' },
@@ -106,7 +108,23 @@ export class DockerLauncher implements Launcher {
   readonly backend = 'docker' as const;
   private engine: Promise<string> | null = null;
 
-  constructor(readonly docker: Dockerode) {}
+  private readonly egress: DockerEgress;
+
+  constructor(readonly docker: Dockerode) {
+    this.egress = new DockerEgress(docker);
+  }
+
+  ensureEgressProxy(spec: EgressProxySpec): Promise<{ id: string; created: boolean }> {
+    return this.egress.ensure(spec);
+  }
+
+  retireEgressProxies(queue: string, current: string): Promise<string[]> {
+    return this.egress.retire(queue, current);
+  }
+
+  egressRecord(proxyName: string, attempt: string): Promise<unknown> {
+    return this.egress.record(proxyName, attempt);
+  }
 
   nameFor(queue: string, jobId: string, attempt: number): string {
     return containerName(queue, jobId, attempt);

@@ -35,10 +35,40 @@ export interface WorkloadSpec {
   capAdd: string[];
   /** Operator binds, `source:target[:ro]`. */
   binds: string[];
+  /** Named volumes (berth's egress proxy socket), mounted as given. */
+  volumes: VolumeMount[];
   /** `none`, or the name of the network workers join. */
   network: string;
   logMaxSize: string;
   stopGraceMs: number;
+}
+
+export interface VolumeMount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+/**
+ * berth's egress proxy as a backend runs it: one long-lived workload per version, found again by
+ * its name, restarted by the engine when it dies, never stopped by berth's own shutdown.
+ */
+export interface EgressProxySpec {
+  /** Per queue and version: a new version starts beside the old one. */
+  name: string;
+  image: string;
+  command: string[];
+  uid: number;
+  gid: number;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  /** Networks with a route out; the first is its primary. Never one workers are on (they have none). */
+  networks: string[];
+  memoryBytes: number;
+  /** Holds the proxy's Unix socket; workers mount it read-only. */
+  socketVolume: string;
+  /** Holds its per-attempt records; no worker mounts it. */
+  stateVolume: string;
 }
 
 /**
@@ -123,6 +153,12 @@ export interface Launcher {
   checkImage(image: string): Promise<void>;
   ping(): Promise<void>;
   describe(): Promise<LauncherDescription>;
+  /** Creates the egress proxy, or adopts the one of that name (starting it when stopped). */
+  ensureEgressProxy(spec: EgressProxySpec): Promise<{ id: string; created: boolean }>;
+  /** Removes `queue`'s proxies other than `current` once no running workload uses them. Returns the names removed. */
+  retireEgressProxies(queue: string, current: string): Promise<string[]>;
+  /** The proxy's record of one attempt (`<jobId>#<attempt>`), or null when it has none. */
+  egressRecord(proxyName: string, attempt: string): Promise<unknown>;
 }
 
 /** The worker image is not where the workload would run: retrying cannot help until an operator builds or pulls it. */

@@ -1,7 +1,7 @@
 import { agentCommandFor, type Config } from '../../core/config.js';
 import { LABEL } from '../../core/labels.js';
 import type { WorkerTask } from '../../core/task.js';
-import type { WorkloadSpec } from './launcher.js';
+import type { VolumeMount, WorkloadSpec } from './launcher.js';
 
 export type LaunchConfig = Pick<
   Config,
@@ -19,6 +19,7 @@ export type LaunchConfig = Pick<
   | 'WORKER_LOG_MAX_SIZE'
   | 'WORKER_STOP_GRACE'
   | 'WORKER_ENV'
+  | 'EGRESS'
   | 'TASK_TIMEOUT'
   | 'CHECKOUT'
   | 'CHECKOUT_DEPTH'
@@ -34,6 +35,8 @@ export interface LaunchRequest {
   task: WorkerTask;
   /** Short-lived credentials minted at launch; they live only in the workload's environment. */
   secrets?: Record<string, string>;
+  /** EGRESS=proxy: the attempt's way out (its credential, the proxy's socket volume). */
+  egress?: { env: Record<string, string>; secrets: Record<string, string>; volumes: VolumeMount[]; labels: Record<string, string> };
 }
 
 /** Where the worker clones the task's repository; the agent's working directory. */
@@ -68,7 +71,8 @@ export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, 
     const value = hostEnv[name];
     if (value !== undefined) secrets[name] = value;
   }
-  Object.assign(secrets, request.secrets ?? {});
+  Object.assign(secrets, request.secrets ?? {}, request.egress?.secrets ?? {});
+  Object.assign(env, request.egress?.env ?? {});
   // Where GitHub is, in the names GitHub Actions uses, so agents written for Actions find it.
   env.GITHUB_SERVER_URL = config.GITHUB_SERVER_URL.replace(/\/$/, '');
   env.GITHUB_API_URL = config.GITHUB_API_URL.replace(/\/$/, '');
@@ -95,6 +99,7 @@ export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, 
       [LABEL.timeoutMs]: String(config.TASK_TIMEOUT),
       [LABEL.memoryBytes]: String(config.WORKER_MEMORY),
       'berth.consumer': config.CONSUMER_ID,
+      ...(request.egress?.labels ?? {}),
     },
     memoryBytes: config.WORKER_MEMORY,
     nanoCpus: Math.round(config.WORKER_CPUS * 1e9),
@@ -102,7 +107,9 @@ export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, 
     tmpfsBytes: config.WORKER_TMPFS_SIZE,
     capAdd: config.WORKER_CAP_ADD,
     binds: config.WORKER_BINDS,
-    network: config.WORKER_NETWORK,
+    volumes: request.egress?.volumes ?? [],
+    // Behind the proxy (or with no egress at all) a worker has no network: loopback only.
+    network: config.EGRESS === 'open' ? config.WORKER_NETWORK : 'none',
     logMaxSize: config.WORKER_LOG_MAX_SIZE,
     stopGraceMs: config.WORKER_STOP_GRACE,
   };

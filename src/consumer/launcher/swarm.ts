@@ -107,6 +107,7 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
             const { source, target, readOnly } = parseBind(bind);
             return { Type: 'bind', Source: source, Target: target, ReadOnly: readOnly };
           }),
+          ...spec.volumes.map((v) => ({ Type: 'volume', Source: v.source, Target: v.target, ReadOnly: v.readOnly })),
         ],
       },
       Resources: { Limits: { MemoryBytes: spec.memoryBytes, NanoCPUs: spec.nanoCpus, Pids: spec.pidsLimit } },
@@ -472,6 +473,19 @@ export class SwarmLauncher implements Launcher {
 
   async ping(): Promise<void> {
     await this.docker.ping();
+  }
+
+  // EGRESS=proxy is refused at config time on a swarm (a proxy per node is still to come).
+  async ensureEgressProxy(): Promise<{ id: string; created: boolean }> {
+    throw new Error('EGRESS=proxy is not available on a swarm yet');
+  }
+
+  async retireEgressProxies(): Promise<string[]> {
+    return [];
+  }
+
+  async egressRecord(): Promise<unknown> {
+    return null;
   }
 
   async describe(): Promise<LauncherDescription> {

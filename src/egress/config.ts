@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+/** Where the proxy listens inside its container, and where workers find it (a volume mounted read-only). */
+export const EGRESS_SOCKET_DIR = '/run/berth-egress';
+export const EGRESS_SOCKET = `${EGRESS_SOCKET_DIR}/proxy.sock`;
+export const EGRESS_STATE_DIR = '/var/lib/berth-egress';
+
+const providerSchema = z.object({ name: z.string(), url: z.string().url(), key: z.string().min(1), api: z.enum(['anthropic', 'openai']) });
+
+/**
+ * The egress proxy's own settings, as berth sets them on its container (never by hand: berth
+ * derives the secrets and passes the operator's providers). One schema, parsed once at start.
+ */
+export const egressEnvSchema = z.object({
+  EGRESS_SECRETS: z
+    .string()
+    .min(32)
+    .transform((text) => text.split(',').filter(Boolean))
+    .describe('Secrets attempt credentials are signed with, the current one first.'),
+  EGRESS_ADMIN_TOKEN: z.string().min(32).describe("What berth presents to read an attempt's record."),
+  EGRESS_PROVIDERS_JSON: z
+    .string()
+    .default('[]')
+    .transform((text, ctx) => {
+      try {
+        return z.array(providerSchema).parse(JSON.parse(text));
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not a list of providers: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+    }),
+  EGRESS_EXTRA_CA: z.string().optional(),
+  EGRESS_SOCKET: z.string().default(EGRESS_SOCKET),
+  /** A TCP port as well (benchmarks, tests on loopback); 0: none. */
+  EGRESS_LISTEN_PORT: z.coerce.number().int().min(0).max(65_535).default(0),
+  EGRESS_LISTEN_HOST: z.string().default('127.0.0.1'),
+  EGRESS_STATE_DIR: z.string().default(EGRESS_STATE_DIR),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type EgressConfig = z.output<typeof egressEnvSchema>;
+
+export function parseEgressConfig(env: NodeJS.ProcessEnv): EgressConfig {
+  const parsed = egressEnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`berth-egress: invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}

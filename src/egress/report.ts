@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+import http from 'node:http';
+import { parseEgressConfig } from './config.js';
+
+/**
+ * Prints one attempt's egress record as JSON: what berth runs inside the proxy's container (an
+ * exec needs no network between berth and the proxy). Exit code 3 when the proxy has no record.
+ */
+const attempt = process.argv[2];
+if (!attempt) {
+  process.stderr.write('usage: report.js <jobId>#<attempt>\n');
+  process.exit(2);
+}
+const config = parseEgressConfig(process.env);
+const request = http.request({ socketPath: config.EGRESS_SOCKET, path: `/_berth/attempts/${encodeURIComponent(attempt)}`, headers: { 'x-berth-admin': config.EGRESS_ADMIN_TOKEN } }, (response) => {
+  let body = '';
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => (body += chunk));
+  response.on('end', () => {
+    process.stdout.write(`${body}\n`);
+    process.exit(response.statusCode === 200 ? 0 : 3);
+  });
+});
+request.on('error', (error) => {
+  process.stderr.write(`berth-egress report: ${error.message}\n`);
+  process.exit(1);
+});
+request.end();
