@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, chmodSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type Dockerode from 'dockerode';
+import { docker } from '../support/docker.js';
+import { createTestNetwork, type TestNetwork } from '../support/docker-network.js';
+import { ensureWorkerImage } from '../support/image.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+import { AGENTS_DIR, startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
+import { waitUntil } from '../support/wait.js';
+import { LABEL } from '../../src/core/labels.js';
+
+const REAL_KEY = `sk-ant-real-provider-key-${process.pid}-never-in-a-worker`;
+
+/**
+ * Workers behind berth's egress proxy, for real: the worker has no network (only loopback and a
+ * relay to the proxy's socket); the "outside" is containers on a network the test made, which only
+ * the proxy joins: an allowed host, a blocked one, and a fake Anthropic API over HTTPS (a test CA)
+ * that prints the key each request carried.
+ */
+describe('agent containment: an egress proxy is the only way out, and it holds the model key', () => {
+  let redis: TestRedis;
+  let image: string;
+  let outside: TestNetwork;
+  let subnet: string;
+  let allowedIp: string;
+  let hostListener: net.Server;
+  let berth: TestBerth;
+  let env: Record<string, string>;
+  const hosts: Dockerode.Container[] = [];
+  let models: Dockerode.Container;
+  let caDir: string;
+
+  const startHost = async (alias: string, role: string, tls: { cert: string; key: string }) => {
+    const container = await docker.createContainer({
+      Image: image,
+      Entrypoint: ['node', '/agents/outside-host.mjs'],
+      Env: [`ROLE=${role}`, `TLS_CERT=${tls.cert}`, `TLS_KEY=${tls.key}`],
+      Labels: { 'berth.test': 'egress-outside' },
+      HostConfig: { NetworkMode: outside.name, Binds: [`${AGENTS_DIR}:/agents:ro`] },
+      NetworkingConfig: { EndpointsConfig: { [outside.name]: { Aliases: [alias] } } },
+    });
+    hosts.push(container);
+    await container.start();
+    await waitUntil(async () => String(await container.logs({ stdout: true, stderr: true })).includes('"listening"'), `${alias} listening`, 20_000);
+    return container;
+  };
+  const proxies = async () => (await docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${env.QUEUE_NAME}`] } })) as Dockerode.ContainerInfo[];
+
+  before(async () => {
+    image = await ensureWorkerImage();
+    redis = await startRedis();
+    // A test CA and one certificate for the outside hosts.
+    caDir = mkdtempSync(join(tmpdir(), 'berth-egress-ca-'));
+    chmodSync(caDir, 0o755);
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: caDir, stdio: 'pipe' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=berth egress test CA');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=allowed.test');
+    writeFileSync(join(caDir, 'san.ext'), 'subjectAltName=DNS:allowed.test,DNS:blocked.test,DNS:models.test\n');
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
+    chmodSync(join(caDir, 'ca.pem'), 0o644);
+    const tls = { cert: readFileSync(join(caDir, 'server.pem'), 'utf8'), key: readFileSync(join(caDir, 'server.key'), 'utf8') };
+
+    outside = await createTestNetwork('berth-outside');
+    subnet = ((await docker.getNetwork(outside.name).inspect()).IPAM?.Config?.[0]?.Subnet as string) ?? '';
+    const allowed = await startHost('allowed.test', 'web', tls);
+    await startHost('blocked.test', 'blocked', tls);
+    models = await startHost('models.test', 'anthropic', tls);
+    allowedIp = (await allowed.inspect()).NetworkSettings.Networks[outside.name]!.IPAddress;
+    // A service on the host on every address: a bridge or --internal container would reach it through its gateway.
+    hostListener = net.createServer((socket) => socket.end('host service\n')).listen(0, '0.0.0.0');
+    await new Promise((resolve) => hostListener.once('listening', resolve));
+
+    env = testEnv(redis, image, {
+      EGRESS: 'proxy',
+      EGRESS_NETWORKS: outside.name,
+      EGRESS_HOSTS: 'allowed.test,ip6-localhost',
+      EGRESS_PORTS: '80,443',
+      EGRESS_ALLOW_PRIVATE: subnet,
+      EGRESS_PROVIDERS: 'anthropic',
+      PROVIDER_ANTHROPIC_URL: 'https://models.test',
+      PROVIDER_ANTHROPIC_KEY: REAL_KEY,
+      EGRESS_CA_FILE: join(caDir, 'ca.pem'),
+      WORKER_BINDS: `${AGENTS_DIR}:/agents:ro,${caDir}:/ca:ro`,
+      WORKER_ENV: 'NODE_EXTRA_CA_CERTS',
+      AGENT_COMMAND_EGRESS: 'node /agents/egress-probe.mjs',
+      RECONCILE_INTERVAL: '500ms',
+      TASK_ATTEMPTS: '1',
+    });
+    berth = await startBerth(env, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
+  });
+  after(async () => {
+    await berth?.close();
+    for (const proxy of await proxies().catch(() => [])) {
+      await docker.getContainer(proxy.Id).remove({ force: true, v: true }).catch(() => {});
+      const name = proxy.Names[0]!.replace(/^\//, '');
+      for (const volume of [name, `${name}-state`]) await docker.getVolume(volume).remove().catch(() => {});
+    }
+    for (const host of hosts) await host.remove({ force: true }).catch(() => {});
+    await outside?.remove();
+    hostListener?.close();
+    await redis?.stop();
+  });
+
+  const probe = async () => {
+    const gateway = ((await docker.getNetwork('bridge').inspect()).IPAM?.Config?.[0]?.Gateway as string) ?? '172.17.0.1';
+    const prompt = JSON.stringify({ allowedIp, gateway, apiPort: (hostListener.address() as net.AddressInfo).port, redisPort: redis.port });
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'egress', repo: 'octo/widgets', prompt });
+    const task = await berth.waitFor(body.id, ['completed', 'failed'], 90_000);
+    assert.equal(task.state, 'completed', JSON.stringify(task).slice(0, 2000));
+    return task;
+  };
+
+  it('a worker reaches allowed hosts through the proxy and nothing else; the model key stays with the proxy; the task shows what was reached, refused and used', async () => {
+    const task = await probe();
+    const seen = task.result;
+    assert.deepEqual(seen.interfaces, ['lo'], 'no network but loopback');
+    assert.equal(seen.allowedHttps.status, 200, JSON.stringify(seen.allowedHttps));
+    assert.match(seen.allowedHttps.body, /^web GET \/hello host=allowed\.test/);
+    assert.equal(seen.allowedHttp.status, 200, JSON.stringify(seen.allowedHttp));
+    assert.ok(seen.blockedHttps.error, `the tunnel to blocked.test was refused: ${JSON.stringify(seen.blockedHttps)}`);
+    assert.equal(seen.blockedHttp.status, 403);
+    assert.match(seen.blockedHttp.body, /^berth egress refused blocked\.test:80: blocked\.test is not on this task's allowlist \(add it to EGRESS_HOSTS or EGRESS_HOSTS_<KIND>\)/);
+    assert.equal(seen.privateName.status, 403);
+    assert.match(seen.privateName.body, /ip6-localhost resolves to ::1, a private, loopback or link-local address \(EGRESS_ALLOW_PRIVATE/);
+    assert.equal(seen.blockedConnect.status, 403);
+    assert.match(seen.blockedConnect.body, /^berth egress refused blocked\.test:443: blocked\.test is not on this task's allowlist/);
+    assert.equal(seen.badPort.status, 403);
+    assert.match(seen.badPort.body, /port 22 is not allowed \(EGRESS_PORTS: 80, 443\)/);
+    assert.equal(seen.noCredential.status, 407, 'no credential, no way out');
+    assert.equal(seen.ipLiteral.status, 403);
+    assert.match(seen.ipLiteral.body, /is an IP address; the proxy allows host names only/);
+    for (const [target, outcome] of Object.entries(seen.direct as Record<string, string>)) assert.match(outcome, /^(ENETUNREACH|EHOSTUNREACH)$/, `a direct connection to ${target}: ${outcome}`);
+
+    // The model: the worker presents its credential; the provider sees only the real key.
+    assert.equal(seen.modelJson.status, 200, JSON.stringify(seen.modelJson));
+    assert.match(seen.modelJson.body, /"pong"/);
+    assert.match(seen.modelStream.contentType, /^text\/event-stream/);
+    assert.match(seen.modelStream.body, /part4 [\s\S]*message_stop/);
+    assert.deepEqual(Object.fromEntries(seen.keyEnv).ANTHROPIC_API_KEY, 'berth-egress.', 'the worker holds its attempt credential as the key');
+    assert.ok(!JSON.stringify(seen).includes(REAL_KEY), 'the real key is nowhere in the worker: environment, /proc/*/environ');
+    assert.ok(seen.environments.length > 100, 'the probe read the environments');
+    const provider = String(await models.logs({ stdout: true }))
+      .split('\n')
+      .filter((line) => line.includes('"apiKey"'))
+      .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { apiKey: string; authorization: string | null });
+    assert.equal(provider.length, 2);
+    for (const call of provider) {
+      assert.equal(call.apiKey, REAL_KEY);
+      assert.equal(call.authorization, null);
+    }
+
+    // What the attempt reached, what was refused, what it used: on the task, from the proxy's record.
+    const egress = task.egress;
+    assert.ok(egress, JSON.stringify(task).slice(0, 500));
+    assert.deepEqual(egress.usage, { inputTokens: 42, outputTokens: 18, cacheReadTokens: 80, cacheWriteTokens: 6, requests: 2 });
+    assert.equal(egress.refusedHosts['blocked.test'], 3, 'the tunnel fetch tried, the plain request and the CONNECT');
+    assert.equal(egress.refusedHosts['ip6-localhost'], 1);
+    assert.ok(egress.allowed >= 4, `allowed ${egress.allowed}`);
+    assert.ok(egress.log.some((e: { host: string; decision: string; via: string }) => e.host === 'allowed.test' && e.via === 'connect' && e.decision === 'allowed'));
+    const metrics = await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).text();
+    assert.match(metrics, /^berth_egress_requests_total\{decision="refused"\} [4-9]/m);
+    assert.match(metrics, /^berth_model_tokens_total\{type="output"\} 18$/m);
+
+    // The proxy: its own long-lived container, restarted by the engine, on the outside network only.
+    const [proxy] = await proxies();
+    assert.ok(proxy, 'the proxy container exists');
+    const inspected = await docker.getContainer(proxy.Id).inspect();
+    assert.equal(inspected.State.Running, true);
+    assert.equal(inspected.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+    assert.deepEqual(Object.keys(inspected.NetworkSettings.Networks), [outside.name]);
+    assert.equal(inspected.HostConfig.ReadonlyRootfs, true);
+    assert.deepEqual(inspected.HostConfig.CapDrop, ['ALL']);
+  });
+
+  it('the proxy outlives berth and comes back when it is removed; a new berth adopts it by name', async () => {
+    const [before] = await proxies();
+    await berth.close();
+    assert.equal((await docker.getContainer(before!.Id).inspect()).State.Running, true, "berth's shutdown leaves the proxy running");
+    berth = await startBerth(env, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
+    const adopted = await proxies();
+    assert.deepEqual(adopted.map((p) => p.Id), [before!.Id], 'adopted, not replaced');
+
+    await docker.getContainer(before!.Id).remove({ force: true });
+    await waitUntil(async () => (await proxies()).some((p) => p.State === 'running' && p.Id !== before!.Id), 'the proxy back', 15_000);
+    const task = await probe();
+    assert.equal(task.result.allowedHttps.status, 200, 'the recreated proxy signs alike (its secret is derived from API_TOKEN, not stored): new attempts get out');
+  });
+});
