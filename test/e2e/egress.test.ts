@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Dockerode from 'dockerode';
-import { docker } from '../support/docker.js';
 import { createTestNetwork, type TestNetwork } from '../support/docker-network.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { AGENTS_DIR, startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
+import { docker, recordEvents } from '../support/docker.js';
+import { startConsumerProcess } from '../support/node-process.js';
 import { waitUntil } from '../support/wait.js';
 import { LABEL } from '../../src/core/labels.js';
 
@@ -35,11 +36,12 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
   let models: Dockerode.Container;
   let caDir: string;
 
-  const startHost = async (alias: string, role: string, tls: { cert: string; key: string }) => {
+  let slowModels: Dockerode.Container;
+  const startHost = async (alias: string, role: string, tls: { cert: string; key: string }, extra: string[] = []) => {
     const container = await docker.createContainer({
       Image: image,
       Entrypoint: ['node', '/agents/outside-host.mjs'],
-      Env: [`ROLE=${role}`, `TLS_CERT=${tls.cert}`, `TLS_KEY=${tls.key}`],
+      Env: [`ROLE=${role}`, `TLS_CERT=${tls.cert}`, `TLS_KEY=${tls.key}`, ...extra],
       Labels: { 'berth.test': 'egress-outside' },
       HostConfig: { NetworkMode: outside.name, Binds: [`${AGENTS_DIR}:/agents:ro`] },
       NetworkingConfig: { EndpointsConfig: { [outside.name]: { Aliases: [alias] } } },
@@ -49,7 +51,8 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     await waitUntil(async () => String(await container.logs({ stdout: true, stderr: true })).includes('"listening"'), `${alias} listening`, 20_000);
     return container;
   };
-  const proxies = async () => (await docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${env.QUEUE_NAME}`] } })) as Dockerode.ContainerInfo[];
+  const proxies = async (queue = env.QUEUE_NAME) => (await docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } })) as Dockerode.ContainerInfo[];
+  const queues: string[] = [];
 
   before(async () => {
     image = await ensureWorkerImage();
@@ -60,7 +63,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: caDir, stdio: 'pipe' });
     ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=berth egress test CA');
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=allowed.test');
-    writeFileSync(join(caDir, 'san.ext'), 'subjectAltName=DNS:allowed.test,DNS:blocked.test,DNS:models.test\n');
+    writeFileSync(join(caDir, 'san.ext'), 'subjectAltName=DNS:allowed.test,DNS:blocked.test,DNS:models.test,DNS:slowmodels.test\n');
     ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
     chmodSync(join(caDir, 'ca.pem'), 0o644);
     const tls = { cert: readFileSync(join(caDir, 'server.pem'), 'utf8'), key: readFileSync(join(caDir, 'server.key'), 'utf8') };
@@ -70,6 +73,8 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     const allowed = await startHost('allowed.test', 'web', tls);
     await startHost('blocked.test', 'blocked', tls);
     models = await startHost('models.test', 'anthropic', tls);
+    // 15 parts, 400 ms apart: a stream still flowing when the dispatcher is killed.
+    slowModels = await startHost('slowmodels.test', 'anthropic', tls, ['STREAM_DELAY_MS=400', 'STREAM_EVENTS=15']);
     allowedIp = (await allowed.inspect()).NetworkSettings.Networks[outside.name]!.IPAddress;
     // A service on the host on every address: a bridge or --internal container would reach it through its gateway.
     hostListener = net.createServer((socket) => socket.end('host service\n')).listen(0, '0.0.0.0');
@@ -95,7 +100,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
   });
   after(async () => {
     await berth?.close();
-    for (const proxy of await proxies().catch(() => [])) {
+    for (const proxy of (await Promise.all([env.QUEUE_NAME, ...queues].map((q) => proxies(q).catch(() => [])))).flat()) {
       await docker.getContainer(proxy.Id).remove({ force: true, v: true }).catch(() => {});
       const name = proxy.Names[0]!.replace(/^\//, '');
       for (const volume of [name, `${name}-state`]) await docker.getVolume(volume).remove().catch(() => {});
@@ -189,5 +194,34 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     await waitUntil(async () => (await proxies()).some((p) => p.State === 'running' && p.Id !== before!.Id), 'the proxy back', 15_000);
     const task = await probe();
     assert.equal(task.result.allowedHttps.status, 200, 'the recreated proxy signs alike (its secret is derived from API_TOKEN, not stored): new attempts get out');
+  });
+  it('the dispatcher SIGKILLed while an agent streams a model response through the proxy: the stream completes, the task completes in attempt 1', async () => {
+    const streamEnv = { ...env, QUEUE_NAME: `${env.QUEUE_NAME}-s`, PROVIDER_ANTHROPIC_URL: 'https://slowmodels.test', AGENT_COMMAND_STREAM: 'node /agents/egress-stream.mjs', NODE_EXTRA_CA_CERTS: '/ca/ca.pem' };
+    queues.push(streamEnv.QUEUE_NAME);
+    const api = await startBerth(streamEnv, { consumer: false });
+    const recorder = await recordEvents(streamEnv.QUEUE_NAME);
+    const first = startConsumerProcess(streamEnv);
+    let second: ReturnType<typeof startConsumerProcess> | null = null;
+    try {
+      await first.ready;
+      const { body } = await api.api('POST', '/api/tasks', { kind: 'stream', repo: 'octo/widgets' });
+      await waitUntil(async () => String(await slowModels.logs({ stdout: true })).includes('"apiKey"'), 'the stream started at the provider', 60_000);
+      await first.kill('SIGKILL');
+      second = startConsumerProcess(streamEnv);
+      await second.ready;
+      const task = await api.waitFor(body.id, ['completed', 'failed'], 60_000);
+      assert.equal(task.state, 'completed', JSON.stringify(task));
+      assert.equal(task.attempts, 1);
+      assert.deepEqual(task.result, { status: 200, parts: 15, stopped: true }, 'every part arrived, through the proxy, across the kill');
+      assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === body.id).length, 1, 'one container: adopted, not relaunched');
+      assert.equal(task.egress?.usage.outputTokens, 11);
+      const calls = String(await slowModels.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"'));
+      assert.equal(calls.length, 1, 'one stream, begun before the kill and never retried');
+    } finally {
+      await first.kill('SIGKILL');
+      await second?.kill('SIGTERM');
+      await recorder.stop();
+      await api.close();
+    }
   });
 });
