@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${BERTH_SECRETS_DIR:-./secrets}"
 mkdir -p "$dir"
-for name in api-token board-password github-webhook-secret github-webhook-secret-previous github-app-private-key.pem; do
+for name in api-token board-password github-webhook-secret github-webhook-secret-previous github-app-private-key.pem anthropic-api-key openai-api-key; do
   file="$dir/$name"
   [ -e "$file" ] && continue
   if [ "$name" = api-token ]; then

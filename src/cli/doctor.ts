@@ -1,4 +1,7 @@
 import { Redis } from 'ioredis';
+import pino from 'pino';
+import { EgressGate } from '../consumer/egress-gate.js';
+import type { Launcher } from '../consumer/launcher/launcher.js';
 import { readRedisMemory, worstCaseTaskBytes, type RedisMemory } from '../core/redis-memory.js';
 import { JOB_LOG_MAX_LINES, LINE_MAX_CHARS } from '../consumer/log-stream.js';
 import { ConfigError, parseConfig, type Config } from '../core/config.js';
@@ -73,6 +76,24 @@ function formatDuration(ms: number): string {
   return `${Math.round(ms / 1000)}s`;
 }
 
+const silentLogger = pino({ level: 'silent' });
+
+/** What workers can reach, and whether the egress proxy that decides it runs. */
+async function egressCheck(config: Config, launcher: Launcher): Promise<Check> {
+  if (config.EGRESS === 'open') {
+    return { name: 'egress', ok: true, warn: true, detail: `EGRESS=open: workers reach whatever ${config.WORKER_NETWORK === 'none' ? 'nothing (WORKER_NETWORK=none)' : 'this host can route to: the internet, private ranges, the metadata service'}, and hold any model key WORKER_ENV gives them`, fix: 'EGRESS=proxy (the default): an allowlist per task, and model keys kept by the proxy (docs/security.md)' };
+  }
+  if (config.EGRESS === 'none') return { name: 'egress', ok: true, detail: 'EGRESS=none: workers have no network at all' };
+  const gate = new EgressGate(config, launcher, silentLogger);
+  const proxies = await launcher.egressProxies(config.QUEUE_NAME).catch(() => []);
+  const current = proxies.find((p) => p.name === gate.spec.name);
+  const reach = `GitHub (${new URL(config.GITHUB_SERVER_URL).host}), ${config.EGRESS_HOSTS.length} more host(s) for every kind, model providers: ${config.egress.providers.map((p) => p.name).join(', ') || 'none'}`;
+  const keys = config.WORKER_ENV.filter((name) => /KEY|TOKEN|SECRET/i.test(name));
+  if (keys.length) return { name: 'egress', ok: true, warn: true, detail: `WORKER_ENV gives workers ${keys.join(', ')}: a key in a worker can be sent anywhere the allowlist reaches`, fix: 'configure the provider on berth (EGRESS_PROVIDERS, PROVIDER_<NAME>_KEY_FILE) and drop it from WORKER_ENV: the proxy adds the key' };
+  if (!current) return { name: 'egress', ok: true, warn: true, detail: `proxy ${gate.spec.name} is not running yet (${reach})`, fix: "berth's consumer starts it when it starts; see docker logs of the proxy if it does not stay up" };
+  return { name: 'egress', ok: current.running, detail: `proxy ${current.name} ${current.running ? 'running' : 'not running'}; workers reach ${reach}${proxies.length > 1 ? `; ${proxies.length - 1} older version(s) kept for running attempts` : ''}`, ...(current.running ? {} : { fix: `docker start ${current.name}; docker logs ${current.name}` }) };
+}
+
 /** Checks what berth needs, in order; later checks are skipped when an earlier one they need failed. */
 export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
   const checks: Check[] = [];
@@ -133,9 +154,11 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
     return checks;
   }
 
+  checks.push(await egressCheck(config, launcher));
+
   // What a worker could reach on its network: Redis, berth's API, the cloud metadata service.
   const targets: Array<{ name: string; host: string; port: number }> = [];
-  if (config.WORKER_NETWORK !== 'none') {
+  if (config.EGRESS === 'open' && config.WORKER_NETWORK !== 'none') {
     try {
       await launcher.prepareNetwork(config.WORKER_NETWORK, config.REDIS_URL);
     } catch (error) {
@@ -182,7 +205,10 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
       name: 'worker network',
       ok: !reached.some((name) => name.startsWith('Redis')),
       warn: reached.length > 0,
-      detail: config.WORKER_NETWORK === 'none' ? 'WORKER_NETWORK=none: workers reach nothing' : reached.length ? `a worker on ${config.WORKER_NETWORK} can reach ${reached.join(', ')}` : `a worker on ${config.WORKER_NETWORK} reaches none of Redis, berth's API or the metadata service`,
+      detail:
+        config.EGRESS !== 'open'
+          ? `EGRESS=${config.EGRESS}: workers have no network (loopback only)${config.EGRESS === 'proxy' ? "; berth's egress proxy is their only way out" : ''}`
+          : config.WORKER_NETWORK === 'none' ? 'WORKER_NETWORK=none: workers reach nothing' : reached.length ? `a worker on ${config.WORKER_NETWORK} can reach ${reached.join(', ')}` : `a worker on ${config.WORKER_NETWORK} reaches none of Redis, berth's API or the metadata service`,
       ...(reached.length
         ? { fix: 'bind Redis and berth to addresses workers cannot route to; block the rest in DOCKER-USER, e.g. iptables -I DOCKER-USER -i br-<id> -d 169.254.169.254 -j DROP (docs/security.md)' }
         : {}),

@@ -145,7 +145,7 @@ export const envSchema = z.object({
 
   EGRESS: z
     .enum(['open', 'proxy', 'none'])
-    .default('open')
+    .default('proxy')
     .describe("What a worker can reach. `proxy`: nothing but berth's egress proxy (the worker has no network; a Unix socket relayed inside it), which lets each attempt reach only its allowlist and holds the model keys. `none`: no network at all. `open`: WORKER_NETWORK as it is (doctor warns)."),
   EGRESS_HOSTS: list().describe('EGRESS=proxy: host names every kind may reach, beside GitHub (GITHUB_SERVER_URL, GITHUB_API_URL); `*.example.com` for names below a domain. EGRESS_HOSTS_<KIND> adds hosts for one kind (e.g. package registries for implement).'),
   EGRESS_PORTS: list('443').describe('EGRESS=proxy: ports workers may connect to through the proxy (GitHub\'s own port is added).'),
@@ -343,6 +343,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     if (problem) problems.push(`EGRESS_ALLOW_PRIVATE: ${problem}`);
   }
   for (const port of listOf(raw.EGRESS_PORTS)) if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) problems.push(`EGRESS_PORTS: '${port}' is not a port number`);
+  if (parsed.success && parsed.data.LAUNCHER === 'swarm' && parsed.data.EGRESS === 'none') problems.push("EGRESS=none: swarm services cannot run without a network; use EGRESS=open with a swarm-scoped --internal WORKER_NETWORK");
   if (parsed.success && parsed.data.EGRESS === 'proxy') {
     if (parsed.data.LAUNCHER === 'swarm') problems.push("EGRESS=proxy: not yet available on a swarm (the proxy's socket is a volume on one engine); use EGRESS=open with a swarm-scoped --internal network, or LAUNCHER=docker");
     if (raw.WORKER_NETWORK && raw.WORKER_NETWORK !== 'none' && raw.WORKER_NETWORK !== DEFAULT_WORKER_NETWORK) problems.push(`WORKER_NETWORK: EGRESS=proxy gives workers no network (the proxy is their only way out); leave WORKER_NETWORK unset, or set EGRESS=open to use '${raw.WORKER_NETWORK}'`);

@@ -81,7 +81,8 @@ describe('berth CLI against a real running berth', () => {
     for (const check of ['configuration', 'redis', 'docker engine', 'worker image', 'worker hardening']) assert.match(ok.stdout, new RegExp(`^pass\\s+${check}`, 'm'));
     assert.match(ok.stdout, /no capabilities, no-new-privileges, read-only root/);
     assert.match(ok.stdout, /^warn\s+board password\s+.*API token doubles as the board password/m);
-    assert.match(ok.stdout, /^pass\s+worker network\s+WORKER_NETWORK=none/m);
+    assert.match(ok.stdout, /^pass\s+worker network\s+EGRESS=none: workers have no network \(loopback only\)/m);
+    assert.match(ok.stdout, /^pass\s+egress\s+EGRESS=none: workers have no network at all/m);
     assert.doesNotMatch((await cli(null, ['doctor'], { ...env, BOARD_PASSWORD: 'a-board-password' })).stdout, /board password/);
 
     // On berth's own network, with berth's API bound to every address: the probe container reaches
@@ -89,9 +90,10 @@ describe('berth CLI against a real running berth', () => {
     const listener = createServer((socket) => socket.end()).listen(0, '0.0.0.0');
     await once(listener, 'listening');
     try {
-      const open = await cli(null, ['doctor'], { ...env, WORKER_NETWORK: '', HOST: '0.0.0.0', PORT: String((listener.address() as { port: number }).port) });
+      const open = await cli(null, ['doctor'], { ...env, EGRESS: 'open', WORKER_NETWORK: '', HOST: '0.0.0.0', PORT: String((listener.address() as { port: number }).port) });
       assert.equal(open.code, 0, open.stdout + open.stderr);
       assert.match(open.stdout, /^warn\s+worker network\s+a worker on berth-workers can reach berth's API/m);
+      assert.match(open.stdout, /^warn\s+egress\s+EGRESS=open: workers reach whatever this host can route to/m);
       assert.doesNotMatch(open.stdout, /can reach[^\n]*Redis \(/);
     } finally {
       listener.close();

@@ -12,6 +12,7 @@ import { docker, queueContainers, recordEvents, removeQueueContainers } from '..
 import { ensureWorkerImage, ROOT } from '../support/image.js';
 import { freePort } from '../support/redis.js';
 import { sleep, waitUntil } from '../support/wait.js';
+import { LABEL } from '../../src/core/labels.js';
 
 /**
  * The compose path for real: berth's image built from the Dockerfile, Redis and berth started by
@@ -62,6 +63,12 @@ describe('deployment with compose.yaml', () => {
       // nothing was started
     }
     await removeQueueContainers(queue);
+    // EGRESS=proxy (compose's default): berth started its proxy; it outlives compose down by design.
+    for (const proxy of await docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } })) {
+      await docker.getContainer(proxy.Id).remove({ force: true, v: true }).catch(() => {});
+      const name = proxy.Names[0]!.replace(/^\//, '');
+      for (const volume of [name, `${name}-state`]) await docker.getVolume(volume).remove().catch(() => {});
+    }
   });
 
   it('compose.yaml validates; secrets are files, not environment values', () => {

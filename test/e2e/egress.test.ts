@@ -12,6 +12,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { AGENTS_DIR, startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
 import { docker, recordEvents } from '../support/docker.js';
 import { startConsumerProcess } from '../support/node-process.js';
+import { runCli } from '../support/cli.js';
 import { waitUntil } from '../support/wait.js';
 import { LABEL } from '../../src/core/labels.js';
 
@@ -180,6 +181,11 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     assert.deepEqual(Object.keys(inspected.NetworkSettings.Networks), [outside.name]);
     assert.equal(inspected.HostConfig.ReadonlyRootfs, true);
     assert.deepEqual(inspected.HostConfig.CapDrop, ['ALL']);
+
+    // doctor shows it.
+    const doctor = await runCli(['doctor'], { ...env, WORKER_BINDS: '' });
+    assert.match(doctor.stdout, new RegExp(`^pass\\s+egress\\s+proxy ${proxy.Names[0]!.slice(1)} running; workers reach GitHub \\(github\\.com\\), 2 more host\\(s\\) for every kind, model providers: anthropic`, 'm'));
+    assert.match(doctor.stdout, /^pass\s+worker network\s+EGRESS=proxy: workers have no network \(loopback only\); berth's egress proxy is their only way out/m);
   });
 
   it('the proxy outlives berth and comes back when it is removed; a new berth adopts it by name', async () => {

@@ -70,6 +70,7 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
       GITHUB_API_URL: github.url,
       GITHUB_SERVER_URL: github.url,
       PUBLIC_URL: 'https://berth.example.test',
+      EGRESS: 'open',
       WORKER_NETWORK: network.name,
       AGENT_COMMAND_REVIEW: 'node /app/dist/worker/agents/review-diff.js',
       AGENT_COMMAND_IMPLEMENT: 'node /agents/checkout-probe.mjs',

@@ -22,7 +22,7 @@ describe('what a worker can reach', () => {
     redis = await startRedis();
     network = await createTestNetwork('berth-redisnet');
     // Leave WORKER_NETWORK unset (empty): berth's own network.
-    berth = await startBerth(testEnv(redis, image, { WORKER_NETWORK: '', AGENT_COMMAND_CONNECT: 'node /agents/connect.mjs', AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs' }));
+    berth = await startBerth(testEnv(redis, image, { EGRESS: 'open', WORKER_NETWORK: '', AGENT_COMMAND_CONNECT: 'node /agents/connect.mjs', AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs' }));
   });
   after(async () => {
     await berth.close();

@@ -54,6 +54,8 @@ export function testEnv(redis: TestRedis, image: string, overrides: Record<strin
     QUEUE_NAME: uniqueQueue(),
     WORKER_BINDS: `${AGENTS_DIR}:/agents:ro`,
     WORKER_NETWORK: 'none',
+    // No network and no proxy unless a test asks for one (EGRESS=proxy starts a proxy container).
+    EGRESS: 'none',
     WORKER_MEMORY: '256m',
     WORKER_CPUS: '1',
     WORKER_STOP_GRACE: '2s',

@@ -62,7 +62,7 @@ export async function startSwarm(count: number, images: string[], name = 'berth-
     manager,
     nodes,
     // Swarm services have no `none` network: berth's own overlay, which no standalone container can join.
-    env: { LAUNCHER: 'swarm', DOCKER_HOST: manager.host, WORKER_NETWORK: 'berth-workers' },
+    env: { LAUNCHER: 'swarm', DOCKER_HOST: manager.host, WORKER_NETWORK: 'berth-workers', EGRESS: 'open' },
     async stop() {
       for (const node of nodes.slice().reverse()) {
         await node.docker.swarmLeave({ force: true }).catch(() => {});

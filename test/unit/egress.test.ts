@@ -3,6 +3,9 @@ import { describe, it } from 'node:test';
 import { hostAllowed, judgeAddress, judgeTarget, type Allowlist } from '../../src/egress/allowlist.js';
 import { signGrant, verifyGrant, type Grant } from '../../src/egress/credential.js';
 import { UsageTap, usageFrom } from '../../src/egress/usage.js';
+import pino from 'pino';
+import { ConfigError, parseConfig } from '../../src/core/config.js';
+import { EgressGate } from '../../src/consumer/egress-gate.js';
 
 const list: Allowlist = { hosts: ['github.com', '*.githubusercontent.com', 'api.anthropic.com'], ports: [443], allowPrivate: ['10.20.0.0/16'] };
 
@@ -94,5 +97,54 @@ describe('model usage from the providers\' own responses', () => {
     const tap = new UsageTap('text/html');
     tap.write(Buffer.from('<html>bad gateway</html>'));
     assert.deepEqual(tap.end(), { requests: 1 });
+  });
+});
+
+describe('what berth grants an attempt (operator config only)', () => {
+  const base = { REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:local', AGENT_COMMAND_REVIEW: 'agent review', AGENT_COMMAND_IMPLEMENT: 'agent implement' };
+  const config = parseConfig({ ...base, EGRESS_HOSTS: '*.example-cdn.com', EGRESS_HOSTS_IMPLEMENT: 'registry.npmjs.org', EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-ant-operator-key' });
+  const gate = new EgressGate(config, {} as never, pino({ level: 'silent' }));
+  const task = (kind: string) => ({ id: 't-9', attempt: 2, kind, repo: 'octo/widgets', prompt: 'also allow evil.example' });
+
+  it('GitHub, EGRESS_HOSTS and the kind\'s own extras; never anything from the task', () => {
+    const review = gate.grant(task('review'));
+    assert.deepEqual(review.hosts, ['github.com', 'api.github.com', '*.example-cdn.com']);
+    assert.deepEqual(gate.grant(task('implement')).hosts, ['github.com', 'api.github.com', '*.example-cdn.com', 'registry.npmjs.org']);
+    assert.deepEqual(review.ports, [443]);
+    assert.equal(review.attempt, 't-9#2');
+    assert.ok(review.expiresAt > Date.now() + config.TASK_TIMEOUT, 'lives as long as the attempt may');
+  });
+  it("the worker gets its credential in place of the model key, base URLs on its own loopback, and no key", () => {
+    const setup = gate.forAttempt(task('review'));
+    assert.equal(setup.env.ANTHROPIC_BASE_URL, 'http://127.0.0.1:3128/model/anthropic');
+    assert.match(setup.secrets.ANTHROPIC_API_KEY!, /^berth-egress\./);
+    assert.equal(setup.secrets.HTTPS_PROXY, `http://berth:${setup.secrets.ANTHROPIC_API_KEY}@127.0.0.1:3128`);
+    assert.ok(!JSON.stringify(setup).includes('sk-ant-operator-key'));
+    assert.ok(JSON.stringify(gate.spec.env).includes('sk-ant-operator-key'), 'the proxy holds it');
+    assert.deepEqual(setup.volumes, [{ source: gate.spec.socketVolume, target: '/run/berth-egress', readOnly: true }]);
+  });
+  it('a change of the providers is a new proxy version (its own name), the same settings the same name', () => {
+    const again = new EgressGate(config, {} as never, pino({ level: 'silent' }));
+    assert.equal(again.spec.name, gate.spec.name);
+    const rotated = new EgressGate(parseConfig({ ...base, EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-ant-rotated' }), {} as never, pino({ level: 'silent' }));
+    assert.notEqual(rotated.spec.name, gate.spec.name);
+  });
+  it('bad egress settings are refused with what to fix', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        parseConfig({ ...base, ...env });
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+    assert.match(problems({ EGRESS_HOSTS: '10.0.0.1' }).join(), /EGRESS_HOSTS: '10\.0\.0\.1' is an IP address/);
+    assert.match(problems({ EGRESS_ALLOW_PRIVATE: '10.0.0.0/99' }).join(), /prefix length out of range/);
+    assert.match(problems({ EGRESS_PROVIDERS: 'anthropic' }).join(), /PROVIDER_ANTHROPIC_KEY or PROVIDER_ANTHROPIC_KEY_FILE/);
+    assert.match(problems({ EGRESS_PROVIDERS: 'mine', PROVIDER_MINE_KEY: 'k' }).join(), /PROVIDER_MINE_URL.*PROVIDER_MINE_API/s);
+    assert.match(problems({ EGRESS_HOSTS_DEPLOY: 'x.example' }).join(), /no AGENT_COMMAND_DEPLOY/);
+    assert.match(problems({ EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-1', WORKER_ENV: 'ANTHROPIC_API_KEY', ANTHROPIC_API_KEY: 'sk-1' }).join(), /holds a model provider's key/);
+    assert.match(problems({ WORKER_NETWORK: 'my-net' }).join(), /EGRESS=proxy gives workers no network/);
+    assert.deepEqual(problems({ EGRESS: 'open', WORKER_NETWORK: 'my-net' }), []);
   });
 });

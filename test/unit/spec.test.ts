@@ -29,6 +29,7 @@ describe('container spec', () => {
     assert.equal(spec.HostConfig?.Init, true);
     assert.equal(spec.HostConfig?.Privileged, false);
     assert.deepEqual(spec.HostConfig?.Binds, []);
+    assert.equal(spec.HostConfig?.NetworkMode, 'none', 'EGRESS=proxy (the default): no network, the proxy is the way out');
     assert.equal(spec.HostConfig?.Memory, 2 * 1024 ** 3);
     assert.equal(spec.HostConfig?.NanoCpus, 2e9);
     assert.equal(spec.Labels?.['berth.attempt'], '2');
@@ -47,7 +48,7 @@ describe('container spec', () => {
 describe('swarm service spec', () => {
   const placement = { constraints: ['node.labels.berth==worker'] };
   const task = { id: 't-1', attempt: 1, kind: 'review', repo: 'a/b', prompt: '", "Constraints": ["node.role==manager"]' };
-  const spec = serviceSpec(buildWorkloadSpec(config, { name: 'berth-q-t-1-a1', task }), placement) as any;
+  const spec = serviceSpec(buildWorkloadSpec({ ...config, EGRESS: 'open' }, { name: 'berth-q-t-1-a1', task }), placement) as any;
   const container = spec.TaskTemplate.ContainerSpec;
 
   it('applies every hardening setting swarm has, and starts the worker under setpriv --no-new-privs', () => {
@@ -81,7 +82,9 @@ describe('swarm service spec', () => {
   });
 
   it('refuses what swarm cannot do, and bad placement, at config time', () => {
-    const base = { REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:local', AGENT_COMMAND_REVIEW: 'agent review', LAUNCHER: 'swarm' };
+    const base = { REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:local', AGENT_COMMAND_REVIEW: 'agent review', LAUNCHER: 'swarm', EGRESS: 'open' };
+    assert.throws(() => parseConfig({ ...base, EGRESS: 'proxy' }), /EGRESS=proxy: not yet available on a swarm/);
+    assert.throws(() => parseConfig({ ...base, EGRESS: 'none' }), /EGRESS=none: swarm services cannot run without a network/);
     assert.throws(() => parseConfig({ ...base, WORKER_NETWORK: 'none' }), /not available to swarm services/);
     assert.throws(() => parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.x' }), /SWARM_CONSTRAINTS/);
     assert.throws(() => parseConfig({ ...base, LAUNCHER: 'kubernetes' }), /LAUNCHER/);

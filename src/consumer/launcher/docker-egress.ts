@@ -36,6 +36,11 @@ export class DockerEgress {
     return { id, created: true };
   }
 
+  async list(queue: string): Promise<Array<{ name: string; running: boolean }>> {
+    const proxies = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } });
+    return proxies.map((p) => ({ name: p.Names[0]?.replace(/^\//, '') ?? p.Id, running: p.State === 'running' }));
+  }
+
   /** Old versions go once no running worker names them; their volumes with them. */
   async retire(queue: string, current: string): Promise<string[]> {
     const proxies = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } });

@@ -122,6 +122,10 @@ export class DockerLauncher implements Launcher {
     return this.egress.retire(queue, current);
   }
 
+  egressProxies(queue: string): Promise<Array<{ name: string; running: boolean }>> {
+    return this.egress.list(queue);
+  }
+
   egressRecord(proxyName: string, attempt: string): Promise<unknown> {
     return this.egress.record(proxyName, attempt);
   }

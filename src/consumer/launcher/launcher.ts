@@ -157,6 +157,8 @@ export interface Launcher {
   ensureEgressProxy(spec: EgressProxySpec): Promise<{ id: string; created: boolean }>;
   /** Removes `queue`'s proxies other than `current` once no running workload uses them. Returns the names removed. */
   retireEgressProxies(queue: string, current: string): Promise<string[]>;
+  /** `queue`'s egress proxies on this engine, for doctor. */
+  egressProxies(queue: string): Promise<Array<{ name: string; running: boolean }>>;
   /** The proxy's record of one attempt (`<jobId>#<attempt>`), or null when it has none. */
   egressRecord(proxyName: string, attempt: string): Promise<unknown>;
 }

@@ -484,6 +484,10 @@ export class SwarmLauncher implements Launcher {
     return [];
   }
 
+  async egressProxies(): Promise<Array<{ name: string; running: boolean }>> {
+    return [];
+  }
+
   async egressRecord(): Promise<unknown> {
     return null;
   }
