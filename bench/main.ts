@@ -16,8 +16,9 @@ import { recovery } from './scenarios/recovery.js';
 import { footprint } from './scenarios/footprint.js';
 import { atScale } from './scenarios/at-scale.js';
 import { swarmBackend } from './scenarios/swarm-backend.js';
+import { egressProxy } from './scenarios/egress-proxy.js';
 
-const SCENARIOS = { latency: dispatchLatency, throughput: shortTasks, ingest: webhookIngest, recovery, footprint, scale: atScale, swarm: swarmBackend };
+const SCENARIOS = { latency: dispatchLatency, throughput: shortTasks, ingest: webhookIngest, recovery, footprint, scale: atScale, swarm: swarmBackend, egress: egressProxy };
 type ScenarioName = keyof typeof SCENARIOS;
 
 const number = (value: string) => {

@@ -7,6 +7,7 @@ import { docker } from '../support/docker.js';
 import { ensureWorkerImage, ROOT } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { createOutside } from '../support/outside.js';
 
 const cli = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 
@@ -52,5 +53,38 @@ describe('a real agent CLI from npm on berth’s image', () => {
     const { body: logs } = await berth!.api('GET', `/api/tasks/${body.id}/logs`);
     assert.equal(task.state, 'completed', JSON.stringify(task));
     assert.ok(Number(/^v(\d+)\./.exec(logs.lines[0])?.[1]) >= 24, JSON.stringify(logs.lines));
+  });
+  it('claude -p answers through berth\'s egress proxy against a fake Anthropic API: the provider sees the real key, the worker only its credential', async () => {
+    const realKey = `sk-ant-agent-cli-${process.pid}-real`;
+    const world = await createOutside(image);
+    const env = testEnv(redis, derived, {
+      EGRESS: 'proxy',
+      EGRESS_NETWORKS: world.network.name,
+      EGRESS_ALLOW_PRIVATE: world.subnet,
+      EGRESS_PROVIDERS: 'anthropic',
+      PROVIDER_ANTHROPIC_URL: 'http://models.test',
+      PROVIDER_ANTHROPIC_KEY: realKey,
+      WORKER_ENV: 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC,DISABLE_AUTOUPDATER',
+      AGENT_COMMAND_ASK: 'claude -p "Answer with one word: pong" --output-format json --model claude-sonnet-4-5',
+      TASK_ATTEMPTS: '1',
+    });
+    const asker = await startBerth(env, { hostEnv: { CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_AUTOUPDATER: '1' } });
+    try {
+      const models = await world.host('models.test', 'anthropic', { env: ['STREAM_EVENTS=1', 'STREAM_DELAY_MS=10'] });
+      const { body } = await asker.api('POST', '/api/tasks', { kind: 'ask', repo: 'octo/widgets' });
+      const task = await asker.waitFor(body.id, ['completed', 'failed'], 180_000);
+      const { body: logs } = await asker.api('GET', `/api/tasks/${body.id}/logs`);
+      assert.equal(task.state, 'completed', `${JSON.stringify(task).slice(0, 1500)}\n${logs.lines.join('\n').slice(-3000)}`);
+      const answer = logs.lines.map((line: string) => { try { return JSON.parse(line); } catch { return null; } }).find((j: { type?: string } | null) => j?.type === 'result');
+      assert.ok(answer, logs.lines.join('\n').slice(-2000));
+      assert.match(String(answer.result), /pong/, 'Claude Code printed the fake provider\'s answer');
+      const calls = String(await models.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"')).map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { path: string; apiKey: string | null });
+      assert.ok(calls.some((c) => c.path.startsWith('/v1/messages')), JSON.stringify(calls));
+      for (const call of calls) assert.equal(call.apiKey, realKey, `${call.path} carried the real key, swapped in by the proxy`);
+      assert.ok(task.egress.usage.requests >= 1, JSON.stringify(task.egress));
+    } finally {
+      await asker.close();
+      await world.remove([env.QUEUE_NAME!]);
+    }
   });
 });

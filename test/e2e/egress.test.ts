@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Dockerode from 'dockerode';
-import { createTestNetwork, type TestNetwork } from '../support/docker-network.js';
+import type { TestNetwork } from '../support/docker-network.js';
+import { createOutside, type Outside } from '../support/outside.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { AGENTS_DIR, startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
@@ -14,7 +15,6 @@ import { docker, recordEvents } from '../support/docker.js';
 import { startConsumerProcess } from '../support/node-process.js';
 import { runCli } from '../support/cli.js';
 import { waitUntil } from '../support/wait.js';
-import { LABEL } from '../../src/core/labels.js';
 
 const REAL_KEY = `sk-ant-real-provider-key-${process.pid}-never-in-a-worker`;
 
@@ -33,26 +33,12 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
   let hostListener: net.Server;
   let berth: TestBerth;
   let env: Record<string, string>;
-  const hosts: Dockerode.Container[] = [];
   let models: Dockerode.Container;
   let caDir: string;
 
   let slowModels: Dockerode.Container;
-  const startHost = async (alias: string, role: string, tls: { cert: string; key: string }, extra: string[] = []) => {
-    const container = await docker.createContainer({
-      Image: image,
-      Entrypoint: ['node', '/agents/outside-host.mjs'],
-      Env: [`ROLE=${role}`, `TLS_CERT=${tls.cert}`, `TLS_KEY=${tls.key}`, ...extra],
-      Labels: { 'berth.test': 'egress-outside' },
-      HostConfig: { NetworkMode: outside.name, Binds: [`${AGENTS_DIR}:/agents:ro`] },
-      NetworkingConfig: { EndpointsConfig: { [outside.name]: { Aliases: [alias] } } },
-    });
-    hosts.push(container);
-    await container.start();
-    await waitUntil(async () => String(await container.logs({ stdout: true, stderr: true })).includes('"listening"'), `${alias} listening`, 20_000);
-    return container;
-  };
-  const proxies = async (queue = env.QUEUE_NAME) => (await docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } })) as Dockerode.ContainerInfo[];
+  let world: Outside;
+  const proxies = (queue = env.QUEUE_NAME!) => world.proxies(queue);
   const queues: string[] = [];
 
   before(async () => {
@@ -69,13 +55,14 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     chmodSync(join(caDir, 'ca.pem'), 0o644);
     const tls = { cert: readFileSync(join(caDir, 'server.pem'), 'utf8'), key: readFileSync(join(caDir, 'server.key'), 'utf8') };
 
-    outside = await createTestNetwork('berth-outside');
-    subnet = ((await docker.getNetwork(outside.name).inspect()).IPAM?.Config?.[0]?.Subnet as string) ?? '';
-    const allowed = await startHost('allowed.test', 'web', tls);
-    await startHost('blocked.test', 'blocked', tls);
-    models = await startHost('models.test', 'anthropic', tls);
+    world = await createOutside(image);
+    outside = world.network;
+    subnet = world.subnet;
+    const allowed = await world.host('allowed.test', 'web', { tls });
+    await world.host('blocked.test', 'blocked', { tls });
+    models = await world.host('models.test', 'anthropic', { tls });
     // 15 parts, 400 ms apart: a stream still flowing when the dispatcher is killed.
-    slowModels = await startHost('slowmodels.test', 'anthropic', tls, ['STREAM_DELAY_MS=400', 'STREAM_EVENTS=15']);
+    slowModels = await world.host('slowmodels.test', 'anthropic', { tls, env: ['STREAM_DELAY_MS=400', 'STREAM_EVENTS=15'] });
     allowedIp = (await allowed.inspect()).NetworkSettings.Networks[outside.name]!.IPAddress;
     // A service on the host on every address: a bridge or --internal container would reach it through its gateway.
     hostListener = net.createServer((socket) => socket.end('host service\n')).listen(0, '0.0.0.0');
@@ -101,13 +88,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
   });
   after(async () => {
     await berth?.close();
-    for (const proxy of (await Promise.all([env.QUEUE_NAME, ...queues].map((q) => proxies(q).catch(() => [])))).flat()) {
-      await docker.getContainer(proxy.Id).remove({ force: true, v: true }).catch(() => {});
-      const name = proxy.Names[0]!.replace(/^\//, '');
-      for (const volume of [name, `${name}-state`]) await docker.getVolume(volume).remove().catch(() => {});
-    }
-    for (const host of hosts) await host.remove({ force: true }).catch(() => {});
-    await outside?.remove();
+    await world?.remove([env.QUEUE_NAME!, ...queues]);
     hostListener?.close();
     await redis?.stop();
   });
@@ -218,7 +199,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       const task = await api.waitFor(body.id, ['completed', 'failed'], 60_000);
       assert.equal(task.state, 'completed', JSON.stringify(task));
       assert.equal(task.attempts, 1);
-      assert.deepEqual(task.result, { status: 200, parts: 15, stopped: true }, 'every part arrived, through the proxy, across the kill');
+      assert.deepEqual(task.result, { status: 200, parts: 16, stopped: true }, 'every part arrived, through the proxy, across the kill');
       assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === body.id).length, 1, 'one container: adopted, not relaunched');
       assert.equal(task.egress?.usage.outputTokens, 11);
       const calls = String(await slowModels.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"'));
