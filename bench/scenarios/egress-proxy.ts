@@ -64,7 +64,7 @@ function viaTunnel(proxyPort: number, auth: string, target: string, path: string
     const connect = http.request({ host: '127.0.0.1', port: proxyPort, method: 'CONNECT', path: target, headers: { 'proxy-authorization': auth } });
     connect.on('connect', (response, socket) => {
       if (response.statusCode !== 200) return reject(new Error(`CONNECT ${response.statusCode}`));
-      get({ createConnection: () => socket as net.Socket, host: 'localhost', path, agent: false }).then(resolve, reject);
+      get({ createConnection: () => socket as net.Socket, host: 'localhost', path }).then(resolve, reject);
     });
     connect.on('error', reject);
     connect.end();
@@ -77,7 +77,7 @@ export async function egressProxy(ctx: BenchContext): Promise<ScenarioResult> {
   const upPort = (up.address() as net.AddressInfo).port;
   const proxyPort = await freePort();
   const proxy = startNodeProcess(
-    { EGRESS_SECRETS: SECRET, EGRESS_ADMIN_TOKEN: ADMIN, EGRESS_SOCKET: `/tmp/berth-bench-egress-${process.pid}.sock`, EGRESS_STATE_DIR: `/tmp/berth-bench-egress-${process.pid}`, EGRESS_LISTEN_PORT: String(proxyPort), LOG_LEVEL: 'warn', EGRESS_PROVIDERS_JSON: JSON.stringify([{ name: 'bench', url: `http://localhost:${upPort}/model`, key: 'k', api: 'anthropic' }]) },
+    { EGRESS_SECRETS: SECRET, EGRESS_ADMIN_TOKEN: ADMIN, EGRESS_SOCKET: `/tmp/berth-bench-egress-${process.pid}.sock`, EGRESS_STATE_DIR: `/tmp/berth-bench-egress-${process.pid}`, EGRESS_LISTEN_PORT: String(proxyPort), LOG_LEVEL: 'info', EGRESS_PROVIDERS_JSON: JSON.stringify([{ name: 'bench', url: `http://localhost:${upPort}/model`, key: 'k', api: 'anthropic' }]) },
     { entry: 'dist/egress/main.js', readyMsg: 'egress proxy listening', captureLogs: true },
   );
   await proxy.ready;

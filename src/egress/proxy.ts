@@ -168,15 +168,12 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
       note(auth.grant, { via: 'connect', host: normaliseHost(host), port, decision: 'refused', reason: admitted.refused, bytesIn: 0, bytesOut: 0 });
       return void client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-berth-egress: refused\r\nconnection: close\r\n\r\nberth egress refused ${host}:${port}: ${admitted.refused}\n`);
     }
-    const upstream = net.connect({ host: admitted.address, port, timeout: connectTimeoutMs });
-    let bytesIn = 0;
-    let bytesOut = head.length;
+    const upstream = net.connect({ host: admitted.address, port, timeout: connectTimeoutMs, noDelay: true });
     upstream.once('connect', () => {
       upstream.setTimeout(0);
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);
-      upstream.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
-      client.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
+      // Bytes are counted by the sockets themselves: no listener on the hot path.
       upstream.pipe(client);
       client.pipe(upstream);
     });
@@ -185,7 +182,8 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
     const finish = (error?: Error) => {
       if (done) return;
       done = true;
-      note(auth.grant, { via: 'connect', host: normaliseHost(host), port, decision: 'allowed', bytesIn, bytesOut, ...(error && bytesIn === 0 ? { reason: `upstream: ${error.message}` } : {}) });
+      const bytesIn = upstream.bytesRead;
+      note(auth.grant, { via: 'connect', host: normaliseHost(host), port, decision: 'allowed', bytesIn, bytesOut: upstream.bytesWritten, ...(error && bytesIn === 0 ? { reason: `upstream: ${error.message}` } : {}) });
       if (error && bytesIn === 0 && !client.destroyed) client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nberth egress: ${host}:${port}: ${error.message}\n`);
       else client.destroy();
       upstream.destroy();

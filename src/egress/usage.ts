@@ -1,3 +1,5 @@
+import { StringDecoder } from 'node:string_decoder';
+
 /**
  * Token usage read off a model provider's own responses, JSON or SSE, as they stream past: what
  * an attempt really cost, not what the agent says it cost. Anthropic's Messages API and OpenAI's
@@ -50,6 +52,7 @@ export class UsageTap {
   private json: Buffer[] = [];
   private jsonBytes = 0;
   private readonly sse: boolean;
+  private readonly decoder = new StringDecoder('utf8');
 
   constructor(contentType: string, private readonly maxJsonBytes = 4 << 20) {
     this.sse = contentType.includes('text/event-stream');
@@ -61,13 +64,23 @@ export class UsageTap {
       this.jsonBytes += chunk.length;
       return;
     }
-    this.buffer += chunk.toString('utf8');
-    let end: number;
-    while ((end = this.buffer.search(/\r?\n\r?\n/)) >= 0) {
-      const event = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end).replace(/^\r?\n\r?\n/, '');
-      this.event(event);
+    // Only events that carry usage are parsed (message_start, message_delta, response.completed,
+    // a chat chunk with usage); the text deltas, nearly all of a stream's bytes, are only scanned.
+    this.buffer += this.decoder.write(chunk);
+    let start = 0;
+    let usageAt = this.buffer.indexOf('"usage"');
+    for (;;) {
+      const lf = this.buffer.indexOf('\n\n', start);
+      const crlf = this.buffer.indexOf('\r\n\r\n', start);
+      const end = lf < 0 ? crlf : crlf < 0 ? lf : Math.min(lf, crlf);
+      if (end < 0) break;
+      if (usageAt >= start && usageAt < end) {
+        this.event(this.buffer.slice(start, end));
+        usageAt = this.buffer.indexOf('"usage"', end);
+      }
+      start = end + (end === crlf ? 4 : 2);
     }
+    this.buffer = this.buffer.slice(start);
     if (this.buffer.length > 1 << 20) this.buffer = '';
   }
 
@@ -88,7 +101,8 @@ export class UsageTap {
 
   private event(text: string): void {
     const data = text
-      .split(/\r?\n/)
+      .replace(/\r/g, '')
+      .split('\n')
       .filter((line) => line.startsWith('data:'))
       .map((line) => line.slice(5).trimStart())
       .join('\n');
