@@ -38,6 +38,7 @@ const program = new Command('bench')
   .option('--footprint-workers <n>', 'running workers for the RSS figure', number, 100)
   .option('--queued-tasks <n>', 'tasks queued for the at-scale figures', number, 100_000)
   .option('--swarm-tasks <n>', 'swarm backend latency samples per side (twice as many short tasks)', number, 30)
+  .option('--egress-mib <n>', 'MiB streamed per round through the egress proxy and directly', number, 256)
   .option('--results <dir>', 'where latest.json and the timestamped copy go', `${ROOT}/bench/results`)
   .parse();
 const options = program.opts<BenchOptions & { only?: string[]; results: string }>();

@@ -8,6 +8,7 @@ export interface BenchOptions {
   footprintWorkers: number;
   queuedTasks: number;
   swarmTasks: number;
+  egressMib: number;
 }
 
 /** What every scenario gets from bench/main.ts. Each scenario starts its own Redis and cleans up. */

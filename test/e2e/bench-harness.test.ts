@@ -18,16 +18,16 @@ describe('bench harness (toy sizes)', () => {
       process.execPath,
       [
         '--import', 'tsx', join(ROOT, 'bench/main.ts'),
-        '--only', 'latency,throughput,ingest,footprint,scale,swarm',
+        '--only', 'latency,throughput,ingest,footprint,scale,swarm,egress',
         '--latency-tasks', '2', '--short-tasks', '4', '--concurrency', '2',
         '--ingest-seconds', '1', '--ingest-connections', '4',
-        '--footprint-workers', '2', '--queued-tasks', '200', '--swarm-tasks', '2',
+        '--footprint-workers', '2', '--queued-tasks', '200', '--swarm-tasks', '2', '--egress-mib', '4',
         '--results', results,
       ],
       { cwd: ROOT, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 },
     );
     const latest = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
-    for (const name of ['latency', 'throughput', 'ingest', 'footprint', 'scale', 'swarm']) {
+    for (const name of ['latency', 'throughput', 'ingest', 'footprint', 'scale', 'swarm', 'egress']) {
       assert.ok(!latest.scenarios[name].error, `${name}: ${latest.scenarios[name].error}`);
       assert.ok(latest.scenarios[name].rows.length > 0, `${name} has rows`);
     }
@@ -35,6 +35,7 @@ describe('bench harness (toy sizes)', () => {
     assert.match(stdout, /\| dispatch latency \| median, 2 tasks \|/);
     assert.match(stdout, /\| webhook ingest \| deliveries\/s/);
     assert.match(stdout, /\| swarm: dispatch latency \| median, 2 tasks \|/);
+    assert.match(stdout, /\| egress \| stream 4 MiB through a tunnel, MiB\/s \|/);
     assert.equal(latest.scenarios.throughput.raw.berthFailed, 0);
     assert.equal(latest.scenarios.ingest.raw.berth.non2xx, 0);
   });
