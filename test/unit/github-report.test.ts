@@ -30,6 +30,17 @@ const view = (over: Partial<TaskView> = {}): TaskView => ({
 });
 
 describe('check runs rendered from a task', () => {
+  it("shows what the attempt reached and what was blocked, and the model usage the proxy metered", () => {
+    const egress = { allowed: 12, refused: 4, refusedHosts: { 'evil.example': 3, '`@org/team`': 1 }, usage: { inputTokens: 1200, outputTokens: 340, cacheReadTokens: 5000, cacheWriteTokens: 0, requests: 3 }, log: [] };
+    const done = renderCheckRun(view({ state: 'completed', attempts: 1, result: { summary: 'ok' }, finishedAt: '2026-11-30T10:05:00.000Z', startedAt: '2026-11-30T10:00:00.000Z', egress }), { logTail: [] });
+    const summary = done.output!.summary;
+    assert.match(summary, /^- Egress: 12 allowed; blocked: 3 requests to `evil\.example`, 1 request to `` `@org\/team` ``$/m, summary);
+    assert.match(summary, /^- Model usage: 1200 input, 340 output tokens \(cache: 5000 read, 0 written\) in 3 requests$/m);
+    const clean = renderCheckRun(view({ state: 'completed', attempts: 1, egress: { ...egress, refused: 0, refusedHosts: {}, usage: { ...egress.usage, requests: 0 } } }), { logTail: [] });
+    assert.match(clean.output!.summary, /^- Egress: 12 allowed, none blocked$/m);
+    assert.doesNotMatch(clean.output!.summary, /Model usage/);
+    assert.doesNotMatch(renderCheckRun(view({ state: 'completed', attempts: 1 }), { logTail: [] }).output!.summary, /Egress/, 'EGRESS=open or none: no line');
+  });
   it('queued, then running, both with a Cancel button', () => {
     const queued = renderCheckRun(view(), { logTail: [] });
     assert.equal(queued.status, 'queued');
