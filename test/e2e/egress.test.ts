@@ -211,4 +211,32 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       await api.close();
     }
   });
+  it("a new proxy version (changed settings) starts beside the old one; the old one keeps its running attempt's stream and goes once that attempt has ended", async () => {
+    const queue = `${env.QUEUE_NAME}-v`;
+    queues.push(queue);
+    const v1: Record<string, string> = { ...env, QUEUE_NAME: queue, PROVIDER_ANTHROPIC_URL: 'https://slowmodels.test', AGENT_COMMAND_STREAM: 'node /agents/egress-stream.mjs' };
+    // A rotated provider key is a new proxy version (an allowlist change is not: it travels in the grant).
+    const v2 = { ...v1, PROVIDER_ANTHROPIC_KEY: `${REAL_KEY}-rotated` };
+    const before = String(await slowModels.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"')).length;
+    const first = await startBerth(v1, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
+    const { body } = await first.api('POST', '/api/tasks', { kind: 'stream', repo: 'octo/widgets' });
+    await waitUntil(async () => String(await slowModels.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"')).length > before, 'the stream started', 60_000);
+    const [old] = await proxies(queue);
+    // A redeploy with other settings: the running attempt is handed over, the new berth starts its own proxy.
+    await first.consumer!.close();
+    const second = await startBerth(v2, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
+    try {
+      const both = await proxies(queue);
+      assert.equal(both.length, 2, 'the new version beside the old one');
+      assert.ok(both.some((p) => p.Id === old!.Id && p.State === 'running'), 'the old one still runs for its attempt');
+      const task = await second.waitFor(body.id, ['completed', 'failed'], 60_000);
+      assert.equal(task.state, 'completed', JSON.stringify(task));
+      assert.deepEqual(task.result, { status: 200, parts: 16, stopped: true }, 'the stream went on through the old proxy');
+      await waitUntil(async () => (await proxies(queue)).every((p) => p.Id !== old!.Id), 'the old version retired once unused', 30_000);
+      assert.equal((await proxies(queue)).length, 1);
+    } finally {
+      await second.close();
+      await first.close();
+    }
+  });
 });
