@@ -10,7 +10,7 @@ import type { EgressProxySpec, Launcher, VolumeMount } from './launcher/launcher
 
 export type EgressGateConfig = Pick<
   Config,
-  'EGRESS' | 'EGRESS_HOSTS' | 'EGRESS_PORTS' | 'EGRESS_ALLOW_PRIVATE' | 'EGRESS_NETWORKS' | 'EGRESS_MEMORY' | 'API_TOKEN' | 'QUEUE_NAME' | 'WORKER_IMAGE' | 'GITHUB_SERVER_URL' | 'GITHUB_API_URL' | 'TASK_TIMEOUT' | 'LOG_LEVEL' | 'egress'
+  'EGRESS' | 'EGRESS_HOSTS' | 'EGRESS_SETUP_HOSTS' | 'setupCommands' | 'EGRESS_PORTS' | 'EGRESS_ALLOW_PRIVATE' | 'EGRESS_NETWORKS' | 'EGRESS_MEMORY' | 'API_TOKEN' | 'QUEUE_NAME' | 'WORKER_IMAGE' | 'GITHUB_SERVER_URL' | 'GITHUB_API_URL' | 'TASK_TIMEOUT' | 'LOG_LEVEL' | 'egress'
 >;
 
 /** The port the worker's entrypoint relays to the proxy's socket, on the worker's own loopback. */
@@ -117,6 +117,12 @@ export class EgressGate {
       NODE_USE_ENV_PROXY: '1',
     };
     const secrets: Record<string, string> = { HTTPS_PROXY: proxy, https_proxy: proxy, HTTP_PROXY: proxy, http_proxy: proxy, BERTH_EGRESS_CREDENTIAL: credential };
+    if (Object.hasOwn(this.config.setupCommands, task.kind)) {
+      // The setup phase's own, wider grant; the worker gives it back at the proxy when the setup ends.
+      const grant = this.grant(task);
+      const setup = signGrant({ ...grant, phase: 'setup', hosts: [...new Set([...grant.hosts, ...this.config.EGRESS_SETUP_HOSTS.map((h) => h.toLowerCase())])] }, this.secret);
+      secrets.BERTH_EGRESS_SETUP_CREDENTIAL = setup;
+    }
     for (const provider of this.config.egress.providers) {
       const base = `${local}/model/${provider.name}`;
       env[`BERTH_MODEL_${provider.name.toUpperCase().replace(/-/g, '_')}_URL`] = base;

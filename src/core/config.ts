@@ -148,6 +148,7 @@ export const envSchema = z.object({
     .default('proxy')
     .describe("What a worker can reach. `proxy`: nothing but berth's egress proxy (the worker has no network; a Unix socket relayed inside it), which lets each attempt reach only its allowlist and holds the model keys. `none`: no network at all. `open`: WORKER_NETWORK as it is (doctor warns)."),
   EGRESS_HOSTS: list().describe('EGRESS=proxy: host names every kind may reach, beside GitHub (GITHUB_SERVER_URL, GITHUB_API_URL); `*.example.com` for names below a domain. EGRESS_HOSTS_<KIND> adds hosts for one kind (e.g. package registries for implement).'),
+  EGRESS_SETUP_HOSTS: list().describe('EGRESS=proxy: hosts a SETUP_COMMAND_<KIND> may reach beside the kind\'s own (package registries); the agent that follows cannot (the setup\'s credential is given back when it ends).'),
   EGRESS_PORTS: list('443').describe('EGRESS=proxy: ports workers may connect to through the proxy (GitHub\'s own port is added).'),
   EGRESS_ALLOW_PRIVATE: list().describe('EGRESS=proxy: private, loopback or link-local ranges (CIDR) an allowed name may resolve to, e.g. a GitHub Enterprise Server on 10.x. Otherwise such names are refused (DNS rebinding).'),
   EGRESS_NETWORKS: list('bridge').describe('EGRESS=proxy: networks the egress proxy container joins to reach the outside (never a network workers are on).'),
@@ -201,6 +202,7 @@ export const envSchema = z.object({
 
 const AGENT_COMMAND_PREFIX = 'AGENT_COMMAND_';
 const TOKEN_PERMISSIONS_PREFIX = 'GITHUB_TOKEN_PERMISSIONS_';
+const SETUP_COMMAND_PREFIX = 'SETUP_COMMAND_';
 
 /**
  * A worker's token gets only what its kind needs (GitHub's installation-token permissions; metadata
@@ -233,6 +235,8 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   CONSUMER_ID: string;
   /** task kind → argv, from AGENT_COMMAND_<KIND> */
   agentCommands: Record<string, string[]>;
+  /** task kind → argv of its setup phase, from SETUP_COMMAND_<KIND> */
+  setupCommands: Record<string, string[]>;
   /** task kind → the worker token's permissions, from GITHUB_TOKEN_PERMISSIONS_<KIND> (defaults: tokenPermissionsFor). */
   tokenPermissions: Record<string, Record<string, 'read' | 'write'>>;
   workerEntrypoint: string[];
@@ -298,6 +302,20 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (Object.keys(agentCommands).length === 0 && !problems.some((p) => p.startsWith(AGENT_COMMAND_PREFIX))) {
     problems.push('AGENT_COMMAND_<KIND>: no task kind configured; set at least one, e.g. AGENT_COMMAND_REVIEW="my-agent review"');
+  }
+
+  // SETUP_COMMAND_<KIND>: run before the agent, in the checkout, with the setup's wider egress.
+  const setupCommands: Record<string, string[]> = Object.create(null);
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith(SETUP_COMMAND_PREFIX) || value === undefined || value.trim() === '') continue;
+    const kind = key.slice(SETUP_COMMAND_PREFIX.length).toLowerCase();
+    if (!Object.hasOwn(agentCommands, kind)) {
+      problems.push(`${key}: no AGENT_COMMAND_${kind.toUpperCase()} for the kind '${kind}'`);
+      continue;
+    }
+    const split = splitCommandLine(value);
+    if (!split.ok) problems.push(`${key}: ${split.error}`);
+    else setupCommands[kind] = split.argv;
   }
 
   const tokenPermissions: Config['tokenPermissions'] = {};
@@ -371,6 +389,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     ...parsed.data,
     CONSUMER_ID: parsed.data.CONSUMER_ID ?? hostname(),
     agentCommands,
+    setupCommands,
     tokenPermissions,
     workerEntrypoint: entrypoint.argv,
     webhookRules: webhook.rules,

@@ -17,6 +17,8 @@ export const grantSchema = z.object({
   providers: z.array(z.string()),
   /** Expiry, ms since epoch. */
   expiresAt: z.number().int(),
+  /** `setup`: the wider grant of SETUP_COMMAND_<KIND>, given back when the setup ends. */
+  phase: z.enum(['setup', 'agent']).optional(),
 });
 export type Grant = z.infer<typeof grantSchema>;
 

@@ -4,6 +4,7 @@ import closeWithGrace from 'close-with-grace';
 import { createLogger } from '../core/logger.js';
 import { parseEgressConfig } from './config.js';
 import { EgressLedger } from './ledger.js';
+import { Revocations } from './revocations.js';
 import { createEgressProxy } from './proxy.js';
 
 /**
@@ -19,6 +20,7 @@ const options = {
   adminToken: config.EGRESS_ADMIN_TOKEN,
   providers: config.EGRESS_PROVIDERS_JSON,
   ledger,
+  revocations: new Revocations(config.EGRESS_STATE_DIR),
   logger,
   ...(config.EGRESS_EXTRA_CA ? { extraCa: [config.EGRESS_EXTRA_CA] } : {}),
 };

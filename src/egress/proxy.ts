@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { judgeAddress, judgeTarget, normaliseHost, type Allowlist, type Decision } from './allowlist.js';
 import { verifyGrant, type Grant } from './credential.js';
 import type { EgressEntry, EgressLedger } from './ledger.js';
+import type { Revocations } from './revocations.js';
 import { UsageTap } from './usage.js';
 
 /** A model provider berth's proxy calls with the operator's key. */
@@ -27,6 +28,8 @@ export interface ProxyOptions {
   adminToken: string;
   providers: ModelProvider[];
   ledger: EgressLedger;
+  /** Credentials given back early (a setup phase's); refused from then on. */
+  revocations: Revocations;
   logger: Logger;
   /** Extra CA certificates (PEM) for upstream TLS, e.g. a GitHub Enterprise Server's or a test CA. */
   extraCa?: string[];
@@ -52,12 +55,18 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const log = options.logger;
 
-  const authenticate = (header: string | undefined): { grant: Grant } | { status: number; reason: string } => {
+  const authenticate = (header: string | undefined): { grant: Grant; credential: string } | { status: number; reason: string } => {
     const match = /^Basic\s+(.+)$/i.exec(header ?? '');
     if (!match) return { status: 407, reason: 'the proxy needs this attempt\'s credential (HTTPS_PROXY as berth set it)' };
     const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-    const verified = verifyGrant(decoded.slice(decoded.indexOf(':') + 1), options.secrets);
-    return verified.ok ? { grant: verified.grant } : { status: 407, reason: verified.reason };
+    const credential = decoded.slice(decoded.indexOf(':') + 1);
+    const verified = check(credential);
+    return verified.ok ? { grant: verified.grant, credential } : { status: 407, reason: verified.reason };
+  };
+  const check = (credential: string): ReturnType<typeof verifyGrant> => {
+    const verified = verifyGrant(credential, options.secrets);
+    if (verified.ok && options.revocations.has(credential)) return { ok: false, reason: `the ${verified.grant.phase ?? 'attempt'} credential of ${verified.grant.attempt} was given back` };
+    return verified;
   };
 
   /** The first address of `host` the attempt may reach, or the refusal. */
@@ -103,6 +112,15 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
       return void response.end(JSON.stringify(record));
     }
     if (url.startsWith(MODEL_PATH)) return model(request, response);
+    if (url === '/_berth/narrow' && request.method === 'POST') {
+      // The worker's entrypoint gives back its setup credential before the agent starts.
+      const auth = authenticate(request.headers['proxy-authorization']);
+      if ('status' in auth) return refuse(response, auth.status, `berth egress: ${auth.reason}`);
+      options.revocations.revoke(auth.credential, auth.grant.expiresAt);
+      log.info({ attempt: auth.grant.attempt, phase: auth.grant.phase ?? 'agent' }, 'credential given back');
+      response.writeHead(204);
+      return void response.end();
+    }
     if (!/^http:\/\//i.test(url)) return refuse(response, 400, 'berth egress: send requests through the proxy as a proxy (absolute URL), or to /model/<provider>/ for a model API');
     const auth = authenticate(request.headers['proxy-authorization']);
     if ('status' in auth) return refuse(response, auth.status, `berth egress: ${auth.reason}`, { 'proxy-authenticate': 'Basic realm="berth-egress"' });
@@ -124,7 +142,7 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
     const name = rest.split(/[/?]/)[0] ?? '';
     const provider = providers.get(name);
     const presented = (request.headers['x-api-key'] as string | undefined) ?? /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
-    const verified = verifyGrant(presented, options.secrets);
+    const verified = check(presented);
     if (!verified.ok) return refuse(response, 401, `berth egress: ${verified.reason} (the model API key in a worker is its attempt credential)`);
     const grant = verified.grant;
     if (!provider || !grant.providers.includes(name)) {

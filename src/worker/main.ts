@@ -9,6 +9,7 @@ import { noNewPrivsInEffect } from './privileges.js';
 import { readSecretsFile } from './secrets-file.js';
 import { revokeOwnToken } from './revoke-token.js';
 import { startEgressRelay } from './egress-relay.js';
+import { runSetupPhase } from './setup-phase.js';
 
 /** Entrypoint inside a worker container. Everything it trusts arrives through the environment. */
 async function main(): Promise<number> {
@@ -79,6 +80,21 @@ async function main(): Promise<number> {
   } else {
     delete env.BERTH_REPO_DIR;
   }
+  if (env.BERTH_SETUP_COMMAND) {
+    let setupArgv: string[];
+    try {
+      setupArgv = z.array(z.string()).min(1).parse(JSON.parse(env.BERTH_SETUP_COMMAND));
+    } catch {
+      return fail(EXIT.noRetry, "BERTH_SETUP_COMMAND must be a JSON array of strings (the operator's SETUP_COMMAND_<KIND>)");
+    }
+    delete env.BERTH_SETUP_COMMAND;
+    const setup = await runSetupPhase({ argv: setupArgv, task, workDir: home, cwd, env, stdout: process.stdout, stderr: process.stderr, signals: process });
+    if (!setup.ok) {
+      await giveBackToken(env);
+      return fail(setup.exitCode, setup.error);
+    }
+  }
+  delete env.BERTH_EGRESS_SETUP_CREDENTIAL;
   const line = await runAgent({
     argv,
     task,

@@ -50,7 +50,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: caDir, stdio: 'pipe' });
     ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=berth egress test CA');
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=allowed.test');
-    writeFileSync(join(caDir, 'san.ext'), 'subjectAltName=DNS:allowed.test,DNS:blocked.test,DNS:models.test,DNS:slowmodels.test\n');
+    writeFileSync(join(caDir, 'san.ext'), 'subjectAltName=DNS:allowed.test,DNS:blocked.test,DNS:models.test,DNS:slowmodels.test,DNS:registry.test\n');
     ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
     chmodSync(join(caDir, 'ca.pem'), 0o644);
     const tls = { cert: readFileSync(join(caDir, 'server.pem'), 'utf8'), key: readFileSync(join(caDir, 'server.key'), 'utf8') };
@@ -60,6 +60,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     subnet = world.subnet;
     const allowed = await world.host('allowed.test', 'web', { tls });
     await world.host('blocked.test', 'blocked', { tls });
+    await world.host('registry.test', 'registry', { tls });
     models = await world.host('models.test', 'anthropic', { tls });
     // 15 parts, 400 ms apart: a stream still flowing when the dispatcher is killed.
     slowModels = await world.host('slowmodels.test', 'anthropic', { tls, env: ['STREAM_DELAY_MS=400', 'STREAM_EVENTS=15'] });
@@ -237,6 +238,27 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     } finally {
       await second.close();
       await first.close();
+    }
+  });
+  it('a setup phase reaches its wider allowlist; the agent after it cannot, not even with the setup\'s credential dug out of its parent', async () => {
+    const queue = `${env.QUEUE_NAME}-setup`;
+    queues.push(queue);
+    const setupEnv = { ...env, QUEUE_NAME: queue, EGRESS_SETUP_HOSTS: 'registry.test', SETUP_COMMAND_INSTALL: 'node /agents/egress-setup.mjs setup', AGENT_COMMAND_INSTALL: 'node /agents/egress-setup.mjs agent' };
+    const withSetup = await startBerth(setupEnv, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
+    try {
+      const { body } = await withSetup.api('POST', '/api/tasks', { kind: 'install', repo: 'octo/widgets' });
+      const task = await withSetup.waitFor(body.id, ['completed', 'failed'], 60_000);
+      assert.equal(task.state, 'completed', JSON.stringify(task));
+      const seen = task.result;
+      assert.equal(seen.setup.status, 200, `the setup reached the registry: ${JSON.stringify(seen.setup)}`);
+      assert.match(seen.setup.body, /^registry GET \/left-pad/);
+      assert.ok(seen.agent.error, `the agent did not: ${JSON.stringify(seen.agent)}`);
+      assert.equal(seen.stolenFound, true, "the setup's credential is readable in the worker's environment (same uid)");
+      assert.equal(seen.withStolen.status, 407, JSON.stringify(seen.withStolen));
+      assert.match(seen.withStolen.body, /the setup credential of .* was given back/);
+      assert.ok(task.egress.refusedHosts['registry.test'] >= 1);
+    } finally {
+      await withSetup.close();
     }
   });
 });

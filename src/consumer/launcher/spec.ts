@@ -27,6 +27,7 @@ export type LaunchConfig = Pick<
   | 'GITHUB_SERVER_URL'
   | 'GITHUB_API_URL'
   | 'agentCommands'
+  | 'setupCommands'
   | 'workerEntrypoint'
 >;
 
@@ -63,6 +64,7 @@ export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, 
   const env: Record<string, string> = {
     BERTH_TASK: JSON.stringify(task),
     BERTH_COMMAND: JSON.stringify(command),
+    ...(Object.hasOwn(config.setupCommands, task.kind) ? { BERTH_SETUP_COMMAND: JSON.stringify(config.setupCommands[task.kind]) } : {}),
     HOME: '/work',
     TMPDIR: '/tmp',
   };
