@@ -17,6 +17,7 @@ import { runCli } from '../support/cli.js';
 import { waitUntil } from '../support/wait.js';
 
 const REAL_KEY = `sk-ant-real-provider-key-${process.pid}-never-in-a-worker`;
+const REAL_OPENAI_KEY = `sk-proj-real-openai-key-${process.pid}-never-in-a-worker`;
 
 /**
  * Workers behind berth's egress proxy, for real: the worker has no network (only loopback and a
@@ -75,9 +76,11 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       EGRESS_HOSTS: 'allowed.test,ip6-localhost',
       EGRESS_PORTS: '80,443',
       EGRESS_ALLOW_PRIVATE: subnet,
-      EGRESS_PROVIDERS: 'anthropic',
+      EGRESS_PROVIDERS: 'anthropic,openai',
       PROVIDER_ANTHROPIC_URL: 'https://models.test',
       PROVIDER_ANTHROPIC_KEY: REAL_KEY,
+      PROVIDER_OPENAI_URL: 'https://models.test/v1',
+      PROVIDER_OPENAI_KEY: REAL_OPENAI_KEY,
       EGRESS_CA_FILE: join(caDir, 'ca.pem'),
       WORKER_BINDS: `${AGENTS_DIR}:/agents:ro,${caDir}:/ca:ro`,
       WORKER_ENV: 'NODE_EXTRA_CA_CERTS',
@@ -130,29 +133,38 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     assert.match(seen.modelStream.contentType, /^text\/event-stream/);
     assert.match(seen.modelStream.body, /part4 [\s\S]*message_stop/);
     assert.deepEqual(Object.fromEntries(seen.keyEnv).ANTHROPIC_API_KEY, 'berth-egress.', 'the worker holds its attempt credential as the key');
+    assert.deepEqual(Object.fromEntries(seen.keyEnv).OPENAI_API_KEY, 'berth-egress.');
     assert.ok(!JSON.stringify(seen).includes(REAL_KEY), 'the real key is nowhere in the worker: environment, /proc/*/environ');
+    assert.ok(!JSON.stringify(seen).includes(REAL_OPENAI_KEY), 'nor the OpenAI key');
+    assert.equal(seen.openai.status, 200, JSON.stringify(seen.openai));
+    assert.match(seen.openai.body, /"pong"/);
     assert.ok(seen.environments.length > 100, 'the probe read the environments');
     const provider = String(await models.logs({ stdout: true }))
       .split('\n')
       .filter((line) => line.includes('"apiKey"'))
-      .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { apiKey: string; authorization: string | null });
-    assert.equal(provider.length, 2);
-    for (const call of provider) {
-      assert.equal(call.apiKey, REAL_KEY);
-      assert.equal(call.authorization, null);
-    }
+      .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { path: string; apiKey: string | null; authorization: string | null });
+    assert.deepEqual(
+      provider.map((call) => [call.path, call.apiKey, call.authorization]),
+      [
+        ['/v1/messages', REAL_KEY, null],
+        ['/v1/messages', REAL_KEY, null],
+        ['/v1/responses', null, `Bearer ${REAL_OPENAI_KEY}`],
+      ],
+      'Anthropic style: x-api-key; OpenAI style: a bearer token; each the real key, never the credential',
+    );
 
     // What the attempt reached, what was refused, what it used: on the task, from the proxy's record.
     const egress = task.egress;
     assert.ok(egress, JSON.stringify(task).slice(0, 500));
-    assert.deepEqual(egress.usage, { inputTokens: 42, outputTokens: 18, cacheReadTokens: 80, cacheWriteTokens: 6, requests: 2 });
+    // Anthropic: 21 + 21 input, 7 + 11 output, 40 + 40 cache read, 3 + 3 written; OpenAI: 50 input of which 20 cached, 9 output.
+    assert.deepEqual(egress.usage, { inputTokens: 72, outputTokens: 27, cacheReadTokens: 100, cacheWriteTokens: 6, requests: 3 });
     assert.equal(egress.refusedHosts['blocked.test'], 3, 'the tunnel fetch tried, the plain request and the CONNECT');
     assert.equal(egress.refusedHosts['ip6-localhost'], 1);
     assert.ok(egress.allowed >= 4, `allowed ${egress.allowed}`);
     assert.ok(egress.log.some((e: { host: string; decision: string; via: string }) => e.host === 'allowed.test' && e.via === 'connect' && e.decision === 'allowed'));
     const metrics = await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).text();
     assert.match(metrics, /^berth_egress_requests_total\{decision="refused"\} [4-9]/m);
-    assert.match(metrics, /^berth_model_tokens_total\{type="output"\} 18$/m);
+    assert.match(metrics, /^berth_model_tokens_total\{type="output"\} 27$/m);
 
     // The proxy: its own long-lived container, restarted by the engine, on the outside network only.
     const [proxy] = await proxies();
@@ -166,7 +178,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
 
     // doctor shows it.
     const doctor = await runCli(['doctor'], { ...env, WORKER_BINDS: '' });
-    assert.match(doctor.stdout, new RegExp(`^pass\\s+egress\\s+proxy ${proxy.Names[0]!.slice(1)} running; workers reach GitHub \\(github\\.com\\), 2 more host\\(s\\) for every kind, model providers: anthropic`, 'm'));
+    assert.match(doctor.stdout, new RegExp(`^pass\\s+egress\\s+proxy ${proxy.Names[0]!.slice(1)} running; workers reach GitHub \\(github\\.com\\), 2 more host\\(s\\) for every kind, model providers: anthropic, openai`, 'm'));
     assert.match(doctor.stdout, /^pass\s+worker network\s+EGRESS=proxy: workers have no network \(loopback only\); berth's egress proxy is their only way out/m);
   });
 
