@@ -66,6 +66,7 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
   const check = (credential: string): ReturnType<typeof verifyGrant> => {
     const verified = verifyGrant(credential, options.secrets);
     if (verified.ok && options.revocations.has(credential)) return { ok: false, reason: `the ${verified.grant.phase ?? 'attempt'} credential of ${verified.grant.attempt} was given back` };
+    if (verified.ok && options.revocations.ended(verified.grant.attempt)) return { ok: false, reason: `attempt ${verified.grant.attempt} has ended; its credential died with it` };
     return verified;
   };
 
@@ -107,7 +108,10 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
     if (url.startsWith('/_berth/attempts/')) {
       if (request.headers['x-berth-admin'] !== options.adminToken) return refuse(response, 403, 'berth egress: not berth');
       options.ledger.flush();
-      const record = options.ledger.read(decodeURIComponent(url.slice('/_berth/attempts/'.length)));
+      const attempt = decodeURIComponent(url.slice('/_berth/attempts/'.length));
+      // Reading an attempt's record after its end also ends its credentials (until they would have expired).
+      if (request.method === 'POST') options.revocations.endAttempt(attempt, Date.now() + 86_400_000);
+      const record = options.ledger.read(attempt);
       response.writeHead(record ? 200 : 404, { 'content-type': 'application/json' });
       return void response.end(JSON.stringify(record));
     }

@@ -4,15 +4,17 @@ import { parseEgressConfig } from './config.js';
 
 /**
  * Prints one attempt's egress record as JSON: what berth runs inside the proxy's container (an
- * exec needs no network between berth and the proxy). Exit code 3 when the proxy has no record.
+ * exec needs no network between berth and the proxy). With --end, the attempt's credentials die
+ * first (berth asks once the attempt's workload has exited). Exit code 3 when the proxy has no record.
  */
 const attempt = process.argv[2];
+const end = process.argv.includes('--end');
 if (!attempt) {
-  process.stderr.write('usage: report.js <jobId>#<attempt>\n');
+  process.stderr.write('usage: report.js <jobId>#<attempt> [--end]\n');
   process.exit(2);
 }
 const config = parseEgressConfig(process.env);
-const request = http.request({ socketPath: config.EGRESS_SOCKET, path: `/_berth/attempts/${encodeURIComponent(attempt)}`, headers: { 'x-berth-admin': config.EGRESS_ADMIN_TOKEN } }, (response) => {
+const request = http.request({ socketPath: config.EGRESS_SOCKET, method: end ? 'POST' : 'GET', path: `/_berth/attempts/${encodeURIComponent(attempt)}`, headers: { 'x-berth-admin': config.EGRESS_ADMIN_TOKEN } }, (response) => {
   let body = '';
   response.setEncoding('utf8');
   response.on('data', (chunk: string) => (body += chunk));

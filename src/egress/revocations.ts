@@ -34,6 +34,15 @@ export class Revocations {
   has(credential: string): boolean {
     return this.revoked.has(digest(credential));
   }
+
+  /** Every credential of `attempt` dies now: berth says so once the attempt's workload has exited. */
+  endAttempt(attempt: string, until: number): void {
+    this.revoke(`attempt:${attempt}`, until);
+  }
+
+  ended(attempt: string): boolean {
+    return this.has(`attempt:${attempt}`);
+  }
 }
 
 function digest(credential: string): string {

@@ -14,6 +14,7 @@ import { AGENTS_DIR, startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../
 import { docker, recordEvents } from '../support/docker.js';
 import { startConsumerProcess } from '../support/node-process.js';
 import { runCli } from '../support/cli.js';
+import { demuxDockerStream } from '../../src/consumer/launcher/docker-frames.js';
 import { waitUntil } from '../support/wait.js';
 
 const REAL_KEY = `sk-ant-real-provider-key-${process.pid}-never-in-a-worker`;
@@ -40,6 +41,18 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
   let slowModels: Dockerode.Container;
   let world: Outside;
   const proxies = (queue = env.QUEUE_NAME!) => world.proxies(queue);
+  /** A request through the proxy's own socket, from inside its container, with `credential`: what a thief holding it would get. */
+  const useCredential = async (proxyId: string, credential: string) => {
+    const script = `require('http').request({ socketPath: '/run/berth-egress/proxy.sock', path: 'http://allowed.test/plain', headers: { host: 'allowed.test', 'proxy-authorization': 'Basic ' + Buffer.from('berth:' + process.env.CRED).toString('base64') } }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => console.log(JSON.stringify({ status: r.statusCode, body: b }))); }).end();`;
+    const exec = await docker.getContainer(proxyId).exec({ Cmd: ['node', '-e', script], Env: [`CRED=${credential}`], AttachStdout: true, AttachStderr: true });
+    const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
+    const chunks: Buffer[] = [];
+    await new Promise((resolve) => {
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', resolve);
+    });
+    return JSON.parse(demuxDockerStream(Buffer.concat(chunks)).trim().split('\n').pop()!) as { status: number; body: string };
+  };
   const queues: string[] = [];
 
   before(async () => {
@@ -206,6 +219,11 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       await first.ready;
       const { body } = await api.api('POST', '/api/tasks', { kind: 'stream', repo: 'octo/widgets' });
       await waitUntil(async () => String(await slowModels.logs({ stdout: true })).includes('"apiKey"'), 'the stream started at the provider', 60_000);
+      // The running worker's credential, as a thief who got it out would hold it: valid while the attempt runs.
+      const worker = (await docker.listContainers({ filters: { label: [`berth.job-id=${body.id}`] } }))[0]!;
+      const credential = ((await docker.getContainer(worker.Id).inspect()).Config.Env ?? []).find((e) => e.startsWith('BERTH_EGRESS_CREDENTIAL='))!.split('=').slice(1).join('=');
+      const [streamProxy] = await proxies(streamEnv.QUEUE_NAME);
+      assert.equal((await useCredential(streamProxy!.Id, credential)).status, 200, 'the credential works while its attempt runs');
       await first.kill('SIGKILL');
       second = startConsumerProcess(streamEnv);
       await second.ready;
@@ -217,6 +235,10 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       assert.equal(task.egress?.usage.outputTokens, 11);
       const calls = String(await slowModels.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"'));
       assert.equal(calls.length, 1, 'one stream, begun before the kill and never retried');
+      // The attempt is over: its credential died with it (berth ended it at the proxy when it read the record).
+      const after = await useCredential(streamProxy!.Id, credential);
+      assert.equal(after.status, 407, JSON.stringify(after));
+      assert.match(after.body, /attempt .*#1 has ended; its credential died with it/);
     } finally {
       await first.kill('SIGKILL');
       await second?.kill('SIGTERM');

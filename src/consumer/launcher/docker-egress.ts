@@ -57,9 +57,9 @@ export class DockerEgress {
     return removed;
   }
 
-  /** Asks the proxy, inside its own container (no network between berth and it is needed). */
+  /** Asks the proxy, inside its own container (no network between berth and it is needed); the attempt's credentials end with it. */
   async record(proxyName: string, attempt: string): Promise<unknown> {
-    const exec = await this.docker.getContainer(proxyName).exec({ Cmd: ['node', '/app/dist/egress/report.js', attempt], AttachStdout: true, AttachStderr: true });
+    const exec = await this.docker.getContainer(proxyName).exec({ Cmd: ['node', '/app/dist/egress/report.js', attempt, '--end'], AttachStdout: true, AttachStderr: true });
     const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
     const chunks: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {

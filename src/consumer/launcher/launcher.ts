@@ -159,7 +159,7 @@ export interface Launcher {
   retireEgressProxies(queue: string, current: string): Promise<string[]>;
   /** `queue`'s egress proxies on this engine, for doctor. */
   egressProxies(queue: string): Promise<Array<{ name: string; running: boolean }>>;
-  /** The proxy's record of one attempt (`<jobId>#<attempt>`), or null when it has none. */
+  /** The proxy's record of one attempt (`<jobId>#<attempt>`), or null when it has none. Ends the attempt's credentials: only asked once its workload has exited. */
   egressRecord(proxyName: string, attempt: string): Promise<unknown>;
 }
 
