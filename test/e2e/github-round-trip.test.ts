@@ -178,8 +178,11 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
 
     const issueTask = await berth.waitFor(onIssue.body.id, ['completed', 'failed'], 90_000);
     assert.equal(issueTask.state, 'failed');
-    const posted = await waitUntil(() => github.comments.filter((c) => c.issue === 12 && c.body.includes(`berth-task:${onIssue.body.id}`)), 'failure comment', 30_000);
+    // An empty list is truthy: wait for the comment itself.
+    const ours = () => github.comments.filter((c) => c.issue === 12 && c.body.includes(`berth-task:${onIssue.body.id}`));
+    await waitUntil(() => ours().length > 0, 'failure comment', 30_000);
     await new Promise((r) => setTimeout(r, 1500)); // a fixed wait, to show that no second comment follows
+    const posted = ours();
     assert.equal(github.comments.filter((c) => c.issue === 12).length, 1, JSON.stringify(posted));
     assert.match(posted[0]!.body, /could not finish the `exit` task.*the agent exited with code 3/s);
     assert.match(posted[0]!.body, /Attempts used: 2 of 2/);
