@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+import { formatByteSize } from '../core/byte-size.js';
+import { formatDuration } from '../core/duration.js';
 import pino from 'pino';
 import { EgressGate } from '../consumer/egress-gate.js';
 import type { Launcher } from '../consumer/launcher/launcher.js';
@@ -46,34 +48,16 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 export function memoryCheck(memory: RedisMemory, config: Pick<Config, 'RESULT_MAX_SIZE' | 'KEEP_COMPLETED'>): Check {
   const perTask = worstCaseTaskBytes(JOB_LOG_MAX_LINES, LINE_MAX_CHARS, config.RESULT_MAX_SIZE);
   const keep = `KEEP_COMPLETED=${formatDuration(config.KEEP_COMPLETED)}`;
-  const each = `a finished task keeps at most ${formatBytes(perTask)} (its log, ${JOB_LOG_MAX_LINES} lines, and its result, RESULT_MAX_SIZE) for ${keep}`;
+  const each = `a finished task keeps at most ${formatByteSize(perTask)} (its log, ${JOB_LOG_MAX_LINES} lines, and its result, RESULT_MAX_SIZE) for ${keep}`;
   if (memory.maxBytes === 0) {
-    return { name: 'redis memory', ok: true, warn: true, detail: `no maxmemory: Redis grows until the machine runs out (${formatBytes(memory.usedBytes)} used); ${each}`, fix: 'give Redis a maxmemory (redis-server --maxmemory 2gb) sized for your task rate times KEEP_COMPLETED' };
+    return { name: 'redis memory', ok: true, warn: true, detail: `no maxmemory: Redis grows until the machine runs out (${formatByteSize(memory.usedBytes)} used); ${each}`, fix: 'give Redis a maxmemory (redis-server --maxmemory 2gb) sized for your task rate times KEEP_COMPLETED' };
   }
   const used = memory.usedBytes / memory.maxBytes;
   const room = Math.max(0, Math.floor((memory.maxBytes - memory.usedBytes) / perTask));
-  const detail = `${formatBytes(memory.usedBytes)} of ${formatBytes(memory.maxBytes)} used (${Math.round(used * 100)}%); ${each}: room for ${room} more such task(s)`;
+  const detail = `${formatByteSize(memory.usedBytes)} of ${formatByteSize(memory.maxBytes)} used (${Math.round(used * 100)}%); ${each}: room for ${room} more such task(s)`;
   if (used >= 0.9) return { name: 'redis memory', ok: false, detail, fix: "free room now: a shorter KEEP_COMPLETED, the board's Clean of finished tasks, or a larger maxmemory; at maxmemory the API answers 503" };
   if (used >= 0.75 || room < 100) return { name: 'redis memory', ok: true, warn: true, detail, fix: 'raise maxmemory or shorten KEEP_COMPLETED before Redis fills' };
   return { name: 'redis memory', ok: true, detail };
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
-}
-
-function formatDuration(ms: number): string {
-  const day = 86_400_000;
-  if (ms % day === 0) return `${ms / day}d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  return `${Math.round(ms / 1000)}s`;
 }
 
 const silentLogger = pino({ level: 'silent' });

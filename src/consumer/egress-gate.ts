@@ -6,7 +6,8 @@ import type { WorkerTask } from '../core/task.js';
 import { EGRESS_SOCKET, EGRESS_SOCKET_DIR } from '../egress/config.js';
 import { signGrant, type Grant } from '../egress/credential.js';
 import type { AttemptEgress } from '../egress/ledger.js';
-import type { EgressProxySpec, Launcher, VolumeMount } from './launcher/launcher.js';
+import type { EgressProxySpec, Launcher } from './launcher/launcher.js';
+import type { WorkloadEgress } from './launcher/spec.js';
 
 export type EgressGateConfig = Pick<
   Config,
@@ -17,14 +18,6 @@ export type EgressGateConfig = Pick<
 export const RELAY_PORT = 3128;
 /** How long after TASK_TIMEOUT a credential still works (a stop's grace, a clock apart). */
 const CREDENTIAL_SLACK_MS = 10 * 60_000;
-
-/** What one attempt's workload gets to reach the outside through the proxy. */
-export interface AttemptEgressSetup {
-  env: Record<string, string>;
-  secrets: Record<string, string>;
-  volumes: VolumeMount[];
-  labels: Record<string, string>;
-}
 
 /**
  * berth's side of the egress proxy: the proxy's spec (from operator config only), its secrets
@@ -104,7 +97,7 @@ export class EgressGate {
    * The worker's side: its credential as the proxy's password and as each provider's API key (the
    * proxy swaps it for the real one), base URLs on its own loopback, and the proxy's socket volume.
    */
-  forAttempt(task: WorkerTask): AttemptEgressSetup {
+  forAttempt(task: WorkerTask): WorkloadEgress {
     const credential = signGrant(this.grant(task), this.secret);
     const local = `http://127.0.0.1:${RELAY_PORT}`;
     const proxy = `http://berth:${credential}@127.0.0.1:${RELAY_PORT}`;

@@ -15,15 +15,16 @@ import { SecretMask } from '../core/secret-mask.js';
 import type { EgressGate } from './egress-gate.js';
 import { failureLabel, type BerthMetrics } from '../core/metrics.js';
 import { streamLogsToJob } from './log-stream.js';
-import type { ContainerProgress, EgressSummary } from '../core/task-view.js';
+import type { ContainerProgress } from '../core/task-view.js';
+import type { EgressSummary } from '../core/egress-record.js';
 import type { GithubReports } from '../core/reports.js';
 import { GithubUnavailable, LaunchRefused, type LaunchPreparation } from './github-launch.js';
 import { isEngineUnavailable, retryWhileUnreachable, type EngineHealth } from './engine-health.js';
 
 /** How often a waiting consumer looks at its container itself: a wait request on a connection a restarting engine dropped may never settle. */
+const WAIT_POLL_MS = 5_000;
 /** Entries of an attempt's egress log kept with the task (the proxy keeps more, the counts all). */
 const EGRESS_LOG_KEPT = 100;
-const WAIT_POLL_MS = 5_000;
 /** How often a launch looks at a workload the backend has not started yet. */
 const START_POLL_MS = 250;
 /** How long after an unexplained signal death berth watches for the engine going down. */
@@ -163,9 +164,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   await deps.reports?.sync(jobId, `a${attempt}-running`);
   // The workload's own secrets, so an adopted one is masked too: what this consumer handed it, what
   // its engine tells (a swarm tells none), and the operator's WORKER_ENV values as this host has them.
-  const fromHost = Object.fromEntries(config.WORKER_ENV.flatMap((name) => (deps.hostEnv?.[name] !== undefined ? [[name, deps.hostEnv[name]!]] : []))) as Record<string, string>;
-  const told = Object.fromEntries(['GITHUB_TOKEN', ...config.WORKER_ENV].flatMap((name) => (name in facts.env ? [[name, facts.env[name]!]] : []))) as Record<string, string>;
-  const secrets: Record<string, string> = { ...fromHost, ...told, ...launch.secrets };
+  const secrets: Record<string, string> = { ...pick(deps.hostEnv ?? {}, config.WORKER_ENV), ...pick(facts.env, ['GITHUB_TOKEN', ...config.WORKER_ENV]), ...launch.secrets };
   const stopStreaming = await streamLogsToJob((containerId) => launcher.followLogs(containerId), id, job, Object.values(secrets)).catch(() => async () => {});
   let exited = false;
 
@@ -366,18 +365,20 @@ async function mustInspect(launcher: Launcher, id: string): Promise<WorkloadFact
   return facts;
 }
 
+/** The variables of `env` named in `names` that are set. */
+function pick(env: Record<string, string | undefined>, names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (env[name] !== undefined ? [[name, env[name]]] : [])));
+}
+
 /** The proxy's record of the attempt, as the task shows it; counted in the metrics once. */
 async function egressOf(deps: AttemptDeps, facts: WorkloadFacts, attempt: string): Promise<EgressSummary | undefined> {
   const proxy = facts.labels[LABEL.egress];
   if (!proxy || !deps.egress) return undefined;
   const record = await deps.egress.record(proxy, attempt);
   if (!record) return undefined;
-  deps.metrics?.egressRequests.inc({ decision: 'allowed' }, record.counts.allowed);
-  deps.metrics?.egressRequests.inc({ decision: 'refused' }, record.counts.refused);
-  deps.metrics?.modelTokens.inc({ type: 'input' }, record.usage.inputTokens);
-  deps.metrics?.modelTokens.inc({ type: 'output' }, record.usage.outputTokens);
-  deps.metrics?.modelTokens.inc({ type: 'cache_read' }, record.usage.cacheReadTokens);
-  deps.metrics?.modelTokens.inc({ type: 'cache_write' }, record.usage.cacheWriteTokens);
+  for (const decision of ['allowed', 'refused'] as const) deps.metrics?.egressRequests.inc({ decision }, record.counts[decision]);
+  const { inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens } = record.usage;
+  for (const [type, count] of Object.entries({ input: inputTokens, output: outputTokens, cache_read: cacheReadTokens, cache_write: cacheWriteTokens })) deps.metrics?.modelTokens.inc({ type }, count);
   return { allowed: record.counts.allowed, refused: record.counts.refused, refusedHosts: record.refusedHosts, usage: record.usage, log: record.entries.slice(-EGRESS_LOG_KEPT) };
 }
 

@@ -8,6 +8,7 @@ import { QUEUE_NAME_PATTERN } from './names.js';
 import { loadWebhookRules, type WebhookRules } from './webhook-rules.js';
 import { resolveDockerEndpoint } from './docker-endpoint.js';
 import { cidrProblem, hostEntryProblem, parseEgressSettings, type EgressSettings } from './egress-config.js';
+import { kindVariables, noCommandFor, readSecretFile } from './kind-variables.js';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 
@@ -274,7 +275,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     }
     try {
       // An empty file is an unset secret (compose wants every secret file to exist).
-      raw[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '') || undefined;
+      raw[name] = readSecretFile(file);
     } catch (error) {
       problems.push(`${name}_FILE: cannot read ${file} (${(error as Error).message})`);
     }
@@ -288,10 +289,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
   // No prototype: a kind named `constructor` or `toString` must not find Object's methods.
   const agentCommands: Record<string, string[]> = Object.create(null);
-  for (const [key, value] of Object.entries(env)) {
-    // Empty means unset, as for every other variable (compose passes `${AGENT_COMMAND_X:-}`).
-    if (!key.startsWith(AGENT_COMMAND_PREFIX) || value === undefined || value.trim() === '') continue;
-    const kind = key.slice(AGENT_COMMAND_PREFIX.length).toLowerCase();
+  for (const { key, kind, value } of kindVariables(env, AGENT_COMMAND_PREFIX)) {
     if (!KIND_PATTERN.test(kind)) {
       problems.push(`${key}: the kind '${kind}' must start with a letter and use letters, digits, '-' or '_' (at most 32)`);
       continue;
@@ -306,11 +304,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
   // SETUP_COMMAND_<KIND>: run before the agent, in the checkout, with the setup's wider egress.
   const setupCommands: Record<string, string[]> = Object.create(null);
-  for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(SETUP_COMMAND_PREFIX) || value === undefined || value.trim() === '') continue;
-    const kind = key.slice(SETUP_COMMAND_PREFIX.length).toLowerCase();
+  for (const { key, kind, value } of kindVariables(env, SETUP_COMMAND_PREFIX)) {
     if (!Object.hasOwn(agentCommands, kind)) {
-      problems.push(`${key}: no AGENT_COMMAND_${kind.toUpperCase()} for the kind '${kind}'`);
+      problems.push(noCommandFor(key, kind));
       continue;
     }
     const split = splitCommandLine(value);
@@ -319,12 +315,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
 
   const tokenPermissions: Config['tokenPermissions'] = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(TOKEN_PERMISSIONS_PREFIX) || value === undefined || value.trim() === '') continue;
-    const kind = key.slice(TOKEN_PERMISSIONS_PREFIX.length).toLowerCase();
+  for (const { key, kind, value } of kindVariables(env, TOKEN_PERMISSIONS_PREFIX)) {
     const parsed = parseTokenPermissions(value);
     if (typeof parsed === 'string') problems.push(`${key}: ${parsed}`);
-    else if (!Object.hasOwn(agentCommands, kind)) problems.push(`${key}: no AGENT_COMMAND_${kind.toUpperCase()} for the kind '${kind}'`);
+    else if (!Object.hasOwn(agentCommands, kind)) problems.push(noCommandFor(key, kind));
     else tokenPermissions[kind] = parsed;
   }
 

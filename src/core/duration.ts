@@ -11,7 +11,9 @@ export function parseDuration(text: string): number | null {
   return Number.isFinite(value) ? Math.round(value) : null;
 }
 
+/** The largest whole unit parseDuration reads back: `7d`, `45m`, `1500ms`. */
 export function formatDuration(ms: number): string {
+  if (ms % 86_400_000 === 0 && ms >= 86_400_000) return `${ms / 86_400_000}d`;
   if (ms % 3_600_000 === 0 && ms >= 3_600_000) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0 && ms >= 60_000) return `${ms / 60_000}m`;
   if (ms % 1_000 === 0 && ms >= 1_000) return `${ms / 1_000}s`;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { kindVariables, noCommandFor, readSecretFile } from './kind-variables.js';
 
 /** A model provider as the operator configured it: where it is, how its key is sent, the key. */
 export interface ProviderConfig {
@@ -49,11 +50,9 @@ export function cidrProblem(entry: string): string | null {
  */
 export function parseEgressSettings(env: NodeJS.ProcessEnv, providerNames: string[], kinds: string[], caFile: string | undefined, problems: string[]): EgressSettings {
   const hostsByKind: Record<string, string[]> = Object.create(null);
-  for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(HOSTS_PREFIX) || !value?.trim()) continue;
-    const kind = key.slice(HOSTS_PREFIX.length).toLowerCase();
+  for (const { key, kind, value } of kindVariables(env, HOSTS_PREFIX)) {
     if (!kinds.includes(kind)) {
-      problems.push(`${key}: no AGENT_COMMAND_${kind.toUpperCase()} for the kind '${kind}'`);
+      problems.push(noCommandFor(key, kind));
       continue;
     }
     const hosts = value.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
@@ -82,7 +81,7 @@ export function parseEgressSettings(env: NodeJS.ProcessEnv, providerNames: strin
     if (key && keyFile) problems.push(`${upper}_KEY and ${upper}_KEY_FILE: set one of them`);
     else if (keyFile) {
       try {
-        key = readFileSync(keyFile, 'utf8').replace(/\r?\n$/, '');
+        key = readSecretFile(keyFile);
       } catch (error) {
         problems.push(`${upper}_KEY_FILE: cannot read ${keyFile} (${(error as Error).message})`);
       }

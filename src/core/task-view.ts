@@ -1,17 +1,7 @@
 import { Job } from 'bullmq';
 import { CANCELLED_REASON, type TaskData, type TaskState } from './task.js';
 import type { WorkerResultLine } from './worker-protocol.js';
-
-/** What an attempt reached through berth's egress proxy, and what its model calls used (the proxy's record). */
-export interface EgressSummary {
-  allowed: number;
-  refused: number;
-  /** Refusals by host: the check run's "blocked: 3 requests to evil.example". */
-  refusedHosts: Record<string, number>;
-  usage: { inputTokens: number; outputTokens: number; cacheReadTokens: number; cacheWriteTokens: number; requests: number };
-  /** The latest connections and requests (host, port, bytes, decision), oldest first. */
-  log: Array<{ at: number; via: string; host: string; port: number; decision: string; reason?: string; bytesIn: number; bytesOut: number }>;
-}
+import type { EgressSummary } from './egress-record.js';
 
 /** What the consumer writes as a job's progress: which container runs (or ran) the current attempt. */
 export interface ContainerProgress {

@@ -1,21 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addUsage, NO_USAGE, type Usage } from './usage.js';
-
-export type EgressDecision = 'allowed' | 'refused';
-
-/** One connection or request through the proxy, as the task's egress log shows it. */
-export interface EgressEntry {
-  at: number;
-  /** `connect` (a tunnel), `http` (a plain request), `model` (a provider call with berth's key). */
-  via: 'connect' | 'http' | 'model';
-  host: string;
-  port: number;
-  decision: EgressDecision;
-  reason?: string;
-  bytesIn: number;
-  bytesOut: number;
-}
+import type { EgressDecision, EgressEntry, Usage } from '../core/egress-record.js';
+import { addUsage, NO_USAGE } from './usage.js';
 
 /** What the proxy knows of one attempt: what it reached, what was refused, what its model calls used. */
 export interface AttemptEgress {

@@ -7,7 +7,8 @@ import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { judgeAddress, judgeTarget, normaliseHost, type Allowlist, type Decision } from './allowlist.js';
 import { verifyGrant, type Grant } from './credential.js';
-import type { EgressEntry, EgressLedger } from './ledger.js';
+import type { EgressEntry } from '../core/egress-record.js';
+import type { EgressLedger } from './ledger.js';
 import type { Revocations } from './revocations.js';
 import { UsageTap } from './usage.js';
 

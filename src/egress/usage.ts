@@ -1,17 +1,11 @@
 import { StringDecoder } from 'node:string_decoder';
+import type { Usage } from '../core/egress-record.js';
 
 /**
  * Token usage read off a model provider's own responses, JSON or SSE, as they stream past: what
  * an attempt really cost, not what the agent says it cost. Anthropic's Messages API and OpenAI's
  * Responses and Chat Completions APIs.
  */
-export interface Usage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  requests: number;
-}
 
 export const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, requests: 0 };
 

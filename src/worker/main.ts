@@ -27,12 +27,10 @@ async function main(): Promise<number> {
     const detail = error instanceof z.ZodError ? error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : 'BERTH_TASK is not JSON';
     return fail(EXIT.invalidTask, `invalid task: ${detail}`);
   }
-  let argv;
-  try {
-    argv = z.array(z.string()).min(1).parse(JSON.parse(process.env.BERTH_COMMAND ?? ''));
-  } catch {
-    return fail(EXIT.noRetry, 'BERTH_COMMAND must be a JSON array of strings (the operator\'s AGENT_COMMAND_<KIND>)');
-  }
+  const argv = commandFrom(process.env.BERTH_COMMAND);
+  if (!argv) return fail(EXIT.noRetry, "BERTH_COMMAND must be a JSON array of strings (the operator's AGENT_COMMAND_<KIND>)");
+  const setupArgv = process.env.BERTH_SETUP_COMMAND === undefined ? null : commandFrom(process.env.BERTH_SETUP_COMMAND);
+  if (setupArgv === undefined) return fail(EXIT.noRetry, "BERTH_SETUP_COMMAND must be a JSON array of strings (the operator's SETUP_COMMAND_<KIND>)");
 
   // Every backend must give the worker no_new_privs; one that did not is a deployment fault, not the task's.
   if (noNewPrivsInEffect() === false) return fail(EXIT.noRetry, 'no-new-privileges is not in effect for the worker; refusing to run the agent (the launcher must set it, or start the worker under setpriv --no-new-privs)');
@@ -44,7 +42,13 @@ async function main(): Promise<number> {
     return fail(EXIT.noRetry, `the worker's secrets file ${process.env.BERTH_SECRETS_FILE} could not be read: ${(error as Error).message}`);
   }
   delete env.BERTH_COMMAND;
+  delete env.BERTH_SETUP_COMMAND;
   delete env.BERTH_SECRETS_FILE;
+  // Past this point the worker may hold a token: every way out gives it back first.
+  const failHolding = async (exitCode: number, error: string) => {
+    await giveBackToken(env);
+    return fail(exitCode, error);
+  };
   // EGRESS=proxy: the only way out, ready before the checkout and the agent need it.
   if (env.BERTH_EGRESS_SOCKET) {
     try {
@@ -71,28 +75,15 @@ async function main(): Promise<number> {
       },
       env,
     );
-    if (!result.ok) {
-      await giveBackToken(env);
-      return fail(result.exitCode, result.error);
-    }
+    if (!result.ok) return failHolding(result.exitCode, result.error);
     process.stdout.write(`berth-worker: checked out ${task.repo}: ${result.summary}\n`);
     cwd = env.BERTH_REPO_DIR;
   } else {
     delete env.BERTH_REPO_DIR;
   }
-  if (env.BERTH_SETUP_COMMAND) {
-    let setupArgv: string[];
-    try {
-      setupArgv = z.array(z.string()).min(1).parse(JSON.parse(env.BERTH_SETUP_COMMAND));
-    } catch {
-      return fail(EXIT.noRetry, "BERTH_SETUP_COMMAND must be a JSON array of strings (the operator's SETUP_COMMAND_<KIND>)");
-    }
-    delete env.BERTH_SETUP_COMMAND;
+  if (setupArgv) {
     const setup = await runSetupPhase({ argv: setupArgv, task, workDir: home, cwd, env, stdout: process.stdout, stderr: process.stderr, signals: process });
-    if (!setup.ok) {
-      await giveBackToken(env);
-      return fail(setup.exitCode, setup.error);
-    }
+    if (!setup.ok) return failHolding(setup.exitCode, setup.error);
   }
   delete env.BERTH_EGRESS_SETUP_CREDENTIAL;
   const line = await runAgent({
@@ -108,6 +99,15 @@ async function main(): Promise<number> {
   await giveBackToken(env);
   process.stdout.write(`\n${formatResultLine(line)}\n`);
   return line.exitCode;
+}
+
+/** An argv as the consumer sends it (a JSON array of strings), or undefined when it is not one. */
+function commandFrom(text: string | undefined): string[] | undefined {
+  try {
+    return z.array(z.string()).min(1).parse(JSON.parse(text ?? ''));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Before the result line, which must stay the worker's last. */

@@ -10,7 +10,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
 import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { waitUntil } from '../support/wait.js';
-import { GithubStandin } from '../support/github-standin.js';
+import { GithubStandin, type IssuedToken } from '../support/github-standin.js';
 
 type Example = Record<string, any>;
 const example = (event: string, action: string): Example =>
@@ -29,6 +29,12 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
     for (const berth of berths) await berth.close().catch(() => {});
     await redis.stop();
   });
+
+  /**
+   * Worker tokens: the ones without `checks` (reports ask for it; a worker does not) and without
+   * `metadata` alone (what the webhook route asks GitHub for the sender's role with).
+   */
+  const workerTokensOf = (github: GithubStandin) => [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
 
   it('mints a repository-scoped token at launch; it reaches the container and nothing else', async () => {
     const github = new GithubStandin();
@@ -60,9 +66,7 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       assert.equal(viaWebhook.state, 'completed', JSON.stringify(viaWebhook));
       assert.equal(viaApi.state, 'completed', JSON.stringify(viaApi));
 
-      // Worker tokens are the ones without `checks` (reports ask for it; a review worker does not) and
-      // without `metadata` alone (what the webhook route asks GitHub for the sender's role with).
-      const workerTokens = [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
+      const workerTokens = workerTokensOf(github);
       assert.equal(workerTokens.length, 2);
       const [first, second] = workerTokens as [(typeof workerTokens)[0], (typeof workerTokens)[0]];
       assert.deepEqual({ installationId: first.installationId, repositories: first.repositories }, { installationId: 1, repositories: ['Hello-World'] });
@@ -113,29 +117,34 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
     }
   });
 
-  it('a token minted for a workload that could not be created is revoked (no container will end with it)', async () => {
+  /** A GitHub stand-in where every actor may write and octo-org/widgets is installation 4242. */
+  const widgetsStandin = async () => {
     const github = new GithubStandin();
     github.defaultRole = 'write';
     await github.listen();
     github.installations.set('octo-org/widgets', 4242);
+    return github;
+  };
+  /** berth as that stand-in's App, trusting octo-org; no checkout (the repositories exist in name only). */
+  const appEnv = (github: GithubStandin, overrides: Record<string, string>) =>
+    testEnv(redis, image, {
+      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['octo-org'] } }),
+      GITHUB_APP_ID: github.appId,
+      GITHUB_APP_PRIVATE_KEY: github.privateKey,
+      GITHUB_API_URL: github.url,
+      CHECKOUT: 'never',
+      ...overrides,
+    });
+
+  it('a token minted for a workload that could not be created is revoked (no container will end with it)', async () => {
+    const github = await widgetsStandin();
     try {
-      const berth = await startBerth(
-        testEnv(redis, image, {
-          WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['octo-org'] } }),
-          AGENT_COMMAND_REVIEW: 'node /agents/token.mjs',
-          GITHUB_APP_ID: github.appId,
-          GITHUB_APP_PRIVATE_KEY: github.privateKey,
-          GITHUB_API_URL: github.url,
-          CHECKOUT: 'never',
-          WORKER_IMAGE: `berth-not-built-here:${process.pid}`,
-          TASK_ATTEMPTS: '1',
-        }),
-      );
+      const berth = await startBerth(appEnv(github, { AGENT_COMMAND_REVIEW: 'node /agents/token.mjs', WORKER_IMAGE: `berth-not-built-here:${process.pid}`, TASK_ATTEMPTS: '1' }));
       berths.push(berth);
       const { body } = await berth.api('POST', '/api/tasks', { kind: 'review', repo: 'octo-org/widgets' });
       const task = await berth.waitFor(body.id, ['completed', 'failed']);
       assert.match(task.failedReason, /^worker image berth-not-built-here/);
-      const workerTokens = [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
+      const workerTokens = workerTokensOf(github);
       assert.equal(workerTokens.length, 1, 'the token was minted before the create failed');
       await waitUntil(() => workerTokens[0]!.revoked, 'the unused token revoked', 10_000);
     } finally {
@@ -144,19 +153,8 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
   });
 
   it("the reconciler revokes the token of a container it retires (its job removed while no consumer watched it)", async () => {
-    const github = new GithubStandin();
-    github.defaultRole = 'write';
-    await github.listen();
-    github.installations.set('octo-org/widgets', 4242);
-    const env = testEnv(redis, image, {
-      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['octo-org'] } }),
-      AGENT_COMMAND_REVIEW: 'node /agents/sleep.mjs',
-      GITHUB_APP_ID: github.appId,
-      GITHUB_APP_PRIVATE_KEY: github.privateKey,
-      GITHUB_API_URL: github.url,
-      CHECKOUT: 'never',
-      RECONCILE_INTERVAL: '500ms',
-    });
+    const github = await widgetsStandin();
+    const env = appEnv(github, { AGENT_COMMAND_REVIEW: 'node /agents/sleep.mjs', RECONCILE_INTERVAL: '500ms' });
     try {
       const first = await startBerth(env);
       const recorder = await recordEvents(first.config.QUEUE_NAME);
@@ -165,7 +163,7 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       // A planned shutdown of the consumer hands the job back and leaves the container running, unwatched.
       berths.push(first);
       await first.consumer!.close();
-      const workerToken = [...github.tokens.values()].find((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined)!;
+      const [workerToken] = workerTokensOf(github) as [IssuedToken];
       assert.equal(workerToken.revoked, false, 'still in use by the running container');
       const queue = createTaskQueue(first.config);
       await (await queue.getJob(body.id))!.remove();

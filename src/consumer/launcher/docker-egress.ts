@@ -2,10 +2,8 @@ import type Dockerode from 'dockerode';
 import { LABEL } from '../../core/labels.js';
 import { EGRESS_SOCKET_DIR, EGRESS_STATE_DIR } from '../../egress/config.js';
 import { demuxDockerStream } from './docker-frames.js';
+import { envList, statusOf, unlessMissing } from './docker-api.js';
 import type { EgressProxySpec } from './launcher.js';
-
-type Status = { statusCode?: number };
-const statusOf = (error: unknown) => (error as Status | null)?.statusCode;
 
 /**
  * The egress proxy as a container on one engine: restarted by Docker when it dies
@@ -37,20 +35,17 @@ export class DockerEgress {
   }
 
   async list(queue: string): Promise<Array<{ name: string; running: boolean }>> {
-    const proxies = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } });
-    return proxies.map((p) => ({ name: p.Names[0]?.replace(/^\//, '') ?? p.Id, running: p.State === 'running' }));
+    return (await this.proxies(queue)).map(({ name, running }) => ({ name, running }));
   }
 
   /** Old versions go once no running worker names them; their volumes with them. */
   async retire(queue: string, current: string): Promise<string[]> {
-    const proxies = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } });
     const removed: string[] = [];
-    for (const proxy of proxies) {
-      const name = proxy.Names[0]?.replace(/^\//, '') ?? '';
+    for (const { id, name } of await this.proxies(queue)) {
       if (name === current) continue;
       const users = await this.docker.listContainers({ filters: { label: [`${LABEL.egress}=${name}`], status: ['created', 'running', 'restarting', 'paused'] } });
       if (users.length > 0) continue;
-      await this.docker.getContainer(proxy.Id).remove({ force: true, v: true }).catch((error: unknown) => (statusOf(error) === 404 ? undefined : Promise.reject(error)));
+      await unlessMissing(this.docker.getContainer(id).remove({ force: true, v: true }));
       for (const volume of [name, `${name}-state`]) await this.docker.getVolume(volume).remove().catch(() => {});
       removed.push(name);
     }
@@ -74,13 +69,13 @@ export class DockerEgress {
     return JSON.parse(output.split('\n').pop() ?? 'null') as unknown;
   }
 
-  private async inspect(name: string): Promise<Dockerode.ContainerInspectInfo | null> {
-    try {
-      return await this.docker.getContainer(name).inspect();
-    } catch (error) {
-      if (statusOf(error) === 404) return null;
-      throw error;
-    }
+  private inspect(name: string): Promise<Dockerode.ContainerInspectInfo | null> {
+    return unlessMissing(this.docker.getContainer(name).inspect());
+  }
+
+  private async proxies(queue: string): Promise<Array<{ id: string; name: string; running: boolean }>> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } });
+    return found.map((p) => ({ id: p.Id, name: p.Names[0]?.replace(/^\//, '') ?? p.Id, running: p.State === 'running' }));
   }
 }
 
@@ -91,7 +86,7 @@ function createOptions(spec: EgressProxySpec): Dockerode.ContainerCreateOptions 
     Entrypoint: spec.command,
     Cmd: [],
     User: `${spec.uid}:${spec.gid}`,
-    Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+    Env: envList(spec.env),
     Labels: spec.labels,
     Healthcheck: { Test: ['NONE'] },
     StopSignal: 'SIGTERM',

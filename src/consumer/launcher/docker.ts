@@ -7,6 +7,7 @@ import { resolveDockerEndpoint } from '../../core/docker-endpoint.js';
 import { demuxDockerStream, unframed } from './docker-frames.js';
 import { buildWorkloadSpec } from './spec.js';
 import { DockerEgress } from './docker-egress.js';
+import { envList, envRecord, parseDockerTime, statusOf } from './docker-api.js';
 import { ImageMissing, parseBind, type EgressProxySpec, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec, type WorkloadState } from './launcher.js';
 
 /** A client for the engine the config names (TLS with client certificates for a TCP engine). */
@@ -20,28 +21,6 @@ export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[
 
 const ENGINE_ID_VOLUME = 'berth-engine-identity';
 const ENGINE_ID_LABEL = 'berth.engine-id';
-
-export const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number } | null)?.statusCode;
-
-/** Docker's `NAME=value` environment list as a record. */
-export function envRecord(list: string[] | undefined): Record<string, string> {
-  return Object.fromEntries((list ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
-}
-
-/** What Docker answered, or null where it said 404 (no such container, service, image, network). */
-export function unlessMissing<T>(call: Promise<T>): Promise<T | null> {
-  return call.catch((error: unknown) => {
-    if (statusOf(error) === 404) return null;
-    throw error;
-  });
-}
-
-/** Docker reports "never" as year 1; berth reports it as null. */
-export function parseDockerTime(text: string | undefined): number | null {
-  if (!text || text.startsWith('0001-')) return null;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? null : ms;
-}
 
 /** Docker's container states in berth's words. */
 export function workloadState(dockerState: string): WorkloadState {
@@ -61,7 +40,7 @@ export function containerCreateOptions(spec: WorkloadSpec): Dockerode.ContainerC
     User: `${spec.uid}:${spec.gid}`,
     WorkingDir: spec.workingDir,
     // One engine has no secret store of its own; the environment is seen only by the socket's holders.
-    Env: Object.entries({ ...spec.env, ...spec.secrets }).map(([name, value]) => `${name}=${value}`),
+    Env: envList({ ...spec.env, ...spec.secrets }),
     Labels: spec.labels,
     // The image's HEALTHCHECK probes berth's API; a worker container has none.
     Healthcheck: { Test: ['NONE'] },

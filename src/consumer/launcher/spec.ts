@@ -37,7 +37,15 @@ export interface LaunchRequest {
   /** Short-lived credentials minted at launch; they live only in the workload's environment. */
   secrets?: Record<string, string>;
   /** EGRESS=proxy: the attempt's way out (its credential, the proxy's socket volume). */
-  egress?: { env: Record<string, string>; secrets: Record<string, string>; volumes: VolumeMount[]; labels: Record<string, string> };
+  egress?: WorkloadEgress;
+}
+
+/** What one attempt's workload gets to reach the outside through the egress proxy (consumer/egress-gate.ts). */
+export interface WorkloadEgress {
+  env: Record<string, string>;
+  secrets: Record<string, string>;
+  volumes: VolumeMount[];
+  labels: Record<string, string>;
 }
 
 /** Where the worker clones the task's repository; the agent's working directory. */

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { LABEL, managedLabelFilter } from '../../core/labels.js';
 import { demuxDockerStream, unframed } from './docker-frames.js';
-import { envRecord, parseDockerTime, statusOf, unlessMissing } from './docker.js';
+import { envList, envRecord, parseDockerTime, statusOf, unlessMissing } from './docker-api.js';
 import { networksOfBerthAndRedis } from './worker-network.js';
 import { ImageMissing, parseBind, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec } from './launcher.js';
 
@@ -87,7 +87,7 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
         User: `${spec.uid}:${spec.gid}`,
         Dir: spec.workingDir,
         // Never the secrets: a service's Env is in the raft store, every manager's inspect and PreviousSpec.
-        Env: Object.entries({ ...spec.env, ...(secret ? { BERTH_SECRETS_FILE: SECRETS_FILE } : {}) }).map(([name, value]) => `${name}=${value}`),
+        Env: envList({ ...spec.env, ...(secret ? { BERTH_SECRETS_FILE: SECRETS_FILE } : {}) }),
         Labels: spec.labels,
         // Readable by the worker's user only, on the node's tmpfs; swarm never returns the data.
         Secrets: secret ? [{ SecretID: secret.id, SecretName: secret.name, File: { Name: SECRETS_FILE.split('/').pop(), UID: String(spec.uid), GID: String(spec.gid), Mode: 0o400 } }] : undefined,
@@ -134,6 +134,8 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
 export class SwarmLauncher implements Launcher {
   readonly backend = 'swarm' as const;
   private cluster: Promise<string> | null = null;
+  /** When orphan secrets were last swept: listManaged runs on every reconcile pass and scrape, the sweep needs far less. */
+  private sweptAt = 0;
   private nodes: { at: number; byId: Map<string, { hostname: string; state: string; availability: string }> } | null = null;
   /** The last exit code seen per stopped service, in case swarm has deleted the stopped task by the time berth looks. */
   private readonly lastExit = new Map<string, { exitCode: number; at: number }>();
@@ -400,7 +402,10 @@ export class SwarmLauncher implements Launcher {
 
   async listManaged(queue: string): Promise<ManagedWorkload[]> {
     const services = (await this.docker.listServices({ filters: { label: managedLabelFilter(queue) } })) as unknown as ServiceInfo[];
-    await this.sweepSecrets(queue, new Set(services.map((s) => s.Spec.Name))).catch(() => {});
+    if (Date.now() - this.sweptAt >= ORPHAN_SECRET_MS) {
+      this.sweptAt = Date.now();
+      await this.sweepSecrets(queue, new Set(services.map((s) => s.Spec.Name))).catch(() => {});
+    }
     if (services.length === 0) return [];
     const tasks = (await this.docker.listTasks({ filters: { service: services.map((s) => s.ID) } })) as unknown as Array<Task & { ServiceID: string }>;
     const newest = new Map<string, Task>();
