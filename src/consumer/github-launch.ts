@@ -1,4 +1,5 @@
 import type { TaskData } from '../core/task.js';
+import { FailureError } from '../core/failure.js';
 import type { GithubApp, TokenPermissions } from '../github/app.js';
 import { classifyGithubError, describeGithubError } from '../github/errors.js';
 import { resolveSubject, type Subject } from '../github/pulls.js';
@@ -13,8 +14,12 @@ export interface LaunchPreparation {
   pull?: { sha: string; baseRef: string };
 }
 
-/** Refused before launch (trust or policy); the task fails at once, not retried, no container made. */
-export class LaunchRefused extends Error {}
+/** Refused before launch (trust or policy, or no token to be had); the task fails at once, not retried, no container made. */
+export class LaunchRefused extends FailureError {
+  constructor(detail: string, cause: 'refused' | 'github' = 'refused') {
+    super({ cause, detail });
+  }
+}
 /** GitHub could not be asked right now; the task waits and tries again, no attempt is counted. */
 export class GithubUnavailable extends Error {
   constructor(
@@ -73,7 +78,7 @@ export class GithubLaunch {
       const detail = `GitHub: ${describeGithubError(error)}`;
       if (failure.kind === 'rate-limited') throw new GithubUnavailable(detail, failure.retryAt);
       if (failure.kind === 'transient') throw new GithubUnavailable(detail, Date.now() + 5_000);
-      throw new LaunchRefused(`could not get a GitHub token for ${task.repo} (${detail})`);
+      throw new LaunchRefused(`could not get a GitHub token for ${task.repo} (${detail})`, 'github');
     }
   }
 }

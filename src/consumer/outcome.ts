@@ -1,6 +1,7 @@
 import { EXIT, signalName } from '../core/exit-codes.js';
 import { parseResultLine, type WorkerResultLine } from '../core/worker-protocol.js';
 import type { SecretMask } from '../core/secret-mask.js';
+import type { Failure } from '../core/failure.js';
 
 export interface ExitFacts {
   exitCode: number;
@@ -9,8 +10,8 @@ export interface ExitFacts {
   memoryLimited: boolean;
   timedOut: boolean;
   timeoutMs: number;
-  /** The cancel's failure reason (`cancelled`, or `cancelled: why`); null when not cancelled. */
-  cancelled: string | null;
+  /** The cancel (by a person, or superseded by a push); null when not cancelled. */
+  cancelled: Failure | null;
   /** The container died by a signal while the engine was unreachable (it stopped its containers). */
   engineRestarted?: boolean;
   /** The platform ended the attempt (a swarm task rejected, unschedulable, its node lost): what happened. */
@@ -19,41 +20,37 @@ export interface ExitFacts {
 
 export type Outcome =
   | { status: 'completed'; value: WorkerResultLine }
-  | { status: 'failed'; reason: string; retry: boolean };
+  | { status: 'failed'; failure: Failure; retry: boolean };
 
 /** Turns how a container ended into what happens to its job. Pure, so every branch is unit-tested. */
 export function interpretExit(facts: ExitFacts, output: string, options: { retryOnTimeout: boolean }): Outcome {
   const line = parseResultLine(output);
-  const detail = line?.error ? `: ${line.error}` : '';
-  if (facts.cancelled) return { status: 'failed', reason: facts.cancelled, retry: false };
-  if (facts.timedOut) {
-    return { status: 'failed', reason: `timeout: ran longer than ${Math.round(facts.timeoutMs / 1000)}s and was stopped`, retry: options.retryOnTimeout };
-  }
+  const detail = line?.error ? { detail: line.error } : {};
+  const failed = (failure: Failure, retry: boolean): Outcome => ({ status: 'failed', failure, retry });
+  if (facts.cancelled) return failed(facts.cancelled, false);
+  if (facts.timedOut) return failed({ cause: 'timeout', limitSeconds: Math.round(facts.timeoutMs / 1000) }, options.retryOnTimeout);
   // Another attempt may land where it can run (another node, a node back, an image pulled).
-  if (facts.platformFailure) return { status: 'failed', reason: facts.platformFailure, retry: true };
-  if (facts.engineRestarted) {
-    return { status: 'failed', reason: `the Docker engine restarted while the task ran and stopped its container (exit code ${facts.exitCode}); enable live-restore to keep containers running across engine restarts`, retry: true };
-  }
-  if (facts.oomKilled || line?.oomKilled === true || (facts.exitCode === 137 && facts.memoryLimited && !line)) {
-    return { status: 'failed', reason: 'out of memory: the container hit its memory limit and was killed', retry: true };
-  }
+  if (facts.platformFailure) return failed({ cause: 'platform', detail: facts.platformFailure }, true);
+  if (facts.engineRestarted) return failed({ cause: 'engine_restart', exitCode: facts.exitCode }, true);
+  if (facts.oomKilled || line?.oomKilled === true || (facts.exitCode === 137 && facts.memoryLimited && !line)) return failed({ cause: 'oom' }, true);
   if (facts.exitCode === EXIT.ok) {
     return { status: 'completed', value: line ?? { exitCode: 0, durationMs: 0, result: null } };
   }
   // The worker's own checkout, before the agent ran: its error says what git met.
   if (line?.error?.startsWith('checkout') && (facts.exitCode === EXIT.noRetry || facts.exitCode === EXIT.tempFail)) {
-    return { status: 'failed', reason: `checkout failed: ${line.error.replace(/^checkout:?\s*/, '')}`, retry: facts.exitCode === EXIT.tempFail };
+    return failed({ cause: 'checkout', detail: line.error.replace(/^checkout:?\s*/, '') }, facts.exitCode === EXIT.tempFail);
   }
-  if (facts.exitCode === EXIT.invalidTask) return { status: 'failed', reason: `invalid task data${detail}`, retry: false };
-  if (facts.exitCode === EXIT.noRetry) return { status: 'failed', reason: `exit code ${EXIT.noRetry} (do not retry)${detail}`, retry: false };
+  if (facts.exitCode === EXIT.invalidTask) return failed({ cause: 'invalid_task', ...detail }, false);
+  if (facts.exitCode === EXIT.noRetry) return failed({ cause: 'no_retry', exitCode: facts.exitCode, ...detail }, false);
   const signal = signalName(facts.exitCode);
-  if (signal) return { status: 'failed', reason: `killed by ${signal} (exit code ${facts.exitCode})${detail}`, retry: true };
-  return { status: 'failed', reason: `exit code ${facts.exitCode}${detail}`, retry: true };
+  if (signal) return failed({ cause: 'signal', exitCode: facts.exitCode, signal, ...detail }, true);
+  return failed({ cause: 'exit_code', exitCode: facts.exitCode, ...detail }, true);
 }
 
-/** The outcome with every string the agent could have written masked (result, error, reason). */
+/** The outcome with every string the agent could have written masked (result, error, failure detail). */
 export function maskOutcome(mask: SecretMask, outcome: Outcome): Outcome {
-  return outcome.status === 'completed' ? { ...outcome, value: mask.maskValue(outcome.value) } : { ...outcome, reason: mask.mask(outcome.reason) };
+  if (outcome.status === 'completed') return { ...outcome, value: mask.maskValue(outcome.value) };
+  return outcome.failure.detail === undefined ? outcome : { ...outcome, failure: { ...outcome.failure, detail: mask.mask(outcome.failure.detail) } };
 }
 
 /** The parts of a result berth shows (check run title and summary), when a result is cut. */
@@ -66,7 +63,10 @@ const KEPT_TITLE_CHARS = 256;
  */
 export function capOutcome(outcome: Outcome, maxBytes: number): Outcome {
   if (outcome.status === 'failed') {
-    return Buffer.byteLength(outcome.reason) <= maxBytes ? outcome : { ...outcome, reason: `${cutToBytes(outcome.reason, maxBytes - 40)} … [cut at ${maxBytes} bytes]` };
+    const detail = outcome.failure.detail;
+    // The reason BullMQ stores is the detail plus at most a line of berth's words.
+    if (detail === undefined || Buffer.byteLength(detail) <= maxBytes - 256) return outcome;
+    return { ...outcome, failure: { ...outcome.failure, detail: `${cutToBytes(detail, maxBytes - 300)} … [cut at ${maxBytes} bytes]` } };
   }
   const bytes = Buffer.byteLength(JSON.stringify(outcome.value.result ?? null));
   const errorBytes = Buffer.byteLength(outcome.value.error ?? '');

@@ -13,7 +13,8 @@ import { buildWorkloadSpec, type LaunchConfig } from './launcher/spec.js';
 import { capOutcome, interpretExit, maskOutcome } from './outcome.js';
 import { SecretMask } from '../core/secret-mask.js';
 import type { EgressGate } from './egress-gate.js';
-import { failureLabel, type BerthMetrics } from '../core/metrics.js';
+import type { BerthMetrics } from '../core/metrics.js';
+import { FailureError, failureReason, type Failure } from '../core/failure.js';
 import { streamLogsToJob } from './log-stream.js';
 import type { ContainerProgress } from '../core/task-view.js';
 import type { EgressSummary } from '../core/egress-record.js';
@@ -89,11 +90,11 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     throw new WaitingError();
   }
   const parsed = taskDataSchema.safeParse(job.data);
-  if (!parsed.success) throw new UnrecoverableError(`invalid task data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const data = parsed.data;
-  if (!agentCommandFor(config, data.kind)) throw new UnrecoverableError(`no agent command configured for kind '${data.kind}'`);
-
   const attempt = attemptOf(job);
+  if (!parsed.success) return failWith(job, attempt, { cause: 'invalid_task', detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }, false, deps);
+  const data = parsed.data;
+  if (!agentCommandFor(config, data.kind)) return failWith(job, attempt, { cause: 'invalid_task', detail: `no agent command configured for kind '${data.kind}'` }, false, deps);
+
   const name = launcher.nameFor(config.QUEUE_NAME, jobId, attempt);
   const log = deps.logger.child({ jobId, attempt, container: name });
   crashPoint('after-dequeue');
@@ -118,8 +119,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       await launcher.stop(existing.id, config.WORKER_STOP_GRACE);
       deps.onAttemptFinished(jobId, existing.id);
     }
-    await deps.reports?.sync(jobId, 'final', { final: true });
-    throw new UnrecoverableError(cancelledBefore);
+    return failWith(job, attempt, cancelledBefore, false, deps);
   }
   await deps.started?.(data.repo, jobId);
   let launch: Awaited<ReturnType<typeof launchOrAdopt>>;
@@ -129,9 +129,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     if (error instanceof LaunchRefused || error instanceof ImageMissing) {
       // Retrying cannot help (trust, policy, or an image the operator must provide): fail once, no container.
       log.warn({ reason: error.message }, 'failed before launch');
-      deps.metrics?.failures.inc({ reason: failureLabel(error.message) });
-      await deps.reports?.sync(jobId, 'final', { final: true });
-      throw new UnrecoverableError(error.message);
+      return failWith(job, attempt, error.failure, false, deps);
     }
     if (isEngineUnavailable(error)) {
       // The engine is down or restarting: nothing of ours failed. Wait without counting an attempt.
@@ -173,7 +171,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   // keeps its whole time, and a restarted consumer keeps the original deadline.
   let deadline = Number.POSITIVE_INFINITY;
   let timedOut = false;
-  let cancelled: string | null = null;
+  let cancelled: Failure | null = null;
   let timer: NodeJS.Timeout | undefined;
 
   try {
@@ -197,7 +195,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       await job.moveToWait(token);
       throw new WaitingError();
     }
-    cancelled = (await deps.cancels.reason(jobId, job.attemptsMade)) ?? 'cancelled';
+    cancelled = (await deps.cancels.reason(jobId, job.attemptsMade)) ?? { cause: 'cancelled' };
     await retryWhileUnreachable('stop', () => launcher.stop(id, config.WORKER_STOP_GRACE), deps.engine);
     await retryWhileUnreachable('wait', () => waitForExit(launcher, id), deps.engine);
     exited = true;
@@ -220,7 +218,6 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   const engineRestarted = signalledFromOutside && !!deps.engine && (deps.engine.wasDownAround(facts.finishedAt!) || (await deps.engine.goesDownWithin(ENGINE_SHUTDOWN_WINDOW_MS)));
   const output = await retryWhileUnreachable('logs', () => launcher.logs(id), deps.engine);
   const egress = await egressOf(deps, facts, `${jobId}#${attempt}`);
-  await reportProgress(job, attempt, facts, egress);
   // What the agent wrote (its result, its error) is masked with the container's own secrets before
   // anything records it: the job's return value and failure reason feed the task API and GitHub.
   // Capped after masking, so a cut never leaves part of a secret unmasked.
@@ -238,20 +235,31 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     output,
     { retryOnTimeout: config.RETRY_ON_TIMEOUT },
   )), config.RESULT_MAX_SIZE);
+  await reportProgress(job, attempt, facts, egress, outcome.status === 'failed' ? outcome.failure : undefined);
   deps.onAttemptFinished(jobId, id);
   if (facts.startedAt && facts.finishedAt) deps.metrics?.taskDuration.observe((facts.finishedAt - facts.startedAt) / 1000);
-  if (outcome.status === 'completed') deps.metrics?.completions.inc();
-  else {
-    deps.metrics?.failures.inc({ reason: failureLabel(outcome.reason) });
-    if (outcome.retry && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) deps.metrics?.retries.inc();
+  log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: outcome.status === 'failed' ? failureReason(outcome.failure) : undefined }, 'attempt finished');
+  if (outcome.status === 'completed') {
+    deps.metrics?.completions.inc();
+    await deps.reports?.sync(jobId, 'final', { final: true });
+    return outcome.value;
   }
-  log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: outcome.status === 'failed' ? outcome.reason : undefined }, 'attempt finished');
-  // Added before BullMQ records the outcome: if this consumer dies right after recording it, the
-  // report still lands (it waits until the task reads as finished).
-  const terminal = outcome.status === 'completed' || !outcome.retry || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-  await deps.reports?.sync(jobId, terminal ? 'final' : `a${attempt}-retry`, { final: terminal });
-  if (outcome.status === 'completed') return outcome.value;
-  throw outcome.retry ? new Error(outcome.reason) : new UnrecoverableError(outcome.reason);
+  return failWith(job, attempt, outcome.failure, outcome.retry, deps, { recorded: true });
+}
+
+/**
+ * Ends the attempt as failed: the cause goes into the job's progress first (what the task view,
+ * the check run and the metrics read), then BullMQ records the reason. The report is added before
+ * BullMQ records the outcome: if this consumer dies right after, it still lands (it waits until the
+ * task reads as finished).
+ */
+async function failWith(job: Job, attempt: number, failure: Failure, retry: boolean, deps: AttemptDeps, options: { recorded?: boolean } = {}): Promise<never> {
+  if (!options.recorded) await job.updateProgress({ ...(typeof job.progress === 'object' ? job.progress : {}), attempt, failure } as object);
+  deps.metrics?.failures.inc({ reason: failure.cause });
+  const again = retry && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+  if (again) deps.metrics?.retries.inc();
+  await deps.reports?.sync(job.id!, again ? `a${attempt}-retry` : 'final', { final: !again });
+  throw retry ? new FailureError(failure) : new UnrecoverableError(failureReason(failure));
 }
 
 /**
@@ -382,10 +390,11 @@ async function egressOf(deps: AttemptDeps, facts: WorkloadFacts, attempt: string
   return { allowed: record.counts.allowed, refused: record.counts.refused, refusedHosts: record.refusedHosts, usage: record.usage, log: record.entries.slice(-EGRESS_LOG_KEPT) };
 }
 
-async function reportProgress(job: Job, attempt: number, facts: WorkloadFacts, egress?: EgressSummary): Promise<void> {
+async function reportProgress(job: Job, attempt: number, facts: WorkloadFacts, egress?: EgressSummary, failure?: Failure): Promise<void> {
   const progress: ContainerProgress = {
     attempt,
     ...(egress ? { egress } : {}),
+    ...(failure ? { failure } : {}),
     container: {
       name: facts.name,
       id: facts.id,

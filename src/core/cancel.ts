@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis';
 import { berthKeys } from './keys.js';
-import { CANCELLED_REASON } from './task.js';
+import type { Failure } from './failure.js';
+
+/** What a cancel says: by a person, or superseded by a push; `detail` says who or which push. */
+export type CancelFailure = Failure & { cause: 'cancelled' | 'superseded' };
 
 /** Cancel requests live in Redis so they reach a consumer that is down right now, once it is back. */
 export class CancelBook {
@@ -17,8 +20,8 @@ export class CancelBook {
    * Records which attempt the cancel was for (`attemptsMade` at the time), so a later retry of the
    * cancelled task (from the API or Bull Board) runs instead of being cancelled again.
    */
-  async request(jobId: string, attemptsMade: number, why?: string): Promise<void> {
-    await this.redis.set(this.keys.cancel(jobId), why ? `${attemptsMade} ${why}` : String(attemptsMade), 'PX', this.keepMs);
+  async request(jobId: string, attemptsMade: number, cancel: CancelFailure = { cause: 'cancelled' }): Promise<void> {
+    await this.redis.set(this.keys.cancel(jobId), JSON.stringify({ attemptsMade, ...cancel }), 'PX', this.keepMs);
     await this.redis.publish(this.keys.cancelChannel, jobId);
   }
 
@@ -26,13 +29,13 @@ export class CancelBook {
     return (await this.reason(jobId, attemptsMade)) !== null;
   }
 
-  /** The failure reason of a cancel requested for this attempt (`cancelled` or `cancelled: why`), or null. */
-  async reason(jobId: string, attemptsMade: number): Promise<string | null> {
+  /** The cancel requested for this attempt, as the failure it ends the task with; null when none was. */
+  async reason(jobId: string, attemptsMade: number): Promise<CancelFailure | null> {
     const value = await this.redis.get(this.keys.cancel(jobId));
     if (value === null) return null;
-    const space = value.indexOf(' ');
-    if ((space < 0 ? value : value.slice(0, space)) !== String(attemptsMade)) return null;
-    return space < 0 ? CANCELLED_REASON : `${CANCELLED_REASON}: ${value.slice(space + 1)}`;
+    const { attemptsMade: forAttempt, cause, detail } = JSON.parse(value) as { attemptsMade: number } & CancelFailure;
+    if (forAttempt !== attemptsMade) return null;
+    return { cause, ...(detail ? { detail } : {}) };
   }
 
   async clear(jobId: string): Promise<void> {

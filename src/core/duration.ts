@@ -19,3 +19,11 @@ export function formatDuration(ms: number): string {
   if (ms % 1_000 === 0 && ms >= 1_000) return `${ms / 1_000}s`;
   return `${ms}ms`;
 }
+
+/** Seconds as people say them on GitHub: "45 min", "2 h", "1 min 30 s", "12 s". */
+export function secondsInWords(seconds: number): string {
+  if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60} min`;
+  if (seconds >= 60) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${seconds} s`;
+}

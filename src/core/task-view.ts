@@ -1,5 +1,6 @@
 import { Job } from 'bullmq';
-import { CANCELLED_REASON, type TaskData, type TaskState } from './task.js';
+import type { TaskData, TaskState } from './task.js';
+import { isCancel, untypedFailure, type Failure } from './failure.js';
 import type { WorkerResultLine } from './worker-protocol.js';
 import type { EgressSummary } from './egress-record.js';
 
@@ -9,6 +10,8 @@ export interface ContainerProgress {
   container: { name: string; id: string; state: string; exitCode?: number; startedAt?: number | null; finishedAt?: number | null; node?: string; failure?: string };
   /** EGRESS=proxy: the attempt's egress record, once it has ended. */
   egress?: EgressSummary;
+  /** Why the attempt failed, written before BullMQ records the failure. */
+  failure?: Failure;
 }
 
 export interface TaskView {
@@ -24,6 +27,8 @@ export interface TaskView {
   container: { name: string; id: string; state: string; exitCode?: number } | null;
   result: unknown;
   failedReason: string | null;
+  /** Why it failed (or the last attempt failed, while a retry waits), as data; null otherwise. */
+  failure: Failure | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -59,10 +64,17 @@ function toPublicState(state: Awaited<ReturnType<Job['getState']>>, job: Job): T
     case 'completed':
       return state;
     case 'failed':
-      return job.failedReason?.startsWith(CANCELLED_REASON) ? 'cancelled' : 'failed';
+      return isCancel(failureOf(job)) ? 'cancelled' : 'failed';
     default:
       return 'waiting';
   }
+}
+
+/** The failure the consumer recorded; one BullMQ wrote itself (a stall) is read from its reason. */
+function failureOf(job: Job): Failure | null {
+  const progress = job.progress as Partial<ContainerProgress> | number | undefined;
+  if (progress && typeof progress === 'object' && progress.failure) return progress.failure;
+  return job.failedReason ? untypedFailure(job.failedReason) : null;
 }
 
 const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
@@ -90,6 +102,7 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     container: container ? { name: container.name, id: container.id, state: container.state, ...(container.exitCode !== undefined ? { exitCode: container.exitCode } : {}) } : null,
     result: job.returnvalue?.result ?? null,
     failedReason: job.failedReason || null,
+    failure: state === 'failed' || state === 'cancelled' || (job.attemptsMade > 0 && (state === 'delayed' || state === 'waiting')) ? failureOf(job) : null,
     createdAt: new Date(job.timestamp).toISOString(),
     startedAt: iso(job.processedOn),
     finishedAt: iso(job.finishedOn),

@@ -88,5 +88,3 @@ export type WorkerTask = z.infer<typeof workerTaskSchema>;
 export const TASK_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'cancelled'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
-/** Prefix of the failedReason of a cancelled task; BullMQ has no cancelled state of its own. */
-export const CANCELLED_REASON = 'cancelled';

@@ -46,13 +46,22 @@ export class GithubApp {
   }
 
   /**
-   * An installation token for this one repository with exactly `permissions`. `fresh`: never from
-   * the cache — a worker's token is its own, and is revoked when its container exits.
+   * An installation token for this one repository with exactly `permissions`. `fresh`: minted for
+   * this caller alone and never cached — a worker's token is its own, and is revoked when its
+   * container exits.
    */
   async token(repo: string, installationId: number, permissions: TokenPermissions, options: { fresh?: boolean } = {}): Promise<string> {
     const [, name] = splitRepo(repo);
     // No permissions named: the token gets what the installation grants (GitHub's default).
-    const { token } = await this.auth({ type: 'installation', installationId, repositoryNames: [name], ...(Object.keys(permissions).length ? { permissions } : {}), ...(options.fresh ? { refresh: true } : {}) });
+    const scope = { repositories: [name], ...(Object.keys(permissions).length ? { permissions } : {}) };
+    if (options.fresh) {
+      // Straight from GitHub, not through auth-app: even with `refresh` it hands concurrent callers
+      // of the same repository and permissions one shared token, and caches it, so two workers
+      // starting at once would share a token and the first to exit would revoke the other's.
+      const { data } = await this.appRequest('POST /app/installations/{installation_id}/access_tokens', { installation_id: installationId, ...scope });
+      return data.token;
+    }
+    const { token } = await this.auth({ type: 'installation', installationId, repositoryNames: scope.repositories, ...(scope.permissions ? { permissions: scope.permissions } : {}) });
     return token;
   }
 

@@ -1,5 +1,8 @@
-import { codeSpan } from '../core/markdown.js';
+import { codeSpan, neutraliseMentions } from '../core/markdown.js';
+import { maskTokens } from '../core/secret-mask.js';
 import type { TaskView } from '../core/task-view.js';
+import { failureInWords } from '../core/failure.js';
+import { secondsInWords } from '../core/duration.js';
 
 /** GitHub's limits: summary and text up to 65535 characters, action label 20, description 40. */
 const OUTPUT_MAX = 65_000;
@@ -23,31 +26,9 @@ export function checkRunName(kind: string): string {
   return `berth/${kind}`;
 }
 
-import { maskTokens } from '../core/secret-mask.js';
-import { neutraliseMentions } from '../core/markdown.js';
-
-/** A failure reason as a person reads it on GitHub. */
-export function plainReason(reason: string): string {
-  const timeout = /^timeout: ran longer than (\d+)s/.exec(reason);
-  if (timeout) return `timed out after ${formatSeconds(Number(timeout[1]))}`;
-  if (reason.startsWith('out of memory')) return 'ran out of memory (the container hit its memory limit)';
-  if (reason.startsWith('cancelled: superseded')) return reason.replace(/^cancelled: /, '');
-  if (reason.startsWith('cancelled')) return 'cancelled';
-  const exit = /^exit code (\d+)(?: \(do not retry\))?(?::\s*(.*))?$/s.exec(reason);
-  if (exit) return `the agent exited with code ${exit[1]}${exit[2] ? `: ${exit[2]}` : ''}`;
-  return reason;
-}
-
-function formatSeconds(seconds: number): string {
-  if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600} h`;
-  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60} min`;
-  if (seconds >= 60) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
-  return `${seconds} s`;
-}
-
 function duration(view: TaskView): string | null {
   if (!view.startedAt || !view.finishedAt) return null;
-  return formatSeconds(Math.max(0, Math.round((Date.parse(view.finishedAt) - Date.parse(view.startedAt)) / 1000)));
+  return secondsInWords(Math.max(0, Math.round((Date.parse(view.finishedAt) - Date.parse(view.startedAt)) / 1000)));
 }
 
 /** The agent's own summary: `result.summary` when it gave one, else a string result. */
@@ -99,14 +80,14 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
   switch (view.state) {
     case 'waiting':
     case 'delayed': {
-      const retrying = view.attempts > 0 && view.failedReason;
+      const retrying = view.attempts > 0 ? view.failure : null;
       return {
         ...base,
         status: 'queued',
         output: {
-          title: retrying ? `Retrying: ${clip(plainReason(view.failedReason!), 120)}` : 'Queued',
+          title: retrying ? `Retrying: ${clip(failureInWords(retrying), 120)}` : 'Queued',
           summary: retrying
-            ? `Attempt ${view.attempts} of ${view.maxAttempts} failed: ${plainReason(view.failedReason!)}.\n\nThe next attempt runs after a backoff.`
+            ? `Attempt ${view.attempts} of ${view.maxAttempts} failed: ${failureInWords(retrying)}.\n\nThe next attempt runs after a backoff.`
             : `Task \`${view.id}\` is queued.`,
           ...(text ? { text } : {}),
         },
@@ -142,10 +123,10 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
     }
     case 'failed':
     case 'cancelled': {
-      const reason = view.failedReason ?? 'failed';
-      const superseded = reason.startsWith('cancelled: superseded');
-      const conclusion = view.state === 'cancelled' ? (superseded ? 'neutral' : 'cancelled') : reason.startsWith('timeout') ? 'timed_out' : 'failure';
-      const plain = plainReason(reason);
+      const failure = view.failure ?? { cause: 'other', detail: 'failed' };
+      const superseded = failure.cause === 'superseded';
+      const conclusion = view.state === 'cancelled' ? (superseded ? 'neutral' : 'cancelled') : failure.cause === 'timeout' ? 'timed_out' : 'failure';
+      const plain = failureInWords(failure);
       return {
         ...base,
         status: 'completed',
@@ -193,7 +174,7 @@ export function renderIssueComment(view: TaskView, options: { detailsUrl?: strin
   const body =
     view.state === 'completed'
       ? `berth finished the ${kind} task${link}.\n\n${agentSummary(view.result) ?? ''}`.trim()
-      : `berth could not finish the ${kind} task${link}: ${plainReason(view.failedReason ?? 'failed')}.\n\n` +
+      : `berth could not finish the ${kind} task${link}: ${failureInWords(view.failure ?? { cause: 'other', detail: 'failed' })}.\n\n` +
         `Attempts used: ${view.attempts} of ${view.maxAttempts}. To run it again: ${options.rerunHint}.`;
   return `${clip(maskTokens(body), OUTPUT_MAX)}\n\n${commentMarker(view.id)}`;
 }

@@ -30,6 +30,7 @@ for (const backendName of BACKENDS) describe(`cancel on ${backendName}`, () => {
     const task = (await berth.api('GET', `/api/tasks/${body.id}`)).body;
     assert.equal(task.state, 'cancelled');
     assert.equal(task.failedReason, 'cancelled');
+    assert.deepEqual(task.failure, { cause: 'cancelled' });
     assert.equal(task.attempts, 1);
     await waitUntil(gone(berth.config.QUEUE_NAME), 'workload removed');
     await new Promise((r) => setTimeout(r, 1000));

@@ -53,6 +53,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
     const task = await berth.waitFor(body.id, ['failed'], 60_000);
     assert.equal(task.attempts, 3);
     assert.match(task.failedReason, /exit code 3/);
+    assert.equal(task.failure.cause, 'exit_code', 'the cause recorded with the task');
     await recorder.stop();
     const creates = recorder.events.filter((e) => e.action === 'create');
     const starts = recorder.events.filter((e) => e.action === 'start');
@@ -69,6 +70,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
     const task = await berth.waitFor(body.id, ['failed']);
     assert.equal(task.attempts, 1);
     assert.match(task.failedReason, /exit code 78 \(do not retry\)/);
+    assert.equal(task.failure.cause, 'no_retry', 'the cause recorded with the task');
   });
 
   it('stops a container that runs past TASK_TIMEOUT and fails the task as timeout', async () => {
@@ -77,6 +79,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '60' });
     const task = await berth.waitFor(body.id, ['failed'], 30_000);
     assert.match(task.failedReason, /^timeout/);
+    assert.equal(task.failure.cause, 'timeout', 'the cause recorded with the task');
     assert.equal(task.attempts, 1, 'timeouts are not retried by default');
     await recorder.stop();
     const started = recorder.events.find((e) => e.action === 'start')!;
@@ -90,6 +93,7 @@ for (const backendName of BACKENDS) describe(`dispatch on ${backendName}: HTTP â
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'oom', repo: 'octo/widgets' });
     const task = await berth.waitFor(body.id, ['failed'], 60_000);
     assert.match(task.failedReason, /out of memory/);
+    assert.equal(task.failure.cause, 'oom', 'the cause recorded with the task');
   });
 
   it('never runs more containers than GLOBAL_CONCURRENCY across consumers', async () => {

@@ -18,6 +18,7 @@ import { demuxDockerStream } from '../../src/consumer/launcher/docker-frames.js'
 import { waitUntil } from '../support/wait.js';
 
 const REAL_KEY = `sk-ant-real-provider-key-${process.pid}-never-in-a-worker`;
+const HOLD_FILE = '/tmp/berth-release-stream';
 const REAL_OPENAI_KEY = `sk-proj-real-openai-key-${process.pid}-never-in-a-worker`;
 
 /**
@@ -54,6 +55,12 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     return JSON.parse(demuxDockerStream(Buffer.concat(chunks)).trim().split('\n').pop()!) as { status: number; body: string };
   };
   const queues: string[] = [];
+  /** Lets the held stream of slowmodels.test go on. */
+  const releaseStream = async () => {
+    const exec = await slowModels.exec({ Cmd: ['node', '-e', `require('fs').writeFileSync('${HOLD_FILE}', '')`] });
+    const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
+    await new Promise((resolve) => (stream.on('end', resolve), stream.resume()));
+  };
 
   before(async () => {
     image = await ensureWorkerImage();
@@ -76,8 +83,8 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     await world.host('blocked.test', 'blocked', { tls });
     await world.host('registry.test', 'registry', { tls });
     models = await world.host('models.test', 'anthropic', { tls });
-    // 15 parts, 400 ms apart: a stream still flowing when the dispatcher is killed.
-    slowModels = await world.host('slowmodels.test', 'anthropic', { tls, env: ['STREAM_DELAY_MS=400', 'STREAM_EVENTS=15'] });
+    // A stream that holds after its first part until the test releases it: still flowing when the dispatcher is killed or redeployed.
+    slowModels = await world.host('slowmodels.test', 'anthropic', { tls, env: ['STREAM_DELAY_MS=50', 'STREAM_EVENTS=15', `STREAM_HOLD_FILE=${HOLD_FILE}`] });
     allowedIp = (await allowed.inspect()).NetworkSettings.Networks[outside.name]!.IPAddress;
     // A service on the host on every address: a bridge or --internal container would reach it through its gateway.
     hostListener = net.createServer((socket) => socket.end('host service\n')).listen(0, '0.0.0.0');
@@ -227,6 +234,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       await first.kill('SIGKILL');
       second = startConsumerProcess(streamEnv);
       await second.ready;
+      await releaseStream();
       const task = await api.waitFor(body.id, ['completed', 'failed'], 60_000);
       assert.equal(task.state, 'completed', JSON.stringify(task));
       assert.equal(task.attempts, 1);
@@ -264,6 +272,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       const both = await proxies(queue);
       assert.equal(both.length, 2, 'the new version beside the old one');
       assert.ok(both.some((p) => p.Id === old!.Id && p.State === 'running'), 'the old one still runs for its attempt');
+      await releaseStream();
       const task = await second.waitFor(body.id, ['completed', 'failed'], 60_000);
       assert.equal(task.state, 'completed', JSON.stringify(task));
       assert.deepEqual(task.result, { status: 200, parts: 16, stopped: true }, 'the stream went on through the old proxy');

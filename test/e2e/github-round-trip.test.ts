@@ -161,7 +161,8 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
   });
 
   it('failure: one check run ends failed with the reason and attempts; an issue task gets one comment', async () => {
-    const berth = await startBerth(env({ TASK_ATTEMPTS: '2', TASK_BACKOFF: '100ms' }));
+    // A backoff long enough for the reporter to show the retry while the task waits, however loaded the machine.
+    const berth = await startBerth(env({ TASK_ATTEMPTS: '2', TASK_BACKOFF: '3s' }));
     berths.push(berth);
     const onPull = await berth.api('POST', '/api/tasks', { kind: 'exit', repo: REPO, number: 7, prompt: '3' });
     const onIssue = await deliver(berth.url, 'issue_comment', comment('/agent fail', 12, { pull: false }));

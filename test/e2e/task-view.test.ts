@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { UnrecoverableError, Worker } from 'bullmq';
-import { CANCELLED_REASON } from '../../src/core/task.js';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { createTaskQueue, redisConnection, type TaskQueue } from '../../src/core/queue.js';
 import { publicState, viewTask } from '../../src/core/task-view.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -23,7 +22,7 @@ describe('task view reads a finished job with its outcome', () => {
     await redis.stop();
   });
 
-  async function finishWhileHeld(outcome: () => Promise<unknown>) {
+  async function finishWhileHeld(outcome: (job: Job) => Promise<unknown>) {
     const added = await queue.add('echo', { kind: 'echo', repo: 'octo/widgets', source: 'api', submittedAt: Date.now(), submissionId: 's' });
     const stale = (await queue.getJob(added.id!))!;
     const worker = new Worker(queue.name, outcome, { connection: redisConnection(redis.url) });
@@ -34,13 +33,16 @@ describe('task view reads a finished job with its outcome', () => {
   }
 
   it('a cancel that lands after the hash was read still reads as cancelled, with its reason', async () => {
-    const stale = await finishWhileHeld(async () => {
-      throw new UnrecoverableError(CANCELLED_REASON);
+    // As the consumer does: the cause in the progress first, then BullMQ's failure.
+    const stale = await finishWhileHeld(async (job) => {
+      await job.updateProgress({ attempt: 1, failure: { cause: 'cancelled' } });
+      throw new UnrecoverableError('cancelled');
     });
     assert.equal(await publicState(stale), 'cancelled');
     const view = await viewTask(stale);
     assert.equal(view.state, 'cancelled');
-    assert.equal(view.failedReason, CANCELLED_REASON);
+    assert.equal(view.failedReason, 'cancelled');
+    assert.deepEqual(view.failure, { cause: 'cancelled' });
     assert.ok(view.finishedAt);
   });
 

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { agentSummary, CANCEL_ACTION, commentMarker, plainReason, renderCheckRun, renderIssueComment } from '../../src/github/check-run.js';
+import { agentSummary, CANCEL_ACTION, commentMarker, renderCheckRun, renderIssueComment } from '../../src/github/check-run.js';
 import { maskTokens } from '../../src/core/secret-mask.js';
 import { classifyGithubError } from '../../src/github/errors.js';
 import { classifyCheckoutError } from '../../src/worker/checkout.js';
 import { reportBackoffMs } from '../../src/core/reports.js';
 import { EXIT } from '../../src/core/exit-codes.js';
 import type { TaskView } from '../../src/core/task-view.js';
+import type { Failure } from '../../src/core/failure.js';
 
 const view = (over: Partial<TaskView> = {}): TaskView => ({
   id: 'gh-1',
@@ -21,6 +22,7 @@ const view = (over: Partial<TaskView> = {}): TaskView => ({
   container: null,
   result: null,
   failedReason: null,
+  failure: null,
   createdAt: '2026-11-30T10:00:00.000Z',
   startedAt: null,
   finishedAt: null,
@@ -55,7 +57,7 @@ describe('check runs rendered from a task', () => {
     for (const action of running.actions) assert.ok(action.label.length <= 20 && action.description.length <= 40 && action.identifier.length <= 20, "within GitHub's limits");
   });
   it('a retry waits as queued and says why the last attempt failed', () => {
-    const body = renderCheckRun(view({ state: 'delayed', attempts: 1, failedReason: 'exit code 3' }), { logTail: [] });
+    const body = renderCheckRun(view({ state: 'delayed', attempts: 1, failedReason: 'exit code 3', failure: { cause: 'exit_code', exitCode: 3 } }), { logTail: [] });
     assert.equal(body.status, 'queued');
     assert.match(body.output.title, /^Retrying: the agent exited with code 3/);
   });
@@ -68,18 +70,13 @@ describe('check runs rendered from a task', () => {
     assert.deepEqual(body.actions, []);
   });
   it('conclusions: timeout → timed_out, cancel → cancelled, superseded → neutral, other failures → failure', () => {
-    const conclusion = (state: TaskView['state'], failedReason: string) => renderCheckRun(view({ state, attempts: 1, failedReason }), { logTail: [] }).conclusion;
-    assert.equal(conclusion('failed', 'timeout: ran longer than 2700s and was stopped'), 'timed_out');
-    assert.equal(conclusion('cancelled', 'cancelled'), 'cancelled');
-    assert.equal(conclusion('cancelled', 'cancelled: superseded by a push to abc'), 'neutral');
-    assert.equal(conclusion('failed', 'out of memory: the container hit its memory limit and was killed'), 'failure');
-  });
-  it('reasons in plain words', () => {
-    assert.equal(plainReason('timeout: ran longer than 2700s and was stopped'), 'timed out after 45 min');
-    assert.equal(plainReason('exit code 3'), 'the agent exited with code 3');
-    assert.equal(plainReason('exit code 78 (do not retry): nope'), 'the agent exited with code 78: nope');
-    assert.match(plainReason('out of memory: the container hit its memory limit and was killed'), /^ran out of memory/);
-    assert.equal(plainReason('checkout failed: repository octo/x not found or no access'), 'checkout failed: repository octo/x not found or no access');
+    const conclusion = (state: TaskView['state'], failure: Failure) => renderCheckRun(view({ state, attempts: 1, failure }), { logTail: [] }).conclusion;
+    assert.equal(conclusion('failed', { cause: 'timeout', limitSeconds: 2700 }), 'timed_out');
+    assert.equal(conclusion('cancelled', { cause: 'cancelled' }), 'cancelled');
+    assert.equal(conclusion('cancelled', { cause: 'superseded', detail: 'superseded by a push to abc' }), 'neutral');
+    assert.equal(conclusion('failed', { cause: 'oom' }), 'failure');
+    const timedOut = renderCheckRun(view({ state: 'failed', attempts: 1, failure: { cause: 'timeout', limitSeconds: 2700 } }), { logTail: [] });
+    assert.equal(timedOut.output.title, 'Failed: timed out after 45 min');
   });
   it('tokens never leave in output, summaries or comments', () => {
     const token = `ghs_${'a'.repeat(36)}`;

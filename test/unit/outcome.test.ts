@@ -1,43 +1,52 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { capOutcome, interpretExit, type ExitFacts } from '../../src/consumer/outcome.js';
+import { capOutcome, interpretExit, type ExitFacts, type Outcome } from '../../src/consumer/outcome.js';
 import { formatResultLine, parseResultLine } from '../../src/core/worker-protocol.js';
+import { failureReason } from '../../src/core/failure.js';
 
 const base: ExitFacts = { exitCode: 0, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 60_000, cancelled: null };
 const line = (exitCode: number, result: unknown = null, error?: string) => `some output\n${formatResultLine({ exitCode, durationMs: 5, result, ...(error ? { error } : {}) })}\n`;
 const opts = { retryOnTimeout: false };
+/** A failed outcome as BullMQ records it: the reason text, and whether it is retried. */
+const failed = (outcome: Outcome) => {
+  assert.equal(outcome.status, 'failed');
+  const { failure, retry } = outcome as Extract<Outcome, { status: 'failed' }>;
+  return { status: 'failed', reason: failureReason(failure), retry };
+};
 
 describe('exit-code mapping', () => {
   it('exit 0 completes with the worker result', () => {
     assert.deepEqual(interpretExit(base, line(0, { ok: 1 }), opts), { status: 'completed', value: { exitCode: 0, durationMs: 5, result: { ok: 1 } } });
   });
   it('other codes fail and retry', () => {
-    assert.deepEqual(interpretExit({ ...base, exitCode: 3 }, line(3), opts), { status: 'failed', reason: 'exit code 3', retry: true });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 3 }, line(3), opts)), { status: 'failed', reason: 'exit code 3', retry: true });
   });
   it('78 means do not retry; 65 means invalid task', () => {
     assert.equal(interpretExit({ ...base, exitCode: 78 }, line(78), opts).status, 'failed');
-    assert.deepEqual(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'nope'), opts), { status: 'failed', reason: 'exit code 78 (do not retry): nope', retry: false });
-    assert.deepEqual(interpretExit({ ...base, exitCode: 65 }, line(65, null, 'bad'), opts), { status: 'failed', reason: 'invalid task data: bad', retry: false });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'nope'), opts)), { status: 'failed', reason: 'exit code 78 (do not retry): nope', retry: false });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 65 }, line(65, null, 'bad'), opts)), { status: 'failed', reason: 'invalid task data: bad', retry: false });
   });
   it('OOM from the flag, or from 137 under a memory limit without a result line', () => {
-    assert.match((interpretExit({ ...base, exitCode: 137, oomKilled: true }, '', opts) as { reason: string }).reason, /out of memory/);
-    assert.match((interpretExit({ ...base, exitCode: 137 }, '', opts) as { reason: string }).reason, /out of memory/);
-    assert.match((interpretExit({ ...base, exitCode: 137, memoryLimited: false }, '', opts) as { reason: string }).reason, /killed by SIGKILL/);
+    assert.match(failed(interpretExit({ ...base, exitCode: 137, oomKilled: true }, '', opts)).reason, /out of memory/);
+    assert.match(failed(interpretExit({ ...base, exitCode: 137 }, '', opts)).reason, /out of memory/);
+    assert.match(failed(interpretExit({ ...base, exitCode: 137, memoryLimited: false }, '', opts)).reason, /killed by SIGKILL/);
   });
   it('timeout and cancel win over the exit code', () => {
-    assert.deepEqual(interpretExit({ ...base, exitCode: 143, timedOut: true }, '', opts), { status: 'failed', reason: 'timeout: ran longer than 60s and was stopped', retry: false });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 143, timedOut: true }, '', opts)), { status: 'failed', reason: 'timeout: ran longer than 60s and was stopped', retry: false });
     assert.equal((interpretExit({ ...base, exitCode: 143, timedOut: true }, '', { retryOnTimeout: true }) as { retry: boolean }).retry, true);
-    assert.deepEqual(interpretExit({ ...base, exitCode: 143, cancelled: 'cancelled', timedOut: true }, '', opts), { status: 'failed', reason: 'cancelled', retry: false });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 143, cancelled: { cause: 'cancelled' }, timedOut: true }, '', opts)), { status: 'failed', reason: 'cancelled', retry: false });
   });
   it('checkout failures say so: no access is final, a network error is retried', () => {
-    assert.deepEqual(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'checkout: repository octo/x not found or no access'), opts), { status: 'failed', reason: 'checkout failed: repository octo/x not found or no access', retry: false });
-    assert.deepEqual(interpretExit({ ...base, exitCode: 75 }, line(75, null, 'checkout: HTTP 503 from the git server'), opts), { status: 'failed', reason: 'checkout failed: HTTP 503 from the git server', retry: true });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'checkout: repository octo/x not found or no access'), opts)), { status: 'failed', reason: 'checkout failed: repository octo/x not found or no access', retry: false });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 75 }, line(75, null, 'checkout: HTTP 503 from the git server'), opts)), { status: 'failed', reason: 'checkout failed: HTTP 503 from the git server', retry: true });
   });
-  it('a cancel carries its reason', () => {
-    assert.deepEqual(interpretExit({ ...base, exitCode: 143, cancelled: 'cancelled: superseded by a push to abc' }, '', opts), { status: 'failed', reason: 'cancelled: superseded by a push to abc', retry: false });
+  it('a cancel carries its cause and reason', () => {
+    const superseded = interpretExit({ ...base, exitCode: 143, cancelled: { cause: 'superseded', detail: 'superseded by a push to abc' } }, '', opts);
+    assert.deepEqual(failed(superseded), { status: 'failed', reason: 'cancelled: superseded by a push to abc', retry: false });
+    assert.equal((superseded as Extract<Outcome, { status: 'failed' }>).failure.cause, 'superseded');
   });
   it('signals are named', () => {
-    assert.match((interpretExit({ ...base, exitCode: 143 }, line(143), opts) as { reason: string }).reason, /SIGTERM/);
+    assert.match(failed(interpretExit({ ...base, exitCode: 143 }, line(143), opts)).reason, /SIGTERM/);
   });
 });
 
@@ -70,12 +79,13 @@ describe('what an attempt keeps in Redis', () => {
     const capped = capOutcome(completed('x'.repeat(10_000)), 1_000) as { value: { result: unknown } };
     assert.deepEqual(capped.value.result, { truncated: true, bytes: 10_002 });
   });
-  it('a long failure reason is cut, and says so; a short one is untouched', () => {
-    const failed = { status: 'failed' as const, reason: `exit code 1: ${'e'.repeat(10_000)}`, retry: true };
-    const capped = capOutcome(failed, 2_000) as { reason: string; retry: boolean };
+  it('a long failure detail is cut, and says so; a short one is untouched', () => {
+    const long: Outcome = { status: 'failed', failure: { cause: 'exit_code', exitCode: 1, detail: 'e'.repeat(10_000) }, retry: true };
+    const capped = failed(capOutcome(long, 2_000));
     assert.ok(Buffer.byteLength(capped.reason) <= 2_000);
     assert.match(capped.reason, /^exit code 1: e+ … \[cut at 2000 bytes\]$/);
     assert.equal(capped.retry, true);
-    assert.deepEqual(capOutcome({ ...failed, reason: 'exit code 1' }, 2_000), { ...failed, reason: 'exit code 1' });
+    const short: Outcome = { status: 'failed', failure: { cause: 'exit_code', exitCode: 1 }, retry: true };
+    assert.deepEqual(capOutcome(short, 2_000), short);
   });
 });

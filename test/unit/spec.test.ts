@@ -115,6 +115,6 @@ describe('OOM kills seen from inside the worker', () => {
   it('makes an agent the kernel killed read as out of memory, on any backend', () => {
     const line = formatResultLine({ exitCode: 137, durationMs: 5, result: null, oomKilled: true, error: 'agent killed by SIGKILL: out of memory' });
     const outcome = interpretExit({ exitCode: 137, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 1000, cancelled: null }, line, { retryOnTimeout: false });
-    assert.deepEqual(outcome, { status: 'failed', reason: 'out of memory: the container hit its memory limit and was killed', retry: true });
+    assert.deepEqual(outcome, { status: 'failed', failure: { cause: 'oom' }, retry: true });
   });
 });

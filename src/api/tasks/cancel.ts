@@ -1,4 +1,5 @@
-import type { CancelBook } from '../../core/cancel.js';
+import type { CancelBook, CancelFailure } from '../../core/cancel.js';
+import { failureReason } from '../../core/failure.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskState } from '../../core/task.js';
 import { publicState, viewTask, type TaskView } from '../../core/task-view.js';
@@ -14,7 +15,7 @@ export type CancelResult =
  * grace, SIGKILL) and the task fails as `cancelled`, never retried. A task that has not started is
  * removed from the queue and leaves a tombstone, so it still reads as cancelled.
  */
-export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: string, waitMs: number, why?: string): Promise<CancelResult> {
+export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: string, waitMs: number, cancel: CancelFailure = { cause: 'cancelled' }): Promise<CancelResult> {
   const job = await queue.getJob(id);
   if (!job) {
     const tombstone = await cancels.tombstone<TaskView>(id);
@@ -24,12 +25,12 @@ export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: stri
   if (state === 'cancelled') return { status: 'cancelled', id, state };
   if (state === 'completed' || state === 'failed') return { status: 'finished', id, state };
 
-  await cancels.request(id, job.attemptsMade, why);
+  await cancels.request(id, job.attemptsMade, cancel);
   if (state === 'waiting' || state === 'delayed') {
     const view = await viewTask(job);
     try {
       await job.remove();
-      await cancels.writeTombstone(id, { ...view, state: 'cancelled', failedReason: why ? `cancelled: ${why}` : 'cancelled', finishedAt: new Date().toISOString() });
+      await cancels.writeTombstone(id, { ...view, state: 'cancelled', failedReason: failureReason(cancel), failure: cancel, finishedAt: new Date().toISOString() });
       return { status: 'cancelled', id, state: 'cancelled' };
     } catch {
       // A consumer took it in the meantime (a locked job cannot be removed): it sees the request.

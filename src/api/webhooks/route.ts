@@ -172,7 +172,7 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
   const trust = await decideTrust(opts, intent, screenDelivery(opts.rules.trust, { ...intent, fork: false, kind }));
   if (!trust.trusted) return { ignored: trust.reason, detail: trust.detail };
   if (intent.action === 'cancel') {
-    const result = await cancelTask(opts.queue, opts.cancels, intent.taskId, 0, `cancelled from GitHub by ${intent.actor.login}`);
+    const result = await cancelTask(opts.queue, opts.cancels, intent.taskId, 0, { cause: 'cancelled', detail: `cancelled from GitHub by ${intent.actor.login}` });
     if (result.status === 'not-found') return { ignored: `no task ${intent.taskId}` };
     await opts.reports?.sync(intent.taskId, `cancel-${delivery}`);
     return { id: intent.taskId, state: result.state };
@@ -220,7 +220,7 @@ export function dedupeId(intent: Pick<TaskIntent, 'repo' | 'number' | 'kind'>): 
 
 /** Cancels the PR's current task of this kind (through the cancel path) so a new one can queue. */
 async function supersede(opts: GithubWebhookOptions, intent: TaskIntent, previous: string): Promise<string | null> {
-  const result = await cancelTask(opts.queue, opts.cancels, previous, 0, `superseded by a push to ${intent.ref?.slice(0, 12) ?? 'the pull request'}`);
+  const result = await cancelTask(opts.queue, opts.cancels, previous, 0, { cause: 'superseded', detail: `superseded by a push to ${intent.ref?.slice(0, 12) ?? 'the pull request'}` });
   await opts.queue.removeDeduplicationKey(dedupeId(intent));
   if (result.status === 'cancelled' || result.status === 'cancelling') await opts.reports?.sync(previous, 'superseded');
   return result.status === 'cancelled' || result.status === 'cancelling' ? previous : null;

@@ -1,3 +1,5 @@
+import { FailureError } from '../../core/failure.js';
+
 /**
  * What berth needs from whatever runs its workers. The consumer, the attempt runner, the
  * reconciler, the log streamer and doctor speak only this; a backend (Docker, Swarm) translates
@@ -164,12 +166,12 @@ export interface Launcher {
 }
 
 /** The worker image is not where the workload would run: retrying cannot help until an operator builds or pulls it. */
-export class ImageMissing extends Error {
+export class ImageMissing extends FailureError {
   constructor(
     readonly image: string,
     where = 'this Docker engine',
   ) {
-    super(`worker image ${image} is not on ${where}; build or pull it (WORKER_IMAGE), then retry the task`);
+    super({ cause: 'image', detail: `worker image ${image} is not on ${where}; build or pull it (WORKER_IMAGE), then retry the task` });
   }
 }
 
