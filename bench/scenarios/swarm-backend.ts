@@ -7,7 +7,7 @@
 import { parseConfig } from '../../src/core/config.js';
 import { buildContainerSpec } from '../../src/consumer/launcher/docker.js';
 import { buildWorkloadSpec } from '../../src/consumer/launcher/spec.js';
-import { serviceSpec } from '../../src/consumer/launcher/swarm.js';
+import { serviceSpec } from '../../src/consumer/launcher/swarm/service-spec.js';
 import { docker, recordEvents, removeQueueContainers, type DockerEvent } from '../../test/support/docker.js';
 import { startRedis } from '../../test/support/redis.js';
 import { uniqueQueue } from '../../test/support/berth.js';

@@ -3,7 +3,7 @@ import { formatByteSize } from '../core/byte-size.js';
 import { formatDuration } from '../core/duration.js';
 import pino from 'pino';
 import { EgressGate } from '../consumer/egress-gate.js';
-import type { Launcher } from '../consumer/launcher/launcher.js';
+import type { Launcher, Workload } from '../consumer/launcher/launcher.js';
 import { readRedisMemory, worstCaseTaskBytes, type RedisMemory } from '../core/redis-memory.js';
 import { JOB_LOG_MAX_LINES, LINE_MAX_CHARS } from '../consumer/log-stream.js';
 import { ConfigError, parseConfig, type Config } from '../core/config.js';
@@ -163,12 +163,12 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
   spec.command = ['node', '-e', PROBE];
   spec.env.PROBE_TARGETS = JSON.stringify(targets.filter((t) => t.host));
   spec.labels = { 'berth.doctor': 'true' };
-  let id: string | null = null;
+  let probeWorkload: Workload | null = null;
   try {
-    id = (await launcher.createOrAdopt(spec)).id;
-    await launcher.start(id);
-    await launcher.wait(id);
-    const output = (await launcher.logs(id)).trim().split('\n').pop() ?? '';
+    probeWorkload = (await launcher.createOrAdopt(spec)).workload;
+    await probeWorkload.untilRunning();
+    await probeWorkload.untilExited();
+    const output = (await probeWorkload.tail()).trim().split('\n').pop() ?? '';
     const probe = JSON.parse(output) as { uid: number; capEff: string; noNewPrivs: string; rootWritable: boolean; workWritable: boolean; socket: boolean; reached: Record<string, boolean> };
     const problems = [
       probe.uid === 0 ? 'runs as root' : '',
@@ -200,7 +200,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv): Promise<Check[]> {
   } catch (error) {
     checks.push({ name: 'worker hardening', ok: false, detail: `probe container failed: ${(error as Error).message}`, fix: 'run the probe by hand: docker run --rm --read-only --cap-drop ALL WORKER_IMAGE node -e 1' });
   } finally {
-    if (id) await launcher.remove(id).catch(() => {});
+    await probeWorkload?.remove().catch(() => {});
   }
   return checks;
 }

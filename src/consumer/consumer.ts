@@ -138,7 +138,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     if (!containerId) return;
     finished.delete(job.id);
     crashPoint('after-record');
-    launcher.remove(containerId).catch((error) => logger.warn({ err: error, containerId }, 'removing a finished container failed; the reconciler will retry'));
+    launcher.handle(containerId).remove().catch((error: unknown) => logger.warn({ err: error, containerId }, 'removing a finished container failed; the reconciler will retry'));
   };
   worker.on('completed', (job) => removeAfterRecord(job));
   worker.on('failed', (job) => removeAfterRecord(job));

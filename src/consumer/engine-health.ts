@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../core/metrics.js';
+import type { Workload } from './launcher/launcher.js';
 
 /** The engine errors that mean "not reachable right now", not "your request is wrong". */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET']);
@@ -111,14 +112,14 @@ export class EngineHealth {
  * Runs an engine call until it succeeds, retrying only while the engine is unreachable (backoff
  * from 500 ms to 10 s). Any other error, or `signal` firing, ends it.
  */
-export async function retryWhileUnreachable<T>(operation: string, call: () => Promise<T>, health: EngineHealth | undefined, signal?: AbortSignal): Promise<T> {
+export async function retryWhileUnreachable<T>(operation: string, call: () => Promise<T>, health: EngineHealth | undefined, signal?: AbortSignal, readOnly = true): Promise<T> {
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
     try {
       const result = await call();
       health?.recovered();
       return result;
     } catch (error) {
-      if (signal?.aborted || !isEngineUnavailable(error)) throw error;
+      if (signal?.aborted || !isEngineUnavailable(error, readOnly)) throw error;
       health?.failed(operation);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -130,4 +131,24 @@ export async function retryWhileUnreachable<T>(operation: string, call: () => Pr
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
     }
   }
+}
+
+/**
+ * The workload with every call retried while its engine cannot be reached: the one place the
+ * outage policy is applied, for every backend alike. While the engine is down the attempt keeps
+ * its job, its workload and its deadline. Only the waits end early, when `signal` fires.
+ */
+export function resilient(workload: Workload, health: EngineHealth | undefined): Workload {
+  const retried = <T>(operation: string, call: () => Promise<T>, signal?: AbortSignal, readOnly = true) => retryWhileUnreachable(operation, call, health, signal, readOnly);
+  return {
+    id: workload.id,
+    inspect: () => retried('inspect', () => workload.inspect()),
+    // It may start the workload: a 500 there can be the request's (an OCI runtime error), not the engine's.
+    untilRunning: (signal) => retried('start', () => workload.untilRunning(signal), signal, false),
+    untilExited: (signal) => retried('wait', () => workload.untilExited(signal), signal),
+    follow: () => workload.follow(),
+    tail: (lines) => retried('logs', () => workload.tail(lines)),
+    stop: (graceMs) => retried('stop', () => workload.stop(graceMs)),
+    remove: () => retried('remove', () => workload.remove()),
+  };
 }

@@ -57,11 +57,10 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     if (!reason) continue;
     // Its token first: no consumer watches this container, so nobody else will revoke it.
     const revoke = deps.revokeToken;
-    const token = revoke ? (await deps.launcher.inspect(container.id).catch(() => null))?.env.GITHUB_TOKEN : undefined;
-    if (container.state === 'running') {
-      await deps.launcher.stop(container.id, deps.stopGraceMs);
-    }
-    await deps.launcher.remove(container.id);
+    const workload = deps.launcher.handle(container.id);
+    const token = revoke ? (await workload.inspect().catch(() => null))?.env.GITHUB_TOKEN : undefined;
+    if (container.state === 'running') await workload.stop(deps.stopGraceMs);
+    await workload.remove();
     if (revoke && token) await revoke(token).catch((error) => logger.warn({ err: error, container: container.name }, "revoking a retired container's token failed; it expires within the hour"));
     report.retired.push({ name: container.name, reason });
     logger.info({ container: container.name, reason }, 'removed container');

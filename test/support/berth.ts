@@ -160,7 +160,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
       await reports?.queue.obliterate({ force: true }).catch(() => {});
       await reports?.close();
       redis.disconnect();
-      for (const workload of await launcher.listManaged(config.QUEUE_NAME).catch(() => [])) await launcher.remove(workload.id).catch(() => {});
+      for (const workload of await launcher.listManaged(config.QUEUE_NAME).catch(() => [])) await launcher.handle(workload.id).remove().catch(() => {});
     },
   };
 }

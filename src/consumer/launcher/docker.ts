@@ -4,11 +4,11 @@ import { LABEL, managedLabelFilter } from '../../core/labels.js';
 import { containerName } from '../../core/names.js';
 import { prepareWorkerNetwork } from './worker-network.js';
 import { resolveDockerEndpoint } from '../../core/docker-endpoint.js';
-import { demuxDockerStream, unframed } from './docker-frames.js';
 import { buildWorkloadSpec } from './spec.js';
 import { DockerEgress } from './docker-egress.js';
-import { envList, envRecord, parseDockerTime, statusOf } from './docker-api.js';
-import { ImageMissing, parseBind, type EgressProxySpec, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec, type WorkloadState } from './launcher.js';
+import { envList, statusOf } from './docker-api.js';
+import { DockerWorkload, workloadState } from './docker-workload.js';
+import { ImageMissing, parseBind, type EgressProxySpec, type Launcher, type LauncherDescription, type ManagedWorkload, type Workload, type WorkloadSpec } from './launcher.js';
 
 /** A client for the engine the config names (TLS with client certificates for a TCP engine). */
 export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[0]): Dockerode {
@@ -21,13 +21,6 @@ export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[
 
 const ENGINE_ID_VOLUME = 'berth-engine-identity';
 const ENGINE_ID_LABEL = 'berth.engine-id';
-
-/** Docker's container states in berth's words. */
-export function workloadState(dockerState: string): WorkloadState {
-  if (dockerState === 'created') return 'pending';
-  if (dockerState === 'running' || dockerState === 'restarting' || dockerState === 'paused') return 'running';
-  return 'exited';
-}
 
 /** The neutral spec as a container: every hardening setting Docker has, and it has them all. */
 export function containerCreateOptions(spec: WorkloadSpec): Dockerode.ContainerCreateOptions {
@@ -85,6 +78,7 @@ export function buildContainerSpec(...args: Parameters<typeof buildWorkloadSpec>
  */
 export class DockerLauncher implements Launcher {
   readonly backend = 'docker' as const;
+  readonly noun = 'container' as const;
   private engine: Promise<string> | null = null;
 
   private readonly egress: DockerEgress;
@@ -131,92 +125,21 @@ export class DockerLauncher implements Launcher {
   }
 
   /** Creates the container, or finds the one a previous consumer created under the same name. */
-  async createOrAdopt(spec: WorkloadSpec): Promise<{ id: string; adopted: boolean }> {
+  async createOrAdopt(spec: WorkloadSpec): Promise<{ workload: Workload; adopted: boolean }> {
     try {
       const container = await this.docker.createContainer(containerCreateOptions(spec));
-      return { id: container.id, adopted: false };
+      return { workload: this.handle(container.id), adopted: false };
     } catch (error) {
       if (statusOf(error) === 404 && /no such image/i.test((error as Error).message)) throw new ImageMissing(spec.image);
       if (statusOf(error) !== 409) throw error;
-      const existing = await this.inspect(spec.name);
+      const existing = await this.handle(spec.name).inspect();
       if (!existing) throw error;
-      return { id: existing.id, adopted: true };
+      return { workload: this.handle(existing.id), adopted: true };
     }
   }
 
-  async start(id: string): Promise<void> {
-    try {
-      await this.docker.getContainer(id).start();
-    } catch (error) {
-      if (statusOf(error) !== 304) throw error; // already started
-    }
-  }
-
-  async inspect(idOrName: string): Promise<WorkloadFacts | null> {
-    try {
-      const info = await this.docker.getContainer(idOrName).inspect();
-      return {
-        id: info.Id,
-        name: info.Name.replace(/^\//, ''),
-        state: workloadState(info.State.Status),
-        exitCode: info.State.ExitCode,
-        oomKilled: info.State.OOMKilled,
-        startedAt: parseDockerTime(info.State.StartedAt),
-        finishedAt: parseDockerTime(info.State.FinishedAt),
-        labels: info.Config.Labels ?? {},
-        env: envRecord(info.Config.Env),
-      };
-    } catch (error) {
-      if (statusOf(error) === 404) return null;
-      throw error;
-    }
-  }
-
-  /** Resolves when the container is no longer running. Rejects with AbortError when `signal` fires. */
-  async wait(id: string, signal?: AbortSignal): Promise<void> {
-    await this.docker.getContainer(id).wait({ condition: 'not-running', abortSignal: signal });
-  }
-
-  /**
-   * The end of a container's output (stdout and stderr interleaved): Docker's own `tail`, so a
-   * container that printed gigabytes costs the same as one that printed a line. The worker's result
-   * line is always its last line.
-   */
-  async logs(id: string, tailLines = 200): Promise<string> {
-    const maxBytes = 1_048_576;
-    try {
-      const raw = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail: tailLines })) as unknown as Buffer;
-      const text = demuxDockerStream(raw);
-      return text.length > maxBytes ? text.slice(text.length - maxBytes) : text;
-    } catch (error) {
-      if (statusOf(error) === 404) return '';
-      throw error;
-    }
-  }
-
-  /** The container's output from its start, following until it exits (Docker ends the stream then). */
-  async followLogs(id: string): Promise<NodeJS.ReadableStream & { destroy(): void }> {
-    return unframed((await this.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, timestamps: false })) as NodeJS.ReadableStream & { destroy(): void });
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`. A no-op on a stopped or vanished container. */
-  async stop(id: string, graceMs: number): Promise<void> {
-    try {
-      await this.docker.getContainer(id).stop({ t: Math.ceil(graceMs / 1000) });
-    } catch (error) {
-      const status = statusOf(error);
-      if (status !== 304 && status !== 404) throw error;
-    }
-  }
-
-  async remove(id: string): Promise<void> {
-    try {
-      await this.docker.getContainer(id).remove({ force: true, v: true });
-    } catch (error) {
-      const status = statusOf(error);
-      // 409: removal already in progress by someone else.
-      if (status !== 404 && status !== 409) throw error;
-    }
+  handle(idOrName: string): Workload {
+    return new DockerWorkload(this.docker, idOrName);
   }
 
   async listManaged(queue: string): Promise<ManagedWorkload[]> {

@@ -1,7 +1,7 @@
 import type { Config } from '../../core/config.js';
 import { DockerLauncher, dockerClient } from './docker.js';
 import type { Launcher } from './launcher.js';
-import { SwarmLauncher } from './swarm.js';
+import { SwarmLauncher } from './swarm/launcher.js';
 
 /** The backend LAUNCHER names, on the engine DOCKER_HOST names (a swarm manager for `swarm`). */
 export function launcherFromConfig(config: Config): Launcher {

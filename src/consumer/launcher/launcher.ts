@@ -103,6 +103,41 @@ export interface WorkloadFacts {
   node?: string;
 }
 
+/** A workload's output as it is written, ending when it exits. */
+export type LogStream = NodeJS.ReadableStream & { destroy(): void };
+
+/**
+ * One workload (a container, a swarm service) as the attempt runner, the reconciler and doctor hold
+ * it. Each backend owns its waiting, its polling and its distrust of its engine in here (Docker's
+ * wait raced with a look, a swarm's placement poll), so its callers never name a backend. Engine
+ * outages are not handled here: `resilient()` (engine-health.ts) retries any of these calls once,
+ * for every backend alike.
+ */
+export interface Workload {
+  readonly id: string;
+  /** How it is doing now; null once it is gone. */
+  inspect(): Promise<WorkloadFacts | null>;
+  /** Starts it if it was created and not started, and waits while the platform places or starts it: the facts once it runs, or has already ended. */
+  untilRunning(signal?: AbortSignal): Promise<WorkloadFacts>;
+  /** Until it has exited, however its engine reports that: the facts then. Rejects with the signal's reason when `signal` fires. */
+  untilExited(signal?: AbortSignal): Promise<WorkloadFacts>;
+  /** Its raw output (stdout and stderr interleaved) from its start, ending when it exits. */
+  follow(): Promise<LogStream>;
+  /** The end of its output, at most `lines` lines: the worker's result line is always its last. */
+  tail(lines?: number): Promise<string>;
+  /** SIGTERM, then SIGKILL after `graceMs`. Keeps the workload (and so its name) until remove. A no-op on one that is over or gone. */
+  stop(graceMs: number): Promise<void>;
+  /** Removes it and what it ran; a no-op when gone. Only after BullMQ recorded the outcome. */
+  remove(): Promise<void>;
+}
+
+/** The workload vanished while berth held it (removed by hand, or by another consumer's reconciler). */
+export class WorkloadVanished extends Error {
+  constructor(readonly id: string) {
+    super(`workload ${id} vanished`);
+  }
+}
+
 export interface ManagedWorkload {
   id: string;
   name: string;
@@ -125,26 +160,16 @@ export interface LauncherDescription {
 
 export interface Launcher {
   readonly backend: 'docker' | 'swarm';
+  /** What its workloads are called in logs ("started container"): operators and scripts read these lines. */
+  readonly noun: 'container' | 'service';
   /** The workload name for an attempt; the fence, so it must be deterministic and valid for the backend. */
   nameFor(queue: string, jobId: string, attempt: number): string;
   /** A stable identity of the engine or cluster, for the cross-engine fence in Redis. */
   engineId(): Promise<string>;
   /** Creates the workload, or finds the one a previous consumer created under the same name. */
-  createOrAdopt(spec: WorkloadSpec): Promise<{ id: string; adopted: boolean }>;
-  /** Starts a pending workload; a no-op for one already started or for backends that start on create. */
-  start(id: string): Promise<void>;
-  /** By id or name; null when there is no such workload. */
-  inspect(idOrName: string): Promise<WorkloadFacts | null>;
-  /** Resolves when the workload is no longer pending or running. Rejects with AbortError when `signal` fires. */
-  wait(id: string, signal?: AbortSignal): Promise<void>;
-  /** The workload's raw output (stdout and stderr interleaved) from its start, ending when it exits. */
-  followLogs(id: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;
-  /** The end of its output, at most `tailLines` lines: the worker's result line is always its last. */
-  logs(id: string, tailLines?: number): Promise<string>;
-  /** SIGTERM, then SIGKILL after `graceMs`. Keeps the workload (and so its name) until remove. A no-op on one that is over or gone. */
-  stop(id: string, graceMs: number): Promise<void>;
-  /** Removes it and what it ran; a no-op when gone. Only after BullMQ recorded the outcome. */
-  remove(id: string): Promise<void>;
+  createOrAdopt(spec: WorkloadSpec): Promise<{ workload: Workload; adopted: boolean }>;
+  /** A handle on the workload of that id or name (listed, remembered, or the attempt's name); no engine call. */
+  handle(idOrName: string): Workload;
   /** berth's workloads for `queue` on this engine or cluster. */
   listManaged(queue: string): Promise<ManagedWorkload[]>;
   /** Creates berth's own worker network when needed; refuses one berth or Redis is on. */

@@ -1,125 +1,20 @@
 import { createHash } from 'node:crypto';
-import { PassThrough } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import type Dockerode from 'dockerode';
-import { LABEL, managedLabelFilter } from '../../core/labels.js';
-import { demuxDockerStream, unframed } from './docker-frames.js';
-import { envList, envRecord, parseDockerTime, statusOf, unlessMissing } from './docker-api.js';
-import { networksOfBerthAndRedis } from './worker-network.js';
-import { ImageMissing, parseBind, type Launcher, type LauncherDescription, type ManagedWorkload, type WorkloadFacts, type WorkloadSpec } from './launcher.js';
+import { LABEL, managedLabelFilter } from '../../../core/labels.js';
+import { parseDockerTime, statusOf, unlessMissing } from '../docker-api.js';
+import { networksOfBerthAndRedis } from '../worker-network.js';
+import { ImageMissing, type Launcher, type LauncherDescription, type ManagedWorkload, type Workload, type WorkloadFacts, type WorkloadSpec } from '../launcher.js';
+import { SERVICE_NAME, STOPPED_LABEL, secretNameFor, serviceSpec, type SwarmPlacement } from './service-spec.js';
+import { listedState, taskFacts, type NodeInfo, type ServiceInfo, type Task } from './task-facts.js';
+import { POLL_MS, SwarmWorkload, type SwarmServices } from './workload.js';
 
-/**
- * Operator placement, never from a request. Constraints only: swarm weighs placement preferences
- * (spread) among one service's own tasks, and each berth attempt is a service of one task, so a
- * spread preference would never move anything. Across services swarm's scheduler already favours
- * the node with the fewest tasks.
- */
-export interface SwarmPlacement {
-  /** e.g. `node.labels.berth==worker`, `node.role==worker`. */
-  constraints: string[];
-  /** How long a task may wait for a node that can take it before the attempt fails with the scheduler's reason. */
-  scheduleTimeoutMs: number;
-}
-
-/** When berth stopped a service (ms since epoch): the service stays, as the attempt's fence, until removed. */
-const STOPPED_LABEL = 'berth.stopped-at';
-/** Swarm names are DNS labels: at most 63 of [A-Za-z0-9_-], starting and ending alphanumeric. */
-const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$/;
-/** How often a wait, and a log follower, looks at the task. Swarm has no per-task wait call. */
-const POLL_MS = 250;
 /** How long node states are reused across inspects: enough to notice a lost node, few API calls. */
 const NODE_CACHE_MS = 1_000;
 /** How long a removal waits for swarm to delete the service's tasks (and their containers). */
 const REMOVE_WAIT_MS = 10_000;
-/** Lines still in flight when a task exits, before the follower ends. */
-const LOG_DRAIN_MS = 500;
-/** Where a worker finds its secrets (JSON, name → value); the worker's entrypoint reads them into its environment. */
-export const SECRETS_FILE = '/run/secrets/berth-env';
 /** A secret whose service is gone is swept after this long (a create may be between the two calls). */
 const ORPHAN_SECRET_MS = 60_000;
-
-/** The name of an attempt's swarm secret: its service's, so the two go together and are found together. */
-export function secretNameFor(serviceName: string): string {
-  return `${serviceName}-env`;
-}
-
-type Task = {
-  ID: string;
-  NodeID?: string;
-  CreatedAt?: string;
-  DesiredState?: string;
-  Status?: { State?: string; Timestamp?: string; Err?: string; Message?: string; ContainerStatus?: { ExitCode?: number } };
-  Version?: { Index?: number };
-};
-type ServiceInfo = {
-  ID: string;
-  Version: { Index: number };
-  CreatedAt?: string;
-  Spec: {
-    Name: string;
-    Labels?: Record<string, string>;
-    TaskTemplate: { ContainerSpec: { Env?: string[]; StopGracePeriod?: number } & Record<string, unknown> } & Record<string, unknown>;
-    Mode: Record<string, unknown>;
-  } & Record<string, unknown>;
-};
-
-const PENDING = new Set(['new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting']);
-
-/**
- * The neutral spec as a service of one replica that is never restarted (`restart-condition none`):
- * one task, run at most once, placed by operator rules. Not a replicated-job service, though that
- * is what it is: on Docker 20.10 a removed job service leaves its finished task and container on
- * the node for good (moby/moby#44312), and "nothing left behind" comes first. Swarm restarts
- * neither kind after an exit or a lost node.
- */
-export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 'constraints'>, secret?: { id: string; name: string }): Record<string, unknown> {
-  return {
-    Name: spec.name,
-    Labels: spec.labels,
-    Mode: { Replicated: { Replicas: 1 } },
-    // Workers serve nothing: no virtual IP, no IPVS load balancer to set up per task.
-    EndpointSpec: { Mode: 'dnsrr' },
-    TaskTemplate: {
-      ContainerSpec: {
-        Image: spec.image,
-        // Swarm cannot set no-new-privileges (moby/moby#41371): the worker and all it starts get it from setpriv (util-linux).
-        Command: ['setpriv', '--no-new-privs', '--', ...spec.command],
-        Args: [],
-        User: `${spec.uid}:${spec.gid}`,
-        Dir: spec.workingDir,
-        // Never the secrets: a service's Env is in the raft store, every manager's inspect and PreviousSpec.
-        Env: envList({ ...spec.env, ...(secret ? { BERTH_SECRETS_FILE: SECRETS_FILE } : {}) }),
-        Labels: spec.labels,
-        // Readable by the worker's user only, on the node's tmpfs; swarm never returns the data.
-        Secrets: secret ? [{ SecretID: secret.id, SecretName: secret.name, File: { Name: SECRETS_FILE.split('/').pop(), UID: String(spec.uid), GID: String(spec.gid), Mode: 0o400 } }] : undefined,
-        Init: true,
-        ReadOnly: true,
-        // The image's HEALTHCHECK probes berth's API; a worker has none (and a task would sit in `starting`).
-        Healthcheck: { Test: ['NONE'] },
-        StopSignal: 'SIGTERM',
-        StopGracePeriod: spec.stopGraceMs * 1e6,
-        CapabilityDrop: ['ALL'],
-        CapabilityAdd: spec.capAdd.length ? spec.capAdd : undefined,
-        Mounts: [
-          // Swarm's tmpfs takes a size and a mode, not an owner, and its folder's mode from the image (/work is 1777 in berth's).
-          { Type: 'tmpfs', Target: '/work', TmpfsOptions: { SizeBytes: spec.tmpfsBytes, Mode: 0o1777 } },
-          { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: spec.tmpfsBytes, Mode: 0o1777 } },
-          ...spec.binds.map((bind) => {
-            const { source, target, readOnly } = parseBind(bind);
-            return { Type: 'bind', Source: source, Target: target, ReadOnly: readOnly };
-          }),
-          ...spec.volumes.map((v) => ({ Type: 'volume', Source: v.source, Target: v.target, ReadOnly: v.readOnly })),
-        ],
-      },
-      Resources: { Limits: { MemoryBytes: spec.memoryBytes, NanoCPUs: spec.nanoCpus, Pids: spec.pidsLimit } },
-      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
-      Placement: {
-        Constraints: placement.constraints,
-      },
-      Networks: [{ Target: spec.network }],
-      LogDriver: { Name: 'json-file', Options: { 'max-size': spec.logMaxSize, 'max-file': '1' } },
-    },
-  };
-}
 
 /**
  * Workers as Docker Swarm services: one service of one never-restarted task per attempt, named like
@@ -131,12 +26,13 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
  * Swarm states a single engine never shows are turned into `failure`: a task rejected by its node,
  * one no node can take (after `scheduleTimeoutMs`), one whose node was lost.
  */
-export class SwarmLauncher implements Launcher {
+export class SwarmLauncher implements Launcher, SwarmServices {
   readonly backend = 'swarm' as const;
+  readonly noun = 'service' as const;
   private cluster: Promise<string> | null = null;
   /** When orphan secrets were last swept: listManaged runs on every reconcile pass and scrape, the sweep needs far less. */
   private sweptAt = 0;
-  private nodes: { at: number; byId: Map<string, { hostname: string; state: string; availability: string }> } | null = null;
+  private nodes: { at: number; byId: Map<string, NodeInfo> } | null = null;
   /** The last exit code seen per stopped service, in case swarm has deleted the stopped task by the time berth looks. */
   private readonly lastExit = new Map<string, { exitCode: number; at: number }>();
 
@@ -164,21 +60,21 @@ export class SwarmLauncher implements Launcher {
     return this.cluster;
   }
 
-  async createOrAdopt(spec: WorkloadSpec): Promise<{ id: string; adopted: boolean }> {
+  async createOrAdopt(spec: WorkloadSpec): Promise<{ workload: Workload; adopted: boolean }> {
     const existing = await this.service(spec.name);
-    if (existing) return { id: existing.ID, adopted: true };
+    if (existing) return { workload: this.handle(existing.ID), adopted: true };
     let secret: { id: string; name: string } | undefined;
     try {
       secret = Object.keys(spec.secrets).length ? await this.createSecret(spec) : undefined;
     } catch (error) {
       // The secret is in use: another consumer made it and its service in the meantime.
       const adopted = await this.service(spec.name);
-      if (adopted) return { id: adopted.ID, adopted: true };
+      if (adopted) return { workload: this.handle(adopted.ID), adopted: true };
       throw error;
     }
     try {
       const service = (await this.docker.createService(serviceSpec({ ...spec, image: await this.pinned(spec.image) }, this.placement, secret))) as unknown as { id: string };
-      return { id: service.id, adopted: false };
+      return { workload: this.handle(service.id), adopted: false };
     } catch (error) {
       if (statusOf(error) !== 409) {
         if (secret) await unlessMissing(this.docker.getSecret(secret.id).remove()).catch(() => {});
@@ -188,7 +84,7 @@ export class SwarmLauncher implements Launcher {
       // use; the one made here is not (removing it fails harmlessly if it is the same one).
       const adopted = await this.service(spec.name);
       if (!adopted) throw error;
-      return { id: adopted.ID, adopted: true };
+      return { workload: this.handle(adopted.ID), adopted: true };
     }
   }
 
@@ -211,126 +107,19 @@ export class SwarmLauncher implements Launcher {
     }
   }
 
-  /** A service starts its task as soon as it is created. */
-  async start(): Promise<void> {}
+  handle(idOrName: string): Workload {
+    return new SwarmWorkload(this, idOrName);
+  }
 
-  async inspect(idOrName: string): Promise<WorkloadFacts | null> {
+  /** The service's facts from its newest task (for its handle). */
+  async facts(idOrName: string): Promise<WorkloadFacts | null> {
     const service = await this.service(idOrName);
     if (!service) return null;
-    const labels = service.Spec.Labels ?? {};
-    const env = envRecord(service.Spec.TaskTemplate.ContainerSpec.Env);
     const task = await this.latestTask(service.ID);
-    const base = { id: service.ID, name: service.Spec.Name, labels, env, oomKilled: false };
-    const stoppedAt = Number(labels[STOPPED_LABEL]) || null;
-
-    if (!task) {
-      if (stoppedAt) {
-        const seen = this.lastExit.get(service.ID);
-        // Stopped by berth and its task already deleted: SIGTERM's code unless the task was seen ending.
-        return { ...base, state: 'exited', exitCode: seen?.exitCode ?? 143, startedAt: parseDockerTime(service.CreatedAt), finishedAt: seen?.at ?? stoppedAt };
-      }
-      return { ...base, state: 'pending', exitCode: 0, startedAt: null, finishedAt: null };
-    }
-
-    const state = task.Status?.State ?? 'new';
-    const at = parseDockerTime(task.Status?.Timestamp);
-    const created = parseDockerTime(task.CreatedAt);
-    const node = task.NodeID ? await this.node(task.NodeID) : undefined;
-    const where = node ? ` on node ${node.hostname}` : '';
-    const exitCode = task.Status?.ContainerStatus?.ExitCode ?? 0;
-    const err = task.Status?.Err ?? '';
-
-    if (PENDING.has(state)) {
-      // The scheduler says why it cannot place the task ("no suitable node (…)"); give it a while (a node may join).
-      if (state === 'pending' && err && created !== null && Date.now() - created > this.placement.scheduleTimeoutMs) {
-        return { ...base, state: 'exited', exitCode: -1, startedAt: null, finishedAt: Date.now(), failure: `swarm: no node could take the task within ${Math.round(this.placement.scheduleTimeoutMs / 1000)}s: ${err}` };
-      }
-      if (node && node.state !== 'ready') return this.nodeLost(base, node.hostname, created);
-      return { ...base, state: 'pending', exitCode: 0, startedAt: null, finishedAt: null, ...(node ? { node: node.hostname } : {}) };
-    }
-    if (state === 'running') {
-      // A node that stopped reporting: swarm keeps showing its task as running (for a day). berth does not wait that long.
-      if (node && node.state !== 'ready') return this.nodeLost(base, node.hostname, at);
-      return { ...base, state: 'running', exitCode: 0, startedAt: at, finishedAt: null, ...(node ? { node: node.hostname } : {}) };
-    }
-    if (stoppedAt) this.lastExit.set(service.ID, { exitCode, at: at ?? Date.now() });
-    const ended = { ...base, state: 'exited' as const, exitCode, startedAt: created, finishedAt: at, ...(node ? { node: node.hostname } : {}) };
-    if (state === 'rejected') {
-      const image = /no such image|not found|pull access denied/i.test(err) ? ` (is ${String(service.Spec.TaskTemplate.ContainerSpec.Image)} on that node?)` : '';
-      return { ...ended, exitCode: -1, failure: `swarm: the task was rejected${where}: ${err || 'no reason given'}${image}` };
-    }
-    if (state === 'orphaned') return { ...ended, failure: `swarm: the task's node was lost${where}` };
-    if (state === 'failed' && !task.Status?.ContainerStatus?.ExitCode) return { ...ended, exitCode: -1, failure: `swarm: the task failed to start${where}: ${err || 'no reason given'}` };
-    // complete, failed with an exit code, shutdown (stopped).
-    return ended;
-  }
-
-  private nodeLost(base: Omit<WorkloadFacts, 'state' | 'exitCode' | 'startedAt' | 'finishedAt'>, hostname: string, startedAt: number | null): WorkloadFacts {
-    return { ...base, state: 'exited', exitCode: -1, startedAt, finishedAt: Date.now(), node: hostname, failure: `swarm: node ${hostname} running the task was lost (it stopped answering the managers)` };
-  }
-
-  async wait(id: string, signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      signal?.throwIfAborted();
-      const facts = await this.inspect(id);
-      if (!facts || facts.state === 'exited') return;
-      await sleep(POLL_MS, signal);
-    }
-  }
-
-  /**
-   * Swarm's follow opens on the task's container and never ends by itself, and one opened before
-   * the task runs stays silent: so this returns at once and attaches when the task runs, and ends
-   * the stream shortly after the task exits.
-   */
-  async followLogs(id: string): Promise<NodeJS.ReadableStream & { destroy(): void }> {
-    const out = new PassThrough();
-    let source: (NodeJS.ReadableStream & { destroy(): void }) | null = null;
-    let closed = false;
-    out.on('close', () => {
-      closed = true;
-      source?.destroy();
-    });
-    void (async () => {
-      let facts = await this.inspect(id);
-      while (!closed && facts?.state === 'pending') {
-        await sleep(POLL_MS);
-        facts = await this.inspect(id);
-      }
-      if (closed || !facts) return out.end();
-      if (facts.state === 'exited') {
-        out.end(demuxDockerStream((await this.docker.getService(id).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer));
-        return;
-      }
-      source = unframed((await this.docker.getService(id).logs({ stdout: true, stderr: true, follow: true })) as unknown as NodeJS.ReadableStream & { destroy(): void });
-      source.on('data', (chunk: Buffer) => out.write(chunk));
-      source.on('end', () => out.end());
-      while (!closed && (await this.inspect(id))?.state === 'running') await sleep(POLL_MS);
-      await sleep(LOG_DRAIN_MS);
-      source.destroy();
-      out.end();
-    })().catch((error) => out.destroy(error as Error));
-    return out;
-  }
-
-  async logs(id: string, tailLines = 200): Promise<string> {
-    try {
-      return demuxDockerStream((await this.docker.getService(id).logs({ stdout: true, stderr: true, follow: false, tail: tailLines })) as unknown as Buffer);
-    } catch (error) {
-      if (statusOf(error) === 404) return '';
-      throw error;
-    }
-  }
-
-  /**
-   * A service cannot be told to stop its task, only updated: zero replicas ends the running task
-   * (SIGTERM, then SIGKILL after the grace period) and starts none, and the service stays as the
-   * name's holder. The label says it was berth, and when.
-   */
-  async stop(id: string, graceMs: number): Promise<void> {
-    const facts = await this.inspect(id);
-    if (!facts || facts.state === 'exited') return;
-    await this.endTasks(id, graceMs);
+    const node = task?.NodeID ? await this.node(task.NodeID) : undefined;
+    const facts = taskFacts(service, { task, node, scheduleTimeoutMs: this.placement.scheduleTimeoutMs, lastExit: this.lastExit.get(service.ID), now: Date.now() });
+    if (task && facts.state === 'exited' && service.Spec.Labels?.[STOPPED_LABEL]) this.lastExit.set(service.ID, { exitCode: facts.exitCode, at: facts.finishedAt ?? Date.now() });
+    return facts;
   }
 
   /**
@@ -341,12 +130,12 @@ export class SwarmLauncher implements Launcher {
    * chaos). A task on a lost node is not waited for past REMOVE_WAIT_MS; swarm removes it when the
    * node is back.
    */
-  async remove(id: string): Promise<void> {
+  async removeService(id: string): Promise<void> {
     const service = await this.service(id);
     if (!service) return;
     if (service.Spec.Labels?.[STOPPED_LABEL]) {
       const until = Date.now() + REMOVE_WAIT_MS;
-      while (Date.now() < until && (await this.docker.listTasks({ filters: { service: [service.ID] } })).length > 0) await sleep(POLL_MS);
+      while (Date.now() < until && (await this.docker.listTasks({ filters: { service: [service.ID] } })).length > 0) await delay(POLL_MS);
     }
     await unlessMissing(this.docker.getService(id).remove());
     this.lastExit.delete(service.ID);
@@ -363,7 +152,7 @@ export class SwarmLauncher implements Launcher {
       } catch (error) {
         if (Date.now() > until) return;
         if (!/in use/i.test((error as Error).message)) throw error;
-        await sleep(POLL_MS);
+        await delay(POLL_MS);
       }
     }
   }
@@ -380,8 +169,8 @@ export class SwarmLauncher implements Launcher {
     }
   }
 
-  /** Zero replicas, once: the running task (if any) is stopped; none starts. */
-  private async endTasks(id: string, graceMs: number): Promise<void> {
+  /** Zero replicas, once: the running task (if any) is stopped; none starts. The label says it was berth, and when. */
+  async endTasks(id: string, graceMs: number): Promise<void> {
     for (let tries = 0; tries < 5; tries++) {
       const service = await this.service(id);
       if (!service || service.Spec.Labels?.[STOPPED_LABEL]) return;
@@ -422,7 +211,7 @@ export class SwarmLauncher implements Launcher {
         return {
           id: service.ID,
           name: service.Spec.Name,
-          state: PENDING.has(state) ? 'pending' : state === 'running' && (!node || node.state === 'ready') ? 'running' : 'exited',
+          state: listedState(state, node),
           jobId: labels[LABEL.jobId] ?? '',
           attempt: Number(labels[LABEL.attempt] ?? 0),
           labels,
@@ -533,25 +322,11 @@ export class SwarmLauncher implements Launcher {
     return tasks.reduce<Task | null>((newest, task) => (!newest || (task.Version?.Index ?? 0) > (newest.Version?.Index ?? 0) ? task : newest), null);
   }
 
-  private async node(id: string): Promise<{ hostname: string; state: string; availability: string } | undefined> {
+  private async node(id: string): Promise<NodeInfo | undefined> {
     if (!this.nodes || Date.now() - this.nodes.at > NODE_CACHE_MS) {
       const list = (await this.docker.listNodes()) as Array<{ ID: string; Description?: { Hostname?: string }; Status?: { State?: string }; Spec?: { Availability?: string } }>;
       this.nodes = { at: Date.now(), byId: new Map(list.map((n) => [n.ID, { hostname: n.Description?.Hostname ?? n.ID, state: n.Status?.State ?? 'unknown', availability: n.Spec?.Availability ?? 'active' }])) };
     }
     return this.nodes.byId.get(id);
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason instanceof Error ? signal.reason : Object.assign(new Error('aborted'), { name: 'AbortError' }));
-      },
-      { once: true },
-    );
-  });
 }

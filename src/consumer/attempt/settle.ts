@@ -1,0 +1,96 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { FailureError, failureReason, type Failure } from '../../core/failure.js';
+import { LABEL } from '../../core/labels.js';
+import type { EgressSummary } from '../../core/egress-record.js';
+import { SecretMask } from '../../core/secret-mask.js';
+import type { ContainerProgress } from '../../core/task-view.js';
+import type { WorkerResultLine } from '../../core/worker-protocol.js';
+import { crashPoint } from '../crash-points.js';
+import type { Workload, WorkloadFacts } from '../launcher/launcher.js';
+import { capOutcome, interpretExit, maskOutcome } from '../outcome.js';
+import type { AttemptDeps } from './deps.js';
+import type { Watched } from './watch.js';
+
+/** How long after an unexplained signal death berth watches for the engine going down. */
+const ENGINE_SHUTDOWN_WINDOW_MS = 5_000;
+/** Entries of an attempt's egress log kept with the task (the proxy keeps more, the counts all). */
+const EGRESS_LOG_KEPT = 100;
+
+/**
+ * After the exit: the token given back, the engine's part told apart from the agent's, the
+ * output read, the outcome masked and capped, then recorded (progress, metrics, GitHub) before
+ * BullMQ records it. Returns the result, or throws what fails the job.
+ */
+export async function settleAttempt(job: Job, attempt: number, workload: Workload, watched: Watched, secrets: Record<string, string>, deps: AttemptDeps, log: Logger): Promise<WorkerResultLine> {
+  const { facts, timedOut, cancelled, timeoutMs } = watched;
+  crashPoint('after-exit');
+  // Its token has nothing left to do. Revoked best effort; it expires within the hour anyway.
+  if (secrets.GITHUB_TOKEN && deps.revokeToken) deps.revokeToken(secrets.GITHUB_TOKEN).catch((error) => log.warn({ err: error }, 'revoking the installation token failed; it expires on its own'));
+  // Killed by a signal berth did not send, around an engine outage: the engine stopped it on its way
+  // down (live-restore off), not the agent. Costs a few seconds, only for such deaths.
+  const signalledFromOutside = !timedOut && !cancelled && !facts.failure && facts.exitCode > 128 && !facts.oomKilled && facts.finishedAt !== null;
+  const engineRestarted = signalledFromOutside && !!deps.engine && (deps.engine.wasDownAround(facts.finishedAt!) || (await deps.engine.goesDownWithin(ENGINE_SHUTDOWN_WINDOW_MS)));
+  const output = await workload.tail();
+  const egress = await egressOf(deps, facts, `${job.id}#${attempt}`);
+  // What the agent wrote (its result, its error) is masked with the workload's own secrets before
+  // anything records it: the job's return value and failure reason feed the task API and GitHub.
+  // Capped after masking, so a cut never leaves part of a secret unmasked.
+  const exit = { exitCode: facts.exitCode, oomKilled: facts.oomKilled, memoryLimited: Number(facts.labels[LABEL.memoryBytes]) > 0, timedOut, timeoutMs, cancelled, engineRestarted, platformFailure: facts.failure };
+  const outcome = capOutcome(maskOutcome(new SecretMask(Object.values(secrets)), interpretExit(exit, output, { retryOnTimeout: deps.config.RETRY_ON_TIMEOUT })), deps.config.RESULT_MAX_SIZE);
+  const failure = outcome.status === 'failed' ? outcome.failure : undefined;
+  await reportProgress(job, attempt, facts, { ...(egress ? { egress } : {}), ...(failure ? { failure } : {}) });
+  deps.onAttemptFinished(job.id!, facts.id);
+  if (facts.startedAt && facts.finishedAt) deps.metrics?.taskDuration.observe((facts.finishedAt - facts.startedAt) / 1000);
+  log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: failure ? failureReason(failure) : undefined }, 'attempt finished');
+  if (outcome.status === 'failed') return failAttempt(job, attempt, outcome.failure, outcome.retry, deps, { recorded: true });
+  deps.metrics?.completions.inc();
+  await deps.reports?.sync(job.id!, 'final', { final: true });
+  return outcome.value;
+}
+
+/**
+ * Ends the attempt as failed: the cause goes into the job's progress first (what the task view,
+ * the check run and the metrics read), then BullMQ records the reason. The report is added before
+ * BullMQ records the outcome: if this consumer dies right after, it still lands (it waits until the
+ * task reads as finished).
+ */
+export async function failAttempt(job: Job, attempt: number, failure: Failure, retry: boolean, deps: AttemptDeps, options: { recorded?: boolean } = {}): Promise<never> {
+  if (!options.recorded) await job.updateProgress({ ...(typeof job.progress === 'object' ? job.progress : {}), attempt, failure } as object);
+  deps.metrics?.failures.inc({ reason: failure.cause });
+  const again = retry && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+  if (again) deps.metrics?.retries.inc();
+  await deps.reports?.sync(job.id!, again ? `a${attempt}-retry` : 'final', { final: !again });
+  throw retry ? new FailureError(failure) : new UnrecoverableError(failureReason(failure));
+}
+
+/** What the job's progress says about its attempt: which workload runs (or ran) it, and how it ended. */
+export async function reportProgress(job: Job, attempt: number, facts: WorkloadFacts, extra: Pick<ContainerProgress, 'egress' | 'failure'> = {}): Promise<void> {
+  const progress: ContainerProgress = {
+    attempt,
+    ...extra,
+    container: {
+      name: facts.name,
+      id: facts.id,
+      state: facts.state,
+      ...(facts.state === 'exited' ? { exitCode: facts.exitCode } : {}),
+      startedAt: facts.startedAt,
+      finishedAt: facts.finishedAt,
+      ...(facts.node ? { node: facts.node } : {}),
+      ...(facts.failure ? { failure: facts.failure } : {}),
+    },
+  };
+  await job.updateProgress(progress as unknown as object);
+}
+
+/** The proxy's record of the attempt, as the task shows it; counted in the metrics once. */
+async function egressOf(deps: AttemptDeps, facts: WorkloadFacts, attempt: string): Promise<EgressSummary | undefined> {
+  const proxy = facts.labels[LABEL.egress];
+  if (!proxy || !deps.egress) return undefined;
+  const record = await deps.egress.record(proxy, attempt);
+  if (!record) return undefined;
+  for (const decision of ['allowed', 'refused'] as const) deps.metrics?.egressRequests.inc({ decision }, record.counts[decision]);
+  const { inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens } = record.usage;
+  for (const [type, count] of Object.entries({ input: inputTokens, output: outputTokens, cache_read: cacheReadTokens, cache_write: cacheWriteTokens })) deps.metrics?.modelTokens.inc({ type }, count);
+  return { allowed: record.counts.allowed, refused: record.counts.refused, refusedHosts: record.refusedHosts, usage: record.usage, log: record.entries.slice(-EGRESS_LOG_KEPT) };
+}
