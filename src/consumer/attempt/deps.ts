@@ -20,8 +20,8 @@ export const ABORT = { shutdown: 'shutdown', cancel: 'cancel' } as const;
 export interface AttemptDeps {
   config: AttemptConfig;
   launcher: Launcher;
-  fence: AttemptFence;
-  cancels: CancelBook;
+  fence: Pick<AttemptFence, 'claim'>;
+  cancels: Pick<CancelBook, 'reason'>;
   logger: Logger;
   hostEnv?: NodeJS.ProcessEnv;
   /**
