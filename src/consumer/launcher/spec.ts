@@ -60,7 +60,7 @@ export function wantsCheckout(config: Pick<LaunchConfig, 'CHECKOUT' | 'CHECKOUT_
 /**
  * The whole workload spec. Everything privileged comes from `config`; the task reaches the
  * workload only as the JSON value of BERTH_TASK, which the worker parses and validates. Neutral:
- * each backend translates it (launcher/docker.ts, launcher/swarm.ts) and applies every hardening
+ * each backend translates it (launcher/docker.ts, launcher/swarm/service-spec.ts) and applies every hardening
  * setting it can express.
  */
 export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, hostEnv: NodeJS.ProcessEnv = {}): WorkloadSpec {
