@@ -1,3 +1,4 @@
+import { setTimeout as pause } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../core/metrics.js';
 import type { Workload } from './launcher/launcher.js';
@@ -121,13 +122,8 @@ export async function retryWhileUnreachable<T>(operation: string, call: () => Pr
     } catch (error) {
       if (signal?.aborted || !isEngineUnavailable(error, readOnly)) throw error;
       health?.failed(operation);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        signal?.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
+      // An abort ends the pause; the check below then throws its reason.
+      await pause(delay, undefined, { signal }).catch(() => {});
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
     }
   }

@@ -11,6 +11,10 @@ import { cidrProblem, hostEntryProblem, parseEgressSettings, type EgressSettings
 import { kindVariables, noCommandFor, readSecretFile } from './kind-variables.js';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import { KIND_PATTERN } from './task.js';
+
+/** The worker's own entrypoint in berth's image. */
+const DEFAULT_WORKER_ENTRYPOINT = 'node /app/dist/worker/main.js';
 
 /** The bridge berth creates for workers when WORKER_NETWORK is not set (inter-container traffic off). */
 export const DEFAULT_WORKER_NETWORK = 'berth-workers';
@@ -95,7 +99,7 @@ export const envSchema = z.object({
     .describe('LAUNCHER=swarm: placement constraints every worker task gets, comma separated (e.g. `node.labels.berth==worker`). Never taken from a request.'),
   SWARM_SCHEDULE_TIMEOUT: duration('2m').describe('LAUNCHER=swarm: how long a task may wait for a node that can take it (constraints, resources) before the attempt fails with the scheduler\'s reason.'),
   WORKER_IMAGE: z.string({ error: required('the image worker containers run (e.g. berth:local)') }).min(1).describe('Image for worker containers. Required. Never taken from a request.'),
-  WORKER_ENTRYPOINT: z.string().default('node /app/dist/worker/main.js').describe('Command that starts the worker inside WORKER_IMAGE.'),
+  WORKER_ENTRYPOINT: z.string().default(DEFAULT_WORKER_ENTRYPOINT).describe('Command that starts the worker inside WORKER_IMAGE.'),
   WORKER_USER: z
     .string()
     .default('10001:10001')
@@ -229,7 +233,6 @@ export function parseTokenPermissions(text: string): Record<string, 'read' | 'wr
   }
   return Object.keys(permissions).length ? permissions : 'names no permission';
 }
-const KIND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 
 export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER_ID'> & {
   WORKER_BINDS: string[];
@@ -322,7 +325,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     else tokenPermissions[kind] = parsed;
   }
 
-  const entrypoint = splitCommandLine(raw.WORKER_ENTRYPOINT ?? 'node /app/dist/worker/main.js');
+  const entrypoint = splitCommandLine(raw.WORKER_ENTRYPOINT ?? DEFAULT_WORKER_ENTRYPOINT);
   if (!entrypoint.ok) problems.push(`WORKER_ENTRYPOINT: ${entrypoint.error}`);
 
   const binds = listOf(raw.WORKER_BINDS);
