@@ -4,7 +4,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TaskQueue } from '../core/queue.js';
-import type { ReportQueue } from '../core/reports.js';
+import type { ReportQueue } from '../github/report-queue.js';
 
 export const BOARD_PREFIX = '/admin/queues';
 

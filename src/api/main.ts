@@ -5,7 +5,7 @@ import { CancelBook } from '../core/cancel.js';
 import { loadConfigOrExit } from '../core/config.js';
 import { githubAppFromConfig } from '../github/app.js';
 import { ActorRoles } from '../github/permissions.js';
-import { GithubReports } from '../core/reports.js';
+import { GithubReports } from '../github/report-queue.js';
 import { Capacity } from '../core/backpressure.js';
 import { TaskIndex } from '../core/task-index.js';
 import { createLogger } from '../core/logger.js';

@@ -18,7 +18,7 @@ import { githubWebhookRoute } from './webhooks/route.js';
 import { installDeadlines } from './deadlines.js';
 import { boardCredentialsValid, boardPlugin, denyFraming } from './board.js';
 import type { BerthMetrics, MetricSources } from '../core/metrics.js';
-import type { GithubReports } from '../core/reports.js';
+import type { GithubReports } from '../github/report-queue.js';
 import type { Capacity } from '../core/backpressure.js';
 import type { TaskIndex } from '../core/task-index.js';
 import type { ActorRoles } from '../github/permissions.js';

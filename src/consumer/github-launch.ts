@@ -6,7 +6,7 @@ import { resolveSubject, type Subject } from '../github/pulls.js';
 import type { GithubRecord } from '../github/record.js';
 import { scopeRefusal } from '../core/trust-scope.js';
 import type { WebhookRules } from '../core/webhook-rules.js';
-import { REPORT_PERMISSIONS } from './reporter.js';
+import { REPORT_PERMISSIONS } from '../github/reporter.js';
 
 /** What a container gets from GitHub at launch: its token, and the commit it runs on. */
 export interface LaunchPreparation {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { agentCommandFor } from '../core/config.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
-import { crashPoint } from './crash-points.js';
+import { crashPoint } from '../core/crash-points.js';
 import { isEngineUnavailable, resilient } from './engine-health.js';
 import { GithubUnavailable, LaunchRefused } from './github-launch.js';
 import { ImageMissing, type WorkloadFacts } from './launcher/launcher.js';

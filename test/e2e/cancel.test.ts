@@ -33,9 +33,11 @@ for (const backendName of BACKENDS) describe(`cancel on ${backendName}`, () => {
     assert.deepEqual(task.failure, { cause: 'cancelled' });
     assert.equal(task.attempts, 1);
     await waitUntil(gone(berth.config.QUEUE_NAME), 'workload removed');
-    await new Promise((r) => setTimeout(r, 1000));
+    // A canary: a task submitted after the cancel completes, so a retry of the cancelled one would have run by now.
+    const canary = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
+    assert.equal((await berth.waitFor(canary.body.id, ['completed', 'failed'], 60_000)).state, 'completed');
     await recorder.stop();
-    assert.equal(recorder.events.filter((e) => e.action === 'create').length, 1, 'no retry container');
+    assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === body.id).length, 1, 'no retry container');
   });
 
   it('removes a waiting task from the queue; it reads as cancelled and never runs', async () => {
@@ -54,10 +56,12 @@ for (const backendName of BACKENDS) describe(`cancel on ${backendName}`, () => {
     const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
     const consumer = startConsumerProcess(waitingEnv);
     await consumer.ready;
-    await new Promise((r) => setTimeout(r, 1500));
+    // A canary submitted after the cancelled task: once it has run, the consumer had its turn at the cancelled one.
+    const canary = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
+    assert.equal((await berth.waitFor(canary.body.id, ['completed', 'failed'], 60_000)).state, 'completed');
     await consumer.kill('SIGTERM');
     await recorder.stop();
-    assert.equal(recorder.events.length, 0, 'no container for a cancelled task');
+    assert.deepEqual([...new Set(recorder.events.map((e) => e.jobId))], [canary.body.id], 'no container for a cancelled task, only the canary');
   });
 
   it('a cancel sent while no consumer runs is honoured by the next one, which stops the container', async () => {

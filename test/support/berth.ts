@@ -10,7 +10,7 @@ import { readRedisMemory } from '../../src/core/redis-memory.js';
 import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { ActorRoles } from '../../src/github/permissions.js';
-import { GithubReports } from '../../src/core/reports.js';
+import { GithubReports } from '../../src/github/report-queue.js';
 import { Capacity } from '../../src/core/backpressure.js';
 import { TaskIndex } from '../../src/core/task-index.js';
 import { metricSources } from '../../src/consumer/metric-sources.js';

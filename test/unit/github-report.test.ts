@@ -4,7 +4,7 @@ import { agentSummary, CANCEL_ACTION, commentMarker, renderCheckRun, renderIssue
 import { maskTokens } from '../../src/core/secret-mask.js';
 import { classifyGithubError } from '../../src/github/errors.js';
 import { classifyCheckoutError } from '../../src/worker/checkout.js';
-import { reportBackoffMs } from '../../src/core/reports.js';
+import { reportBackoffMs } from '../../src/github/report-queue.js';
 import { EXIT } from '../../src/core/exit-codes.js';
 import type { TaskView } from '../../src/core/task-view.js';
 import type { Failure } from '../../src/core/failure.js';

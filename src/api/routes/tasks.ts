@@ -9,7 +9,7 @@ import { replayTask, retryFailedSince, retryTask } from '../tasks/retry.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { viewTask, type TaskView } from '../../core/task-view.js';
-import type { GithubReports } from '../../core/reports.js';
+import type { GithubReports } from '../../github/report-queue.js';
 import type { Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
 

@@ -12,7 +12,7 @@ import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { interpretDelivery, type CheckRunIntent, type Interpretation, type TaskIntent } from './interpret.js';
 import { judgeRole, screenDelivery, type Actor, type TrustDecision } from './trust.js';
 import type { ActorRoles } from '../../github/permissions.js';
-import type { GithubReports } from '../../core/reports.js';
+import type { GithubReports } from '../../github/report-queue.js';
 import { overAllMessage, overRepoMessage, type Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
 import { replayTask } from '../tasks/retry.js';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { CancelBook } from '../../core/cancel.js';
 import type { Config } from '../../core/config.js';
 import type { BerthMetrics } from '../../core/metrics.js';
-import type { GithubReports } from '../../core/reports.js';
+import type { GithubReports } from '../../github/report-queue.js';
 import type { TaskData } from '../../core/task.js';
 import type { EgressGate } from '../egress-gate.js';
 import type { EngineHealth } from '../engine-health.js';

@@ -1,7 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { TaskData, WorkerTask } from '../../core/task.js';
-import { crashPoint } from '../crash-points.js';
+import { crashPoint } from '../../core/crash-points.js';
 import type { Workload } from '../launcher/launcher.js';
 import { buildWorkloadSpec } from '../launcher/spec.js';
 import type { AttemptDeps } from './deps.js';

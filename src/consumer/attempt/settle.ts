@@ -6,7 +6,7 @@ import type { EgressSummary } from '../../core/egress-record.js';
 import { SecretMask } from '../../core/secret-mask.js';
 import type { ContainerProgress } from '../../core/task-view.js';
 import type { WorkerResultLine } from '../../core/worker-protocol.js';
-import { crashPoint } from '../crash-points.js';
+import { crashPoint } from '../../core/crash-points.js';
 import type { Workload, WorkloadFacts } from '../launcher/launcher.js';
 import { capOutcome, interpretExit, maskOutcome } from '../outcome.js';
 import type { AttemptDeps } from './deps.js';

@@ -1,5 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { failFastRedisOptions, redisConnection } from './queue.js';
+import { failFastRedisOptions, redisConnection } from '../core/queue.js';
 
 /**
  * Outbound GitHub calls (reactions, check runs, comments) are jobs of a second BullMQ queue, so
