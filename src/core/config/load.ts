@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { z } from 'zod';
+import { splitCommandLine } from '../command-line.js';
+import { resolveDockerEndpoint } from '../docker-endpoint.js';
+import { loadWebhookRules, type WebhookRules } from '../webhook-rules.js';
+import { cidrProblem, hostEntryProblem, parseEgressSettings, type EgressSettings } from './egress.js';
+import { splitList } from './fields.js';
+import { readSecretFile } from './kind-variables.js';
+import { parseKinds, type TokenPermissionsByKind } from './kinds.js';
+import { DEFAULT_WORKER_ENTRYPOINT, DEFAULT_WORKER_NETWORK, envSchema } from './schema.js';
+import { BERTH_SECRETS, checkBind } from './worker-policy.js';
+
+export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER_ID'> & {
+  WORKER_BINDS: string[];
+  CONSUMER_ID: string;
+  /** task kind → argv, from AGENT_COMMAND_<KIND> */
+  agentCommands: Record<string, string[]>;
+  /** task kind → argv of its setup phase, from SETUP_COMMAND_<KIND> */
+  setupCommands: Record<string, string[]>;
+  /** task kind → the worker token's permissions, from GITHUB_TOKEN_PERMISSIONS_<KIND> (defaults: tokenPermissionsFor). */
+  tokenPermissions: TokenPermissionsByKind;
+  workerEntrypoint: string[];
+  webhookRules: WebhookRules;
+  /** PEM text, from GITHUB_APP_PRIVATE_KEY or the file; null when no App is configured. */
+  githubAppPrivateKey: string | null;
+  /** EGRESS_HOSTS_<KIND>, the model providers with their keys, the proxy's extra CA. */
+  egress: EgressSettings;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`berth: invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Secrets that may come from a file named by `<NAME>_FILE` (the App key has its own handling). */
+const SECRET_FILES = ['API_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'BOARD_PASSWORD'] as const;
+
+/** Parses the environment once; throws a ConfigError listing every problem, never only the first. */
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  const problems: string[] = [];
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = env[key];
+    // An empty variable means "not set": compose files often write `FOO=` for optional values.
+    raw[key] = value === '' ? undefined : value;
+  }
+  // Secrets as files (compose `secrets:`, Docker secrets): the value never sits in the environment
+  // that `docker inspect` shows. A trailing newline (as `echo > file` writes) is not part of it.
+  for (const name of SECRET_FILES) {
+    const file = raw[`${name}_FILE`];
+    if (!file) continue;
+    if (raw[name] !== undefined) {
+      problems.push(`${name} and ${name}_FILE: set one of them`);
+      continue;
+    }
+    try {
+      // An empty file is an unset secret (compose wants every secret file to exist).
+      raw[name] = readSecretFile(file);
+    } catch (error) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(error as Error).message})`);
+    }
+  }
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    }
+  }
+
+  const { agentCommands, setupCommands, tokenPermissions } = parseKinds(env, problems);
+
+  const entrypoint = splitCommandLine(raw.WORKER_ENTRYPOINT ?? DEFAULT_WORKER_ENTRYPOINT);
+  if (!entrypoint.ok) problems.push(`WORKER_ENTRYPOINT: ${entrypoint.error}`);
+
+  const binds = splitList(raw.WORKER_BINDS);
+  const workerEnv = splitList(raw.WORKER_ENV);
+  {
+    for (const bind of binds) {
+      const problem = checkBind(bind);
+      if (problem) problems.push(`WORKER_BINDS: '${bind}' ${problem}`);
+    }
+    for (const name of workerEnv) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) problems.push(`WORKER_ENV: '${name}' is not a variable name`);
+      else if (name.startsWith('BERTH_') || name === 'GITHUB_TOKEN') problems.push(`WORKER_ENV: '${name}' is set by berth itself`);
+      else if (BERTH_SECRETS.test(name)) problems.push(`WORKER_ENV: '${name}' is one of berth's own secrets; workers never get it`);
+    }
+  }
+
+  if (parsed.success) {
+    const endpoint = resolveDockerEndpoint(parsed.data);
+    if (typeof endpoint === 'string') problems.push(endpoint);
+    if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none') problems.push("WORKER_NETWORK: 'none' is not available to swarm services; leave it unset (berth makes an overlay of its own that no standalone container can join) or name an --internal swarm-scoped network");
+  }
+
+  const egress = parseEgressSettings(env, splitList(raw.EGRESS_PROVIDERS), Object.keys(agentCommands), raw.EGRESS_CA_FILE, problems);
+  for (const host of splitList(raw.EGRESS_HOSTS)) {
+    const problem = hostEntryProblem(host.toLowerCase());
+    if (problem) problems.push(`EGRESS_HOSTS: ${problem}`);
+  }
+  for (const range of splitList(raw.EGRESS_ALLOW_PRIVATE)) {
+    const problem = cidrProblem(range);
+    if (problem) problems.push(`EGRESS_ALLOW_PRIVATE: ${problem}`);
+  }
+  for (const port of splitList(raw.EGRESS_PORTS)) if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) problems.push(`EGRESS_PORTS: '${port}' is not a port number`);
+  if (parsed.success && parsed.data.LAUNCHER === 'swarm' && parsed.data.EGRESS === 'none') problems.push("EGRESS=none: swarm services cannot run without a network; use EGRESS=open with a swarm-scoped --internal WORKER_NETWORK");
+  if (parsed.success && parsed.data.EGRESS === 'proxy') {
+    if (parsed.data.LAUNCHER === 'swarm') problems.push("EGRESS=proxy: not yet available on a swarm (the proxy's socket is a volume on one engine); use EGRESS=open with a swarm-scoped --internal network, or LAUNCHER=docker");
+    if (raw.WORKER_NETWORK && raw.WORKER_NETWORK !== 'none' && raw.WORKER_NETWORK !== DEFAULT_WORKER_NETWORK) problems.push(`WORKER_NETWORK: EGRESS=proxy gives workers no network (the proxy is their only way out); leave WORKER_NETWORK unset, or set EGRESS=open to use '${raw.WORKER_NETWORK}'`);
+    for (const name of workerEnv) if (egress.providers.some((p) => p.key === env[name])) problems.push(`WORKER_ENV: '${name}' holds a model provider's key; with EGRESS=proxy the key stays with the proxy (remove it from WORKER_ENV)`);
+  }
+
+  const webhook = loadWebhookRules(raw.WEBHOOK_RULES_FILE);
+  if ('problems' in webhook) problems.push(...webhook.problems);
+
+  let githubAppPrivateKey: string | null = null;
+  if (raw.GITHUB_APP_PRIVATE_KEY_FILE) {
+    try {
+      githubAppPrivateKey = readFileSync(raw.GITHUB_APP_PRIVATE_KEY_FILE, 'utf8').trim() || null;
+    } catch (error) {
+      problems.push(`GITHUB_APP_PRIVATE_KEY_FILE: cannot read ${raw.GITHUB_APP_PRIVATE_KEY_FILE} (${(error as Error).message})`);
+    }
+  } else if (raw.GITHUB_APP_PRIVATE_KEY) {
+    githubAppPrivateKey = raw.GITHUB_APP_PRIVATE_KEY.replace(/\\n/g, '\n');
+  }
+  if (githubAppPrivateKey !== null && !githubAppPrivateKey.includes('PRIVATE KEY-----')) problems.push('GITHUB_APP_PRIVATE_KEY: not a PEM private key');
+  if ((githubAppPrivateKey !== null) !== (raw.GITHUB_APP_ID !== undefined)) problems.push('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY(_FILE): set both or neither');
+
+  if (problems.length > 0 || !parsed.success || !entrypoint.ok || 'problems' in webhook) throw new ConfigError(problems);
+  return {
+    ...parsed.data,
+    CONSUMER_ID: parsed.data.CONSUMER_ID ?? hostname(),
+    agentCommands,
+    setupCommands,
+    tokenPermissions,
+    workerEntrypoint: entrypoint.argv,
+    webhookRules: webhook.rules,
+    githubAppPrivateKey,
+    egress,
+  };
+}
+
+/** For a process's main(): parse, or print every problem and exit non-zero. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
