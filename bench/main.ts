@@ -18,7 +18,16 @@ import { atScale } from './scenarios/at-scale.js';
 import { swarmBackend } from './scenarios/swarm-backend.js';
 import { egressProxy } from './scenarios/egress-proxy.js';
 
-const SCENARIOS = { latency: dispatchLatency, throughput: shortTasks, ingest: webhookIngest, recovery, footprint, scale: atScale, swarm: swarmBackend, egress: egressProxy };
+const SCENARIOS = {
+  latency: dispatchLatency,
+  throughput: shortTasks,
+  ingest: webhookIngest,
+  recovery,
+  footprint,
+  scale: atScale,
+  swarm: swarmBackend,
+  egress: egressProxy,
+};
 type ScenarioName = keyof typeof SCENARIOS;
 
 const number = (value: string) => {
@@ -49,7 +58,10 @@ for (const name of selected) if (!(name in SCENARIOS)) program.error(`unknown sc
 execFileSync(process.execPath, [`${ROOT}/node_modules/typescript/bin/tsc`, '-p', `${ROOT}/tsconfig.build.json`], { stdio: 'inherit' });
 const image = await ensureWorkerImage();
 
-const bar = new cliProgress.SingleBar({ format: '{scenario} [{bar}] {value}/{total} {what}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+const bar = new cliProgress.SingleBar(
+  { format: '{scenario} [{bar}] {value}/{total} {what}', hideCursor: true, clearOnComplete: true },
+  cliProgress.Presets.shades_classic,
+);
 const rows: Row[] = [];
 const results: Record<string, unknown> = { date: new Date().toISOString(), machine: machine(), options, scenarios: {} };
 for (const name of selected) {

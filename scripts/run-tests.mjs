@@ -17,13 +17,25 @@ const walk = (dir) =>
   });
 const relative = (f) => f.replace(root, '');
 const only = process.argv.slice(2).map((f) => join(root, f.replace(root, '')));
-const chosen = (only.length ? only.flatMap((f) => (statSync(f).isDirectory() ? walk(f) : [f])) : [...walk(join(root, 'test/unit')), ...walk(join(root, 'test/e2e'))]).map(relative);
+const chosen = (
+  only.length ? only.flatMap((f) => (statSync(f).isDirectory() ? walk(f) : [f])) : [...walk(join(root, 'test/unit')), ...walk(join(root, 'test/e2e'))]
+).map(relative);
 const unit = chosen.filter((f) => f.startsWith('test/unit/'));
 const e2e = chosen.filter((f) => !f.startsWith('test/unit/'));
 const concurrency = Math.max(1, Number(process.env.BERTH_TEST_CONCURRENCY ?? 2));
 mkdirSync(join(root, 'test-output/files'), { recursive: true });
 
-const args = (tap) => ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`];
+const args = (tap) => [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=1',
+  '--test-timeout=600000',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=tap',
+  `--test-reporter-destination=${tap}`,
+];
 const count = (summary, key) => Number((summary.match(new RegExp(`^# ${key} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
 const totals = { pass: 0, fail: 0, skipped: 0 };
 const failedFiles = [];
@@ -53,7 +65,12 @@ if (unit.length) {
 
 const resourcesOf = (file) => {
   const line = /^\/\/ test-resources:(.*)$/m.exec(readFileSync(join(root, file), 'utf8'));
-  return line ? line[1].split(',').map((r) => r.trim()).filter(Boolean) : [];
+  return line
+    ? line[1]
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean)
+    : [];
 };
 // Files holding a shared resource first: their chain is the longest, so it should start early.
 const pending = e2e.map((file) => ({ file, resources: resourcesOf(file) })).sort((a, b) => b.resources.length - a.resources.length);
@@ -93,5 +110,7 @@ writeFileSync(join(root, 'test-output/results.tap'), taps.join('\n'));
 writeFileSync(join(root, 'test-output/durations.json'), `${JSON.stringify(seconds, null, 2)}\n`);
 const took = Math.round((Date.now() - started) / 1000);
 if (failedFiles.length) console.log(`\nfailed files: ${failedFiles.join(', ')}`);
-console.log(`\ntests: ${totals.pass} passed, ${totals.fail} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''} (${Math.floor(took / 60)}m${took % 60}s, ${concurrency} end-to-end files at a time)`);
+console.log(
+  `\ntests: ${totals.pass} passed, ${totals.fail} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''} (${Math.floor(took / 60)}m${took % 60}s, ${concurrency} end-to-end files at a time)`,
+);
 process.exit(failedFiles.length || totals.fail ? 1 : 0);

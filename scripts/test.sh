@@ -32,4 +32,6 @@ source scripts/node-runtime.sh
 npm ci --no-audit --no-fund --loglevel=error
 echo "test: type-checking" >&2
 npx tsc -p tsconfig.json --noEmit
+echo "test: formatting and lint (biome)" >&2
+npx biome check .
 exec node scripts/run-tests.mjs "$@"

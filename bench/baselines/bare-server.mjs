@@ -27,7 +27,12 @@ app.post('/webhooks/github', async (request, reply) => {
   return reply.status(202).send({ ok: true });
 });
 app.post('/tasks', async (request, reply) => {
-  const job = await queue.add('task', request.body, { attempts: 3, backoff: { type: 'exponential', delay: 10_000 }, removeOnComplete: { age: 604_800 }, removeOnFail: { age: 604_800 } });
+  const job = await queue.add('task', request.body, {
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 10_000 },
+    removeOnComplete: { age: 604_800 },
+    removeOnFail: { age: 604_800 },
+  });
   return reply.status(201).send({ id: job.id });
 });
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });

@@ -20,7 +20,12 @@ const app = Fastify();
 app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 25 * 1024 * 1024 }, (_request, body, done) => done(null, body));
 app.post('/webhooks/github', async (request, reply) => {
   try {
-    await webhooks.verifyAndReceive({ id: request.headers['x-github-delivery'], name: request.headers['x-github-event'], payload: request.body, signature: request.headers['x-hub-signature-256'] });
+    await webhooks.verifyAndReceive({
+      id: request.headers['x-github-delivery'],
+      name: request.headers['x-github-event'],
+      payload: request.body,
+      signature: request.headers['x-hub-signature-256'],
+    });
   } catch (error) {
     return reply.status(error.status ?? 400).send({ error: String(error.message).slice(0, 200) });
   }

@@ -66,7 +66,15 @@ export async function dispatchLatency(ctx: BenchContext): Promise<ScenarioResult
         target: '< 1.15x and < +30 ms',
         met: ours.median / base.median < 1.15 && added < 30,
       },
-      { scenario: 'dispatch latency', measure: 'p99', berth: `${ours.p99} ms`, baseline: `${base.p99} ms`, ratio: ratio(ours.p99, base.p99), target: '', met: null },
+      {
+        scenario: 'dispatch latency',
+        measure: 'p99',
+        berth: `${ours.p99} ms`,
+        baseline: `${base.p99} ms`,
+        ratio: ratio(ours.p99, base.p99),
+        target: '',
+        met: null,
+      },
     ],
     raw: { berthMs, dockerodeMs: bareMs, berth: ours, dockerode: base },
   };

@@ -5,7 +5,7 @@
 // per connection); streaming throughput through a tunnel and through the model route with its
 // usage meter, against the same bytes fetched directly.
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { signGrant } from '../../src/egress/credential.js';
 import { startNodeProcess } from '../../test/support/node-process.js';
 import { freePort } from '../../test/support/redis.js';
@@ -77,11 +77,30 @@ export async function egressProxy(ctx: BenchContext): Promise<ScenarioResult> {
   const upPort = (up.address() as net.AddressInfo).port;
   const proxyPort = await freePort();
   const proxy = startNodeProcess(
-    { EGRESS_SECRETS: SECRET, EGRESS_ADMIN_TOKEN: ADMIN, EGRESS_SOCKET: `/tmp/berth-bench-egress-${process.pid}.sock`, EGRESS_STATE_DIR: `/tmp/berth-bench-egress-${process.pid}`, EGRESS_LISTEN_PORT: String(proxyPort), LOG_LEVEL: 'info', EGRESS_PROVIDERS_JSON: JSON.stringify([{ name: 'bench', url: `http://localhost:${upPort}/model`, key: 'k', api: 'anthropic' }]) },
+    {
+      EGRESS_SECRETS: SECRET,
+      EGRESS_ADMIN_TOKEN: ADMIN,
+      EGRESS_SOCKET: `/tmp/berth-bench-egress-${process.pid}.sock`,
+      EGRESS_STATE_DIR: `/tmp/berth-bench-egress-${process.pid}`,
+      EGRESS_LISTEN_PORT: String(proxyPort),
+      LOG_LEVEL: 'info',
+      EGRESS_PROVIDERS_JSON: JSON.stringify([{ name: 'bench', url: `http://localhost:${upPort}/model`, key: 'k', api: 'anthropic' }]),
+    },
     { entry: 'dist/egress/main.js', readyMsg: 'egress proxy listening', captureLogs: true },
   );
   await proxy.ready;
-  const credential = signGrant({ attempt: 'bench#1', kind: 'bench', hosts: ['localhost'], ports: [upPort], allowPrivate: ['127.0.0.0/8', '::1/128'], providers: ['bench'], expiresAt: Date.now() + 3_600_000 }, SECRET);
+  const credential = signGrant(
+    {
+      attempt: 'bench#1',
+      kind: 'bench',
+      hosts: ['localhost'],
+      ports: [upPort],
+      allowPrivate: ['127.0.0.0/8', '::1/128'],
+      providers: ['bench'],
+      expiresAt: Date.now() + 3_600_000,
+    },
+    SECRET,
+  );
   const auth = `Basic ${Buffer.from(`berth:${credential}`).toString('base64')}`;
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const direct: number[] = [];
@@ -92,7 +111,17 @@ export async function egressProxy(ctx: BenchContext): Promise<ScenarioResult> {
     for (let i = 0; i < samples; i++) {
       // Alternating, so drift on a noisy machine lands on both sides.
       direct.push(await timed(() => get({ host: '127.0.0.1', port: upPort, path: '/small', agent: keepAlive }).then(() => {})));
-      forwarded.push(await timed(() => get({ host: '127.0.0.1', port: proxyPort, path: `http://localhost:${upPort}/small`, headers: { 'proxy-authorization': auth }, agent: keepAlive }).then(() => {})));
+      forwarded.push(
+        await timed(() =>
+          get({
+            host: '127.0.0.1',
+            port: proxyPort,
+            path: `http://localhost:${upPort}/small`,
+            headers: { 'proxy-authorization': auth },
+            agent: keepAlive,
+          }).then(() => {}),
+        ),
+      );
       directNew.push(await timed(() => get({ host: '127.0.0.1', port: upPort, path: '/small', agent: false }).then(() => {})));
       tunnelled.push(await timed(() => viaTunnel(proxyPort, auth, `localhost:${upPort}`, '/small').then(() => {})));
       ctx.progress(i + 1, samples, 'request latency');
@@ -107,7 +136,11 @@ export async function egressProxy(ctx: BenchContext): Promise<ScenarioResult> {
       rounds.direct.push(await throughput(() => get({ host: '127.0.0.1', port: upPort, path: '/stream', agent: false })));
       rounds.tunnel.push(await throughput(() => viaTunnel(proxyPort, auth, `localhost:${upPort}`, '/stream')));
       rounds.modelDirect.push(await throughput(() => get({ host: '127.0.0.1', port: upPort, path: '/model/v1/messages', agent: false })));
-      rounds.model.push(await throughput(() => get({ host: '127.0.0.1', port: proxyPort, path: '/model/bench/v1/messages', headers: { 'x-api-key': credential }, agent: false })));
+      rounds.model.push(
+        await throughput(() =>
+          get({ host: '127.0.0.1', port: proxyPort, path: '/model/bench/v1/messages', headers: { 'x-api-key': credential }, agent: false }),
+        ),
+      );
       ctx.progress(round + 1, 3, 'streaming throughput');
     }
     const s = { direct: summarize(direct), forwarded: summarize(forwarded), directNew: summarize(directNew), tunnelled: summarize(tunnelled) };
@@ -116,10 +149,42 @@ export async function egressProxy(ctx: BenchContext): Promise<ScenarioResult> {
     const added = (a: { median: number }, b: { median: number }) => Math.round((a.median - b.median) * 100) / 100;
     return {
       rows: [
-        { scenario: 'egress', measure: 'plain request, keep-alive: p50 (p99) ms', berth: `${s.forwarded.median} (${s.forwarded.p99})`, baseline: `${s.direct.median} (${s.direct.p99}) direct`, ratio: `+${added(s.forwarded, s.direct)} ms`, target: 'added p50 < 2 ms', met: added(s.forwarded, s.direct) < 2 },
-        { scenario: 'egress', measure: 'new HTTPS-style tunnel per request: p50 (p99) ms', berth: `${s.tunnelled.median} (${s.tunnelled.p99})`, baseline: `${s.directNew.median} (${s.directNew.p99}) direct, new connection`, ratio: `+${added(s.tunnelled, s.directNew)} ms`, target: 'added p50 < 2 ms', met: added(s.tunnelled, s.directNew) < 2 },
-        { scenario: 'egress', measure: `stream ${ctx.options.egressMib} MiB through a tunnel, MiB/s`, berth: String(Math.round(t.tunnel)), baseline: `${Math.round(t.direct)} direct`, ratio: ratio(t.tunnel, t.direct), target: '>= 0.9x', met: t.tunnel / t.direct >= 0.9 },
-        { scenario: 'egress', measure: 'SSE through the model route (key swap, usage meter), MiB/s', berth: String(Math.round(t.model)), baseline: `${Math.round(t.modelDirect)} direct`, ratio: ratio(t.model, t.modelDirect), target: '>= 0.9x', met: t.model / t.modelDirect >= 0.9 },
+        {
+          scenario: 'egress',
+          measure: 'plain request, keep-alive: p50 (p99) ms',
+          berth: `${s.forwarded.median} (${s.forwarded.p99})`,
+          baseline: `${s.direct.median} (${s.direct.p99}) direct`,
+          ratio: `+${added(s.forwarded, s.direct)} ms`,
+          target: 'added p50 < 2 ms',
+          met: added(s.forwarded, s.direct) < 2,
+        },
+        {
+          scenario: 'egress',
+          measure: 'new HTTPS-style tunnel per request: p50 (p99) ms',
+          berth: `${s.tunnelled.median} (${s.tunnelled.p99})`,
+          baseline: `${s.directNew.median} (${s.directNew.p99}) direct, new connection`,
+          ratio: `+${added(s.tunnelled, s.directNew)} ms`,
+          target: 'added p50 < 2 ms',
+          met: added(s.tunnelled, s.directNew) < 2,
+        },
+        {
+          scenario: 'egress',
+          measure: `stream ${ctx.options.egressMib} MiB through a tunnel, MiB/s`,
+          berth: String(Math.round(t.tunnel)),
+          baseline: `${Math.round(t.direct)} direct`,
+          ratio: ratio(t.tunnel, t.direct),
+          target: '>= 0.9x',
+          met: t.tunnel / t.direct >= 0.9,
+        },
+        {
+          scenario: 'egress',
+          measure: 'SSE through the model route (key swap, usage meter), MiB/s',
+          berth: String(Math.round(t.model)),
+          baseline: `${Math.round(t.modelDirect)} direct`,
+          ratio: ratio(t.model, t.modelDirect),
+          target: '>= 0.9x',
+          met: t.model / t.modelDirect >= 0.9,
+        },
       ],
       raw: { samples, latencyMs: s, throughputMiBs: rounds, proxyRssMiB: proxy.rssMiB() },
     };

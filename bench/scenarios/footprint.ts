@@ -49,8 +49,14 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
 
   const bare = parseConfig({ ...berth.env, QUEUE_NAME: uniqueQueue('bare') });
   const specFile = join(mkdtempSync(join(tmpdir(), 'berth-bench-')), 'spec.json');
-  writeFileSync(specFile, JSON.stringify(buildContainerSpec(bare, { name: `bare-${bare.QUEUE_NAME}`, task: { id: 'b', attempt: 1, kind: 'sleep', repo: 'bench/footprint', prompt: '900' } })));
-  const hold = (n: number) => startNodeProcess({}, { entry: 'bench/baselines/hold-containers.mjs', readyMsg: 'running', captureLogs: false }, [specFile, String(n)]);
+  writeFileSync(
+    specFile,
+    JSON.stringify(
+      buildContainerSpec(bare, { name: `bare-${bare.QUEUE_NAME}`, task: { id: 'b', attempt: 1, kind: 'sleep', repo: 'bench/footprint', prompt: '900' } }),
+    ),
+  );
+  const hold = (n: number) =>
+    startNodeProcess({}, { entry: 'bench/baselines/hold-containers.mjs', readyMsg: 'running', captureLogs: false }, [specFile, String(n)]);
   let bareIdle: number;
   let bareBusy: number;
   const idle = hold(0);
@@ -70,8 +76,24 @@ export async function footprint(ctx: BenchContext): Promise<ScenarioResult> {
   }
   return {
     rows: [
-      { scenario: 'footprint', measure: 'dispatcher RSS, idle', berth: `${berthIdle} MiB`, baseline: `${bareIdle} MiB (node + dockerode)`, ratio: ratio(berthIdle, bareIdle), target: '< 200 MB', met: berthIdle * 1.048576 < 200 },
-      { scenario: 'footprint', measure: `dispatcher RSS, ${count} running workers`, berth: `${berthBusy} MiB`, baseline: `${bareBusy} MiB (dockerode holding ${count})`, ratio: ratio(berthBusy, bareBusy), target: '< 200 MB', met: berthBusy * 1.048576 < 200 },
+      {
+        scenario: 'footprint',
+        measure: 'dispatcher RSS, idle',
+        berth: `${berthIdle} MiB`,
+        baseline: `${bareIdle} MiB (node + dockerode)`,
+        ratio: ratio(berthIdle, bareIdle),
+        target: '< 200 MB',
+        met: berthIdle * 1.048576 < 200,
+      },
+      {
+        scenario: 'footprint',
+        measure: `dispatcher RSS, ${count} running workers`,
+        berth: `${berthBusy} MiB`,
+        baseline: `${bareBusy} MiB (dockerode holding ${count})`,
+        ratio: ratio(berthBusy, bareBusy),
+        target: '< 200 MB',
+        met: berthBusy * 1.048576 < 200,
+      },
     ],
     raw: { workers: count, rssMiB: { berthIdle, berthBusy, dockerodeIdle: bareIdle, dockerodeBusy: bareBusy } },
   };

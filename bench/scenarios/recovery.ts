@@ -81,10 +81,15 @@ export async function recovery(ctx: BenchContext): Promise<ScenarioResult> {
     const second = worker('ready');
     processes.push(second);
     await second.ready;
-    await waitUntil(() => {
-      ctx.progress(second.count('took'), count, 'BullMQ stall recovery');
-      return second.count('took') >= count;
-    }, `baseline re-took ${count}`, 5 * 60_000, 100);
+    await waitUntil(
+      () => {
+        ctx.progress(second.count('took'), count, 'BullMQ stall recovery');
+        return second.count('took') >= count;
+      },
+      `baseline re-took ${count}`,
+      5 * 60_000,
+      100,
+    );
     baselineMs = Math.max(...second.lines.filter((l) => l.msg === 'took').map(timeOf)) - spawned;
   } finally {
     for (const p of processes) await p.kill('SIGKILL');
@@ -123,6 +128,13 @@ export async function recovery(ctx: BenchContext): Promise<ScenarioResult> {
         met: containers === count,
       },
     ],
-    raw: { tasks: count, berthAfterReadyMs: berthMs, berthAfterSpawnMs: berthFromSpawnMs, baselineAfterSpawnMs: baselineMs, containersCreated: containers, adoptedLines },
+    raw: {
+      tasks: count,
+      berthAfterReadyMs: berthMs,
+      berthAfterSpawnMs: berthFromSpawnMs,
+      baselineAfterSpawnMs: baselineMs,
+      containersCreated: containers,
+      adoptedLines,
+    },
   };
 }

@@ -35,7 +35,8 @@ export async function swarmBackend(ctx: BenchContext): Promise<ScenarioResult> {
   const bareSwarm = parseConfig({ ...onSwarm.env, QUEUE_NAME: uniqueQueue('bares') });
   const bareSwarmEvents = await recordEvents(bareSwarm.QUEUE_NAME, swarm.manager.docker);
   const imageId = (await swarm.manager.docker.getImage(ctx.image).inspect()).Id;
-  const eventFor = (events: DockerEvent[], action: string, jobId: string) => waitUntil(() => events.find((e) => e.action === action && e.jobId === jobId), `${action} of ${jobId}`, 120_000, 1);
+  const eventFor = (events: DockerEvent[], action: string, jobId: string) =>
+    waitUntil(() => events.find((e) => e.action === action && e.jobId === jobId), `${action} of ${jobId}`, 120_000, 1);
   const sample = async (berth: Dispatcher, events: DockerEvent[]) => {
     const sent = Date.now();
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'noop', repo: 'bench/swarm' });
@@ -53,15 +54,22 @@ export async function swarmBackend(ctx: BenchContext): Promise<ScenarioResult> {
       const swarmMs = await sample(onSwarm, swarmEvents.events);
       const jobId = `b-${i}`;
       const sent = Date.now();
-      const container = await docker.createContainer(buildContainerSpec(bare, { name: `bare-${bare.QUEUE_NAME}-${i}`, task: { id: jobId, attempt: 1, kind: 'noop', repo: 'bench/swarm' } }));
+      const container = await docker.createContainer(
+        buildContainerSpec(bare, { name: `bare-${bare.QUEUE_NAME}-${i}`, task: { id: jobId, attempt: 1, kind: 'noop', repo: 'bench/swarm' } }),
+      );
       await container.start();
       const bareMs = (await eventFor(bareEvents.events, 'start', jobId)).time - sent;
       await container.wait();
       await container.remove({ force: true });
       const serviceJob = `s-${i}`;
-      const spec = buildWorkloadSpec(bareSwarm, { name: `bare-${bareSwarm.QUEUE_NAME}-${i}`, task: { id: serviceJob, attempt: 1, kind: 'noop', repo: 'bench/swarm' } });
+      const spec = buildWorkloadSpec(bareSwarm, {
+        name: `bare-${bareSwarm.QUEUE_NAME}-${i}`,
+        task: { id: serviceJob, attempt: 1, kind: 'noop', repo: 'bench/swarm' },
+      });
       const serviceSent = Date.now();
-      const service = (await swarm.manager.docker.createService(serviceSpec({ ...spec, image: imageId }, { constraints: [] }))) as unknown as { remove(): Promise<unknown> };
+      const service = (await swarm.manager.docker.createService(serviceSpec({ ...spec, image: imageId }, { constraints: [] }))) as unknown as {
+        remove(): Promise<unknown>;
+      };
       const bareSwarmMs = (await eventFor(bareSwarmEvents.events, 'start', serviceJob)).time - serviceSent;
       await eventFor(bareSwarmEvents.events, 'die', serviceJob);
       await service.remove();
@@ -74,7 +82,10 @@ export async function swarmBackend(ctx: BenchContext): Promise<ScenarioResult> {
       ctx.progress(i + 1, samples + WARMUP, 'latency');
     }
 
-    for (const [name, berth, events] of [['docker', onDocker, dockerEvents.events], ['swarm', onSwarm, swarmEvents.events]] as const) {
+    for (const [name, berth, events] of [
+      ['docker', onDocker, dockerEvents.events],
+      ['swarm', onSwarm, swarmEvents.events],
+    ] as const) {
       const before = events.filter((e) => e.action === 'destroy').length;
       const started = Date.now();
       for (let i = 0; i < count; i++) await berth.api('POST', '/api/tasks', { kind: 'noop', repo: 'bench/swarm' });
@@ -83,7 +94,9 @@ export async function swarmBackend(ctx: BenchContext): Promise<ScenarioResult> {
     }
     const started = Date.now();
     await pool(count, concurrency, async (i) => {
-      const container = await docker.createContainer(buildContainerSpec(bare, { name: `bare-${bare.QUEUE_NAME}-t${i}`, task: { id: `t-${i}`, attempt: 1, kind: 'noop', repo: 'bench/swarm' } }));
+      const container = await docker.createContainer(
+        buildContainerSpec(bare, { name: `bare-${bare.QUEUE_NAME}-t${i}`, task: { id: `t-${i}`, attempt: 1, kind: 'noop', repo: 'bench/swarm' } }),
+      );
       await container.start();
       await container.wait();
       await container.logs({ stdout: true, stderr: true });
@@ -99,17 +112,62 @@ export async function swarmBackend(ctx: BenchContext): Promise<ScenarioResult> {
     await swarm.stop();
     await redis.stop();
   }
-  const stats = { docker: summarize(latency.docker), swarm: summarize(latency.swarm), dockerode: summarize(latency.dockerode), bareSwarm: summarize(latency.bareSwarm) };
+  const stats = {
+    docker: summarize(latency.docker),
+    swarm: summarize(latency.swarm),
+    dockerode: summarize(latency.dockerode),
+    bareSwarm: summarize(latency.bareSwarm),
+  };
   const perMinute = (ms: number) => Math.round((count / ms) * 60_000);
   const rate = { docker: perMinute(throughputMs.docker), swarm: perMinute(throughputMs.swarm), dockerode: perMinute(throughputMs.dockerode) };
   const measure = `median, ${stats.swarm.n} tasks`;
   return {
     rows: [
-      { scenario: 'swarm: dispatch latency', measure, berth: `${stats.swarm.median} ms (swarm)`, baseline: `${stats.docker.median} ms (berth on docker)`, ratio: ratio(stats.swarm.median, stats.docker.median), target: '', met: null },
-      { scenario: 'swarm: dispatch latency', measure, berth: `${stats.swarm.median} ms (swarm)`, baseline: `${stats.bareSwarm.median} ms (dockerode service create)`, ratio: `${ratio(stats.swarm.median, stats.bareSwarm.median)}, +${(stats.swarm.median - stats.bareSwarm.median).toFixed(0)} ms`, target: '', met: null },
-      { scenario: 'swarm: dispatch latency', measure, berth: `${stats.swarm.median} ms (swarm)`, baseline: `${stats.dockerode.median} ms (dockerode create+start)`, ratio: ratio(stats.swarm.median, stats.dockerode.median), target: '', met: null },
-      { scenario: 'swarm: dispatch latency', measure: 'p99', berth: `${stats.swarm.p99} ms (swarm)`, baseline: `${stats.docker.p99} ms (docker), ${stats.dockerode.p99} ms (dockerode)`, ratio: ratio(stats.swarm.p99, stats.docker.p99), target: '', met: null },
-      { scenario: 'swarm: short tasks per minute', measure: `${count} tasks, concurrency ${concurrency}`, berth: `${rate.swarm} (swarm)`, baseline: `${rate.docker} (berth on docker), ${rate.dockerode} (dockerode loop)`, ratio: ratio(rate.swarm, rate.docker), target: '', met: null },
+      {
+        scenario: 'swarm: dispatch latency',
+        measure,
+        berth: `${stats.swarm.median} ms (swarm)`,
+        baseline: `${stats.docker.median} ms (berth on docker)`,
+        ratio: ratio(stats.swarm.median, stats.docker.median),
+        target: '',
+        met: null,
+      },
+      {
+        scenario: 'swarm: dispatch latency',
+        measure,
+        berth: `${stats.swarm.median} ms (swarm)`,
+        baseline: `${stats.bareSwarm.median} ms (dockerode service create)`,
+        ratio: `${ratio(stats.swarm.median, stats.bareSwarm.median)}, +${(stats.swarm.median - stats.bareSwarm.median).toFixed(0)} ms`,
+        target: '',
+        met: null,
+      },
+      {
+        scenario: 'swarm: dispatch latency',
+        measure,
+        berth: `${stats.swarm.median} ms (swarm)`,
+        baseline: `${stats.dockerode.median} ms (dockerode create+start)`,
+        ratio: ratio(stats.swarm.median, stats.dockerode.median),
+        target: '',
+        met: null,
+      },
+      {
+        scenario: 'swarm: dispatch latency',
+        measure: 'p99',
+        berth: `${stats.swarm.p99} ms (swarm)`,
+        baseline: `${stats.docker.p99} ms (docker), ${stats.dockerode.p99} ms (dockerode)`,
+        ratio: ratio(stats.swarm.p99, stats.docker.p99),
+        target: '',
+        met: null,
+      },
+      {
+        scenario: 'swarm: short tasks per minute',
+        measure: `${count} tasks, concurrency ${concurrency}`,
+        berth: `${rate.swarm} (swarm)`,
+        baseline: `${rate.docker} (berth on docker), ${rate.dockerode} (dockerode loop)`,
+        ratio: ratio(rate.swarm, rate.docker),
+        target: '',
+        met: null,
+      },
     ],
     raw: { latencyMs: latency, latency: stats, throughputMs, perMinute: rate, tasks: count, concurrency },
   };

@@ -9,6 +9,7 @@ export interface Dispatcher {
   config: Config;
   url: string;
   env: Record<string, string>;
+  // biome-ignore lint/suspicious/noExplicitAny: the API's JSON, read by each scenario as it needs
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
 }
@@ -20,7 +21,14 @@ export interface Dispatcher {
 export async function startDispatcher(redis: TestRedis, image: string, overrides: Record<string, string> = {}, captureLogs = true): Promise<Dispatcher> {
   const port = await freePort();
   // Caps far above any bench size: the checks are paid for, never hit.
-  const env = testEnv(redis, image, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', MAX_QUEUED_TASKS: '100000000', MAX_QUEUED_PER_REPO: '100000000', ...overrides });
+  const env = testEnv(redis, image, {
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'info',
+    MAX_QUEUED_TASKS: '100000000',
+    MAX_QUEUED_PER_REPO: '100000000',
+    ...overrides,
+  });
   const config = parseConfig(env);
   // With the V8 flags of the image's entrypoint: berth as production runs it.
   const child = startNodeProcess({ ...env, NODE_OPTIONS: berthNodeFlags() }, { entry: 'dist/api/main.js', readyMsg: 'Server listening at', captureLogs });

@@ -42,10 +42,22 @@ export function machine() {
 }
 
 export function printTable(rows: Row[]): void {
-  const header: Row = { scenario: 'scenario', measure: 'measure', berth: 'berth', baseline: 'baseline (same run)', ratio: 'ratio', target: 'target', met: null };
+  const header: Row = {
+    scenario: 'scenario',
+    measure: 'measure',
+    berth: 'berth',
+    baseline: 'baseline (same run)',
+    ratio: 'ratio',
+    target: 'target',
+    met: null,
+  };
   const cells = (r: Row) => [r.scenario, r.measure, r.berth, r.baseline, r.ratio, r.target, r === header ? 'met' : r.met === null ? '' : r.met ? 'yes' : 'NO'];
   console.log(`| ${cells(header).join(' | ')} |`);
-  console.log(`|${cells(header).map(() => '---').join('|')}|`);
+  console.log(
+    `|${cells(header)
+      .map(() => '---')
+      .join('|')}|`,
+  );
   for (const row of rows) console.log(`| ${cells(row).join(' | ')} |`);
 }
 

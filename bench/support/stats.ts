@@ -10,7 +10,9 @@ export function summarize(values: number[]): { n: number; median: number; p99: n
 /** Runs `work(0..count-1)` with at most `concurrency` in flight. */
 export async function pool(count: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(count, concurrency) }, async () => {
-    while (next < count) await work(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(count, concurrency) }, async () => {
+      while (next < count) await work(next++);
+    }),
+  );
 }

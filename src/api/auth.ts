@@ -8,7 +8,10 @@ import type { FastifyInstance } from 'fastify';
 export async function requireBearerToken(scope: FastifyInstance, tokens: string[]): Promise<void> {
   await scope.register(bearerAuth, {
     keys: new Set(tokens),
-    errorResponse: (error: Error) => ({ error: 'Unauthorized', message: error.message === 'missing authorization header' ? 'send Authorization: Bearer <API_TOKEN>' : 'invalid token' }),
+    errorResponse: (error: Error) => ({
+      error: 'Unauthorized',
+      message: error.message === 'missing authorization header' ? 'send Authorization: Bearer <API_TOKEN>' : 'invalid token',
+    }),
     verifyErrorLogLevel: 'warn',
   });
 }

@@ -101,8 +101,20 @@ export async function boardPlugin(scope: FastifyInstance, options: BoardOptions)
   serverAdapter.setBasePath(BOARD_PREFIX);
   createBullBoard({
     queues: [
-      new BullMQAdapter(options.queue, { readOnlyMode: options.readOnly, allowRetries: !options.readOnly, description: 'agent tasks; each attempt runs in its own container' }),
-      ...(options.reportQueue ? [new BullMQAdapter(options.reportQueue, { readOnlyMode: options.readOnly, allowRetries: !options.readOnly, description: 'outbound GitHub calls: reactions, check runs, comments' })] : []),
+      new BullMQAdapter(options.queue, {
+        readOnlyMode: options.readOnly,
+        allowRetries: !options.readOnly,
+        description: 'agent tasks; each attempt runs in its own container',
+      }),
+      ...(options.reportQueue
+        ? [
+            new BullMQAdapter(options.reportQueue, {
+              readOnlyMode: options.readOnly,
+              allowRetries: !options.readOnly,
+              description: 'outbound GitHub calls: reactions, check runs, comments',
+            }),
+          ]
+        : []),
     ],
     serverAdapter,
     options: { uiConfig: { boardTitle: 'berth' } },

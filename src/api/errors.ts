@@ -18,19 +18,26 @@ export function installErrorHandler(app: FastifyInstance, hooks: { onRedisFull?:
     }
     if (error.code === 'FST_ERR_HANDLER_TIMEOUT') {
       request.log.warn({ err: error }, 'a request ran past its deadline; answered 503');
-      return reply.status(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'berth could not answer in time (Redis slow or unreachable); retry in a few seconds' });
+      return reply
+        .status(503)
+        .header('retry-after', '5')
+        .send({ error: 'Service Unavailable', message: 'berth could not answer in time (Redis slow or unreachable); retry in a few seconds' });
     }
     if (isRedisFull(error)) {
       hooks.onRedisFull?.();
       request.log.error({ err: error }, 'Redis is full (maxmemory); answered 503');
-      return reply
-        .status(503)
-        .header('retry-after', '30')
-        .send({ error: 'Service Unavailable', message: "Redis is full (it reached its maxmemory) and refused the write; nothing was queued. An operator must free room: a shorter KEEP_COMPLETED, the board's Clean of finished tasks, or a larger maxmemory (berth doctor shows the figures)." });
+      return reply.status(503).header('retry-after', '30').send({
+        error: 'Service Unavailable',
+        message:
+          "Redis is full (it reached its maxmemory) and refused the write; nothing was queued. An operator must free room: a shorter KEEP_COMPLETED, the board's Clean of finished tasks, or a larger maxmemory (berth doctor shows the figures).",
+      });
     }
     if (isRedisUnavailable(error)) {
       request.log.warn({ err: error }, 'Redis unreachable; answered 503');
-      return reply.status(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'Redis is unreachable right now; nothing was queued. Retry in a few seconds.' });
+      return reply
+        .status(503)
+        .header('retry-after', '5')
+        .send({ error: 'Service Unavailable', message: 'Redis is unreachable right now; nothing was queued. Retry in a few seconds.' });
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
@@ -39,7 +46,9 @@ export function installErrorHandler(app: FastifyInstance, hooks: { onRedisFull?:
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send({ error: 'Internal Server Error', message: 'berth failed to handle this request; see its logs' });
   });
-  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` }));
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
 }
 
 function clientMessage(error: FastifyError): string {
@@ -57,6 +66,19 @@ function clientMessage(error: FastifyError): string {
 
 function httpReason(status: number): string {
   return (
-    { 400: 'Bad Request', 503: 'Service Unavailable', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>
-  )[status] ?? 'Client Error';
+    (
+      {
+        400: 'Bad Request',
+        503: 'Service Unavailable',
+        401: 'Unauthorized',
+        403: 'Forbidden',
+        404: 'Not Found',
+        405: 'Method Not Allowed',
+        409: 'Conflict',
+        413: 'Payload Too Large',
+        415: 'Unsupported Media Type',
+        429: 'Too Many Requests',
+      } as Record<number, string>
+    )[status] ?? 'Client Error'
+  );
 }

@@ -25,7 +25,12 @@ const launcher = launcherFromConfig(config);
 const queue = createTaskQueue(config);
 const github = githubAppFromConfig(config);
 if (!github) logger.info('no GitHub App credentials: tasks run without a GitHub token or checkout, and nothing is reported to GitHub');
-const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL, { failFast: true, onError: (error) => logger.warn({ err: error }, 'a GitHub report could not be queued; the next change of the task reports it') }) : null;
+const reports = github
+  ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL, {
+      failFast: true,
+      onError: (error) => logger.warn({ err: error }, 'a GitHub report could not be queued; the next change of the task reports it'),
+    })
+  : null;
 queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 // A separate client that fails fast, so /readyz answers during a Redis outage instead of queueing.
 const probeRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
@@ -42,7 +47,20 @@ const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
 const metrics = new BerthMetrics();
 const app = await buildApi({
   config,
-  metrics: { metrics, sources: metricSources(queue, launcher, config, () => probeRedis.ping().then(() => true, () => false), () => readRedisMemory(probeRedis)) },
+  metrics: {
+    metrics,
+    sources: metricSources(
+      queue,
+      launcher,
+      config,
+      () =>
+        probeRedis.ping().then(
+          () => true,
+          () => false,
+        ),
+      () => readRedisMemory(probeRedis),
+    ),
+  },
   queue: apiQueue,
   cancels,
   logger,
@@ -57,10 +75,13 @@ const app = await buildApi({
   capacity: new Capacity(redis, apiQueue, config),
   index: new TaskIndex(redis, config.QUEUE_NAME),
   probes: [
-    { name: 'redis', check: async () => {
+    {
+      name: 'redis',
+      check: async () => {
         if (probeRedis.status === 'wait') await probeRedis.connect();
         await probeRedis.ping();
-      } },
+      },
+    },
     { name: 'docker', check: () => launcher.ping() },
     { name: 'worker image', check: () => launcher.checkImage(config.WORKER_IMAGE) },
   ],

@@ -23,7 +23,20 @@ import type { Capacity } from '../core/backpressure.js';
 import type { TaskIndex } from '../core/task-index.js';
 import type { ActorRoles } from '../github/permissions.js';
 
-export type ApiConfig = SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO' | 'MAX_QUEUED_TASKS' | 'API_TOKEN' | 'BODY_LIMIT' | 'WEBHOOK_BODY_LIMIT' | 'REQUEST_TIMEOUT' | 'WORKER_STOP_GRACE' | 'BOARD_USER' | 'BOARD_PASSWORD' | 'BOARD_READ_ONLY'>;
+export type ApiConfig = SubmitConfig &
+  Pick<
+    Config,
+    | 'MAX_QUEUED_PER_REPO'
+    | 'MAX_QUEUED_TASKS'
+    | 'API_TOKEN'
+    | 'BODY_LIMIT'
+    | 'WEBHOOK_BODY_LIMIT'
+    | 'REQUEST_TIMEOUT'
+    | 'WORKER_STOP_GRACE'
+    | 'BOARD_USER'
+    | 'BOARD_PASSWORD'
+    | 'BOARD_READ_ONLY'
+  >;
 
 /** Longest a handler may take; the cancel route waits for a container and gets its own. */
 export const HANDLER_TIMEOUT_MS = 5_000;
@@ -108,7 +121,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     denyFraming(scope);
     scope.addHook('onRequest', async (request, reply) => {
       if (boardCredentialsValid(request, credentials)) return;
-      return reply.header('www-authenticate', 'Basic realm="berth", charset="UTF-8"').status(401).send({ error: 'Unauthorized', message: 'log in (Basic) or send Authorization: Bearer <API_TOKEN>' });
+      return reply
+        .header('www-authenticate', 'Basic realm="berth", charset="UTF-8"')
+        .status(401)
+        .send({ error: 'Unauthorized', message: 'log in (Basic) or send Authorization: Bearer <API_TOKEN>' });
     });
     await scope.register(swaggerUi, { routePrefix: '/docs' });
   });
@@ -116,7 +132,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       await requireBearerToken(api, [deps.config.API_TOKEN]);
-      await api.register(taskRoutes, { queue: deps.queue, cancels: deps.cancels, config: deps.config, cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000, reports: deps.reports ?? null, ...(deps.capacity ? { capacity: deps.capacity } : {}), ...(deps.index ? { index: deps.index } : {}) });
+      await api.register(taskRoutes, {
+        queue: deps.queue,
+        cancels: deps.cancels,
+        config: deps.config,
+        cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000,
+        reports: deps.reports ?? null,
+        ...(deps.capacity ? { capacity: deps.capacity } : {}),
+        ...(deps.index ? { index: deps.index } : {}),
+      });
     },
     { prefix: '/api' },
   );
@@ -129,11 +153,29 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     });
   }
   await app.register(async (scope) =>
-    boardPlugin(scope, { queue: deps.queue, reportQueue: deps.reports?.queue, apiToken: deps.config.API_TOKEN, user: deps.config.BOARD_USER, password: deps.config.BOARD_PASSWORD, readOnly: deps.config.BOARD_READ_ONLY }),
+    boardPlugin(scope, {
+      queue: deps.queue,
+      reportQueue: deps.reports?.queue,
+      apiToken: deps.config.API_TOKEN,
+      user: deps.config.BOARD_USER,
+      password: deps.config.BOARD_PASSWORD,
+      readOnly: deps.config.BOARD_READ_ONLY,
+    }),
   );
   if (deps.github && deps.github.secrets.length > 0) {
     const github = deps.github;
-    await app.register(async (scope) => githubWebhookRoute(scope, { ...github, queue: deps.queue, cancels: deps.cancels, config: deps.config, reports: deps.reports ?? null, bodyLimit: deps.config.WEBHOOK_BODY_LIMIT, ...(deps.capacity ? { capacity: deps.capacity } : {}), ...(deps.index ? { index: deps.index } : {}) }));
+    await app.register(async (scope) =>
+      githubWebhookRoute(scope, {
+        ...github,
+        queue: deps.queue,
+        cancels: deps.cancels,
+        config: deps.config,
+        reports: deps.reports ?? null,
+        bodyLimit: deps.config.WEBHOOK_BODY_LIMIT,
+        ...(deps.capacity ? { capacity: deps.capacity } : {}),
+        ...(deps.index ? { index: deps.index } : {}),
+      }),
+    );
   }
   return app;
 }

@@ -5,6 +5,7 @@ export class BerthClient {
     private readonly token: string,
   ) {}
 
+  // biome-ignore lint/suspicious/noExplicitAny: the API's JSON; commands name its shape where they use it
   async request<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     let response: Response;
     try {

@@ -43,7 +43,13 @@ tasks
   .option('--limit <n>', 'at most this many', '20')
   .option('--json', 'print JSON')
   .action(async (options: { state?: string; repo?: string; kind?: string; limit: string; json?: boolean }) => {
-    const query = new URLSearchParams({ limit: options.limit, ...(options.state ? { state: options.state } : {}), ...(options.repo ? { repo: options.repo } : {}), ...(options.kind ? { kind: options.kind } : {}) });
+    const query = new URLSearchParams({
+      limit: options.limit,
+      ...(options.state ? { state: options.state } : {}),
+      ...(options.repo ? { repo: options.repo } : {}),
+      ...(options.kind ? { kind: options.kind } : {}),
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: task views printed as a table
     const { body } = await client().request<{ tasks: Array<Record<string, any>>; nextCursor: number | null }>('GET', `/api/tasks?${query}`);
     if (options.json) {
       print(body);
@@ -52,7 +58,13 @@ tasks
     const rows = body.tasks.map((t) => [t.id, t.state, t.kind, `${t.repo}${t.number ? `#${t.number}` : ''}`, String(t.attempts), t.failedReason ?? '']);
     const header = ['ID', 'STATE', 'KIND', 'REPO', 'ATTEMPTS', 'REASON'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    for (const row of [header, ...rows]) print(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+    for (const row of [header, ...rows])
+      print(
+        row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      );
   });
 tasks
   .command('show <id>')
@@ -71,7 +83,13 @@ tasks
 for (const action of ['retry', 'replay', 'cancel'] as const) {
   tasks
     .command(`${action} <id>`)
-    .description({ retry: 'run a failed or cancelled task again, as a new attempt', replay: 'queue a new task with the same input', cancel: 'stop a running task or drop a waiting one' }[action])
+    .description(
+      {
+        retry: 'run a failed or cancelled task again, as a new attempt',
+        replay: 'queue a new task with the same input',
+        cancel: 'stop a running task or drop a waiting one',
+      }[action],
+    )
     .action(async (id: string) => {
       print((await client().request('POST', `/api/tasks/${encodeURIComponent(id)}/${action}`)).body);
     });
@@ -88,43 +106,58 @@ program
   .option('--idempotency-key <key>')
   .option('--wait', 'wait until the task finishes; exit 1 unless it completed')
   .option('--timeout <seconds>', 'with --wait: give up after this long', '3600')
-  .action(async (options: { kind: string; repo: string; ref?: string; number?: string; prompt?: string; idempotencyKey?: string; wait?: boolean; timeout: string }) => {
-    const api = client();
-    const body = {
-      kind: options.kind,
-      repo: options.repo,
-      ...(options.ref ? { ref: options.ref } : {}),
-      ...(options.number ? { number: Number(options.number) } : {}),
-      ...(options.prompt ? { prompt: options.prompt } : {}),
-      ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
-    };
-    const { body: created } = await api.request<{ id: string; state: string }>('POST', '/api/tasks', body);
-    print(created.id);
-    if (!options.wait) return;
-    const deadline = Date.now() + Number(options.timeout) * 1000;
-    const interactive = process.stderr.isTTY === true;
-    const bar = new SingleBar({ format: '{state} {bar} {duration_formatted} {container}', stream: process.stderr, hideCursor: true, noTTYOutput: false }, undefined);
-    if (interactive) bar.start(3, 0, { state: created.state, container: '' });
-    let last = '';
-    const stages: Record<string, number> = { waiting: 0, delayed: 0, active: 1, completed: 3, failed: 3, cancelled: 3 };
-    for (;;) {
-      const { body: task } = await api.request<Record<string, any>>('GET', `/api/tasks/${created.id}`);
-      if (interactive) bar.update(stages[task.state] ?? 0, { state: task.state.padEnd(9), container: task.container?.name ?? '' });
-      else if (task.state !== last) process.stderr.write(`${task.state}\n`);
-      last = task.state;
-      if (FINAL.has(task.state)) {
-        if (interactive) bar.stop();
-        print(task);
-        process.exitCode = task.state === 'completed' ? 0 : 1;
-        return;
+  .action(
+    async (options: {
+      kind: string;
+      repo: string;
+      ref?: string;
+      number?: string;
+      prompt?: string;
+      idempotencyKey?: string;
+      wait?: boolean;
+      timeout: string;
+    }) => {
+      const api = client();
+      const body = {
+        kind: options.kind,
+        repo: options.repo,
+        ...(options.ref ? { ref: options.ref } : {}),
+        ...(options.number ? { number: Number(options.number) } : {}),
+        ...(options.prompt ? { prompt: options.prompt } : {}),
+        ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+      };
+      const { body: created } = await api.request<{ id: string; state: string }>('POST', '/api/tasks', body);
+      print(created.id);
+      if (!options.wait) return;
+      const deadline = Date.now() + Number(options.timeout) * 1000;
+      const interactive = process.stderr.isTTY === true;
+      const bar = new SingleBar(
+        { format: '{state} {bar} {duration_formatted} {container}', stream: process.stderr, hideCursor: true, noTTYOutput: false },
+        undefined,
+      );
+      if (interactive) bar.start(3, 0, { state: created.state, container: '' });
+      let last = '';
+      const stages: Record<string, number> = { waiting: 0, delayed: 0, active: 1, completed: 3, failed: 3, cancelled: 3 };
+      for (;;) {
+        // biome-ignore lint/suspicious/noExplicitAny: a task view printed as it comes
+        const { body: task } = await api.request<Record<string, any>>('GET', `/api/tasks/${created.id}`);
+        if (interactive) bar.update(stages[task.state] ?? 0, { state: task.state.padEnd(9), container: task.container?.name ?? '' });
+        else if (task.state !== last) process.stderr.write(`${task.state}\n`);
+        last = task.state;
+        if (FINAL.has(task.state)) {
+          if (interactive) bar.stop();
+          print(task);
+          process.exitCode = task.state === 'completed' ? 0 : 1;
+          return;
+        }
+        if (Date.now() > deadline) {
+          if (interactive) bar.stop();
+          throw new CliError(`still ${task.state} after ${options.timeout}s`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
       }
-      if (Date.now() > deadline) {
-        if (interactive) bar.stop();
-        throw new CliError(`still ${task.state} after ${options.timeout}s`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  });
+    },
+  );
 
 program
   .command('doctor')

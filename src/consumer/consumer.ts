@@ -27,7 +27,22 @@ import { EgressGate, type EgressGateConfig } from './egress-gate.js';
 export type ConsumerConfig = AttemptConfig &
   ReporterConfig &
   EgressGateConfig &
-  Pick<Config, 'WEBHOOK_REDELIVERY' | 'WEBHOOK_REDELIVERY_INTERVAL' | 'GITHUB_WEBHOOK_SECRET' | 'REDIS_URL' | 'WORKER_CONCURRENCY' | 'GLOBAL_CONCURRENCY' | 'KEEP_COMPLETED' | 'LOCK_DURATION' | 'STALLED_INTERVAL' | 'MAX_STALLED_COUNT' | 'RECONCILE_INTERVAL' | 'webhookRules' | 'tokenPermissions'>;
+  Pick<
+    Config,
+    | 'WEBHOOK_REDELIVERY'
+    | 'WEBHOOK_REDELIVERY_INTERVAL'
+    | 'GITHUB_WEBHOOK_SECRET'
+    | 'REDIS_URL'
+    | 'WORKER_CONCURRENCY'
+    | 'GLOBAL_CONCURRENCY'
+    | 'KEEP_COMPLETED'
+    | 'LOCK_DURATION'
+    | 'STALLED_INTERVAL'
+    | 'MAX_STALLED_COUNT'
+    | 'RECONCILE_INTERVAL'
+    | 'webhookRules'
+    | 'tokenPermissions'
+  >;
 
 export interface ConsumerDeps {
   config: ConsumerConfig;
@@ -79,10 +94,16 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const fence = new AttemptFence(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
   const record = new GithubRecord(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
   const github = deps.github ?? null;
-  const launch = github ? new GithubLaunch(github, record, { trust: config.webhookRules.trust, permissions: (kind) => tokenPermissionsFor(config.tokenPermissions, kind) }) : null;
+  const launch = github
+    ? new GithubLaunch(github, record, { trust: config.webhookRules.trust, permissions: (kind) => tokenPermissionsFor(config.tokenPermissions, kind) })
+    : null;
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
-  const reporter = github ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics, trust: config.webhookRules.trust }) : null;
-  const recovery = github && config.WEBHOOK_REDELIVERY && config.GITHUB_WEBHOOK_SECRET ? new DeliveryRecovery(github, redis, config.QUEUE_NAME, {
+  const reporter = github
+    ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics, trust: config.webhookRules.trust })
+    : null;
+  const recovery =
+    github && config.WEBHOOK_REDELIVERY && config.GITHUB_WEBHOOK_SECRET
+      ? new DeliveryRecovery(github, redis, config.QUEUE_NAME, {
           intervalMs: config.WEBHOOK_REDELIVERY_INTERVAL,
           logger,
           metrics: deps.metrics,
@@ -95,7 +116,8 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   // EGRESS=proxy: the proxy runs before any worker that needs it starts; each reconcile pass
   // brings it back if it is gone (the engine restarts it when it merely died).
   const egress = new EgressGate(config, launcher, logger);
-  const ensureEgress = () => egress.ensure().catch((error) => logger.error({ err: error }, 'the egress proxy could not be started; workers have no way out until it runs'));
+  const ensureEgress = () =>
+    egress.ensure().catch((error) => logger.error({ err: error }, 'the egress proxy could not be started; workers have no way out until it runs'));
   await ensureEgress();
 
   const worker = new Worker<TaskData, WorkerResultLine>(
@@ -133,12 +155,17 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     if (!job?.id) return;
     // The outcome is recorded now: bring GitHub in line (also for failures BullMQ made itself,
     // such as "stalled more than allowable limit", where no processor of ours ran).
-    reports?.sync(job.id, `a${Math.max(1, job.attemptsMade)}-recorded`).catch((error) => logger.warn({ err: error, jobId: job.id }, 'queueing a GitHub report failed'));
+    reports
+      ?.sync(job.id, `a${Math.max(1, job.attemptsMade)}-recorded`)
+      .catch((error) => logger.warn({ err: error, jobId: job.id }, 'queueing a GitHub report failed'));
     const containerId = finished.get(job.id);
     if (!containerId) return;
     finished.delete(job.id);
     crashPoint('after-record');
-    launcher.handle(containerId).remove().catch((error: unknown) => logger.warn({ err: error, containerId }, 'removing a finished container failed; the reconciler will retry'));
+    launcher
+      .handle(containerId)
+      .remove()
+      .catch((error: unknown) => logger.warn({ err: error, containerId }, 'removing a finished container failed; the reconciler will retry'));
   };
   worker.on('completed', (job) => removeAfterRecord(job));
   worker.on('failed', (job) => removeAfterRecord(job));
@@ -155,7 +182,17 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   await liveness.start();
   const reconcile = async () => {
     await ensureEgress();
-    return reconcileOnce({ queue: deps.queue, redis, launcher, liveness, cancels, logger, stopGraceMs: config.WORKER_STOP_GRACE, takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS, ...(github ? { revokeToken: (token: string) => github.revoke(token) } : {}) });
+    return reconcileOnce({
+      queue: deps.queue,
+      redis,
+      launcher,
+      liveness,
+      cancels,
+      logger,
+      stopGraceMs: config.WORKER_STOP_GRACE,
+      takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS,
+      ...(github ? { revokeToken: (token: string) => github.revoke(token) } : {}),
+    });
   };
   let reconciling: Promise<unknown> = Promise.resolve();
   let reconcileRunning = false;

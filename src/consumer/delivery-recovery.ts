@@ -61,7 +61,9 @@ export class DeliveryRecovery {
       if (this.busy) return;
       this.busy = true;
       this.running = this.pass()
-        .catch((error) => this.options.logger.warn({ err: error }, `looking for missed webhook deliveries failed; the next pass retries (${describeGithubError(error)})`))
+        .catch((error) =>
+          this.options.logger.warn({ err: error }, `looking for missed webhook deliveries failed; the next pass retries (${describeGithubError(error)})`),
+        )
         .finally(() => (this.busy = false));
     };
     run();
@@ -107,7 +109,10 @@ export class DeliveryRecovery {
         report.tooOld.push(guid);
         if ((await this.redis.set(this.keys.deliveryRedelivery(guid), 'too-old', 'PX', window, 'NX')) === 'OK') {
           this.options.metrics?.deliveriesLost.inc();
-          this.options.logger.error({ delivery: guid, event: attempts[0]!.event, deliveredAt: new Date(first).toISOString() }, 'a webhook delivery failed and is older than GitHub redelivers; it is lost (replay the task by hand if it mattered)');
+          this.options.logger.error(
+            { delivery: guid, event: attempts[0]!.event, deliveredAt: new Date(first).toISOString() },
+            'a webhook delivery failed and is older than GitHub redelivers; it is lost (replay the task by hand if it mattered)',
+          );
         }
         continue;
       }
@@ -117,7 +122,10 @@ export class DeliveryRecovery {
       await this.app.asApp('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: latest.id });
       this.options.metrics?.redeliveries.inc();
       report.requested.push(guid);
-      this.options.logger.info({ delivery: guid, event: latest.event, statusCode: latest.status_code }, 'asked GitHub to redeliver a webhook delivery berth missed');
+      this.options.logger.info(
+        { delivery: guid, event: latest.event, statusCode: latest.status_code },
+        'asked GitHub to redeliver a webhook delivery berth missed',
+      );
     }
     return report;
   }

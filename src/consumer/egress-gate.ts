@@ -1,6 +1,9 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Config } from '../core/config.js';
+import { budgetFor, type Config } from '../core/config.js';
+import type { Spend } from '../core/spend.js';
+
+const NOTHING_SPENT: Spend = { tokens: 0, usd: 0, unpriced: [] };
 import { LABEL } from '../core/labels.js';
 import type { WorkerTask } from '../core/task.js';
 import { EGRESS_SOCKET, EGRESS_SOCKET_DIR } from '../egress/config.js';
@@ -11,8 +14,28 @@ import type { WorkloadEgress } from './launcher/spec.js';
 
 export type EgressGateConfig = Pick<
   Config,
-  'EGRESS' | 'EGRESS_HOSTS' | 'EGRESS_SETUP_HOSTS' | 'setupCommands' | 'EGRESS_PORTS' | 'EGRESS_ALLOW_PRIVATE' | 'EGRESS_NETWORKS' | 'EGRESS_MEMORY' | 'API_TOKEN' | 'QUEUE_NAME' | 'WORKER_IMAGE' | 'GITHUB_SERVER_URL' | 'GITHUB_API_URL' | 'TASK_TIMEOUT' | 'LOG_LEVEL' | 'egress'
+  | 'EGRESS'
+  | 'EGRESS_HOSTS'
+  | 'EGRESS_SETUP_HOSTS'
+  | 'setupCommands'
+  | 'EGRESS_PORTS'
+  | 'EGRESS_ALLOW_PRIVATE'
+  | 'EGRESS_NETWORKS'
+  | 'EGRESS_MEMORY'
+  | 'API_TOKEN'
+  | 'QUEUE_NAME'
+  | 'WORKER_IMAGE'
+  | 'GITHUB_SERVER_URL'
+  | 'GITHUB_API_URL'
+  | 'TASK_TIMEOUT'
+  | 'LOG_LEVEL'
+  | 'egress'
+  | 'budgets'
+  | 'prices'
 >;
+
+/** How long a list of over-budget attempts is reused: one look at the proxy serves every attempt watching. */
+const OVER_BUDGET_CACHE_MS = 5_000;
 
 /** The port the worker's entrypoint relays to the proxy's socket, on the worker's own loopback. */
 export const RELAY_PORT = 3128;
@@ -27,6 +50,7 @@ const CREDENTIAL_SLACK_MS = 10 * 60_000;
 export class EgressGate {
   readonly spec: EgressProxySpec;
   private readonly secret: string;
+  private readonly overBudgetSeen = new Map<string, { at: number; attempts: Promise<Set<string>> }>();
 
   constructor(
     private readonly config: EgressGateConfig,
@@ -41,6 +65,7 @@ export class EgressGate {
       EGRESS_ADMIN_TOKEN: admin,
       EGRESS_PROVIDERS_JSON: JSON.stringify(providers),
       LOG_LEVEL: config.LOG_LEVEL,
+      ...(Object.keys(config.prices).length ? { EGRESS_PRICES_JSON: JSON.stringify(config.prices) } : {}),
       ...(config.egress.extraCa ? { EGRESS_EXTRA_CA: config.egress.extraCa } : {}),
     };
     // A change of image, providers, keys, networks or secret is a new version: it starts beside
@@ -74,31 +99,56 @@ export class EgressGate {
     if (!this.enabled) return;
     const { created } = await this.launcher.ensureEgressProxy(this.spec);
     if (created) this.logger.info({ proxy: this.spec.name }, 'started the egress proxy');
-    for (const name of await this.launcher.retireEgressProxies(this.config.QUEUE_NAME, this.spec.name)) this.logger.info({ proxy: name }, 'retired an egress proxy no attempt uses any more');
+    for (const name of await this.launcher.retireEgressProxies(this.config.QUEUE_NAME, this.spec.name))
+      this.logger.info({ proxy: name }, 'retired an egress proxy no attempt uses any more');
   }
 
-  /** The attempt's allowlist, from operator config only: GitHub, EGRESS_HOSTS, the kind's extras. */
-  grant(task: WorkerTask, now = Date.now()): Grant {
+  /** The attempt's allowlist, from operator config only: GitHub, EGRESS_HOSTS, the kind's extras; and its kind's budget, less what earlier attempts spent. */
+  grant(task: WorkerTask, spentBefore: Spend = NOTHING_SPENT, now = Date.now()): Grant {
+    const budget = budgetFor(this.config.budgets, task.kind);
     const github = [this.config.GITHUB_SERVER_URL, this.config.GITHUB_API_URL].map((url) => new URL(url));
     const ports = new Set(this.config.EGRESS_PORTS.map(Number));
     for (const url of github) ports.add(Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
     return {
       attempt: `${task.id}#${task.attempt}`,
       kind: task.kind,
-      hosts: [...new Set([...github.map((url) => url.hostname.toLowerCase()), ...this.config.EGRESS_HOSTS.map((h) => h.toLowerCase()), ...(this.config.egress.hostsByKind[task.kind] ?? [])])],
+      hosts: [
+        ...new Set([
+          ...github.map((url) => url.hostname.toLowerCase()),
+          ...this.config.EGRESS_HOSTS.map((h) => h.toLowerCase()),
+          ...(this.config.egress.hostsByKind[task.kind] ?? []),
+        ]),
+      ],
       ports: [...ports],
       allowPrivate: this.config.EGRESS_ALLOW_PRIVATE,
       providers: this.config.egress.providers.map((p) => p.name),
       expiresAt: now + this.config.TASK_TIMEOUT + CREDENTIAL_SLACK_MS,
+      ...(budget ? { budget: { ...budget, spentTokens: spentBefore.tokens, spentUsd: spentBefore.usd } } : {}),
     };
+  }
+
+  /** Whether the proxy `proxyName` found `attempt`'s budget spent (asked at most every few seconds for all attempts). */
+  async overBudget(proxyName: string, attempt: string): Promise<boolean> {
+    let cached = this.overBudgetSeen.get(proxyName);
+    if (!cached || Date.now() - cached.at > OVER_BUDGET_CACHE_MS) {
+      cached = {
+        at: Date.now(),
+        attempts: this.launcher
+          .egressOverBudget(proxyName)
+          .then((list) => new Set(list))
+          .catch(() => new Set<string>()),
+      };
+      this.overBudgetSeen.set(proxyName, cached);
+    }
+    return (await cached.attempts).has(attempt);
   }
 
   /**
    * The worker's side: its credential as the proxy's password and as each provider's API key (the
    * proxy swaps it for the real one), base URLs on its own loopback, and the proxy's socket volume.
    */
-  forAttempt(task: WorkerTask): WorkloadEgress {
-    const credential = signGrant(this.grant(task), this.secret);
+  forAttempt(task: WorkerTask, spentBefore: Spend = NOTHING_SPENT): WorkloadEgress {
+    const credential = signGrant(this.grant(task, spentBefore), this.secret);
     const local = `http://127.0.0.1:${RELAY_PORT}`;
     const proxy = `http://berth:${credential}@127.0.0.1:${RELAY_PORT}`;
     const env: Record<string, string> = {
@@ -109,11 +159,20 @@ export class EgressGate {
       // Node's own fetch and http honour HTTPS_PROXY only when asked to.
       NODE_USE_ENV_PROXY: '1',
     };
-    const secrets: Record<string, string> = { HTTPS_PROXY: proxy, https_proxy: proxy, HTTP_PROXY: proxy, http_proxy: proxy, BERTH_EGRESS_CREDENTIAL: credential };
+    const secrets: Record<string, string> = {
+      HTTPS_PROXY: proxy,
+      https_proxy: proxy,
+      HTTP_PROXY: proxy,
+      http_proxy: proxy,
+      BERTH_EGRESS_CREDENTIAL: credential,
+    };
     if (Object.hasOwn(this.config.setupCommands, task.kind)) {
       // The setup phase's own, wider grant; the worker gives it back at the proxy when the setup ends.
-      const grant = this.grant(task);
-      const setup = signGrant({ ...grant, phase: 'setup', hosts: [...new Set([...grant.hosts, ...this.config.EGRESS_SETUP_HOSTS.map((h) => h.toLowerCase())])] }, this.secret);
+      const grant = this.grant(task, spentBefore);
+      const setup = signGrant(
+        { ...grant, phase: 'setup', hosts: [...new Set([...grant.hosts, ...this.config.EGRESS_SETUP_HOSTS.map((h) => h.toLowerCase())])] },
+        this.secret,
+      );
       secrets.BERTH_EGRESS_SETUP_CREDENTIAL = setup;
     }
     for (const provider of this.config.egress.providers) {

@@ -4,7 +4,18 @@ import type { BerthMetrics } from '../core/metrics.js';
 import type { Workload } from './launcher/launcher.js';
 
 /** The engine errors that mean "not reachable right now", not "your request is wrong". */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+]);
 
 /**
  * True for a socket that is gone or reset, a connection refused, and the 5xx a restarting engine
@@ -113,7 +124,13 @@ export class EngineHealth {
  * Runs an engine call until it succeeds, retrying only while the engine is unreachable (backoff
  * from 500 ms to 10 s). Any other error, or `signal` firing, ends it.
  */
-export async function retryWhileUnreachable<T>(operation: string, call: () => Promise<T>, health: EngineHealth | undefined, signal?: AbortSignal, readOnly = true): Promise<T> {
+export async function retryWhileUnreachable<T>(
+  operation: string,
+  call: () => Promise<T>,
+  health: EngineHealth | undefined,
+  signal?: AbortSignal,
+  readOnly = true,
+): Promise<T> {
   for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
     try {
       const result = await call();
@@ -135,7 +152,8 @@ export async function retryWhileUnreachable<T>(operation: string, call: () => Pr
  * its job, its workload and its deadline. Only the waits end early, when `signal` fires.
  */
 export function resilient(workload: Workload, health: EngineHealth | undefined): Workload {
-  const retried = <T>(operation: string, call: () => Promise<T>, signal?: AbortSignal, readOnly = true) => retryWhileUnreachable(operation, call, health, signal, readOnly);
+  const retried = <T>(operation: string, call: () => Promise<T>, signal?: AbortSignal, readOnly = true) =>
+    retryWhileUnreachable(operation, call, health, signal, readOnly);
   return {
     id: workload.id,
     inspect: () => retried('inspect', () => workload.inspect()),

@@ -65,7 +65,9 @@ export class GithubLaunch {
       let subject: Subject | null = null;
       if (task.number !== undefined) {
         // Read with a token of its own, revoked right after (the worker's token is minted below).
-        subject = await this.record.pin(taskId, () => this.app.withFreshToken(task.repo, installationId, REPORT_PERMISSIONS, (reader) => resolveSubject(reader, task.repo, task.number!, task.ref)));
+        subject = await this.record.pin(taskId, () =>
+          this.app.withFreshToken(task.repo, installationId, REPORT_PERMISSIONS, (reader) => resolveSubject(reader, task.repo, task.number!, task.ref)),
+        );
       }
       if (subject?.type === 'pull' && subject.fork && task.kind === 'implement' && !this.policy.trust.allowForkImplement) {
         throw new LaunchRefused(`refused: implement tasks are not started from forks (pull request head is ${subject.headRepo ?? 'a deleted fork'})`);

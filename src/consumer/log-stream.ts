@@ -106,7 +106,12 @@ export async function streamLogsToJob(follow: LogFollower, workloadId: string, j
   const write = (line: string, cut: boolean) => {
     if (written > JOB_LOG_MAX_LINES || line.startsWith(RESULT_PREFIX)) return;
     written++;
-    const entry = written > JOB_LOG_MAX_LINES ? `[berth] log capped at ${JOB_LOG_MAX_LINES} lines; the container's own log has the rest` : cut ? cutLine(line, mask) : mask.mask(line);
+    const entry =
+      written > JOB_LOG_MAX_LINES
+        ? `[berth] log capped at ${JOB_LOG_MAX_LINES} lines; the container's own log has the rest`
+        : cut
+          ? cutLine(line, mask)
+          : mask.mask(line);
     chain = chain.then(() => job.log(entry)).catch(() => {});
   };
   const lines = new LineSplitter(write);

@@ -23,11 +23,24 @@ queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 const metrics = new BerthMetrics();
 const probeRedis = new Redis(config.REDIS_URL, { ...failFastRedisOptions(), lazyConnect: true });
 probeRedis.on('error', () => {});
-metrics.observe(metricSources(queue, launcher, config, () => probeRedis.ping().then(() => true, () => false), () => readRedisMemory(probeRedis)));
+metrics.observe(
+  metricSources(
+    queue,
+    launcher,
+    config,
+    () =>
+      probeRedis.ping().then(
+        () => true,
+        () => false,
+      ),
+    () => readRedisMemory(probeRedis),
+  ),
+);
 const consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, github, metrics });
 // /metrics as the API serves it: without a token on METRICS_PORT, else on HOST:PORT behind the API
 // token. A port already taken costs the metrics, never the consumer's work.
-const [metricsHost, metricsPort, metricsToken] = config.METRICS_PORT > 0 ? [config.METRICS_HOST, config.METRICS_PORT, undefined] : [config.HOST, config.PORT, config.API_TOKEN];
+const [metricsHost, metricsPort, metricsToken] =
+  config.METRICS_PORT > 0 ? [config.METRICS_HOST, config.METRICS_PORT, undefined] : [config.HOST, config.PORT, config.API_TOKEN];
 const metricsServer = await startMetricsServer(metrics, metricsHost, metricsPort, metricsToken).catch((error: Error) => {
   logger.error({ err: error }, `could not serve /metrics on ${metricsHost}:${metricsPort}; set PORT or METRICS_PORT to a free port`);
   return null;

@@ -5,7 +5,13 @@ import type { TaskQueue } from '../core/queue.js';
 import type { Launcher } from './launcher/launcher.js';
 
 /** What the scrape-time gauges read: the queue (Redis) and the engine, for one queue. */
-export function metricSources(queue: TaskQueue, launcher: Launcher, config: Pick<Config, 'QUEUE_NAME' | 'TASK_TIMEOUT'>, redisUp: () => Promise<boolean>, redisMemory: () => Promise<RedisMemory>): MetricSources {
+export function metricSources(
+  queue: TaskQueue,
+  launcher: Launcher,
+  config: Pick<Config, 'QUEUE_NAME' | 'TASK_TIMEOUT'>,
+  redisUp: () => Promise<boolean>,
+  redisMemory: () => Promise<RedisMemory>,
+): MetricSources {
   return {
     jobCounts: () => queue.getJobCounts(),
     runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length,

@@ -16,11 +16,11 @@ export interface ExitFacts {
   engineRestarted?: boolean;
   /** The platform ended the attempt (a swarm task rejected, unschedulable, its node lost): what happened. */
   platformFailure?: string;
+  /** The egress proxy refused a model call because the task's budget was spent: why. */
+  budgetExceeded?: string;
 }
 
-export type Outcome =
-  | { status: 'completed'; value: WorkerResultLine }
-  | { status: 'failed'; failure: Failure; retry: boolean };
+export type Outcome = { status: 'completed'; value: WorkerResultLine } | { status: 'failed'; failure: Failure; retry: boolean };
 
 /** Turns how a container ended into what happens to its job. Pure, so every branch is unit-tested. */
 export function interpretExit(facts: ExitFacts, output: string, options: { retryOnTimeout: boolean }): Outcome {
@@ -28,6 +28,8 @@ export function interpretExit(facts: ExitFacts, output: string, options: { retry
   const detail = line?.error ? { detail: line.error } : {};
   const failed = (failure: Failure, retry: boolean): Outcome => ({ status: 'failed', failure, retry });
   if (facts.cancelled) return failed(facts.cancelled, false);
+  // Whatever the agent did after its model calls were refused, the task is over: another attempt draws on the same spent budget.
+  if (facts.budgetExceeded) return failed({ cause: 'budget', detail: facts.budgetExceeded }, false);
   if (facts.timedOut) return failed({ cause: 'timeout', limitSeconds: Math.round(facts.timeoutMs / 1000) }, options.retryOnTimeout);
   // Another attempt may land where it can run (another node, a node back, an image pulled).
   if (facts.platformFailure) return failed({ cause: 'platform', detail: facts.platformFailure }, true);

@@ -61,7 +61,10 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     const token = revoke ? (await workload.inspect().catch(() => null))?.env.GITHUB_TOKEN : undefined;
     if (container.state === 'running') await workload.stop(deps.stopGraceMs);
     await workload.remove();
-    if (revoke && token) await revoke(token).catch((error) => logger.warn({ err: error, container: container.name }, "revoking a retired container's token failed; it expires within the hour"));
+    if (revoke && token)
+      await revoke(token).catch((error) =>
+        logger.warn({ err: error, container: container.name }, "revoking a retired container's token failed; it expires within the hour"),
+      );
     report.retired.push({ name: container.name, reason });
     logger.info({ container: container.name, reason }, 'removed container');
   }

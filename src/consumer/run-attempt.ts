@@ -1,6 +1,9 @@
 import { DelayedError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { agentCommandFor } from '../core/config.js';
+import { agentCommandFor, budgetFor } from '../core/config.js';
+import { LABEL } from '../core/labels.js';
+import { spendOf, type Spend } from '../core/spend.js';
+import { priorSpend, taskSpend } from '../core/task-view.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
 import { crashPoint } from '../core/crash-points.js';
@@ -43,9 +46,17 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   }
   const attempt = attemptOf(job);
   const parsed = taskDataSchema.safeParse(job.data);
-  if (!parsed.success) return failAttempt(job, attempt, { cause: 'invalid_task', detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }, false, deps);
+  if (!parsed.success)
+    return failAttempt(
+      job,
+      attempt,
+      { cause: 'invalid_task', detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') },
+      false,
+      deps,
+    );
   const data = parsed.data;
-  if (!agentCommandFor(config, data.kind)) return failAttempt(job, attempt, { cause: 'invalid_task', detail: `no agent command configured for kind '${data.kind}'` }, false, deps);
+  if (!agentCommandFor(config, data.kind))
+    return failAttempt(job, attempt, { cause: 'invalid_task', detail: `no agent command configured for kind '${data.kind}'` }, false, deps);
 
   const name = launcher.nameFor(config.QUEUE_NAME, jobId, attempt);
   const log = deps.logger.child({ jobId, attempt, container: name });
@@ -74,7 +85,9 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     installationId: data.installationId,
     deliveryId: data.deliveryId,
   };
-  const launched = await launchOrWait(job, token, name, task, data, deps, log);
+  // What the task's earlier attempts spent: this attempt's budget is what is left of the task's.
+  const before = priorSpend(job.progress, attempt);
+  const launched = await launchOrWait(job, token, name, task, data, spendOf(before, config.prices), deps, log);
   const workload = resilient(launched.workload, deps.engine);
   let secrets: Record<string, string> = {};
   const watched = await watchUntilExit(workload, {
@@ -86,19 +99,31 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     onRunning: async (facts) => {
       recordStart(launched, facts, deps, log);
       crashPoint('after-start');
-      await reportProgress(job, attempt, facts);
+      await reportProgress(job, attempt, facts, { spentBefore: before, spend: taskSpend(before, config.prices) });
       await deps.reports?.sync(jobId, `a${attempt}-running`);
       secrets = secretsOf(launched, facts, deps);
       return streamLogsToJob(() => workload.follow(), facts.id, job, Object.values(secrets)).catch(() => async () => {});
     },
+    ...(deps.egress && budgetFor(config.budgets, data.kind)
+      ? { overBudget: (facts: WorkloadFacts) => deps.egress!.overBudget(facts.labels[LABEL.egress] ?? '', `${jobId}#${attempt}`) }
+      : {}),
   });
-  return settleAttempt(job, attempt, workload, watched, secrets, deps, log);
+  return settleAttempt(job, attempt, workload, watched, { secrets, before }, deps, log);
 }
 
 /** The launch, with what cannot be retried failed at once and an unreachable engine or GitHub waited out without counting an attempt. */
-async function launchOrWait(job: Job<TaskData>, token: string | undefined, name: string, task: WorkerTask, data: TaskData, deps: AttemptDeps, log: Logger): Promise<Launched> {
+async function launchOrWait(
+  job: Job<TaskData>,
+  token: string | undefined,
+  name: string,
+  task: WorkerTask,
+  data: TaskData,
+  spentBefore: Spend,
+  deps: AttemptDeps,
+  log: Logger,
+): Promise<Launched> {
   try {
-    return await launchOrAdopt(job, token, name, task, data, deps, log);
+    return await launchOrAdopt(job, token, name, task, data, spentBefore, deps, log);
   } catch (error) {
     if (error instanceof LaunchRefused || error instanceof ImageMissing) {
       // Retrying cannot help (trust, policy, or an image the operator must provide): fail once, no container.
@@ -125,7 +150,10 @@ async function launchOrWait(job: Job<TaskData>, token: string | undefined, name:
 
 function recordStart(launched: Launched, facts: WorkloadFacts, deps: AttemptDeps, log: Logger): void {
   const adopted = launched.createdAt === null;
-  log.info({ containerId: facts.id, adopted, state: facts.state, ...(facts.node ? { node: facts.node } : {}) }, `${adopted ? 'adopted' : 'started'} ${deps.launcher.noun}`);
+  log.info(
+    { containerId: facts.id, adopted, state: facts.state, ...(facts.node ? { node: facts.node } : {}) },
+    `${adopted ? 'adopted' : 'started'} ${deps.launcher.noun}`,
+  );
   if (launched.createdAt === null) deps.metrics?.adoptions.inc();
   else {
     deps.metrics?.launches.inc();

@@ -60,7 +60,8 @@ export class Capacity {
 }
 
 export const overAllMessage = (queued: number, cap: number) => `berth has ${queued} tasks queued (MAX_QUEUED_TASKS=${cap}); try again when some have run`;
-export const overRepoMessage = (repo: string, queued: number, cap: number) => `${repo} has ${queued} tasks queued (MAX_QUEUED_PER_REPO=${cap}); try again when some have run`;
+export const overRepoMessage = (repo: string, queued: number, cap: number) =>
+  `${repo} has ${queued} tasks queued (MAX_QUEUED_PER_REPO=${cap}); try again when some have run`;
 
 /** An attempt started or the task was cancelled: it no longer waits in its repository's count. */
 export async function leftQueue(redis: Redis, queue: string, repo: string, taskId: string): Promise<void> {

@@ -4,3 +4,4 @@
 export { envSchema, DEFAULT_WORKER_NETWORK } from './config/schema.js';
 export { agentCommandFor, DEFAULT_TOKEN_PERMISSIONS, parseTokenPermissions, tokenPermissionsFor } from './config/kinds.js';
 export { ConfigError, loadConfigOrExit, parseConfig, type Config } from './config/load.js';
+export { budgetFor, type Budgets } from './config/budgets.js';

@@ -15,7 +15,12 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[?::1\]?)$/;
  * ~/.docker), and plain TCP is refused unless it stays on this machine or DOCKER_ALLOW_PLAINTEXT
  * says so. Returns the problem as a string instead of throwing, for the config report.
  */
-export function resolveDockerEndpoint(settings: { DOCKER_HOST?: string; DOCKER_TLS_VERIFY?: boolean; DOCKER_CERT_PATH?: string; DOCKER_ALLOW_PLAINTEXT?: boolean }): DockerEndpoint | string {
+export function resolveDockerEndpoint(settings: {
+  DOCKER_HOST?: string;
+  DOCKER_TLS_VERIFY?: boolean;
+  DOCKER_CERT_PATH?: string;
+  DOCKER_ALLOW_PLAINTEXT?: boolean;
+}): DockerEndpoint | string {
   const raw = settings.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
   let url: URL;
   try {
@@ -24,7 +29,8 @@ export function resolveDockerEndpoint(settings: { DOCKER_HOST?: string; DOCKER_T
     return `DOCKER_HOST: '${raw}' is not an address like unix:///var/run/docker.sock or tcp://host:2376`;
   }
   if (url.protocol === 'unix:') return { kind: 'socket', socketPath: url.pathname };
-  if (url.protocol !== 'tcp:' && url.protocol !== 'https:' && url.protocol !== 'http:') return `DOCKER_HOST: unsupported scheme '${url.protocol}' (unix:// or tcp://)`;
+  if (url.protocol !== 'tcp:' && url.protocol !== 'https:' && url.protocol !== 'http:')
+    return `DOCKER_HOST: unsupported scheme '${url.protocol}' (unix:// or tcp://)`;
   const tls = settings.DOCKER_TLS_VERIFY === true || settings.DOCKER_CERT_PATH !== undefined || url.protocol === 'https:';
   if (!tls) {
     if (!LOOPBACK.test(url.hostname) && settings.DOCKER_ALLOW_PLAINTEXT !== true) {
@@ -34,7 +40,12 @@ export function resolveDockerEndpoint(settings: { DOCKER_HOST?: string; DOCKER_T
   }
   const dir = settings.DOCKER_CERT_PATH ?? join(homedir(), '.docker');
   try {
-    return { kind: 'tcp', host: url.hostname, port: Number(url.port || 2376), tls: { ca: readFileSync(join(dir, 'ca.pem')), cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) } };
+    return {
+      kind: 'tcp',
+      host: url.hostname,
+      port: Number(url.port || 2376),
+      tls: { ca: readFileSync(join(dir, 'ca.pem')), cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) },
+    };
   } catch (error) {
     return `DOCKER_CERT_PATH: cannot read ca.pem, cert.pem and key.pem in ${dir} (${(error as Error).message})`;
   }

@@ -34,6 +34,10 @@ export interface EgressSummary {
   /** Refusals by host: the check run's "blocked: 3 requests to evil.example". */
   refusedHosts: Record<string, number>;
   usage: Usage;
+  /** The same usage per model (`unknown` when a response named none). */
+  byModel?: Record<string, Usage>;
+  /** Set when the proxy refused a model call because the task's budget was spent: why. */
+  budgetExceeded?: string;
   /** The latest entries, oldest first. */
   log: EgressEntry[];
 }

@@ -21,7 +21,8 @@ export const FAILURE_CAUSES = {
   github: 'no GitHub token could be minted for the repository',
   image: 'the worker image is not where the workload would run',
   platform: 'the platform ended the attempt (a swarm task rejected, unschedulable, or its node lost)',
-  stalled: "BullMQ gave the job up after it stalled too often (no consumer renewed its lock)",
+  budget: "the task's model budget was spent (TASK_BUDGET_TOKENS, TASK_BUDGET_USD); not retried",
+  stalled: 'BullMQ gave the job up after it stalled too often (no consumer renewed its lock)',
   other: 'any other reason; its text says what',
 } as const;
 
@@ -63,6 +64,8 @@ export function failureReason(failure: Failure): string {
       return `the Docker engine restarted while the task ran and stopped its container (exit code ${exitCode}); enable live-restore to keep containers running across engine restarts`;
     case 'checkout':
       return `checkout failed${tail}`;
+    case 'budget':
+      return `budget exceeded${tail}`;
     default:
       return detail ?? cause;
   }

@@ -8,16 +8,63 @@ import type { RedisMemory } from './redis-memory.js';
 export class BerthMetrics {
   readonly registry = new Registry();
   readonly launches = new Counter({ name: 'berth_launches_total', help: 'Containers created for an attempt', registers: [this.registry] });
-  readonly adoptions = new Counter({ name: 'berth_adoptions_total', help: 'Existing containers adopted after a restart, stall or takeover', registers: [this.registry] });
+  readonly adoptions = new Counter({
+    name: 'berth_adoptions_total',
+    help: 'Existing containers adopted after a restart, stall or takeover',
+    registers: [this.registry],
+  });
   readonly retries = new Counter({ name: 'berth_retries_total', help: 'Failed attempts that will be retried', registers: [this.registry] });
-  readonly failures = new Counter({ name: 'berth_failures_total', help: 'Failed attempts by reason', labelNames: ['reason'] as const, registers: [this.registry] });
-  readonly engineErrors = new Counter({ name: 'berth_engine_errors_total', help: 'Docker engine calls that failed because the engine was unreachable, by operation', labelNames: ['operation'] as const, registers: [this.registry] });
-  readonly githubErrors = new Counter({ name: 'berth_github_errors_total', help: 'Failed GitHub calls by operation and kind (rate-limited, transient, permanent, not-found)', labelNames: ['operation', 'kind'] as const, registers: [this.registry] });
-  readonly redeliveries = new Counter({ name: 'berth_webhook_redeliveries_total', help: 'Missed webhook deliveries berth asked GitHub to redeliver', registers: [this.registry] });
-  readonly deliveriesLost = new Counter({ name: 'berth_webhook_deliveries_lost_total', help: 'Failed webhook deliveries older than GitHub redelivers', registers: [this.registry] });
-  readonly redisFull = new Counter({ name: 'berth_redis_full_total', help: 'Requests refused because Redis reached its maxmemory (nothing was written)', registers: [this.registry] });
-  readonly egressRequests = new Counter({ name: 'berth_egress_requests_total', help: "Workers' connections and requests through the egress proxy, by decision (counted when their attempt ends)", labelNames: ['decision'] as const, registers: [this.registry] });
-  readonly modelTokens = new Counter({ name: 'berth_model_tokens_total', help: "Model tokens workers used through the egress proxy, as the providers reported them, by type", labelNames: ['type'] as const, registers: [this.registry] });
+  readonly failures = new Counter({
+    name: 'berth_failures_total',
+    help: 'Failed attempts by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly engineErrors = new Counter({
+    name: 'berth_engine_errors_total',
+    help: 'Docker engine calls that failed because the engine was unreachable, by operation',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly githubErrors = new Counter({
+    name: 'berth_github_errors_total',
+    help: 'Failed GitHub calls by operation and kind (rate-limited, transient, permanent, not-found)',
+    labelNames: ['operation', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly redeliveries = new Counter({
+    name: 'berth_webhook_redeliveries_total',
+    help: 'Missed webhook deliveries berth asked GitHub to redeliver',
+    registers: [this.registry],
+  });
+  readonly deliveriesLost = new Counter({
+    name: 'berth_webhook_deliveries_lost_total',
+    help: 'Failed webhook deliveries older than GitHub redelivers',
+    registers: [this.registry],
+  });
+  readonly redisFull = new Counter({
+    name: 'berth_redis_full_total',
+    help: 'Requests refused because Redis reached its maxmemory (nothing was written)',
+    registers: [this.registry],
+  });
+  readonly egressRequests = new Counter({
+    name: 'berth_egress_requests_total',
+    help: "Workers' connections and requests through the egress proxy, by decision (counted when their attempt ends)",
+    labelNames: ['decision'] as const,
+    registers: [this.registry],
+  });
+  readonly modelTokens = new Counter({
+    name: 'berth_model_tokens_total',
+    help: 'Model tokens workers used through the egress proxy, as the providers reported them, by kind, repository, model and type',
+    labelNames: ['kind', 'repo', 'model', 'type'] as const,
+    registers: [this.registry],
+  });
+  readonly modelCost = new Counter({
+    name: 'berth_model_cost_usd_total',
+    help: "What workers' model calls cost in USD, by the operator's price table (MODEL_PRICES_FILE), by kind, repository and model",
+    labelNames: ['kind', 'repo', 'model'] as const,
+    registers: [this.registry],
+  });
   readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });
   readonly startLatency = new Histogram({
     name: 'berth_container_start_seconds',

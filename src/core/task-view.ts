@@ -3,15 +3,29 @@ import type { TaskData, TaskState } from './task.js';
 import { isCancel, untypedFailure, type Failure } from './failure.js';
 import type { WorkerResultLine } from './worker-protocol.js';
 import type { EgressSummary } from './egress-record.js';
+import { mergeModelUsage, spendOf, type ModelUsage, type PriceTable, type Spend } from './spend.js';
 
 /** What the consumer writes as a job's progress: which container runs (or ran) the current attempt. */
 export interface ContainerProgress {
   attempt: number;
-  container: { name: string; id: string; state: string; exitCode?: number; startedAt?: number | null; finishedAt?: number | null; node?: string; failure?: string };
+  container: {
+    name: string;
+    id: string;
+    state: string;
+    exitCode?: number;
+    startedAt?: number | null;
+    finishedAt?: number | null;
+    node?: string;
+    failure?: string;
+  };
   /** EGRESS=proxy: the attempt's egress record, once it has ended. */
   egress?: EgressSummary;
   /** Why the attempt failed, written before BullMQ records the failure. */
   failure?: Failure;
+  /** Model usage per model of the task's earlier attempts: retries draw on one budget. */
+  spentBefore?: ModelUsage;
+  /** The task's spend so far (earlier attempts, and this one once it ended), priced when written. */
+  spend?: TaskSpend;
 }
 
 export interface TaskView {
@@ -35,6 +49,28 @@ export interface TaskView {
   replayOf: string | null;
   /** The last attempt's egress (EGRESS=proxy), once it ended; null otherwise. */
   egress: EgressSummary | null;
+  /** What the task's model calls used and cost, over all its attempts (EGRESS=proxy); null before any was metered. */
+  spend: TaskSpend | null;
+}
+
+export interface TaskSpend extends Spend {
+  byModel: ModelUsage;
+}
+
+/**
+ * Model usage of the attempts before `attempt`: what the progress carried, plus the attempt it
+ * last recorded when that was an earlier one (the same attempt, re-delivered, counts once).
+ */
+export function priorSpend(progress: unknown, attempt: number): ModelUsage {
+  if (!progress || typeof progress !== 'object') return {};
+  const p = progress as Partial<ContainerProgress>;
+  if (p.attempt === attempt) return p.spentBefore ?? {};
+  return mergeModelUsage(p.spentBefore, p.egress?.byModel);
+}
+
+/** The task's spend from `byModel`, priced by `prices`. */
+export function taskSpend(byModel: ModelUsage, prices: PriceTable): TaskSpend {
+  return { ...spendOf(byModel, prices), byModel };
 }
 
 export async function publicState(job: Job): Promise<TaskState> {
@@ -99,7 +135,9 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     state,
     attempts: Math.max(job.attemptsMade, typeof progress === 'object' && progress?.attempt ? progress.attempt : 0),
     maxAttempts: job.opts.attempts ?? 1,
-    container: container ? { name: container.name, id: container.id, state: container.state, ...(container.exitCode !== undefined ? { exitCode: container.exitCode } : {}) } : null,
+    container: container
+      ? { name: container.name, id: container.id, state: container.state, ...(container.exitCode !== undefined ? { exitCode: container.exitCode } : {}) }
+      : null,
     result: job.returnvalue?.result ?? null,
     failedReason: job.failedReason || null,
     failure: state === 'failed' || state === 'cancelled' || (job.attemptsMade > 0 && (state === 'delayed' || state === 'waiting')) ? failureOf(job) : null,
@@ -108,5 +146,6 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     finishedAt: iso(job.finishedOn),
     replayOf: job.data.replayOf ?? null,
     egress: (typeof progress === 'object' && progress?.egress) || null,
+    spend: (typeof progress === 'object' && progress?.spend) || null,
   };
 }

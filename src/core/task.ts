@@ -37,12 +37,21 @@ export const taskRequestSchema = z.strictObject({
   kind: z.string().regex(KIND_PATTERN, 'must be a lowercase task kind such as review or implement'),
   repo: z.string().regex(REPO_PATTERN, "must be 'owner/name'"),
   // A leading '-' would read as an option to git.
-  ref: z.string().min(1).max(255).regex(/^[^\s\0]+$/, 'must be a git ref or sha without spaces').regex(/^[^-]/, "must not start with '-'").optional(),
+  ref: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[^\s\0]+$/, 'must be a git ref or sha without spaces')
+    .regex(/^[^-]/, "must not start with '-'")
+    .optional(),
   number: z.number().int().positive().max(2_147_483_647).optional(),
   prompt: z
     .string()
     .max(65_536)
-    .refine((text) => encodedBytes(text) <= PROMPT_MAX_BYTES, `must be at most ${PROMPT_MAX_BYTES / 1024} KiB once JSON-encoded (control and multi-byte characters count more)`)
+    .refine(
+      (text) => encodedBytes(text) <= PROMPT_MAX_BYTES,
+      `must be at most ${PROMPT_MAX_BYTES / 1024} KiB once JSON-encoded (control and multi-byte characters count more)`,
+    )
     .optional(),
   idempotencyKey: z.string().min(1).max(200).optional(),
 });
@@ -87,4 +96,3 @@ export type WorkerTask = z.infer<typeof workerTaskSchema>;
 
 export const TASK_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'cancelled'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
-

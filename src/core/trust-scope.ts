@@ -6,9 +6,13 @@ import type { WebhookRules } from './webhook-rules.js';
  * the API and the board too, before it mints a token: a holder of the API token gets no token
  * for a repository the operator did not name.
  */
-export function scopeRefusal(trust: Pick<WebhookRules['trust'], 'installations' | 'owners' | 'repositories'>, target: { installationId?: number; owner: string; repo: string }): string | null {
+export function scopeRefusal(
+  trust: Pick<WebhookRules['trust'], 'installations' | 'owners' | 'repositories'>,
+  target: { installationId?: number; owner: string; repo: string },
+): string | null {
   const installationAllowed =
-    (target.installationId !== undefined && trust.installations.includes(target.installationId)) || trust.owners.some((o) => o.toLowerCase() === target.owner.toLowerCase());
+    (target.installationId !== undefined && trust.installations.includes(target.installationId)) ||
+    trust.owners.some((o) => o.toLowerCase() === target.owner.toLowerCase());
   if (!installationAllowed) return `installation ${target.installationId ?? '(none)'} of ${target.owner} is not allowed`;
   const repoAllowed = trust.repositories.length === 0 || trust.repositories.some((pattern) => repoMatches(pattern, target.repo));
   if (!repoAllowed) return `repository ${target.repo} is not allowed`;

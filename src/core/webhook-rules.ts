@@ -57,13 +57,25 @@ export const webhookRulesSchema = z.strictObject({
       /** Per kind, a different least role (e.g. `{"triage-bot": "triage"}`). */
       kinds: z.record(z.string().regex(KIND_PATTERN), repoRoleSchema).default({}),
       /** A cheap first filter only: a comment author whose author_association is not listed is refused without asking GitHub. */
-      associations: z.array(z.enum(['OWNER', 'MEMBER', 'COLLABORATOR', 'CONTRIBUTOR', 'FIRST_TIME_CONTRIBUTOR', 'FIRST_TIMER', 'NONE'])).default(['OWNER', 'MEMBER', 'COLLABORATOR']),
+      associations: z
+        .array(z.enum(['OWNER', 'MEMBER', 'COLLABORATOR', 'CONTRIBUTOR', 'FIRST_TIME_CONTRIBUTOR', 'FIRST_TIMER', 'NONE']))
+        .default(['OWNER', 'MEMBER', 'COLLABORATOR']),
       /** Logins that pass the association filter (their role is still asked of GitHub). */
       logins: z.array(z.string().min(1)).default([]),
       allowBots: z.boolean().default(false),
       allowForkImplement: z.boolean().default(false),
     })
-    .default({ installations: [], owners: [], repositories: [], permission: 'write', kinds: {}, associations: ['OWNER', 'MEMBER', 'COLLABORATOR'], logins: [], allowBots: false, allowForkImplement: false }),
+    .default({
+      installations: [],
+      owners: [],
+      repositories: [],
+      permission: 'write',
+      kinds: {},
+      associations: ['OWNER', 'MEMBER', 'COLLABORATOR'],
+      logins: [],
+      allowBots: false,
+      allowForkImplement: false,
+    }),
   rules: z.array(ruleSchema).default([
     { on: 'issues.labeled', label: 'agent:implement', kind: 'implement', issueText: true },
     { on: 'pull_request.labeled', label: 'agent:review', kind: 'review' },

@@ -44,7 +44,11 @@ for (const [net, prefix] of [
 
 /** Lower case, without a trailing dot or IPv6 brackets. */
 export function normaliseHost(host: string): string {
-  return host.trim().toLowerCase().replace(/\.$/, '').replace(/^\[(.*)\]$/, '$1');
+  return host
+    .trim()
+    .toLowerCase()
+    .replace(/\.$/, '')
+    .replace(/^\[(.*)\]$/, '$1');
 }
 
 /** Whether `host` (a name, not an address) is on the list; wildcards match strictly below their domain. */
@@ -84,5 +88,8 @@ export function judgeAddress(list: Pick<Allowlist, 'allowPrivate'>, host: string
     allowed.addSubnet(net, Number(prefix || (netFamily === 'ipv6' ? 128 : 32)), netFamily);
   }
   if (allowed.check(address, family)) return { allowed: true };
-  return { allowed: false, reason: `${normaliseHost(host)} resolves to ${given}, a private, loopback or link-local address (EGRESS_ALLOW_PRIVATE lists ranges that may be reached)` };
+  return {
+    allowed: false,
+    reason: `${normaliseHost(host)} resolves to ${given}, a private, loopback or link-local address (EGRESS_ALLOW_PRIVATE lists ranges that may be reached)`,
+  };
 }

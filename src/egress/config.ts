@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { priceTableSchema } from '../core/spend.js';
 
 /** Where the proxy listens inside its container, and where workers find it (a volume mounted read-only). */
 export const EGRESS_SOCKET_DIR = '/run/berth-egress';
@@ -29,6 +30,18 @@ export const egressEnvSchema = z.object({
         return z.NEVER;
       }
     }),
+  EGRESS_PRICES_JSON: z
+    .string()
+    .default('{}')
+    .transform((text, ctx) => {
+      try {
+        return priceTableSchema.parse(JSON.parse(text));
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not a price table: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+    })
+    .describe("The operator's model prices (MODEL_PRICES_FILE), for USD budgets."),
   EGRESS_EXTRA_CA: z.string().optional(),
   EGRESS_SOCKET: z.string().default(EGRESS_SOCKET),
   /** A TCP port as well (benchmarks, tests on loopback); 0: none. */
@@ -41,6 +54,7 @@ export type EgressConfig = z.output<typeof egressEnvSchema>;
 
 export function parseEgressConfig(env: NodeJS.ProcessEnv): EgressConfig {
   const parsed = egressEnvSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`berth-egress: invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`berth-egress: invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }

@@ -17,6 +17,18 @@ export const grantSchema = z.object({
   providers: z.array(z.string()),
   /** Expiry, ms since epoch. */
   expiresAt: z.number().int(),
+  /**
+   * The task's model budget, and what its earlier attempts spent: retries draw on one budget. The
+   * proxy refuses model calls once this attempt's spend (by its price table) brings the total to it.
+   */
+  budget: z
+    .object({
+      tokens: z.number().nonnegative().optional(),
+      usd: z.number().nonnegative().optional(),
+      spentTokens: z.number().nonnegative(),
+      spentUsd: z.number().nonnegative(),
+    })
+    .optional(),
   /** `setup`: the wider grant of SETUP_COMMAND_<KIND>, given back when the setup ends. */
   phase: z.enum(['setup', 'agent']).optional(),
 });

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EgressDecision, EgressEntry, Usage } from '../core/egress-record.js';
-import { addUsage, NO_USAGE } from './usage.js';
+import { addUsage, EMPTY_USAGE, type ModelUsage } from '../core/spend.js';
 
 /** What the proxy knows of one attempt: what it reached, what was refused, what its model calls used. */
 export interface AttemptEgress {
@@ -10,6 +10,10 @@ export interface AttemptEgress {
   /** Refusals by host, the check run's "blocked: 3 requests to evil.example". */
   refusedHosts: Record<string, number>;
   usage: Usage;
+  /** The same usage per model (`unknown` when a response named none), for its price. */
+  byModel: ModelUsage;
+  /** Set once the proxy refused a model call because the task's budget was spent: why. */
+  budgetExceeded?: string;
   /** The latest entries, at most ENTRY_CAP (the counts keep the whole story). */
   entries: EgressEntry[];
   updatedAt: number;
@@ -17,6 +21,8 @@ export interface AttemptEgress {
 
 const ENTRY_CAP = 500;
 const HOST_CAP = 50;
+/** Models per attempt kept apart; any more are counted in the total only. */
+const MODEL_CAP = 20;
 
 /**
  * Per-attempt records, kept in memory and written to `dir` (the proxy's own volume, which no worker
@@ -46,10 +52,25 @@ export class EgressLedger {
     this.touch(record);
   }
 
-  addUsage(attempt: string, usage: Partial<Usage>): void {
+  addUsage(attempt: string, usage: Partial<Usage>, model: string | null): void {
     const record = this.get(attempt);
     record.usage = addUsage(record.usage, usage);
+    const name = model ?? 'unknown';
+    if (name in record.byModel || Object.keys(record.byModel).length < MODEL_CAP) record.byModel[name] = addUsage(record.byModel[name] ?? EMPTY_USAGE, usage);
     this.touch(record);
+  }
+
+  /** The budget stopped this attempt's model calls. */
+  overBudget(attempt: string, reason: string): void {
+    const record = this.get(attempt);
+    if (record.budgetExceeded) return;
+    record.budgetExceeded = reason;
+    this.touch(record);
+  }
+
+  /** Attempts whose budget is spent, of those recorded in this process's lifetime or still in memory. */
+  overBudgetAttempts(): string[] {
+    return [...this.attempts.values()].filter((r) => r.budgetExceeded).map((r) => r.attempt);
   }
 
   /** The attempt's record, from memory or, after a restart, from its file. */
@@ -83,7 +104,16 @@ export class EgressLedger {
   private get(attempt: string): AttemptEgress {
     let record = this.attempts.get(attempt);
     if (!record) {
-      record = this.read(attempt) ?? { attempt, counts: { allowed: 0, refused: 0 }, refusedHosts: {}, usage: { ...NO_USAGE }, entries: [], updatedAt: Date.now() };
+      record = this.read(attempt) ?? {
+        attempt,
+        counts: { allowed: 0, refused: 0 },
+        refusedHosts: {},
+        usage: { ...EMPTY_USAGE },
+        byModel: {},
+        entries: [],
+        updatedAt: Date.now(),
+      };
+      record.byModel ??= {}; // a record written by a proxy before per-model usage
       this.attempts.set(attempt, record);
     }
     return record;

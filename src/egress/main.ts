@@ -19,6 +19,7 @@ const options = {
   secrets: config.EGRESS_SECRETS,
   adminToken: config.EGRESS_ADMIN_TOKEN,
   providers: config.EGRESS_PROVIDERS_JSON,
+  prices: config.EGRESS_PRICES_JSON,
   ledger,
   revocations: new Revocations(config.EGRESS_STATE_DIR),
   logger,
@@ -32,7 +33,10 @@ await new Promise<void>((resolve) => onSocket.listen(config.EGRESS_SOCKET, resol
 chmodSync(config.EGRESS_SOCKET, 0o666);
 const onPort = config.EGRESS_LISTEN_PORT ? createEgressProxy(options) : null;
 if (onPort) await new Promise<void>((resolve) => onPort.listen(config.EGRESS_LISTEN_PORT, config.EGRESS_LISTEN_HOST, resolve));
-logger.info({ socket: config.EGRESS_SOCKET, port: config.EGRESS_LISTEN_PORT || undefined, providers: config.EGRESS_PROVIDERS_JSON.map((p) => p.name) }, 'egress proxy listening');
+logger.info(
+  { socket: config.EGRESS_SOCKET, port: config.EGRESS_LISTEN_PORT || undefined, providers: config.EGRESS_PROVIDERS_JSON.map((p) => p.name) },
+  'egress proxy listening',
+);
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'egress proxy shutting down after an error');

@@ -11,6 +11,7 @@ import type { EgressEntry } from '../core/egress-record.js';
 import type { EgressLedger } from './ledger.js';
 import type { Revocations } from './revocations.js';
 import { UsageTap } from './usage.js';
+import { budgetReached, spendOf, type PriceTable } from '../core/spend.js';
 
 /** A model provider berth's proxy calls with the operator's key. */
 export interface ModelProvider {
@@ -28,6 +29,8 @@ export interface ProxyOptions {
   /** Reads an attempt's record: `GET /_berth/attempts/<attempt>` with this in `x-berth-admin`. */
   adminToken: string;
   providers: ModelProvider[];
+  /** The operator's prices, for USD budgets (none: only token budgets bite). */
+  prices?: PriceTable;
   ledger: EgressLedger;
   /** Credentials given back early (a setup phase's); refused from then on. */
   revocations: Revocations;
@@ -58,7 +61,7 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
 
   const authenticate = (header: string | undefined): { grant: Grant; credential: string } | { status: number; reason: string } => {
     const match = /^Basic\s+(.+)$/i.exec(header ?? '');
-    if (!match) return { status: 407, reason: 'the proxy needs this attempt\'s credential (HTTPS_PROXY as berth set it)' };
+    if (!match) return { status: 407, reason: "the proxy needs this attempt's credential (HTTPS_PROXY as berth set it)" };
     const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
     const credential = decoded.slice(decoded.indexOf(':') + 1);
     const verified = check(credential);
@@ -66,8 +69,10 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
   };
   const check = (credential: string): ReturnType<typeof verifyGrant> => {
     const verified = verifyGrant(credential, options.secrets);
-    if (verified.ok && options.revocations.has(credential)) return { ok: false, reason: `the ${verified.grant.phase ?? 'attempt'} credential of ${verified.grant.attempt} was given back` };
-    if (verified.ok && options.revocations.ended(verified.grant.attempt)) return { ok: false, reason: `attempt ${verified.grant.attempt} has ended; its credential died with it` };
+    if (verified.ok && options.revocations.has(credential))
+      return { ok: false, reason: `the ${verified.grant.phase ?? 'attempt'} credential of ${verified.grant.attempt} was given back` };
+    if (verified.ok && options.revocations.ended(verified.grant.attempt))
+      return { ok: false, reason: `attempt ${verified.grant.attempt} has ended; its credential died with it` };
     return verified;
   };
 
@@ -116,6 +121,11 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
       response.writeHead(record ? 200 : 404, { 'content-type': 'application/json' });
       return void response.end(JSON.stringify(record));
     }
+    if (url === '/_berth/over-budget') {
+      if (request.headers['x-berth-admin'] !== options.adminToken) return refuse(response, 403, 'berth egress: not berth');
+      response.writeHead(200, { 'content-type': 'application/json' });
+      return void response.end(JSON.stringify(options.ledger.overBudgetAttempts()));
+    }
     if (url.startsWith(MODEL_PATH)) return model(request, response);
     if (url === '/_berth/narrow' && request.method === 'POST') {
       // The worker's entrypoint gives back its setup credential before the agent starts.
@@ -126,7 +136,8 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
       response.writeHead(204);
       return void response.end();
     }
-    if (!/^http:\/\//i.test(url)) return refuse(response, 400, 'berth egress: send requests through the proxy as a proxy (absolute URL), or to /model/<provider>/ for a model API');
+    if (!/^http:\/\//i.test(url))
+      return refuse(response, 400, 'berth egress: send requests through the proxy as a proxy (absolute URL), or to /model/<provider>/ for a model API');
     const auth = authenticate(request.headers['proxy-authorization']);
     if ('status' in auth) return refuse(response, auth.status, `berth egress: ${auth.reason}`, { 'proxy-authenticate': 'Basic realm="berth-egress"' });
     const target = new URL(url);
@@ -138,8 +149,17 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
     }
     const headers = forwardHeaders(request.headers);
     headers.host = target.host;
-    const upstream = http.request({ host: admitted.address, port, method: request.method, path: `${target.pathname}${target.search}`, headers, timeout: connectTimeoutMs });
-    await relay(request, response, upstream, (bytesIn, bytesOut) => note(auth.grant, { via: 'http', host: normaliseHost(target.hostname), port, decision: 'allowed', bytesIn, bytesOut }));
+    const upstream = http.request({
+      host: admitted.address,
+      port,
+      method: request.method,
+      path: `${target.pathname}${target.search}`,
+      headers,
+      timeout: connectTimeoutMs,
+    });
+    await relay(request, response, upstream, (bytesIn, bytesOut) =>
+      note(auth.grant, { via: 'http', host: normaliseHost(target.hostname), port, decision: 'allowed', bytesIn, bytesOut }),
+    );
   }
 
   async function model(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
@@ -151,8 +171,23 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
     if (!verified.ok) return refuse(response, 401, `berth egress: ${verified.reason} (the model API key in a worker is its attempt credential)`);
     const grant = verified.grant;
     if (!provider || !grant.providers.includes(name)) {
-      note(grant, { via: 'model', host: name, port: 0, decision: 'refused', reason: `model provider '${name}' is not configured for this task`, bytesIn: 0, bytesOut: 0 });
+      note(grant, {
+        via: 'model',
+        host: name,
+        port: 0,
+        decision: 'refused',
+        reason: `model provider '${name}' is not configured for this task`,
+        bytesIn: 0,
+        bytesOut: 0,
+      });
       return refuse(response, 403, `berth egress: model provider '${name}' is not configured for this task (EGRESS_PROVIDERS)`);
+    }
+    const spent = budgetSpent(grant);
+    if (spent) {
+      options.ledger.overBudget(grant.attempt, spent);
+      note(grant, { via: 'model', host: name, port: 0, decision: 'refused', reason: `budget: ${spent}`, bytesIn: 0, bytesOut: 0 });
+      // 400, not 429: SDKs retry a 429, and a spent budget does not come back.
+      return budgetRefusal(response, provider.api, `berth: this task's model budget is spent (${spent}); no more model calls for it`);
     }
     const base = new URL(provider.url);
     const target = new URL(`${base.pathname.replace(/\/$/, '')}${rest.slice(name.length) || '/'}`, base);
@@ -165,13 +200,34 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
     const client = target.protocol === 'https:' ? https : http;
     const upstream = client.request(target, { method: request.method, headers, timeout: connectTimeoutMs, ...(ca ? { ca } : {}) });
     let tap: UsageTap | null = null;
-    await relay(request, response, upstream, (bytesIn, bytesOut) => {
-      note(grant, { via: 'model', host: target.hostname, port: Number(target.port || (target.protocol === 'https:' ? 443 : 80)), decision: 'allowed', bytesIn, bytesOut });
-      if (tap) options.ledger.addUsage(grant.attempt, tap.end());
-    }, (upstreamResponse) => {
-      tap = new UsageTap(String(upstreamResponse.headers['content-type'] ?? ''));
-      return (chunk) => tap!.write(chunk);
-    });
+    await relay(
+      request,
+      response,
+      upstream,
+      (bytesIn, bytesOut) => {
+        note(grant, {
+          via: 'model',
+          host: target.hostname,
+          port: Number(target.port || (target.protocol === 'https:' ? 443 : 80)),
+          decision: 'allowed',
+          bytesIn,
+          bytesOut,
+        });
+        if (tap) options.ledger.addUsage(grant.attempt, tap.end(), tap.model);
+      },
+      (upstreamResponse) => {
+        tap = new UsageTap(String(upstreamResponse.headers['content-type'] ?? ''));
+        return (chunk) => tap!.write(chunk);
+      },
+    );
+  }
+
+  /** Why the task's budget is spent, counting its earlier attempts; null while it is not. */
+  function budgetSpent(grant: Grant): string | null {
+    if (!grant.budget) return null;
+    const record = options.ledger.read(grant.attempt);
+    const now = spendOf(record?.byModel ?? {}, options.prices ?? {});
+    return budgetReached(grant.budget, { tokens: grant.budget.spentTokens + now.tokens, usd: grant.budget.spentUsd + now.usd, unpriced: now.unpriced });
   }
 
   server.on('connect', (request: http.IncomingMessage, client: Duplex, head: Buffer) => {
@@ -184,12 +240,17 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
   async function tunnel(request: http.IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
     client.on('error', () => {});
     const auth = authenticate(request.headers['proxy-authorization']);
-    if ('status' in auth) return void client.end(`HTTP/1.1 ${auth.status} Proxy Authentication Required\r\nproxy-authenticate: Basic realm="berth-egress"\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nberth egress: ${auth.reason}\n`);
+    if ('status' in auth)
+      return void client.end(
+        `HTTP/1.1 ${auth.status} Proxy Authentication Required\r\nproxy-authenticate: Basic realm="berth-egress"\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nberth egress: ${auth.reason}\n`,
+      );
     const { host, port } = splitAuthority(request.url ?? '');
     const admitted = await admit(auth.grant, host, port);
     if ('refused' in admitted) {
       note(auth.grant, { via: 'connect', host: normaliseHost(host), port, decision: 'refused', reason: admitted.refused, bytesIn: 0, bytesOut: 0 });
-      return void client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-berth-egress: refused\r\nconnection: close\r\n\r\nberth egress refused ${host}:${port}: ${admitted.refused}\n`);
+      return void client.end(
+        `HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-berth-egress: refused\r\nconnection: close\r\n\r\nberth egress refused ${host}:${port}: ${admitted.refused}\n`,
+      );
     }
     const upstream = net.connect({ host: admitted.address, port, timeout: connectTimeoutMs, noDelay: true });
     upstream.once('connect', () => {
@@ -206,8 +267,17 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
       if (done) return;
       done = true;
       const bytesIn = upstream.bytesRead;
-      note(auth.grant, { via: 'connect', host: normaliseHost(host), port, decision: 'allowed', bytesIn, bytesOut: upstream.bytesWritten, ...(error && bytesIn === 0 ? { reason: `upstream: ${error.message}` } : {}) });
-      if (error && bytesIn === 0 && !client.destroyed) client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nberth egress: ${host}:${port}: ${error.message}\n`);
+      note(auth.grant, {
+        via: 'connect',
+        host: normaliseHost(host),
+        port,
+        decision: 'allowed',
+        bytesIn,
+        bytesOut: upstream.bytesWritten,
+        ...(error && bytesIn === 0 ? { reason: `upstream: ${error.message}` } : {}),
+      });
+      if (error && bytesIn === 0 && !client.destroyed)
+        client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nberth egress: ${host}:${port}: ${error.message}\n`);
       else client.destroy();
       upstream.destroy();
     };
@@ -284,4 +354,14 @@ export function splitAuthority(authority: string): { host: string; port: number 
   const match = /^\[([^\]]+)\]:(\d+)$/.exec(authority) ?? /^([^:]+):(\d+)$/.exec(authority);
   if (!match) return { host: authority, port: 443 };
   return { host: match[1]!, port: Number(match[2]) };
+}
+
+/** A refusal in the provider's own error shape, so the agent's SDK shows berth's words. */
+function budgetRefusal(response: http.ServerResponse, api: ModelProvider['api'], message: string): void {
+  const body =
+    api === 'anthropic'
+      ? { type: 'error', error: { type: 'invalid_request_error', message } }
+      : { error: { message, type: 'invalid_request_error', code: 'berth_budget_exceeded' } };
+  response.writeHead(400, { 'content-type': 'application/json', 'x-berth-egress': 'budget' });
+  response.end(JSON.stringify(body));
 }

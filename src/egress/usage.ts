@@ -7,18 +7,6 @@ import type { Usage } from '../core/egress-record.js';
  * Responses and Chat Completions APIs.
  */
 
-export const NO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, requests: 0 };
-
-export function addUsage(a: Usage, b: Partial<Usage>): Usage {
-  return {
-    inputTokens: a.inputTokens + (b.inputTokens ?? 0),
-    outputTokens: a.outputTokens + (b.outputTokens ?? 0),
-    cacheReadTokens: a.cacheReadTokens + (b.cacheReadTokens ?? 0),
-    cacheWriteTokens: a.cacheWriteTokens + (b.cacheWriteTokens ?? 0),
-    requests: a.requests + (b.requests ?? 0),
-  };
-}
-
 type Raw = Record<string, unknown>;
 const num = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0);
 
@@ -28,12 +16,22 @@ export function usageFrom(raw: unknown): Partial<Usage> {
   const u = raw as Raw;
   const openai = 'prompt_tokens' in u || 'input_tokens_details' in u || 'completion_tokens' in u;
   if (!openai) {
-    return { inputTokens: num(u.input_tokens), outputTokens: num(u.output_tokens), cacheReadTokens: num(u.cache_read_input_tokens), cacheWriteTokens: num(u.cache_creation_input_tokens) };
+    return {
+      inputTokens: num(u.input_tokens),
+      outputTokens: num(u.output_tokens),
+      cacheReadTokens: num(u.cache_read_input_tokens),
+      cacheWriteTokens: num(u.cache_creation_input_tokens),
+    };
   }
   // OpenAI counts cached tokens inside the input (prompt) count.
   const cached = num(((u.input_tokens_details ?? u.prompt_tokens_details ?? {}) as Raw).cached_tokens);
   const input = num(u.input_tokens) || num(u.prompt_tokens);
-  return { inputTokens: Math.max(0, input - cached), outputTokens: num(u.output_tokens) || num(u.completion_tokens), cacheReadTokens: cached, cacheWriteTokens: 0 };
+  return {
+    inputTokens: Math.max(0, input - cached),
+    outputTokens: num(u.output_tokens) || num(u.completion_tokens),
+    cacheReadTokens: cached,
+    cacheWriteTokens: 0,
+  };
 }
 
 /**
@@ -42,13 +40,18 @@ export function usageFrom(raw: unknown): Partial<Usage> {
  */
 export class UsageTap {
   private usage: Partial<Usage> = {};
+  /** The model the response names (for its price); null when it named none. */
+  model: string | null = null;
   private buffer = '';
   private json: Buffer[] = [];
   private jsonBytes = 0;
   private readonly sse: boolean;
   private readonly decoder = new StringDecoder('utf8');
 
-  constructor(contentType: string, private readonly maxJsonBytes = 4 << 20) {
+  constructor(
+    contentType: string,
+    private readonly maxJsonBytes = 4 << 20,
+  ) {
     this.sse = contentType.includes('text/event-stream');
   }
 
@@ -86,6 +89,7 @@ export class UsageTap {
       try {
         const body = JSON.parse(Buffer.concat(this.json).toString('utf8')) as Raw;
         this.usage = usageFrom(body.usage ?? (body.response as Raw | undefined)?.usage);
+        this.noteModel(body.model ?? (body.response as Raw | undefined)?.model);
       } catch {
         // Not JSON (an error page): nothing to meter.
       }
@@ -108,17 +112,26 @@ export class UsageTap {
       return;
     }
     // Anthropic: message_start carries input (and cache) usage, message_delta the final output count.
+    this.noteModel(body.model ?? (body.message as Raw | undefined)?.model ?? (body.response as Raw | undefined)?.model);
     if (body.type === 'message_start') {
       const message = usageFrom((body.message as Raw | undefined)?.usage);
       this.usage = { ...this.usage, ...message };
     } else if (body.type === 'message_delta') {
       const delta = usageFrom(body.usage);
-      this.usage = { ...this.usage, outputTokens: delta.outputTokens ?? this.usage.outputTokens, ...(delta.inputTokens ? { inputTokens: delta.inputTokens } : {}) };
+      this.usage = {
+        ...this.usage,
+        outputTokens: delta.outputTokens ?? this.usage.outputTokens,
+        ...(delta.inputTokens ? { inputTokens: delta.inputTokens } : {}),
+      };
     } else if (body.type === 'response.completed') {
       this.usage = usageFrom((body.response as Raw | undefined)?.usage);
     } else if (body.usage) {
       // Chat Completions with stream_options.include_usage: the last chunk.
       this.usage = usageFrom(body.usage);
     }
+  }
+
+  private noteModel(model: unknown): void {
+    if (this.model === null && typeof model === 'string' && model) this.model = model.slice(0, 100);
   }
 }

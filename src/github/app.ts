@@ -61,7 +61,12 @@ export class GithubApp {
       const { data } = await this.appRequest('POST /app/installations/{installation_id}/access_tokens', { installation_id: installationId, ...scope });
       return data.token;
     }
-    const { token } = await this.auth({ type: 'installation', installationId, repositoryNames: scope.repositories, ...(scope.permissions ? { permissions: scope.permissions } : {}) });
+    const { token } = await this.auth({
+      type: 'installation',
+      installationId,
+      repositoryNames: scope.repositories,
+      ...(scope.permissions ? { permissions: scope.permissions } : {}),
+    });
     return token;
   }
 
@@ -76,7 +81,13 @@ export class GithubApp {
    * Runs `use` with a token minted for it alone (one repository, `permissions`), revoked when it is
    * done: a token that outlives its use is one more thing to leak.
    */
-  async withFreshToken<T>(repo: string, installationId: number | undefined, permissions: TokenPermissions, use: (request: RepoRequest) => Promise<T>, onRevokeFailed?: (error: unknown) => void): Promise<T> {
+  async withFreshToken<T>(
+    repo: string,
+    installationId: number | undefined,
+    permissions: TokenPermissions,
+    use: (request: RepoRequest) => Promise<T>,
+    onRevokeFailed?: (error: unknown) => void,
+  ): Promise<T> {
     const id = await this.installationFor(repo, installationId);
     const token = await this.token(repo, id, permissions, { fresh: true });
     try {

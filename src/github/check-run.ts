@@ -34,7 +34,8 @@ function duration(view: TaskView): string | null {
 /** The agent's own summary: `result.summary` when it gave one, else a string result. */
 function agentSummaryText(result: unknown): string | null {
   if (typeof result === 'string' && result.trim()) return result.trim();
-  if (result && typeof result === 'object' && typeof (result as { summary?: unknown }).summary === 'string') return (result as { summary: string }).summary.trim() || null;
+  if (result && typeof result === 'object' && typeof (result as { summary?: unknown }).summary === 'string')
+    return (result as { summary: string }).summary.trim() || null;
   return null;
 }
 
@@ -145,7 +146,12 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
 
 function facts(view: TaskView): string {
   const took = duration(view);
-  return [`- Task: \`${view.id}\``, `- Attempts used: ${view.attempts} of ${view.maxAttempts}`, ...(took ? [`- Duration: ${took}`] : []), ...egressFacts(view)].join('\n');
+  return [
+    `- Task: \`${view.id}\``,
+    `- Attempts used: ${view.attempts} of ${view.maxAttempts}`,
+    ...(took ? [`- Duration: ${took}`] : []),
+    ...egressFacts(view),
+  ].join('\n');
 }
 
 /** "Egress: 12 allowed; blocked: 3 requests to evil.example", and the model usage the proxy metered. */
@@ -156,9 +162,14 @@ export function egressFacts(view: Pick<TaskView, 'egress'>): string[] {
     .sort((a, b) => b[1] - a[1])
     .slice(0, 5)
     .map(([host, count]) => `${count} request${count === 1 ? '' : 's'} to ${codeSpan(host)}`);
-  const lines = [`- Egress: ${egress.allowed} allowed${egress.refused ? `; blocked: ${blocked.join(', ')}${Object.keys(egress.refusedHosts).length > 5 ? ', …' : ''}` : ', none blocked'}`];
+  const lines = [
+    `- Egress: ${egress.allowed} allowed${egress.refused ? `; blocked: ${blocked.join(', ')}${Object.keys(egress.refusedHosts).length > 5 ? ', …' : ''}` : ', none blocked'}`,
+  ];
   const u = egress.usage;
-  if (u.requests > 0) lines.push(`- Model usage: ${u.inputTokens} input, ${u.outputTokens} output tokens${u.cacheReadTokens || u.cacheWriteTokens ? ` (cache: ${u.cacheReadTokens} read, ${u.cacheWriteTokens} written)` : ''} in ${u.requests} request${u.requests === 1 ? '' : 's'}`);
+  if (u.requests > 0)
+    lines.push(
+      `- Model usage: ${u.inputTokens} input, ${u.outputTokens} output tokens${u.cacheReadTokens || u.cacheWriteTokens ? ` (cache: ${u.cacheReadTokens} read, ${u.cacheWriteTokens} written)` : ''} in ${u.requests} request${u.requests === 1 ? '' : 's'}`,
+    );
   return lines;
 }
 

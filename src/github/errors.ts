@@ -11,7 +11,10 @@ export type GithubFailure =
 
 export function classifyGithubError(error: unknown, now = Date.now()): GithubFailure {
   const status = (error as { status?: number } | null)?.status;
-  const headers = ((error as { response?: { headers?: Record<string, string | number | undefined> } } | null)?.response?.headers ?? {}) as Record<string, string | number | undefined>;
+  const headers = ((error as { response?: { headers?: Record<string, string | number | undefined> } } | null)?.response?.headers ?? {}) as Record<
+    string,
+    string | number | undefined
+  >;
   if (status === 403 || status === 429) {
     const retryAfter = Number(headers['retry-after']);
     if (Number.isFinite(retryAfter) && retryAfter >= 0) return { kind: 'rate-limited', retryAt: now + retryAfter * 1000, status };

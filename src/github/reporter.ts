@@ -92,13 +92,21 @@ export function startReporter(deps: ReporterDeps): Worker<ReportJob> {
  * for a repository outside the trust scope: a task from the API or the board for some other
  * repository gets no check run, no comment, no token.
  */
-async function withReportToken(deps: ReporterDeps, taskId: string, repo: string, installationId: number | undefined, use: (github: RepoRequest) => Promise<void>): Promise<void> {
+async function withReportToken(
+  deps: ReporterDeps,
+  taskId: string,
+  repo: string,
+  installationId: number | undefined,
+  use: (github: RepoRequest) => Promise<void>,
+): Promise<void> {
   const outOfScope = scopeRefusal(deps.trust, { repo, owner: splitRepo(repo)[0], ...(installationId !== undefined ? { installationId } : {}) });
   if (outOfScope) {
     deps.logger.info({ taskId, repo }, `not reported to GitHub: ${outOfScope} (trust in the rules file)`);
     return;
   }
-  await deps.app.withFreshToken(repo, installationId, REPORT_PERMISSIONS, use, (error) => deps.logger.warn({ err: error, taskId }, 'revoking a report token failed; it expires within the hour'));
+  await deps.app.withFreshToken(repo, installationId, REPORT_PERMISSIONS, use, (error) =>
+    deps.logger.warn({ err: error, taskId }, 'revoking a report token failed; it expires within the hour'),
+  );
 }
 
 async function react(deps: ReporterDeps, job: Extract<ReportJob, { type: 'react' }>): Promise<void> {
@@ -136,7 +144,14 @@ async function sync(deps: ReporterDeps, job: Job<Extract<ReportJob, { type: 'syn
   }
 }
 
-async function syncCheckRun(deps: ReporterDeps, github: RepoRequest, view: TaskView, sha: string, logTail: string[], details: string | undefined): Promise<void> {
+async function syncCheckRun(
+  deps: ReporterDeps,
+  github: RepoRequest,
+  view: TaskView,
+  sha: string,
+  logTail: string[],
+  details: string | undefined,
+): Promise<void> {
   const [owner, repo] = splitRepo(view.repo);
   const body = renderCheckRun(view, { logTail, detailsUrl: details });
   let id = (await deps.record.read(view.id)).checkRunId;
@@ -158,7 +173,14 @@ async function syncCheckRun(deps: ReporterDeps, github: RepoRequest, view: TaskV
 /** A check run this App made for this task on this commit, if any (found by external_id). */
 async function findCheckRun(deps: ReporterDeps, github: RepoRequest, view: TaskView, sha: string): Promise<number | undefined> {
   const [owner, repo] = splitRepo(view.repo);
-  const { data } = await github('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', { owner, repo, ref: sha, check_name: checkRunName(view.kind), filter: 'all', per_page: 100 });
+  const { data } = await github('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', {
+    owner,
+    repo,
+    ref: sha,
+    check_name: checkRunName(view.kind),
+    filter: 'all',
+    per_page: 100,
+  });
   const mine = data.check_runs.find((run) => run.external_id === view.id && (run.app?.id === undefined || String(run.app.id) === deps.app.appId));
   return mine ? Number(mine.id) : undefined;
 }
@@ -169,7 +191,14 @@ async function syncIssueComment(deps: ReporterDeps, github: RepoRequest, view: T
   const [owner, repo] = splitRepo(view.repo);
   const marker = commentMarker(view.id);
   for (let page = 1; page <= 10; page++) {
-    const { data } = await github('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, since: view.createdAt, per_page: 100, page });
+    const { data } = await github('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+      owner,
+      repo,
+      issue_number: view.number!,
+      since: view.createdAt,
+      per_page: 100,
+      page,
+    });
     // Only a comment the App itself made counts: anyone can post the marker to suppress berth's comment.
     const mine = data.find((comment) => comment.body?.includes(marker) && String(comment.performed_via_github_app?.id) === deps.app.appId);
     if (mine) {

@@ -111,12 +111,15 @@ async function deepenToMergeBase(run: (args: string[]) => Promise<string>, baseR
 /** Not found or no access will not change by retrying; anything else (network, 5xx) may. */
 export function classifyCheckoutError(repo: string, error: unknown): CheckoutResult & { ok: false } {
   const text = error instanceof GitError ? error.stderr : String((error as Error)?.message ?? error);
-  const last = error instanceof GitError ? error.message : text.split('\n').pop() ?? '';
+  const last = error instanceof GitError ? error.message : (text.split('\n').pop() ?? '');
   // The status wins over any text a server sent with it.
   if (/returned error: (5\d\d|429)/.test(text)) return { ok: false, exitCode: EXIT.tempFail, error: `checkout: ${last}` };
-  if (/repository '.*' not found|Repository not found|returned error: 404/i.test(text)) return { ok: false, exitCode: EXIT.noRetry, error: `checkout: repository ${repo} not found or no access` };
-  if (/Authentication failed|returned error: 40[13]|could not read Username|terminal prompts disabled/i.test(text)) return { ok: false, exitCode: EXIT.noRetry, error: `checkout: no access to ${repo} (the token was refused)` };
-  if (/couldn't find remote ref|not our ref|unadvertised object|did not match any|invalid reference/i.test(text)) return { ok: false, exitCode: EXIT.noRetry, error: `checkout: ${last}` };
+  if (/repository '.*' not found|Repository not found|returned error: 404/i.test(text))
+    return { ok: false, exitCode: EXIT.noRetry, error: `checkout: repository ${repo} not found or no access` };
+  if (/Authentication failed|returned error: 40[13]|could not read Username|terminal prompts disabled/i.test(text))
+    return { ok: false, exitCode: EXIT.noRetry, error: `checkout: no access to ${repo} (the token was refused)` };
+  if (/couldn't find remote ref|not our ref|unadvertised object|did not match any|invalid reference/i.test(text))
+    return { ok: false, exitCode: EXIT.noRetry, error: `checkout: ${last}` };
   if (/ENOSPC|No space left/i.test(text)) return { ok: false, exitCode: EXIT.noRetry, error: 'checkout: no space left in /work (raise WORKER_TMPFS_SIZE)' };
   return { ok: false, exitCode: EXIT.tempFail, error: `checkout: ${last}` };
 }

@@ -6,7 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 
-const task = JSON.parse(readFileSync(process.env.BERTH_TASK_FILE ?? '/work/task.json', 'utf8')) as { repo: string; kind: string; prompt?: string; attempt: number };
+const task = JSON.parse(readFileSync(process.env.BERTH_TASK_FILE ?? '/work/task.json', 'utf8')) as {
+  repo: string;
+  kind: string;
+  prompt?: string;
+  attempt: number;
+};
 const seconds = Number(task.prompt?.match(/^\d+$/)?.[0] ?? process.env.BERTH_DEMO_SECONDS ?? 5);
 console.log(`demo agent: ${task.kind} on ${task.repo}, attempt ${task.attempt}, working for ${seconds}s`);
 let elapsed = 0;

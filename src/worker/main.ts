@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { z } from 'zod';
 import { EXIT } from '../core/exit-codes.js';
-import { workerTaskSchema } from '../core/task.js';
+import { workerTaskSchema, type WorkerTask } from '../core/task.js';
 import { formatResultLine } from '../core/worker-protocol.js';
 import { runAgent } from './run-agent.js';
 import { checkout } from './checkout.js';
@@ -20,7 +20,7 @@ async function main(): Promise<number> {
     return exitCode;
   };
 
-  let task;
+  let task: WorkerTask;
   try {
     task = workerTaskSchema.parse(JSON.parse(process.env.BERTH_TASK ?? ''));
   } catch (error) {
@@ -33,7 +33,11 @@ async function main(): Promise<number> {
   if (setupArgv === undefined) return fail(EXIT.noRetry, "BERTH_SETUP_COMMAND must be a JSON array of strings (the operator's SETUP_COMMAND_<KIND>)");
 
   // Every backend must give the worker no_new_privs; one that did not is a deployment fault, not the task's.
-  if (noNewPrivsInEffect() === false) return fail(EXIT.noRetry, 'no-new-privileges is not in effect for the worker; refusing to run the agent (the launcher must set it, or start the worker under setpriv --no-new-privs)');
+  if (noNewPrivsInEffect() === false)
+    return fail(
+      EXIT.noRetry,
+      'no-new-privileges is not in effect for the worker; refusing to run the agent (the launcher must set it, or start the worker under setpriv --no-new-privs)',
+    );
 
   let env: NodeJS.ProcessEnv;
   try {
@@ -104,7 +108,10 @@ async function main(): Promise<number> {
 /** An argv as the consumer sends it (a JSON array of strings), or undefined when it is not one. */
 function commandFrom(text: string | undefined): string[] | undefined {
   try {
-    return z.array(z.string()).min(1).parse(JSON.parse(text ?? ''));
+    return z
+      .array(z.string())
+      .min(1)
+      .parse(JSON.parse(text ?? ''));
   } catch {
     return undefined;
   }
@@ -113,7 +120,8 @@ function commandFrom(text: string | undefined): string[] | undefined {
 /** Before the result line, which must stay the worker's last. */
 async function giveBackToken(env: NodeJS.ProcessEnv): Promise<void> {
   const revoked = await revokeOwnToken(env);
-  if (revoked !== 'revoked' && revoked !== 'skipped') process.stderr.write(`berth-worker: could not revoke the installation token (${revoked}); it expires within the hour\n`);
+  if (revoked !== 'revoked' && revoked !== 'skipped')
+    process.stderr.write(`berth-worker: could not revoke the installation token (${revoked}); it expires within the hour\n`);
 }
 
 // Handlers must exist before the agent starts so a SIGTERM is forwarded, not fatal to the worker.

@@ -84,7 +84,11 @@ export function runAgent(run: AgentRun): Promise<WorkerResultLine> {
         exitCode,
         durationMs,
         result: readResult(resultFile, lastLine),
-        ...(oom ? { oomKilled: true, error: 'agent killed by SIGKILL: out of memory (the kernel OOM-killed it at the memory limit)' } : signal ? { error: `agent killed by ${signal}` } : {}),
+        ...(oom
+          ? { oomKilled: true, error: 'agent killed by SIGKILL: out of memory (the kernel OOM-killed it at the memory limit)' }
+          : signal
+            ? { error: `agent killed by ${signal}` }
+            : {}),
       });
     });
   });

@@ -35,18 +35,34 @@ export async function runSetupPhase(options: {
   rmSync(join(options.workDir, 'result.json'), { force: true });
   if (credential && relay) {
     const given = await giveBack(relay, credential);
-    if (given !== true) return { ok: false, exitCode: 75, error: `setup: could not give the setup's egress credential back (${given}); the agent does not run with it around` };
+    if (given !== true)
+      return { ok: false, exitCode: 75, error: `setup: could not give the setup's egress credential back (${given}); the agent does not run with it around` };
   }
-  if (line.exitCode !== 0) return { ok: false, exitCode: line.exitCode === 78 ? 78 : 75, error: `setup: SETUP_COMMAND_${options.task.kind.toUpperCase()} exited with ${line.exitCode}${line.error ? `: ${line.error}` : ''}` };
+  if (line.exitCode !== 0)
+    return {
+      ok: false,
+      exitCode: line.exitCode === 78 ? 78 : 75,
+      error: `setup: SETUP_COMMAND_${options.task.kind.toUpperCase()} exited with ${line.exitCode}${line.error ? `: ${line.error}` : ''}`,
+    };
   return { ok: true };
 }
 
 function giveBack(relay: URL, credential: string): Promise<true | string> {
   return new Promise((resolve) => {
-    const request = http.request({ host: relay.hostname, port: relay.port, method: 'POST', path: '/_berth/narrow', headers: { 'proxy-authorization': `Basic ${Buffer.from(`berth:${credential}`).toString('base64')}` }, timeout: 10_000 }, (response) => {
-      response.resume();
-      resolve(response.statusCode === 204 ? true : `the proxy answered ${response.statusCode}`);
-    });
+    const request = http.request(
+      {
+        host: relay.hostname,
+        port: relay.port,
+        method: 'POST',
+        path: '/_berth/narrow',
+        headers: { 'proxy-authorization': `Basic ${Buffer.from(`berth:${credential}`).toString('base64')}` },
+        timeout: 10_000,
+      },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode === 204 ? true : `the proxy answered ${response.statusCode}`);
+      },
+    );
     request.on('timeout', () => request.destroy(new Error('timed out')));
     request.on('error', (error) => resolve(error.message));
     request.end();

@@ -27,15 +27,34 @@ describe('a real agent CLI from npm on berth’s image', () => {
     image = await ensureWorkerImage();
     redis = await startRedis();
     const ca = '/etc/ssl/certs/ca-certificates.crt';
-    execFileSync(cli, ['build', '--network', 'host', ...(existsSync(ca) ? ['--secret', `id=ca,src=${ca}`] : []), '--build-arg', `BERTH_IMAGE=${image}`, '-f', join(ROOT, 'examples/agent-images/claude-code.Dockerfile'), '-t', derived, join(ROOT, 'examples/agent-images')], {
-      env: { ...process.env, DOCKER_BUILDKIT: '1' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    execFileSync(
+      cli,
+      [
+        'build',
+        '--network',
+        'host',
+        ...(existsSync(ca) ? ['--secret', `id=ca,src=${ca}`] : []),
+        '--build-arg',
+        `BERTH_IMAGE=${image}`,
+        '-f',
+        join(ROOT, 'examples/agent-images/claude-code.Dockerfile'),
+        '-t',
+        derived,
+        join(ROOT, 'examples/agent-images'),
+      ],
+      {
+        env: { ...process.env, DOCKER_BUILDKIT: '1' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
   });
   after(async () => {
     await berth?.close().catch(() => {});
     await redis.stop();
-    await docker.getImage(derived).remove({ force: true }).catch(() => {});
+    await docker
+      .getImage(derived)
+      .remove({ force: true })
+      .catch(() => {});
   });
 
   it("claude --version runs as a berth task, in berth's hardened container spec with no network", async () => {
@@ -44,7 +63,10 @@ describe('a real agent CLI from npm on berth’s image', () => {
     const task = await berth.waitFor(body.id, ['completed', 'failed'], 120_000);
     assert.equal(task.state, 'completed', JSON.stringify(task));
     const { body: logs } = await berth.api('GET', `/api/tasks/${body.id}/logs`);
-    assert.ok(logs.lines.some((line: string) => /^\d+\.\d+\.\d+ \(Claude Code\)$/.test(line)), JSON.stringify(logs.lines));
+    assert.ok(
+      logs.lines.some((line: string) => /^\d+\.\d+\.\d+ \(Claude Code\)$/.test(line)),
+      JSON.stringify(logs.lines),
+    );
   });
 
   it("berth's own image runs Node 24 or newer", async () => {
@@ -54,7 +76,7 @@ describe('a real agent CLI from npm on berth’s image', () => {
     assert.equal(task.state, 'completed', JSON.stringify(task));
     assert.ok(Number(/^v(\d+)\./.exec(logs.lines[0])?.[1]) >= 24, JSON.stringify(logs.lines));
   });
-  it('claude -p answers through berth\'s egress proxy against a fake Anthropic API: the provider sees the real key, the worker only its credential', async () => {
+  it("claude -p answers through berth's egress proxy against a fake Anthropic API: the provider sees the real key, the worker only its credential", async () => {
     const realKey = `sk-ant-agent-cli-${process.pid}-real`;
     const world = await createOutside(image);
     const env = testEnv(redis, derived, {
@@ -75,11 +97,25 @@ describe('a real agent CLI from npm on berth’s image', () => {
       const task = await asker.waitFor(body.id, ['completed', 'failed'], 180_000);
       const { body: logs } = await asker.api('GET', `/api/tasks/${body.id}/logs`);
       assert.equal(task.state, 'completed', `${JSON.stringify(task).slice(0, 1500)}\n${logs.lines.join('\n').slice(-3000)}`);
-      const answer = logs.lines.map((line: string) => { try { return JSON.parse(line); } catch { return null; } }).find((j: { type?: string } | null) => j?.type === 'result');
+      const answer = logs.lines
+        .map((line: string) => {
+          try {
+            return JSON.parse(line);
+          } catch {
+            return null;
+          }
+        })
+        .find((j: { type?: string } | null) => j?.type === 'result');
       assert.ok(answer, logs.lines.join('\n').slice(-2000));
-      assert.match(String(answer.result), /pong/, 'Claude Code printed the fake provider\'s answer');
-      const calls = String(await models.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"')).map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { path: string; apiKey: string | null });
-      assert.ok(calls.some((c) => c.path.startsWith('/v1/messages')), JSON.stringify(calls));
+      assert.match(String(answer.result), /pong/, "Claude Code printed the fake provider's answer");
+      const calls = String(await models.logs({ stdout: true }))
+        .split('\n')
+        .filter((line) => line.includes('"apiKey"'))
+        .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { path: string; apiKey: string | null });
+      assert.ok(
+        calls.some((c) => c.path.startsWith('/v1/messages')),
+        JSON.stringify(calls),
+      );
       for (const call of calls) assert.equal(call.apiKey, realKey, `${call.path} carried the real key, swapped in by the proxy`);
       assert.ok(task.egress.usage.requests >= 1, JSON.stringify(task.egress));
     } finally {

@@ -24,10 +24,22 @@ describe('API: authentication, validation and idempotency (no consumer running)'
     await redis.stop();
   });
 
-  const post = (body: string | undefined, headers: Record<string, string> = {}) => fetch(`${berth.url}/api/tasks`, { method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json', ...headers }, body });
+  const post = (body: string | undefined, headers: Record<string, string> = {}) =>
+    fetch(`${berth.url}/api/tasks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json', ...headers },
+      body,
+    });
 
   it('refuses requests without a token or with a wrong one, and queues nothing', async () => {
-    for (const authorization of [undefined, 'Bearer wrong', `Bearer ${TEST_TOKEN}x`, `Basic ${Buffer.from(`x:${TEST_TOKEN}`).toString('base64')}`, TEST_TOKEN, `bearer ${TEST_TOKEN}`]) {
+    for (const authorization of [
+      undefined,
+      'Bearer wrong',
+      `Bearer ${TEST_TOKEN}x`,
+      `Basic ${Buffer.from(`x:${TEST_TOKEN}`).toString('base64')}`,
+      TEST_TOKEN,
+      `bearer ${TEST_TOKEN}`,
+    ]) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (authorization) headers.authorization = authorization;
       const response = await fetch(`${berth.url}/api/tasks`, { method: 'POST', headers, body: JSON.stringify({ kind: 'echo', repo: 'a/b' }) });
@@ -107,7 +119,16 @@ describe('readiness names the dependency that is down', () => {
     const goodDocker = new DockerLauncher(new Dockerode());
     const badDocker = new DockerLauncher(new Dockerode({ socketPath: '/nonexistent/docker.sock' }));
     const build = (launcher: DockerLauncher) =>
-      buildApi({ config, queue, cancels: new CancelBook(probeRedis, config.QUEUE_NAME, 1000), logger: pino({ level: 'silent' }), probes: [{ name: 'redis', check: async () => void (await probeRedis.ping()) }, { name: 'docker', check: () => launcher.ping() }] });
+      buildApi({
+        config,
+        queue,
+        cancels: new CancelBook(probeRedis, config.QUEUE_NAME, 1000),
+        logger: pino({ level: 'silent' }),
+        probes: [
+          { name: 'redis', check: async () => void (await probeRedis.ping()) },
+          { name: 'docker', check: () => launcher.ping() },
+        ],
+      });
     const good = await build(goodDocker);
     const bad = await build(badDocker);
     try {

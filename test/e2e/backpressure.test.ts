@@ -20,7 +20,11 @@ describe('backpressure instead of unbounded growth', () => {
       MAX_QUEUED_TASKS: '5',
       MAX_QUEUED_PER_REPO: '3',
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'], permission: 'none' }, rules: [{ on: 'pull_request.review_requested', kind: 'echo' }] }),
+      WEBHOOK_RULES_FILE: rulesFile({
+        botLogin: 'octocat',
+        trust: { owners: ['Codertocat'], permission: 'none' },
+        rules: [{ on: 'pull_request.review_requested', kind: 'echo' }],
+      }),
     });
     berth = await startBerth(env, { consumer: false });
   });
@@ -35,7 +39,11 @@ describe('backpressure instead of unbounded growth', () => {
     const first = [];
     for (let i = 0; i < 3; i++) first.push((await submit('octo/a')).status);
     assert.deepEqual(first, [202, 202, 202]);
-    const overRepo = await fetch(`${berth.url}/api/tasks`, { method: 'POST', headers: { authorization: `Bearer ${env.API_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'echo', repo: 'octo/a' }) });
+    const overRepo = await fetch(`${berth.url}/api/tasks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.API_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'echo', repo: 'octo/a' }),
+    });
     assert.equal(overRepo.status, 429);
     assert.equal(overRepo.headers.get('retry-after'), '30');
     assert.match(((await overRepo.json()) as { message: string }).message, /octo\/a has 3 tasks queued \(MAX_QUEUED_PER_REPO=3\)/);
@@ -44,7 +52,9 @@ describe('backpressure instead of unbounded growth', () => {
     assert.equal(overAll.status, 429);
     assert.match(overAll.body.message, /berth has 5 tasks queued \(MAX_QUEUED_TASKS=5\)/);
 
-    const payload = JSON.parse(JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')));
+    const payload = JSON.parse(
+      JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')),
+    );
     payload.requested_reviewer = { login: 'octocat' };
     const hook = await deliver(berth.url, 'pull_request', payload);
     assert.equal(hook.status, 202);
@@ -60,10 +70,17 @@ describe('backpressure instead of unbounded growth', () => {
     const consumer = await startBerth({ ...env, QUEUE_NAME: env.QUEUE_NAME! });
     try {
       await new Promise<void>((resolve) => {
-        const check = async () => ((await berth.queue.getJobCounts('waiting', 'active')).waiting === 0 && (await berth.queue.getJobCounts('active')).active === 0 ? resolve() : setTimeout(check, 200));
+        const check = async () =>
+          (await berth.queue.getJobCounts('waiting', 'active')).waiting === 0 && (await berth.queue.getJobCounts('active')).active === 0
+            ? resolve()
+            : setTimeout(check, 200);
         void check();
       });
-      assert.deepEqual([(await submit('octo/a')).status, (await submit('octo/a')).status, (await submit('octo/a')).status], [202, 202, 202], 'room again once they ran');
+      assert.deepEqual(
+        [(await submit('octo/a')).status, (await submit('octo/a')).status, (await submit('octo/a')).status],
+        [202, 202, 202],
+        'room again once they ran',
+      );
     } finally {
       await consumer.close();
     }
@@ -83,7 +100,11 @@ describe('backpressure instead of unbounded growth', () => {
       assert.match(metrics, /^berth_redis_full_total 1$/m);
       assert.match(metrics, /^berth_redis_memory_used_ratio 0$/m, 'no maxmemory again: the ratio reads 0');
       await admin.config('SET', 'maxmemory', String(used * 2));
-      const ratio = Number(/^berth_redis_memory_used_ratio (\S+)$/m.exec(await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${env.API_TOKEN}` } })).text())![1]);
+      const ratio = Number(
+        /^berth_redis_memory_used_ratio (\S+)$/m.exec(
+          await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${env.API_TOKEN}` } })).text(),
+        )![1],
+      );
       assert.ok(ratio > 0.3 && ratio < 0.9, `ratio ${ratio}`);
     } finally {
       await admin.config('SET', 'maxmemory', '0');

@@ -24,7 +24,16 @@ describe('Bull Board in a real browser', () => {
     berth = await startBerth(testEnv(redis, image, { TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs', BOARD_PASSWORD: PASSWORD }));
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     mkdirSync(OUTPUT, { recursive: true });
   });
@@ -81,6 +90,10 @@ describe('Bull Board in a real browser', () => {
     assert.deepEqual(done!.result, { attempt: 2 });
     await waitUntil(() => recorder.events.filter((e) => e.action === 'create').length === 2, 'second container');
     await recorder.stop();
-    assert.deepEqual(recorder.events.filter((e) => e.action === 'create').map((e) => e.attempt), ['1', '2'], 'Retry ran in a new container');
+    assert.deepEqual(
+      recorder.events.filter((e) => e.action === 'create').map((e) => e.attempt),
+      ['1', '2'],
+      'Retry ran in a new container',
+    );
   });
 });

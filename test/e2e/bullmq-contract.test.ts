@@ -66,10 +66,14 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
   it("moveToWait with the dead holder's token, or '0' once the lock is gone, puts an active job back to wait without counting a stall (reconcile.ts)", async () => {
     const queue = queueOf();
     let started = 0;
-    const worker = workerOf(queue, () => {
-      started++;
-      return new Promise(() => {}); // never finishes: a consumer that died mid-attempt
-    }, { lockDuration: 60_000 });
+    const worker = workerOf(
+      queue,
+      () => {
+        started++;
+        return new Promise(() => {}); // never finishes: a consumer that died mid-attempt
+      },
+      { lockDuration: 60_000 },
+    );
     const job = await queue.add('x', {});
     await waitUntil(() => started === 1, 'active');
     await worker.close(true);
@@ -133,7 +137,11 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
     });
     const job = await queue.add('x', {}, { attempts: 1 });
     await waitUntil(async () => (await queue.getJob(job.id!))!.getState().then((s) => s === 'completed'), 'completed');
-    assert.deepEqual(seen, [[0, 0], [0, 0], [0, 0]]);
+    assert.deepEqual(seen, [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
   });
 
   it('UnrecoverableError fails at once whatever attempts remain (do-not-retry, refused, missing image)', async () => {
@@ -158,7 +166,11 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
     const a = await queue.add('x', {}, { jobId: 'd-1', deduplication: { id: 'repo#1/review' } });
     const b = await queue.add('x', {}, { jobId: 'd-2', deduplication: { id: 'repo#1/review' } });
     assert.equal(b.id, a.id);
-    assert.equal(await client.get(`${queue.toKey('de')}:repo#1/review`), await queue.getDeduplicationJobId('repo#1/review'), 'the deduplication key is `toKey(de):<id>` (the webhook intake reads it)');
+    assert.equal(
+      await client.get(`${queue.toKey('de')}:repo#1/review`),
+      await queue.getDeduplicationJobId('repo#1/review'),
+      'the deduplication key is `toKey(de):<id>` (the webhook intake reads it)',
+    );
     await queue.removeDeduplicationKey('repo#1/review');
     assert.equal((await queue.add('x', {}, { jobId: 'd-3', deduplication: { id: 'repo#1/review' } })).id, 'd-3');
   });
@@ -166,7 +178,16 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
   it('cancelJob aborts the processor with the reason given (cancel and shutdown in consumer.ts)', async () => {
     const queue = queueOf();
     let reason: unknown = null;
-    const worker = workerOf(queue, (_job, _token, signal) => new Promise((_, reject) => signal!.addEventListener('abort', () => ((reason = signal!.reason), reject(new UnrecoverableError('cancelled'))))));
+    const worker = workerOf(
+      queue,
+      (_job, _token, signal) =>
+        new Promise((_, reject) =>
+          signal!.addEventListener('abort', () => {
+            reason = signal!.reason;
+            reject(new UnrecoverableError('cancelled'));
+          }),
+        ),
+    );
     const job = await queue.add('x', {});
     await waitUntil(async () => (await queue.getJob(job.id!))!.getState().then((s) => s === 'active'), 'active');
     assert.equal(worker.cancelJob(job.id!, 'cancel'), true);
@@ -174,7 +195,7 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
     assert.equal(reason, 'cancel');
   });
 
-  it("the tasks waiting to start are the wait and paused lists and the prioritized and delayed sets, by queue.toKey (the webhook intake counts them itself)", async () => {
+  it('the tasks waiting to start are the wait and paused lists and the prioritized and delayed sets, by queue.toKey (the webhook intake counts them itself)', async () => {
     const queue = queueOf();
     await queue.add('x', {});
     await queue.add('x', {}, { priority: 5 });
@@ -182,7 +203,11 @@ describe(`BullMQ contract (bullmq ${JSON.parse(readFileSync(new URL('../../node_
     await queue.pause();
     await queue.add('x', {});
     const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed');
-    const direct = (await client.llen(queue.toKey('wait'))) + (await client.llen(queue.toKey('paused'))) + (await client.zcard(queue.toKey('prioritized'))) + (await client.zcard(queue.toKey('delayed')));
+    const direct =
+      (await client.llen(queue.toKey('wait'))) +
+      (await client.llen(queue.toKey('paused'))) +
+      (await client.zcard(queue.toKey('prioritized'))) +
+      (await client.zcard(queue.toKey('delayed')));
     assert.equal(direct, (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0));
     assert.equal(direct, 4);
   });

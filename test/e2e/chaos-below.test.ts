@@ -49,7 +49,8 @@ describe('chaos below berth: consumer SIGKILLs, a dockerd restart and a Redis re
     let current = consumer();
     await current.ready;
     const ids: string[] = [];
-    for (let i = 0; i < 20; i++) ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: String(3 + (i * 7) % 10) })).body.id);
+    for (let i = 0; i < 20; i++)
+      ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: String(3 + ((i * 7) % 10)) })).body.id);
 
     // The run: each fault fires on something that happened, not on the clock.
     const completed = async () => (await berth.queue.getJobCounts('completed')).completed ?? 0;
@@ -73,7 +74,11 @@ describe('chaos below berth: consumer SIGKILLs, a dockerd restart and a Redis re
     current = consumer();
 
     for (const id of ids) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 180_000)).state, 'completed', id);
-    await waitUntil(async () => (await engine.docker.listContainers({ all: true, filters: { label: [`berth.queue=${berth.config.QUEUE_NAME}`] } })).length === 0, 'nothing left on the engine', 60_000);
+    await waitUntil(
+      async () => (await engine.docker.listContainers({ all: true, filters: { label: [`berth.queue=${berth.config.QUEUE_NAME}`] } })).length === 0,
+      'nothing left on the engine',
+      60_000,
+    );
     await recorder.stop();
     const creates = phases.flat().filter((e) => e.action === 'create');
     const perAttempt = new Map<string, number>();
@@ -83,7 +88,9 @@ describe('chaos below berth: consumer SIGKILLs, a dockerd restart and a Redis re
       const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, id);
       assert.equal(counts.completed, 1, `${id} completed ${counts.completed} times`);
     }
-    console.log(`chaos below: ${creates.length} containers for ${ids.length} tasks (${[...perAttempt.keys()].filter((k) => !k.endsWith('#1')).length} retried attempts)`);
+    console.log(
+      `chaos below: ${creates.length} containers for ${ids.length} tasks (${[...perAttempt.keys()].filter((k) => !k.endsWith('#1')).length} retried attempts)`,
+    );
     await current.kill('SIGTERM');
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { ensureWorkerImage, ROOT } from '../support/image.js';
+import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
 import { startSecondEngine } from '../support/second-engine.js';
@@ -78,7 +78,8 @@ describe('berth CLI against a real running berth', () => {
     const env = testEnv(redis, image, { WORKER_BINDS: '', WORKER_NETWORK: 'none' });
     const ok = await cli(null, ['doctor'], env);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    for (const check of ['configuration', 'redis', 'docker engine', 'worker image', 'worker hardening']) assert.match(ok.stdout, new RegExp(`^pass\\s+${check}`, 'm'));
+    for (const check of ['configuration', 'redis', 'docker engine', 'worker image', 'worker hardening'])
+      assert.match(ok.stdout, new RegExp(`^pass\\s+${check}`, 'm'));
     assert.match(ok.stdout, /no capabilities, no-new-privileges, read-only root/);
     assert.match(ok.stdout, /^warn\s+board password\s+.*API token doubles as the board password/m);
     assert.match(ok.stdout, /^pass\s+worker network\s+EGRESS=none: workers have no network \(loopback only\)/m);
@@ -90,7 +91,13 @@ describe('berth CLI against a real running berth', () => {
     const listener = createServer((socket) => socket.end()).listen(0, '0.0.0.0');
     await once(listener, 'listening');
     try {
-      const open = await cli(null, ['doctor'], { ...env, EGRESS: 'open', WORKER_NETWORK: '', HOST: '0.0.0.0', PORT: String((listener.address() as { port: number }).port) });
+      const open = await cli(null, ['doctor'], {
+        ...env,
+        EGRESS: 'open',
+        WORKER_NETWORK: '',
+        HOST: '0.0.0.0',
+        PORT: String((listener.address() as { port: number }).port),
+      });
       assert.equal(open.code, 0, open.stdout + open.stderr);
       assert.match(open.stdout, /^warn\s+worker network\s+a worker on berth-workers can reach berth's API/m);
       assert.match(open.stdout, /^warn\s+egress\s+EGRESS=open: workers reach whatever this host can route to/m);

@@ -25,19 +25,33 @@ describe('deployment with compose.yaml', () => {
   let token = '';
   let env: NodeJS.ProcessEnv;
   let url: string;
-  const compose = (...args: string[]) => execFileSync('docker-compose', ['-p', project, '-f', `${ROOT}/compose.yaml`, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const compose = (...args: string[]) =>
+    execFileSync('docker-compose', ['-p', project, '-f', `${ROOT}/compose.yaml`, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   const api = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(5000), method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    const response = await fetch(`${url}${path}`, {
+      signal: AbortSignal.timeout(5000),
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
     return { status: response.status, body: (await response.json()) as any };
   };
   const waitFor = async (id: string, states: string[], timeoutMs = 60_000) => {
     const keepAlive = setInterval(() => {}, 1000);
     try {
-      return await waitUntil(async () => {
-        // While berth is being redeployed the port answers nothing, or closes the connection.
-        const task = await api('GET', `/api/tasks/${id}`).then((r) => r.body, () => null);
-        return task && states.includes(task.state) ? task : null;
-      }, `task ${id} in ${states}`, timeoutMs, 200);
+      return await waitUntil(
+        async () => {
+          // While berth is being redeployed the port answers nothing, or closes the connection.
+          const task = await api('GET', `/api/tasks/${id}`).then(
+            (r) => r.body,
+            () => null,
+          );
+          return task && states.includes(task.state) ? task : null;
+        },
+        `task ${id} in ${states}`,
+        timeoutMs,
+        200,
+      );
     } finally {
       clearInterval(keepAlive);
     }
@@ -53,8 +67,25 @@ describe('deployment with compose.yaml', () => {
     writeFileSync(join(secrets, 'github-webhook-secret'), `${WEBHOOK_SECRET}\n`);
     execFileSync(`${ROOT}/scripts/compose-secrets.sh`, { env: { ...process.env, BERTH_SECRETS_DIR: secrets }, stdio: 'ignore' });
     token = readFileSync(join(secrets, 'api-token'), 'utf8').trim();
-    const rules = rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'], permission: 'none' }, rules: [{ on: 'pull_request.review_requested', kind: 'demo' }] });
-    env = { ...process.env, BERTH_IMAGE: image, REDIS_IMAGE: redisImage, BERTH_SECRETS_DIR: secrets, WEBHOOK_RULES: rules, PORT: String(port), BIND_IP: '127.0.0.1', QUEUE_NAME: queue, DOCKER_GID: String(statSync('/var/run/docker.sock').gid), WORKER_NETWORK: 'none', WORKER_MEMORY: '256m', WORKER_CPUS: '1' };
+    const rules = rulesFile({
+      botLogin: 'octocat',
+      trust: { owners: ['Codertocat'], permission: 'none' },
+      rules: [{ on: 'pull_request.review_requested', kind: 'demo' }],
+    });
+    env = {
+      ...process.env,
+      BERTH_IMAGE: image,
+      REDIS_IMAGE: redisImage,
+      BERTH_SECRETS_DIR: secrets,
+      WEBHOOK_RULES: rules,
+      PORT: String(port),
+      BIND_IP: '127.0.0.1',
+      QUEUE_NAME: queue,
+      DOCKER_GID: String(statSync('/var/run/docker.sock').gid),
+      WORKER_NETWORK: 'none',
+      WORKER_MEMORY: '256m',
+      WORKER_CPUS: '1',
+    };
   });
   after(async () => {
     try {
@@ -65,9 +96,16 @@ describe('deployment with compose.yaml', () => {
     await removeQueueContainers(queue);
     // EGRESS=proxy (compose's default): berth started its proxy; it outlives compose down by design.
     for (const proxy of await docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } })) {
-      await docker.getContainer(proxy.Id).remove({ force: true, v: true }).catch(() => {});
+      await docker
+        .getContainer(proxy.Id)
+        .remove({ force: true, v: true })
+        .catch(() => {});
       const name = proxy.Names[0]!.replace(/^\//, '');
-      for (const volume of [name, `${name}-state`]) await docker.getVolume(volume).remove().catch(() => {});
+      for (const volume of [name, `${name}-state`])
+        await docker
+          .getVolume(volume)
+          .remove()
+          .catch(() => {});
     }
   });
 
@@ -85,11 +123,22 @@ describe('deployment with compose.yaml', () => {
     // loop alive for such a socket: time each probe out and hold the loop open meanwhile.
     const keepAlive = setInterval(() => {}, 1000);
     try {
-      await waitUntil(async () => (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0)) === 200, 'berth ready', 60_000, 250);
+      await waitUntil(
+        async () =>
+          (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200,
+        'berth ready',
+        60_000,
+        250,
+      );
     } finally {
       clearInterval(keepAlive);
     }
-    const berthContainer = (await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=berth'] } }))[0]!;
+    const berthContainer = (
+      await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=berth'] } })
+    )[0]!;
     const inspect = await docker.getContainer(berthContainer.Id).inspect();
     assert.equal(inspect.Config.User, '10001:10001', 'berth runs as non-root');
     assert.deepEqual(inspect.HostConfig.CapDrop, ['ALL']);
@@ -99,7 +148,9 @@ describe('deployment with compose.yaml', () => {
     assert.ok(!(inspect.Config.Env ?? []).some((e) => e.includes(token) || e.includes(WEBHOOK_SECRET)), '`docker inspect` shows no secret');
 
     // A signed delivery through the compose deployment: the rules file and the webhook secret file are in effect.
-    const payload = JSON.parse(JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')));
+    const payload = JSON.parse(
+      JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')),
+    );
     payload.requested_reviewer = { login: 'octocat' };
     const hook = await deliver(url, 'pull_request', payload);
     assert.equal(hook.status, 202, JSON.stringify(hook.body));
@@ -121,7 +172,7 @@ describe('deployment with compose.yaml', () => {
     const long = await api('POST', '/api/tasks', { kind: 'demo', repo: 'octo/hello', prompt: '12' });
     await waitUntil(() => recorder.events.filter((e) => e.action === 'start').length === 2, 'long task running');
     const running = (await queueContainers(queue)).find((c) => c.State === 'running')!;
-    assert.equal((await docker.getImage(running.Image).inspect()).Id, (await docker.getImage(env.BERTH_IMAGE!).inspect()).Id, 'worker runs berth\'s own image');
+    assert.equal((await docker.getImage(running.Image).inspect()).Id, (await docker.getImage(env.BERTH_IMAGE!).inspect()).Id, "worker runs berth's own image");
     await sleep(1500);
     compose('rm', '-s', '-f', 'berth');
     assert.equal((await queueContainers(queue)).filter((c) => c.State === 'running').length, 1, 'removing berth leaves the worker running');

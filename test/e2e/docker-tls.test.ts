@@ -16,10 +16,42 @@ function makeCertificates(dir: string, name: string): void {
   ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '1', '-subj', `/CN=${name}-ca`);
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server-key.pem', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'server-cert.pem', '-days', '1', '-extfile', 'server.ext');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca-key.pem',
+    '-CAcreateserial',
+    '-out',
+    'server-cert.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'server.ext',
+  );
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'client.csr', '-subj', '/CN=berth');
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'cert.pem', '-days', '1', '-extfile', 'client.ext');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'client.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca-key.pem',
+    '-CAcreateserial',
+    '-out',
+    'cert.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'client.ext',
+  );
 }
 
 describe('a remote engine only over TLS (a real dockerd with --tlsverify)', () => {
@@ -34,7 +66,20 @@ describe('a remote engine only over TLS (a real dockerd with --tlsverify)', () =
     const port = await freePort();
     host = `tcp://127.0.0.1:${port}`;
     const certs = join(dir, 'good');
-    engine = await startSecondEngine([], ['--host', host, '--tlsverify', '--tlscacert', join(certs, 'ca.pem'), '--tlscert', join(certs, 'server-cert.pem'), '--tlskey', join(certs, 'server-key.pem')]);
+    engine = await startSecondEngine(
+      [],
+      [
+        '--host',
+        host,
+        '--tlsverify',
+        '--tlscacert',
+        join(certs, 'ca.pem'),
+        '--tlscert',
+        join(certs, 'server-cert.pem'),
+        '--tlskey',
+        join(certs, 'server-key.pem'),
+      ],
+    );
   });
   after(async () => {
     await engine.stop();
@@ -46,6 +91,9 @@ describe('a remote engine only over TLS (a real dockerd with --tlsverify)', () =
     await launcher.ping();
     assert.match(await launcher.engineId(), /^[0-9a-f-]{36}$/);
     await assert.rejects(dockerClient({ DOCKER_HOST: host }).ping(), 'plain HTTP to a TLS engine is refused by the engine');
-    await assert.rejects(dockerClient({ DOCKER_HOST: host, DOCKER_TLS_VERIFY: true, DOCKER_CERT_PATH: join(dir, 'other') }).ping(), 'a server signed by another CA is not trusted');
+    await assert.rejects(
+      dockerClient({ DOCKER_HOST: host, DOCKER_TLS_VERIFY: true, DOCKER_CERT_PATH: join(dir, 'other') }).ping(),
+      'a server signed by another CA is not trusted',
+    );
   });
 });

@@ -59,7 +59,10 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
   const releaseStream = async () => {
     const exec = await slowModels.exec({ Cmd: ['node', '-e', `require('fs').writeFileSync('${HOLD_FILE}', '')`] });
     const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
-    await new Promise((resolve) => (stream.on('end', resolve), stream.resume()));
+    await new Promise((resolve) => {
+      stream.on('end', resolve);
+      stream.resume();
+    });
   };
 
   before(async () => {
@@ -135,7 +138,10 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     assert.equal(seen.allowedHttp.status, 200, JSON.stringify(seen.allowedHttp));
     assert.ok(seen.blockedHttps.error, `the tunnel to blocked.test was refused: ${JSON.stringify(seen.blockedHttps)}`);
     assert.equal(seen.blockedHttp.status, 403);
-    assert.match(seen.blockedHttp.body, /^berth egress refused blocked\.test:80: blocked\.test is not on this task's allowlist \(add it to EGRESS_HOSTS or EGRESS_HOSTS_<KIND>\)/);
+    assert.match(
+      seen.blockedHttp.body,
+      /^berth egress refused blocked\.test:80: blocked\.test is not on this task's allowlist \(add it to EGRESS_HOSTS or EGRESS_HOSTS_<KIND>\)/,
+    );
     assert.equal(seen.privateName.status, 403);
     assert.match(seen.privateName.body, /ip6-localhost resolves to ::1, a private, loopback or link-local address \(EGRESS_ALLOW_PRIVATE/);
     assert.equal(seen.blockedConnect.status, 403);
@@ -145,7 +151,8 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     assert.equal(seen.noCredential.status, 407, 'no credential, no way out');
     assert.equal(seen.ipLiteral.status, 403);
     assert.match(seen.ipLiteral.body, /is an IP address; the proxy allows host names only/);
-    for (const [target, outcome] of Object.entries(seen.direct as Record<string, string>)) assert.match(outcome, /^(ENETUNREACH|EHOSTUNREACH)$/, `a direct connection to ${target}: ${outcome}`);
+    for (const [target, outcome] of Object.entries(seen.direct as Record<string, string>))
+      assert.match(outcome, /^(ENETUNREACH|EHOSTUNREACH)$/, `a direct connection to ${target}: ${outcome}`);
 
     // The model: the worker presents its credential; the provider sees only the real key.
     assert.equal(seen.modelJson.status, 200, JSON.stringify(seen.modelJson));
@@ -181,7 +188,9 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     assert.equal(egress.refusedHosts['blocked.test'], 3, 'the tunnel fetch tried, the plain request and the CONNECT');
     assert.equal(egress.refusedHosts['ip6-localhost'], 1);
     assert.ok(egress.allowed >= 4, `allowed ${egress.allowed}`);
-    assert.ok(egress.log.some((e: { host: string; decision: string; via: string }) => e.host === 'allowed.test' && e.via === 'connect' && e.decision === 'allowed'));
+    assert.ok(
+      egress.log.some((e: { host: string; decision: string; via: string }) => e.host === 'allowed.test' && e.via === 'connect' && e.decision === 'allowed'),
+    );
     const metrics = await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).text();
     assert.match(metrics, /^berth_egress_requests_total\{decision="refused"\} [4-9]/m);
     assert.match(metrics, /^berth_model_tokens_total\{type="output"\} 27$/m);
@@ -198,8 +207,17 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
 
     // doctor shows it.
     const doctor = await runCli(['doctor'], { ...env, WORKER_BINDS: '' });
-    assert.match(doctor.stdout, new RegExp(`^pass\\s+egress\\s+proxy ${proxy.Names[0]!.slice(1)} running; workers reach GitHub \\(github\\.com\\), 2 more host\\(s\\) for every kind, model providers: anthropic, openai`, 'm'));
-    assert.match(doctor.stdout, /^pass\s+worker network\s+EGRESS=proxy: workers have no network \(loopback only\); berth's egress proxy is their only way out/m);
+    assert.match(
+      doctor.stdout,
+      new RegExp(
+        `^pass\\s+egress\\s+proxy ${proxy.Names[0]!.slice(1)} running; workers reach GitHub \\(github\\.com\\), 2 more host\\(s\\) for every kind, model providers: anthropic, openai`,
+        'm',
+      ),
+    );
+    assert.match(
+      doctor.stdout,
+      /^pass\s+worker network\s+EGRESS=proxy: workers have no network \(loopback only\); berth's egress proxy is their only way out/m,
+    );
   });
 
   it('the proxy outlives berth and comes back when it is removed; a new berth adopts it by name', async () => {
@@ -208,15 +226,29 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     assert.equal((await docker.getContainer(before!.Id).inspect()).State.Running, true, "berth's shutdown leaves the proxy running");
     berth = await startBerth(env, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
     const adopted = await proxies();
-    assert.deepEqual(adopted.map((p) => p.Id), [before!.Id], 'adopted, not replaced');
+    assert.deepEqual(
+      adopted.map((p) => p.Id),
+      [before!.Id],
+      'adopted, not replaced',
+    );
 
     await docker.getContainer(before!.Id).remove({ force: true });
     await waitUntil(async () => (await proxies()).some((p) => p.State === 'running' && p.Id !== before!.Id), 'the proxy back', 15_000);
     const task = await probe();
-    assert.equal(task.result.allowedHttps.status, 200, 'the recreated proxy signs alike (its secret is derived from API_TOKEN, not stored): new attempts get out');
+    assert.equal(
+      task.result.allowedHttps.status,
+      200,
+      'the recreated proxy signs alike (its secret is derived from API_TOKEN, not stored): new attempts get out',
+    );
   });
   it('the dispatcher SIGKILLed while an agent streams a model response through the proxy: the stream completes, the task completes in attempt 1', async () => {
-    const streamEnv = { ...env, QUEUE_NAME: `${env.QUEUE_NAME}-s`, PROVIDER_ANTHROPIC_URL: 'https://slowmodels.test', AGENT_COMMAND_STREAM: 'node /agents/egress-stream.mjs', NODE_EXTRA_CA_CERTS: '/ca/ca.pem' };
+    const streamEnv = {
+      ...env,
+      QUEUE_NAME: `${env.QUEUE_NAME}-s`,
+      PROVIDER_ANTHROPIC_URL: 'https://slowmodels.test',
+      AGENT_COMMAND_STREAM: 'node /agents/egress-stream.mjs',
+      NODE_EXTRA_CA_CERTS: '/ca/ca.pem',
+    };
     queues.push(streamEnv.QUEUE_NAME);
     const api = await startBerth(streamEnv, { consumer: false });
     const recorder = await recordEvents(streamEnv.QUEUE_NAME);
@@ -228,7 +260,11 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       await waitUntil(async () => String(await slowModels.logs({ stdout: true })).includes('"apiKey"'), 'the stream started at the provider', 60_000);
       // The running worker's credential, as a thief who got it out would hold it: valid while the attempt runs.
       const worker = (await docker.listContainers({ filters: { label: [`berth.job-id=${body.id}`] } }))[0]!;
-      const credential = ((await docker.getContainer(worker.Id).inspect()).Config.Env ?? []).find((e) => e.startsWith('BERTH_EGRESS_CREDENTIAL='))!.split('=').slice(1).join('=');
+      const credential = ((await docker.getContainer(worker.Id).inspect()).Config.Env ?? [])
+        .find((e) => e.startsWith('BERTH_EGRESS_CREDENTIAL='))!
+        .split('=')
+        .slice(1)
+        .join('=');
       const [streamProxy] = await proxies(streamEnv.QUEUE_NAME);
       assert.equal((await useCredential(streamProxy!.Id, credential)).status, 200, 'the credential works while its attempt runs');
       await first.kill('SIGKILL');
@@ -241,7 +277,9 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       assert.deepEqual(task.result, { status: 200, parts: 16, stopped: true }, 'every part arrived, through the proxy, across the kill');
       assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === body.id).length, 1, 'one container: adopted, not relaunched');
       assert.equal(task.egress?.usage.outputTokens, 11);
-      const calls = String(await slowModels.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"'));
+      const calls = String(await slowModels.logs({ stdout: true }))
+        .split('\n')
+        .filter((line) => line.includes('"apiKey"'));
       assert.equal(calls.length, 1, 'one stream, begun before the kill and never retried');
       // The attempt is over: its credential died with it (berth ended it at the proxy when it read the record).
       const after = await useCredential(streamProxy!.Id, credential);
@@ -257,13 +295,27 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
   it("a new proxy version (changed settings) starts beside the old one; the old one keeps its running attempt's stream and goes once that attempt has ended", async () => {
     const queue = `${env.QUEUE_NAME}-v`;
     queues.push(queue);
-    const v1: Record<string, string> = { ...env, QUEUE_NAME: queue, PROVIDER_ANTHROPIC_URL: 'https://slowmodels.test', AGENT_COMMAND_STREAM: 'node /agents/egress-stream.mjs' };
+    const v1: Record<string, string> = {
+      ...env,
+      QUEUE_NAME: queue,
+      PROVIDER_ANTHROPIC_URL: 'https://slowmodels.test',
+      AGENT_COMMAND_STREAM: 'node /agents/egress-stream.mjs',
+    };
     // A rotated provider key is a new proxy version (an allowlist change is not: it travels in the grant).
     const v2 = { ...v1, PROVIDER_ANTHROPIC_KEY: `${REAL_KEY}-rotated` };
-    const before = String(await slowModels.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"')).length;
+    const before = String(await slowModels.logs({ stdout: true }))
+      .split('\n')
+      .filter((line) => line.includes('"apiKey"')).length;
     const first = await startBerth(v1, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
     const { body } = await first.api('POST', '/api/tasks', { kind: 'stream', repo: 'octo/widgets' });
-    await waitUntil(async () => String(await slowModels.logs({ stdout: true })).split('\n').filter((line) => line.includes('"apiKey"')).length > before, 'the stream started', 60_000);
+    await waitUntil(
+      async () =>
+        String(await slowModels.logs({ stdout: true }))
+          .split('\n')
+          .filter((line) => line.includes('"apiKey"')).length > before,
+      'the stream started',
+      60_000,
+    );
     const [old] = await proxies(queue);
     // A redeploy with other settings: the running attempt is handed over, the new berth starts its own proxy.
     await first.consumer!.close();
@@ -271,7 +323,10 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     try {
       const both = await proxies(queue);
       assert.equal(both.length, 2, 'the new version beside the old one');
-      assert.ok(both.some((p) => p.Id === old!.Id && p.State === 'running'), 'the old one still runs for its attempt');
+      assert.ok(
+        both.some((p) => p.Id === old!.Id && p.State === 'running'),
+        'the old one still runs for its attempt',
+      );
       await releaseStream();
       const task = await second.waitFor(body.id, ['completed', 'failed'], 60_000);
       assert.equal(task.state, 'completed', JSON.stringify(task));
@@ -283,10 +338,16 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       await first.close();
     }
   });
-  it('a setup phase reaches its wider allowlist; the agent after it cannot, not even with the setup\'s credential dug out of its parent', async () => {
+  it("a setup phase reaches its wider allowlist; the agent after it cannot, not even with the setup's credential dug out of its parent", async () => {
     const queue = `${env.QUEUE_NAME}-setup`;
     queues.push(queue);
-    const setupEnv = { ...env, QUEUE_NAME: queue, EGRESS_SETUP_HOSTS: 'registry.test', SETUP_COMMAND_INSTALL: 'node /agents/egress-setup.mjs setup', AGENT_COMMAND_INSTALL: 'node /agents/egress-setup.mjs agent' };
+    const setupEnv = {
+      ...env,
+      QUEUE_NAME: queue,
+      EGRESS_SETUP_HOSTS: 'registry.test',
+      SETUP_COMMAND_INSTALL: 'node /agents/egress-setup.mjs setup',
+      AGENT_COMMAND_INSTALL: 'node /agents/egress-setup.mjs agent',
+    };
     const withSetup = await startBerth(setupEnv, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
     try {
       const { body } = await withSetup.api('POST', '/api/tasks', { kind: 'install', repo: 'octo/widgets' });

@@ -39,54 +39,78 @@ for (const liveRestore of [true, false]) {
       return recorder;
     };
 
-    it(liveRestore ? 'engine down 20 s: the same container completes the task, no new attempt, nothing stopped' : 'the engine stops the container: the attempt is retried, and the reason says the engine restarted', async () => {
-      const phases: DockerEvent[][] = [];
-      const before = await record(phases);
-      const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: liveRestore ? '30' : '8' });
-      const started = await waitUntil(() => before.events.find((e) => e.action === 'start'), 'container started');
-      // The engine goes once the agent itself is running (its first line in the job log).
-      await waitUntil(async () => (await berth.api('GET', `/api/tasks/${body.id}/logs`)).body.lines?.some((l: string) => l.startsWith('sleeping')), 'the agent started', 30_000, 100);
+    it(
+      liveRestore
+        ? 'engine down 20 s: the same container completes the task, no new attempt, nothing stopped'
+        : 'the engine stops the container: the attempt is retried, and the reason says the engine restarted',
+      async () => {
+        const phases: DockerEvent[][] = [];
+        const before = await record(phases);
+        const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: liveRestore ? '30' : '8' });
+        const started = await waitUntil(() => before.events.find((e) => e.action === 'start'), 'container started');
+        // The engine goes once the agent itself is running (its first line in the job log).
+        await waitUntil(
+          async () => (await berth.api('GET', `/api/tasks/${body.id}/logs`)).body.lines?.some((l: string) => l.startsWith('sleeping')),
+          'the agent started',
+          30_000,
+          100,
+        );
 
-      const downMs = liveRestore ? 20_000 : 2_000;
-      const downAt = Date.now();
-      const restarted = engine.restart(downMs);
-      if (liveRestore) {
-        // Meanwhile: /readyz names docker, and the task is still active, its container untouched.
-        const unready = await waitUntil(async () => {
-          const response = await berth.api('GET', '/readyz');
-          return response.status === 503 ? response.body : null;
-        }, '/readyz to say docker is down', 15_000, 250);
-        assert.deepEqual(unready.unreachable, ['docker']);
-        assert.equal((await berth.api('GET', `/api/tasks/${body.id}`)).body.state, 'active');
-      }
-      await restarted;
-      await before.stop().catch(() => {});
-      const afterRestart = await record(phases);
-      // While it was down, /readyz said so? The ping probe is the readiness probe; read it now that it is back.
-      const task = await berth.waitFor(body.id, ['completed', 'failed'], 120_000);
-      await afterRestart.stop();
-      const events = phases.flat();
-      const creates = events.filter((e) => e.action === 'create');
-      const job = (await berth.queue.getJob(body.id))!;
+        const downMs = liveRestore ? 20_000 : 2_000;
+        const downAt = Date.now();
+        const restarted = engine.restart(downMs);
+        if (liveRestore) {
+          // Meanwhile: /readyz names docker, and the task is still active, its container untouched.
+          const unready = await waitUntil(
+            async () => {
+              const response = await berth.api('GET', '/readyz');
+              return response.status === 503 ? response.body : null;
+            },
+            '/readyz to say docker is down',
+            15_000,
+            250,
+          );
+          assert.deepEqual(unready.unreachable, ['docker']);
+          assert.equal((await berth.api('GET', `/api/tasks/${body.id}`)).body.state, 'active');
+        }
+        await restarted;
+        await before.stop().catch(() => {});
+        const afterRestart = await record(phases);
+        // While it was down, /readyz said so? The ping probe is the readiness probe; read it now that it is back.
+        const task = await berth.waitFor(body.id, ['completed', 'failed'], 120_000);
+        await afterRestart.stop();
+        const events = phases.flat();
+        const creates = events.filter((e) => e.action === 'create');
+        const job = (await berth.queue.getJob(body.id))!;
 
-      if (liveRestore) {
-        assert.equal(task.state, 'completed', JSON.stringify(task));
-        assert.deepEqual(task.result, { slept: 30 });
-        assert.equal(task.attempts, 1, 'no attempt was counted for the outage');
-        assert.deepEqual(creates.map((e) => e.id), [started.id], 'one container, the one that was running');
-        assert.ok(!events.some((e) => e.action === 'kill' || e.action === 'stop'), 'berth stopped nothing');
-        assert.ok(Date.now() - downAt >= downMs, 'the engine really was down that long');
-        const errors = (await berth.metrics.registry.getSingleMetricAsString('berth_engine_errors_total')).match(/berth_engine_errors_total\{operation="\w+"\} (\d+)/g) ?? [];
-        assert.ok(errors.length > 0, 'engine errors were counted by operation');
-      } else {
-        assert.equal(task.state, 'completed', JSON.stringify(task));
-        assert.equal(task.attempts, 2, 'the killed attempt was retried');
-        assert.equal(creates.length, 2, `one container per attempt: ${creates.map((e) => e.name).join(', ')}`);
-        assert.deepEqual(new Set(creates.map((e) => e.attempt)), new Set(['1', '2']));
-        assert.match((job.stacktrace ?? []).join('\n'), /the Docker engine restarted while the task ran and stopped its container \(exit code 1\d\d\)/);
-      }
-      await waitUntil(async () => (await engine.docker.listContainers({ all: true, filters: { label: [`berth.queue=${berth.config.QUEUE_NAME}`] } })).length === 0, 'nothing left behind');
-    });
+        if (liveRestore) {
+          assert.equal(task.state, 'completed', JSON.stringify(task));
+          assert.deepEqual(task.result, { slept: 30 });
+          assert.equal(task.attempts, 1, 'no attempt was counted for the outage');
+          assert.deepEqual(
+            creates.map((e) => e.id),
+            [started.id],
+            'one container, the one that was running',
+          );
+          assert.ok(!events.some((e) => e.action === 'kill' || e.action === 'stop'), 'berth stopped nothing');
+          assert.ok(Date.now() - downAt >= downMs, 'the engine really was down that long');
+          const errors =
+            (await berth.metrics.registry.getSingleMetricAsString('berth_engine_errors_total')).match(/berth_engine_errors_total\{operation="\w+"\} (\d+)/g) ??
+            [];
+          assert.ok(errors.length > 0, 'engine errors were counted by operation');
+        } else {
+          assert.equal(task.state, 'completed', JSON.stringify(task));
+          assert.equal(task.attempts, 2, 'the killed attempt was retried');
+          assert.equal(creates.length, 2, `one container per attempt: ${creates.map((e) => e.name).join(', ')}`);
+          assert.deepEqual(new Set(creates.map((e) => e.attempt)), new Set(['1', '2']));
+          assert.match((job.stacktrace ?? []).join('\n'), /the Docker engine restarted while the task ran and stopped its container \(exit code 1\d\d\)/);
+        }
+        await waitUntil(
+          async () => (await engine.docker.listContainers({ all: true, filters: { label: [`berth.queue=${berth.config.QUEUE_NAME}`] } })).length === 0,
+          'nothing left behind',
+        );
+      },
+    );
   });
 }
 

@@ -14,7 +14,9 @@ import { GithubStandin, type IssuedToken } from '../support/github-standin.js';
 
 type Example = Record<string, any>;
 const example = (event: string, action: string): Example =>
-  JSON.parse(JSON.stringify((examples as Array<{ name: string; examples: Example[] }>).find((e) => e.name === event)!.examples.find((x) => x.action === action)));
+  JSON.parse(
+    JSON.stringify((examples as Array<{ name: string; examples: Example[] }>).find((e) => e.name === event)!.examples.find((x) => x.action === action)),
+  );
 
 describe('GitHub App tokens and superseded reviews (real Octokit against a local GitHub stand-in)', () => {
   let redis: TestRedis;
@@ -34,7 +36,8 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
    * Worker tokens: the ones without `checks` (reports ask for it; a worker does not) and without
    * `metadata` alone (what the webhook route asks GitHub for the sender's role with).
    */
-  const workerTokensOf = (github: GithubStandin) => [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
+  const workerTokensOf = (github: GithubStandin) =>
+    [...github.tokens.values()].filter((t) => t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
 
   it('mints a repository-scoped token at launch; it reaches the container and nothing else', async () => {
     const github = new GithubStandin();
@@ -74,7 +77,11 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       const sha = (token: string) => createHash('sha256').update(token).digest('hex');
       assert.deepEqual(viaWebhook.result, { tokenSha256: sha(first.token), auth: 'token' });
       assert.deepEqual(viaApi.result, { tokenSha256: sha(second.token), auth: 'token' });
-      assert.deepEqual(first.permissions, { contents: 'read', pull_requests: 'write', issues: 'read' }, "a review worker's token has what reviewing needs, no more");
+      assert.deepEqual(
+        first.permissions,
+        { contents: 'read', pull_requests: 'write', issues: 'read' },
+        "a review worker's token has what reviewing needs, no more",
+      );
       await waitUntil(() => workerTokens.every((t) => t.revoked), 'worker tokens revoked once their containers exited', 10_000);
 
       // An API task for a repository outside the trust settings: refused before any token exists.
@@ -90,9 +97,14 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       // Reports of the tasks above may still land (each with a report token of its own): count the
       // tokens these jobs could have got, a worker's, or any at all for the out-of-scope repository.
       const earlier = new Set(github.tokens.keys());
-      const mintedForInjected = () => [...github.tokens.values()].filter((t) => !earlier.has(t.token) && (t.permissions?.checks === undefined || t.repositories.includes('secrets'))).length;
+      const mintedForInjected = () =>
+        [...github.tokens.values()].filter((t) => !earlier.has(t.token) && (t.permissions?.checks === undefined || t.repositories.includes('secrets'))).length;
       const injected = async (id: string, data: Record<string, unknown>) => {
-        await berth.queue.add('task' as never, { kind: 'review', repo: 'octo-org/widgets', source: 'api', submittedAt: Date.now(), submissionId: id, ...data } as never, { jobId: id, attempts: 3 });
+        await berth.queue.add(
+          'task' as never,
+          { kind: 'review', repo: 'octo-org/widgets', source: 'api', submittedAt: Date.now(), submissionId: id, ...data } as never,
+          { jobId: id, attempts: 3 },
+        );
         return berth.waitFor(id, ['completed', 'failed']);
       };
       const dashRef = await injected('injected-ref', { ref: '--upload-pack=touch /tmp/pwned' });
@@ -139,7 +151,9 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
   it('a token minted for a workload that could not be created is revoked (no container will end with it)', async () => {
     const github = await widgetsStandin();
     try {
-      const berth = await startBerth(appEnv(github, { AGENT_COMMAND_REVIEW: 'node /agents/token.mjs', WORKER_IMAGE: `berth-not-built-here:${process.pid}`, TASK_ATTEMPTS: '1' }));
+      const berth = await startBerth(
+        appEnv(github, { AGENT_COMMAND_REVIEW: 'node /agents/token.mjs', WORKER_IMAGE: `berth-not-built-here:${process.pid}`, TASK_ATTEMPTS: '1' }),
+      );
       berths.push(berth);
       const { body } = await berth.api('POST', '/api/tasks', { kind: 'review', repo: 'octo-org/widgets' });
       const task = await berth.waitFor(body.id, ['completed', 'failed']);
@@ -152,7 +166,7 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
     }
   });
 
-  it("the reconciler revokes the token of a container it retires (its job removed while no consumer watched it)", async () => {
+  it('the reconciler revokes the token of a container it retires (its job removed while no consumer watched it)', async () => {
     const github = await widgetsStandin();
     const env = appEnv(github, { AGENT_COMMAND_REVIEW: 'node /agents/sleep.mjs', RECONCILE_INTERVAL: '500ms' });
     try {
@@ -173,7 +187,10 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       await waitUntil(() => recorder.events.some((e) => e.action === 'destroy' && e.jobId === body.id), 'the reconciler removed the container', 30_000);
       await waitUntil(() => workerToken.revoked, "the retired container's token revoked", 10_000);
       const revokes = github.calls.filter((c) => c.method === 'DELETE' && c.path === '/installation/token' && c.token === workerToken.token);
-      assert.ok(revokes.some((c) => c.from === '127.0.0.1' && c.status === 204), 'by berth (the worker cannot reach this stand-in)');
+      assert.ok(
+        revokes.some((c) => c.from === '127.0.0.1' && c.status === 204),
+        'by berth (the worker cannot reach this stand-in)',
+      );
       await recorder.stop();
     } finally {
       await github.close();

@@ -15,7 +15,9 @@ import { waitUntil } from '../support/wait.js';
 
 type Example = Record<string, any>;
 const example = (event: string, action: string): Example =>
-  JSON.parse(JSON.stringify((examples as Array<{ name: string; examples: Example[] }>).find((e) => e.name === event)!.examples.find((x) => x.action === action)));
+  JSON.parse(
+    JSON.stringify((examples as Array<{ name: string; examples: Example[] }>).find((e) => e.name === event)!.examples.find((x) => x.action === action)),
+  );
 
 const REPO = 'octo-org/widgets';
 const INSTALLATION = 77;
@@ -60,11 +62,15 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
   const env = (overrides: Record<string, string> = {}) =>
     testEnv(redis, image, {
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'berth-test[bot]', trust: { owners: ['octo-org'] }, rules: [
-        { on: 'issue_comment.created', command: '/agent review', kind: 'review' },
-        { on: 'issue_comment.created', command: '/agent implement', kind: 'implement', promptFromArguments: true },
-        { on: 'issue_comment.created', command: '/agent fail', kind: 'exit' },
-      ] }),
+      WEBHOOK_RULES_FILE: rulesFile({
+        botLogin: 'berth-test[bot]',
+        trust: { owners: ['octo-org'] },
+        rules: [
+          { on: 'issue_comment.created', command: '/agent review', kind: 'review' },
+          { on: 'issue_comment.created', command: '/agent implement', kind: 'implement', promptFromArguments: true },
+          { on: 'issue_comment.created', command: '/agent fail', kind: 'exit' },
+        ],
+      }),
       GITHUB_APP_ID: github.appId,
       GITHUB_APP_PRIVATE_KEY: github.privateKey,
       GITHUB_API_URL: github.url,
@@ -117,24 +123,36 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.equal(run.head_sha, pull.headSha, 'the check run is on the pull request head, resolved from a comment that carries no sha');
     assert.equal(run.conclusion, 'success');
     // Level-triggered: a task that starts at once is first shown running (the queued state is shown below, on a task that waits).
-    assert.deepEqual(run.history.map((h) => h.status).filter((s, i, all) => s !== all[i - 1]).slice(-2), ['in_progress', 'completed']);
+    assert.deepEqual(
+      run.history
+        .map((h) => h.status)
+        .filter((s, i, all) => s !== all[i - 1])
+        .slice(-2),
+      ['in_progress', 'completed'],
+    );
     assert.match(run.output.summary, /Reviewed 2 changed files against main: 1 TODO\/FIXME line added/);
     assert.match(run.output.summary, /Attempts used: 1 of 3/);
     assert.equal(run.details_url, `https://berth.example.test/admin/queues/queue/${berth.config.QUEUE_NAME}/${id}`);
-    assert.deepEqual(github.reactions.filter((r) => r.commentId === payload.comment.id).map((r) => r.content), ['eyes']);
+    assert.deepEqual(
+      github.reactions.filter((r) => r.commentId === payload.comment.id).map((r) => r.content),
+      ['eyes'],
+    );
 
     // The example agent's review, posted with the task's own token, on the pinned commit.
     const review = github.reviews.find((r) => r.pull === 7)!;
     assert.ok(review, 'the agent posted a review');
     assert.equal(review.body.commit_id, pull.headSha);
-    assert.deepEqual(review.body.comments.map((c: any) => [c.path, c.line]), [['client.js', 2]]);
+    assert.deepEqual(
+      review.body.comments.map((c: any) => [c.path, c.line]),
+      [['client.js', 2]],
+    );
 
     // What the agent saw: the repository at the pinned sha, the base branch there for a three-dot diff.
     const seen = (await berth.waitFor(probe.body.id, ['completed', 'failed'], 90_000)).result;
     assert.equal(seen.cwd, '/work/repo');
     assert.equal(seen.repoDir, '/work/repo');
     assert.equal(seen.head, pull.headSha);
-    assert.deepEqual(seen.diff.sort(), ['client.js', 'notes.md'], 'main...HEAD is the pull request\'s own change, though main moved on');
+    assert.deepEqual(seen.diff.sort(), ['client.js', 'notes.md'], "main...HEAD is the pull request's own change, though main moved on");
     assert.equal(seen.tokenInGit, false, 'the token is nowhere in /work/repo/.git');
     assert.equal(seen.remote, `${github.url}/${REPO}.git`, 'no credentials in the remote URL');
     assert.equal(seen.shallow, 'true');
@@ -148,9 +166,16 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     const workerToken = gitCalls.find((c) => c.from !== '127.0.0.1')?.token;
     assert.ok(workerToken, 'git came from a worker');
     const revokes = github.calls.filter((c) => c.method === 'DELETE' && c.path === '/installation/token' && c.token === workerToken);
-    assert.ok(revokes.some((c) => c.from === gitCalls.find((g) => g.token === workerToken)!.from), `revoked from the worker itself: ${JSON.stringify(revokes.map((c) => c.from))}`);
+    assert.ok(
+      revokes.some((c) => c.from === gitCalls.find((g) => g.token === workerToken)!.from),
+      `revoked from the worker itself: ${JSON.stringify(revokes.map((c) => c.from))}`,
+    );
     const reportTokens = github.calls.filter((c) => c.path.includes('/check-runs') && c.auth === 'token').map((c) => github.tokens.get(c.token!)!);
-    assert.ok(reportTokens.length > 0 && reportTokens.every((t) => t.repositories.join() === 'widgets' && t.permissions?.checks === 'write' && t.permissions?.contents === undefined), 'reports use a repository-scoped token without contents access');
+    assert.ok(
+      reportTokens.length > 0 &&
+        reportTokens.every((t) => t.repositories.join() === 'widgets' && t.permissions?.checks === 'write' && t.permissions?.contents === undefined),
+      'reports use a repository-scoped token without contents access',
+    );
     const everything = await everyRedisValue(redis.url);
     const captured = logs.join('\n');
     for (const { token } of github.tokens.values()) {
@@ -175,7 +200,10 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.match(run.output.title, /Failed: the agent exited with code 3/);
     assert.match(run.output.summary, /Attempts used: 2 of 2/);
     assert.match(run.output.text ?? '', /exiting with 3 on attempt 2/, 'the last lines of output');
-    assert.ok(run.history.some((h) => h.status === 'queued' && /Retrying/.test(h.output.title)), 'the retry showed on the check run');
+    assert.ok(
+      run.history.some((h) => h.status === 'queued' && /Retrying/.test(h.output.title)),
+      'the retry showed on the check run',
+    );
 
     const issueTask = await berth.waitFor(onIssue.body.id, ['completed', 'failed'], 90_000);
     assert.equal(issueTask.state, 'failed');
@@ -285,8 +313,17 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     const rerun = clicks[0]!;
     assert.equal(rerun.status, 202, JSON.stringify(rerun.body));
     assert.equal(rerun.body.replayOf, original.body.id);
-    assert.deepEqual(clicks.slice(1).map((c) => c.body.duplicate), ['replayed body', 'replayed body'], JSON.stringify(clicks.map((c) => c.body)));
-    assert.equal((await berth.queue.getJobs(['waiting', 'active', 'completed', 'failed', 'prioritized', 'delayed'])).filter((j) => j?.data.replayOf === original.body.id).length, 1, 'one replay in Redis');
+    assert.deepEqual(
+      clicks.slice(1).map((c) => c.body.duplicate),
+      ['replayed body', 'replayed body'],
+      JSON.stringify(clicks.map((c) => c.body)),
+    );
+    assert.equal(
+      (await berth.queue.getJobs(['waiting', 'active', 'completed', 'failed', 'prioritized', 'delayed'])).filter((j) => j?.data.replayOf === original.body.id)
+        .length,
+      1,
+      'one replay in Redis',
+    );
     assert.equal((await berth.queue.getJob(rerun.body.id))?.data.ref, click.check_run.head_sha, "the replay is pinned to the check run's own head_sha");
     assert.equal((await berth.waitFor(rerun.body.id, ['completed', 'failed'], 90_000)).state, 'completed');
     assert.equal((await finalRun(rerun.body.id)).conclusion, 'success');
@@ -299,7 +336,10 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     const recorder = await recordEvents(berth.config.QUEUE_NAME);
     const long = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: REPO, number: 7, prompt: '60' });
     await waitUntil(() => recorder.events.some((e) => e.action === 'start' && e.jobId === long.body.id), 'sleep task running', 60_000);
-    await waitUntil(() => runsFor(long.body.id).find((c) => c.status === 'in_progress' && c.actions.length === 1), 'the Cancel button is offered while it runs');
+    await waitUntil(
+      () => runsFor(long.body.id).find((c) => c.status === 'in_progress' && c.actions.length === 1),
+      'the Cancel button is offered while it runs',
+    );
     // One container at a time: this task waits behind the long one, and its check run says so.
     const waiting = await berth.api('POST', '/api/tasks', { kind: 'probe', repo: REPO, number: 7 });
     const queued = await waitUntil(() => runsFor(waiting.body.id).find((c) => c.status === 'queued'), 'a queued check run for the waiting task');
@@ -311,23 +351,43 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.equal(run.conclusion, 'cancelled');
     assert.equal((await berth.waitFor(waiting.body.id, ['completed', 'failed'], 60_000)).state, 'completed');
     const waited = await finalRun(waiting.body.id);
-    assert.deepEqual(waited.history.map((h) => h.status).filter((s, i, all) => s !== all[i - 1]), ['queued', 'in_progress', 'completed']);
+    assert.deepEqual(
+      waited.history.map((h) => h.status).filter((s, i, all) => s !== all[i - 1]),
+      ['queued', 'in_progress', 'completed'],
+    );
     await recorder.stop();
-    assert.ok(recorder.events.some((e) => e.action === 'die' && e.jobId === long.body.id), 'its container was stopped');
+    assert.ok(
+      recorder.events.some((e) => e.action === 'die' && e.jobId === long.body.id),
+      'its container was stopped',
+    );
   });
 
   it("what berth publishes is masked; it reports only inside the trust scope; a stranger's marker does not suppress its comment; every report token is revoked", async () => {
     const modelKey = 'sk-test-model-key-0123456789abcdef';
     // Tokens minted before this test include those of consumers SIGKILLed mid-report above (left to expire).
     const earlier = new Set(github.tokens.keys());
-    const berth = await startBerth(env({ AGENT_COMMAND_LEAK: 'node /agents/leak.mjs', WORKER_ENV: 'MODEL_API_KEY', TASK_ATTEMPTS: '1' }), { hostEnv: { MODEL_API_KEY: modelKey } });
+    const berth = await startBerth(env({ AGENT_COMMAND_LEAK: 'node /agents/leak.mjs', WORKER_ENV: 'MODEL_API_KEY', TASK_ATTEMPTS: '1' }), {
+      hostEnv: { MODEL_API_KEY: modelKey },
+    });
     berths.push(berth);
     const leak = await berth.api('POST', '/api/tasks', { kind: 'leak', repo: REPO, number: 7 });
     const done = await berth.waitFor(leak.body.id, ['completed', 'failed'], 90_000);
     assert.equal(done.state, 'completed', JSON.stringify(done));
     const run = await finalRun(leak.body.id);
-    const workerToken = [...github.tokens.values()].find((t) => !earlier.has(t.token) && t.repositories.join() === 'widgets' && t.permissions?.contents === 'read' && t.permissions?.checks === undefined && t.permissions?.metadata === undefined);
-    const published = [JSON.stringify(run), JSON.stringify(done), JSON.stringify((await berth.api('GET', `/api/tasks/${leak.body.id}/logs`)).body), await everyRedisValue(redis.url)];
+    const workerToken = [...github.tokens.values()].find(
+      (t) =>
+        !earlier.has(t.token) &&
+        t.repositories.join() === 'widgets' &&
+        t.permissions?.contents === 'read' &&
+        t.permissions?.checks === undefined &&
+        t.permissions?.metadata === undefined,
+    );
+    const published = [
+      JSON.stringify(run),
+      JSON.stringify(done),
+      JSON.stringify((await berth.api('GET', `/api/tasks/${leak.body.id}/logs`)).body),
+      await everyRedisValue(redis.url),
+    ];
     for (const text of published) {
       assert.ok(!text.includes(modelKey.slice(0, 12)), `the model key (or its start) is published: ${text.slice(0, 300)}`);
       for (const { token } of github.tokens.values()) assert.ok(!text.includes(token), 'a token is published');
@@ -342,11 +402,27 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.equal((await berth.waitFor(outside.body.id, ['completed', 'failed'], 60_000)).state, 'failed');
     const issueTask = randomUUID();
     // A stranger pre-posts berth's marker for a task to come; berth still posts its own comment.
-    github.comments.push({ id: 999_001, repo: REPO, issue: 14, body: `<!-- berth-task:gh-${issueTask} -->`, created_at: new Date(Date.now() + 60_000).toISOString(), user: { login: 'mallory' }, performed_via_github_app: null });
+    github.comments.push({
+      id: 999_001,
+      repo: REPO,
+      issue: 14,
+      body: `<!-- berth-task:gh-${issueTask} -->`,
+      created_at: new Date(Date.now() + 60_000).toISOString(),
+      user: { login: 'mallory' },
+      performed_via_github_app: null,
+    });
     const failing = await deliver(berth.url, 'issue_comment', comment('/agent fail', 14, { pull: false }), { delivery: issueTask });
     assert.equal((await berth.waitFor(failing.body.id, ['completed', 'failed'], 60_000)).state, 'failed');
-    await waitUntil(() => github.comments.find((c) => c.issue === 14 && c.performed_via_github_app?.id === Number(github.appId)), "berth's own failure comment", 30_000);
-    assert.equal(github.calls.filter((c) => c.path.startsWith('/repos/elsewhere/secrets/') && c.path !== '/repos/elsewhere/secrets/installation').length, 0, 'no GitHub call for the out-of-scope repository');
+    await waitUntil(
+      () => github.comments.find((c) => c.issue === 14 && c.performed_via_github_app?.id === Number(github.appId)),
+      "berth's own failure comment",
+      30_000,
+    );
+    assert.equal(
+      github.calls.filter((c) => c.path.startsWith('/repos/elsewhere/secrets/') && c.path !== '/repos/elsewhere/secrets/installation').length,
+      0,
+      'no GitHub call for the out-of-scope repository',
+    );
     assert.equal([...github.tokens.values()].filter((t) => t.repositories.includes('secrets')).length, 0, 'no token for it');
     // Report tokens are minted per report and revoked after it, like worker tokens after their container.
     const reportTokens = () => [...github.tokens.values()].filter((t) => t.permissions?.checks === 'write' && !earlier.has(t.token));

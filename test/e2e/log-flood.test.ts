@@ -19,7 +19,13 @@ describe('a 100 MiB flood without a newline', () => {
   before(async () => {
     const image = await ensureWorkerImage();
     redis = await startRedis();
-    server = await startApiProcess(redis, image, { WORKER_LOG_MAX_SIZE: '200m', AGENT_COMMAND_FLOOD: 'node /agents/flood.mjs', WORKER_ENV: 'MODEL_KEY', MODEL_KEY: 'sk-secret-model-key-42', NODE_OPTIONS: berthNodeFlags() });
+    server = await startApiProcess(redis, image, {
+      WORKER_LOG_MAX_SIZE: '200m',
+      AGENT_COMMAND_FLOOD: 'node /agents/flood.mjs',
+      WORKER_ENV: 'MODEL_KEY',
+      MODEL_KEY: 'sk-secret-model-key-42',
+      NODE_OPTIONS: berthNodeFlags(),
+    });
     ({ url, process: berth } = server);
   });
   after(async () => {
@@ -61,7 +67,11 @@ describe('a 100 MiB flood without a newline', () => {
     assert.ok(slowest < 1_000, `/healthz took ${slowest} ms`);
     const { body: logs } = await api('GET', `/api/tasks/${body.id}/logs`);
     const shown = JSON.stringify(logs.lines.map((l: string) => l.slice(0, 80)));
-    assert.deepEqual(logs.lines.filter((l: string) => l !== ''), [logs.lines[0], logs.lines[1], '{"flooded":100}'], shown);
+    assert.deepEqual(
+      logs.lines.filter((l: string) => l !== ''),
+      [logs.lines[0], logs.lines[1], '{"flooded":100}'],
+      shown,
+    );
     assert.equal(logs.lines[0], 'using key ***', 'the WORKER_ENV value is masked');
     assert.match(logs.lines[1], /^x{1000,} \[berth\] line cut at 2000 characters/);
     assert.ok(!JSON.stringify(logs.lines).includes('sk-secret-model-key-42'));

@@ -13,7 +13,9 @@ import { removeQueueContainers } from '../support/docker.js';
 import { waitUntil } from '../support/wait.js';
 
 const RULES = join(ROOT, 'deploy/prometheus/berth-alerts.yml');
-const DASHBOARD = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/berth-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+const DASHBOARD = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/berth-dashboard.json'), 'utf8')) as {
+  panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+};
 
 /** Every `expr:` of the alert rules file (single-line or a `|` block). */
 function alertExpressions(): Array<{ alert: string; expr: string }> {
@@ -52,9 +54,20 @@ describe('the observability pack against a real Prometheus scraping a real berth
     queue = env.QUEUE_NAME!;
     berth = startNodeProcess(env, { entry: 'src/api/main.ts', readyMsg: 'Server listening' });
     await berth.ready;
-    const api = (body: unknown) => fetch(`http://127.0.0.1:${port}/api/tasks`, { method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const api = (body: unknown) =>
+      fetch(`http://127.0.0.1:${port}/api/tasks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     // Some work for the panels to show: successes, a failure with retries, one still running.
-    for (const body of [{ kind: 'echo', repo: 'octo/a' }, { kind: 'echo', repo: 'octo/b' }, { kind: 'exit', repo: 'octo/c', prompt: '3' }, { kind: 'sleep', repo: 'octo/d', prompt: '60' }]) await api(body);
+    for (const body of [
+      { kind: 'echo', repo: 'octo/a' },
+      { kind: 'echo', repo: 'octo/b' },
+      { kind: 'exit', repo: 'octo/c', prompt: '3' },
+      { kind: 'sleep', repo: 'octo/d', prompt: '60' },
+    ])
+      await api(body);
 
     dir = mkdtempSync(join(tmpdir(), 'berth-prom-'));
     writeFileSync(join(dir, 'token'), TEST_TOKEN);
@@ -72,11 +85,22 @@ describe('the observability pack against a real Prometheus scraping a real berth
     );
     const promPort = await freePort();
     promUrl = `http://127.0.0.1:${promPort}`;
-    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+    prometheus = spawn(
+      'prometheus',
+      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+      { stdio: 'ignore' },
+    );
     const query = async (expr: string) => ((await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()) as any).data?.result ?? [];
     await waitUntil(async () => (await query('up{job="berth"} == 1').catch(() => [])).length === 1, 'Prometheus scraping berth', 60_000, 500);
     // Enough samples for rate() and the tasks' outcomes to land in them.
-    await waitUntil(async () => Number((await query('count_over_time(berth_completions_total[1m])'))[0]?.value[1] ?? 0) >= 5 && Number((await query('sum(berth_completions_total)'))[0]?.value[1] ?? 0) >= 2, 'several scrapes after the tasks ran', 60_000, 500);
+    await waitUntil(
+      async () =>
+        Number((await query('count_over_time(berth_completions_total[1m])'))[0]?.value[1] ?? 0) >= 5 &&
+        Number((await query('sum(berth_completions_total)'))[0]?.value[1] ?? 0) >= 2,
+      'several scrapes after the tasks ran',
+      60_000,
+      500,
+    );
   });
   after(async () => {
     prometheus?.kill('SIGTERM');
@@ -86,7 +110,12 @@ describe('the observability pack against a real Prometheus scraping a real berth
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const query = async (expr: string) => (await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()) as { status: string; error?: string; data: { result: unknown[] } };
+  const query = async (expr: string) =>
+    (await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()) as {
+      status: string;
+      error?: string;
+      data: { result: unknown[] };
+    };
 
   it('every dashboard panel query parses and returns data', async () => {
     assert.ok(DASHBOARD.panels.length >= 10);
@@ -107,10 +136,15 @@ describe('the observability pack against a real Prometheus scraping a real berth
       assert.equal(answer.status, 'success', `${alert}: ${answer.error}`);
     }
     const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string }> }> } };
-    await waitUntil(async () => {
-      const loaded = ((await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof rules).data.groups.flatMap((g) => g.rules);
-      return loaded.length === 12 && loaded.every((r) => r.health === 'ok');
-    }, 'rules evaluated healthy', 20_000, 500);
+    await waitUntil(
+      async () => {
+        const loaded = ((await (await fetch(`${promUrl}/api/v1/rules`)).json()) as typeof rules).data.groups.flatMap((g) => g.rules);
+        return loaded.length === 12 && loaded.every((r) => r.health === 'ok');
+      },
+      'rules evaluated healthy',
+      20_000,
+      500,
+    );
     execFileSync('promtool', ['test', 'rules', join(ROOT, 'deploy/prometheus/berth-alerts.test.yml')], { stdio: 'pipe' });
     // Live consumers come from BullMQ's own worker list: the in-process consumer counts.
     const consumers = await query('max(berth_consumers)');
@@ -118,7 +152,10 @@ describe('the observability pack against a real Prometheus scraping a real berth
   });
 
   it("the Prometheus graph page renders berth's metrics in Chromium (the screenshot in docs/operations.md)", async () => {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
       const expr = 'sum by (state) (berth_tasks)';
@@ -141,7 +178,10 @@ describe('a consumer-only process serves /metrics', () => {
     const port = await freePort();
     const metricsPort = await freePort();
     const withToken = startNodeProcess({ ...testEnv(redis, image), PORT: String(port) }, { entry: 'src/consumer/main.ts', readyMsg: 'serving /metrics' });
-    const open = startNodeProcess({ ...testEnv(redis, image), METRICS_PORT: String(metricsPort) }, { entry: 'src/consumer/main.ts', readyMsg: 'serving /metrics' });
+    const open = startNodeProcess(
+      { ...testEnv(redis, image), METRICS_PORT: String(metricsPort) },
+      { entry: 'src/consumer/main.ts', readyMsg: 'serving /metrics' },
+    );
     try {
       await withToken.ready;
       await open.ready;

@@ -4,7 +4,6 @@ import { recordEvents } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
-import { waitUntil } from '../support/wait.js';
 import { startMetricsServer } from '../../src/core/metrics-server.js';
 import type { BerthMetrics } from '../../src/core/metrics.js';
 
@@ -21,7 +20,14 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
   before(async () => {
     image = await ensureWorkerImage();
     redis = await startRedis();
-    berth = await startBerth(testEnv(redis, image, { TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs', BOARD_PASSWORD: 'board-password-123', GITHUB_WEBHOOK_SECRET: 'webhook-secret-0123456789' }));
+    berth = await startBerth(
+      testEnv(redis, image, {
+        TASK_ATTEMPTS: '1',
+        AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs',
+        BOARD_PASSWORD: 'board-password-123',
+        GITHUB_WEBHOOK_SECRET: 'webhook-secret-0123456789',
+      }),
+    );
   });
   after(async () => {
     await berth.close();
@@ -30,8 +36,14 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
 
   it('every route of the running server except health refuses anonymous and wrong credentials', async () => {
     const routes = berth.app.berthRoutes.filter((r) => !PUBLIC.has(r.url) && r.method !== 'OPTIONS');
-    assert.ok(routes.some((r) => r.url.startsWith('/admin/queues/api/')), 'board JSON API enumerated');
-    assert.ok(routes.some((r) => r.url.includes('static')), 'board assets enumerated');
+    assert.ok(
+      routes.some((r) => r.url.startsWith('/admin/queues/api/')),
+      'board JSON API enumerated',
+    );
+    assert.ok(
+      routes.some((r) => r.url.includes('static')),
+      'board assets enumerated',
+    );
     assert.ok(routes.some((r) => r.url === '/api/tasks/:id/retry'));
     for (const route of routes) {
       const path = route.url.replace(/:[A-Za-z]+/g, 'x').replace('*', 'x.js');
@@ -70,7 +82,10 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
     // The board's own retry button calls this endpoint.
     const second = (await berth.api('POST', '/api/tasks', { kind: 'flaky', repo: 'octo/widgets', number: 2 })).body.id;
     await berth.waitFor(second, ['failed']);
-    const boardRetry = await fetch(`${berth.url}/admin/queues/api/queues/${berth.config.QUEUE_NAME}/${second}/retry`, { method: 'PUT', headers: { authorization: basic('admin', 'board-password-123') } });
+    const boardRetry = await fetch(`${berth.url}/admin/queues/api/queues/${berth.config.QUEUE_NAME}/${second}/retry`, {
+      method: 'PUT',
+      headers: { authorization: basic('admin', 'board-password-123') },
+    });
     assert.equal(boardRetry.status, 204, await boardRetry.text());
     assert.equal((await berth.waitFor(second, ['completed', 'failed'])).state, 'completed');
     await recorder.stop();
@@ -150,7 +165,8 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
     assert.equal((await fetch(`${berth.url}/docs/json`)).status, 401);
     const doc = (await (await fetch(`${berth.url}/docs/json`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).json()) as any;
     assert.ok(doc.openapi.startsWith('3.'));
-    for (const path of ['/api/tasks', '/api/tasks/{id}', '/api/tasks/{id}/cancel', '/api/tasks/{id}/retry', '/api/tasks/{id}/replay', '/api/tasks/{id}/logs']) assert.ok(doc.paths[path], path);
+    for (const path of ['/api/tasks', '/api/tasks/{id}', '/api/tasks/{id}/cancel', '/api/tasks/{id}/retry', '/api/tasks/{id}/replay', '/api/tasks/{id}/logs'])
+      assert.ok(doc.paths[path], path);
     const body = doc.paths['/api/tasks'].post.requestBody.content['application/json'].schema;
     assert.deepEqual(body.required, ['kind', 'repo']);
     assert.equal(body.additionalProperties, false, 'unknown fields are rejected, and the document says so');
@@ -162,7 +178,10 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
     const viewer = await startBerth(testEnv(redis, image, { BOARD_READ_ONLY: 'true' }), { consumer: false });
     try {
       const { body } = await viewer.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
-      const response = await fetch(`${viewer.url}/admin/queues/api/queues/${viewer.config.QUEUE_NAME}/${body.id}/retry`, { method: 'PUT', headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+      const response = await fetch(`${viewer.url}/admin/queues/api/queues/${viewer.config.QUEUE_NAME}/${body.id}/retry`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
       assert.equal(response.status, 405);
     } finally {
       await viewer.close();

@@ -21,12 +21,22 @@ describe('reconciler and repeated restarts', () => {
   });
   after(async () => {
     for (const berth of berths) await berth.close().catch(() => {});
-    for (const id of strangers) await docker.getContainer(id).remove({ force: true }).catch(() => {});
+    for (const id of strangers)
+      await docker
+        .getContainer(id)
+        .remove({ force: true })
+        .catch(() => {});
     await redis.stop();
   });
 
   const sleeper = async (name: string, labels: Record<string, string>) => {
-    const container = await docker.createContainer({ name, Image: image, Entrypoint: ['node', '-e', 'setTimeout(() => {}, 600000)'], Labels: labels, HostConfig: { NetworkMode: 'none', Init: true } });
+    const container = await docker.createContainer({
+      name,
+      Image: image,
+      Entrypoint: ['node', '-e', 'setTimeout(() => {}, 600000)'],
+      Labels: labels,
+      HostConfig: { NetworkMode: 'none', Init: true },
+    });
     await container.start();
     return container.id;
   };
@@ -35,7 +45,12 @@ describe('reconciler and repeated restarts', () => {
     const berth = await startBerth(testEnv(redis, image), { consumer: false });
     berths.push(berth);
     const queue = berth.config.QUEUE_NAME;
-    const labels = (jobId: string, attempt: number, q = queue) => ({ [LABEL.managed]: 'true', [LABEL.queue]: q, [LABEL.jobId]: jobId, [LABEL.attempt]: String(attempt) });
+    const labels = (jobId: string, attempt: number, q = queue) => ({
+      [LABEL.managed]: 'true',
+      [LABEL.queue]: q,
+      [LABEL.jobId]: jobId,
+      [LABEL.attempt]: String(attempt),
+    });
 
     const completed = (await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/a' })).body.id;
     const waiting = (await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/b', prompt: '30' })).body.id;
@@ -54,16 +69,32 @@ describe('reconciler and repeated restarts', () => {
       await berth.waitFor(completed, ['completed']);
       // A container left behind by a finished job (as after a crash between record and remove).
       const finished = await sleeper(`${queue}-finished`, labels(completed, 1));
-      const exists = async (id: string) => docker.getContainer(id).inspect().then(() => true, () => false);
+      const exists = async (id: string) =>
+        docker
+          .getContainer(id)
+          .inspect()
+          .then(
+            () => true,
+            () => false,
+          );
       await waitUntil(async () => !(await exists(gone)) && !(await exists(older)) && !(await exists(finished)), 'gone, older and finished removed', 30_000);
       assert.equal(await exists(otherQueue), true, 'another queue’s container is not ours');
       assert.equal(await exists(unlabelled), true, 'an unlabelled container is never touched');
       // The current attempt's container is adopted, never removed.
       assert.equal(await exists(current), true, 'the current attempt is left alone');
       const retired = consumer.lines.filter((l) => l.msg === 'removed container').map((l) => `${l.container}: ${l.reason}`);
-      assert.ok(retired.some((r) => r.includes('-gone: job gone')), retired.join('\n'));
-      assert.ok(retired.some((r) => r.includes('-older: older attempt')), retired.join('\n'));
-      assert.ok(retired.some((r) => r.includes('-finished: job completed')), retired.join('\n'));
+      assert.ok(
+        retired.some((r) => r.includes('-gone: job gone')),
+        retired.join('\n'),
+      );
+      assert.ok(
+        retired.some((r) => r.includes('-older: older attempt')),
+        retired.join('\n'),
+      );
+      assert.ok(
+        retired.some((r) => r.includes('-finished: job completed')),
+        retired.join('\n'),
+      );
     } finally {
       await consumer.kill('SIGKILL');
     }

@@ -38,7 +38,9 @@ describe('redeploys with real consumer processes', () => {
       await waitUntil(() => current.count('adopted container') >= 10, 'all 10 adopted', 30_000, 20);
       const adoptedAt = Date.now();
       recoveries.push(Math.max(0, adoptedAt - readyAt));
-      console.log(`restart ${restart}: shutdown ${stopMs} ms; new process ready ${readyAt - spawnedAt} ms after spawn; all 10 adopted ${adoptedAt - spawnedAt} ms after spawn (${Math.max(0, adoptedAt - readyAt)} ms after ready)`);
+      console.log(
+        `restart ${restart}: shutdown ${stopMs} ms; new process ready ${readyAt - spawnedAt} ms after spawn; all 10 adopted ${adoptedAt - spawnedAt} ms after spawn (${Math.max(0, adoptedAt - readyAt)} ms after ready)`,
+      );
     }
     for (const id of ids) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 90_000)).state, 'completed');
     await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'no berth container left');
@@ -54,43 +56,44 @@ describe('redeploys with real consumer processes', () => {
   });
 });
 
-for (const backendName of BACKENDS) describe(`chaos on ${backendName} with real consumer processes`, () => {
-  const parts = realParts({ backend: backendName, aof: true });
-  const { berths, consumer } = parts;
+for (const backendName of BACKENDS)
+  describe(`chaos on ${backendName} with real consumer processes`, () => {
+    const parts = realParts({ backend: backendName, aof: true });
+    const { berths, consumer } = parts;
 
-  it('chaos: 30 tasks of 2–15 s, consumer SIGKILLed 8 times at random; each completes once, one container per attempt', async () => {
-    const env = parts.env({ CONSUMER_ID: 'chaos', WORKER_CONCURRENCY: '8' });
-    const berth = await startBerth(env, { consumer: false });
-    berths.push(berth);
-    const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
-    let current = consumer(env);
-    await current.ready;
-    const ids: string[] = [];
-    for (let i = 0; i < 30; i++) {
-      const seconds = 2 + Math.floor(Math.random() * 14);
-      ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: String(seconds) })).body.id);
-    }
-    for (let kill = 1; kill <= 8; kill++) {
-      await sleep(1000 + Math.random() * 4000);
-      await current.kill('SIGKILL');
-      current = consumer(env);
+    it('chaos: 30 tasks of 2–15 s, consumer SIGKILLed 8 times at random; each completes once, one container per attempt', async () => {
+      const env = parts.env({ CONSUMER_ID: 'chaos', WORKER_CONCURRENCY: '8' });
+      const berth = await startBerth(env, { consumer: false });
+      berths.push(berth);
+      const recorder = await recordEvents(berth.config.QUEUE_NAME, parts.backend.docker);
+      let current = consumer(env);
       await current.ready;
-    }
-    for (const id of ids) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 180_000)).state, 'completed', id);
-    await waitUntil(async () => (await parts.backend.leftovers(berth.config.QUEUE_NAME)) === 0, 'no berth workload left', 60_000);
-    await recorder.stop();
-    const creates = recorder.events.filter((e) => e.action === 'create');
-    const attempts = new Set(creates.map((e) => `${e.jobId}#${e.attempt}`));
-    assert.equal(creates.length, attempts.size, 'never two containers for one attempt');
-    let attemptCount = 0;
-    for (const id of ids) {
-      const job = await berth.queue.getJob(id);
-      // BullMQ counts the successful attempt too once a job completes.
-      attemptCount += job!.attemptsMade;
-      const counts = await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, id);
-      assert.equal(counts.completed, 1, `${id}: ${JSON.stringify(counts)}`);
-    }
-    assert.equal(creates.length, attemptCount, 'container count equals attempt count');
-    await current.kill('SIGTERM');
+      const ids: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const seconds = 2 + Math.floor(Math.random() * 14);
+        ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: String(seconds) })).body.id);
+      }
+      for (let kill = 1; kill <= 8; kill++) {
+        await sleep(1000 + Math.random() * 4000);
+        await current.kill('SIGKILL');
+        current = consumer(env);
+        await current.ready;
+      }
+      for (const id of ids) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 180_000)).state, 'completed', id);
+      await waitUntil(async () => (await parts.backend.leftovers(berth.config.QUEUE_NAME)) === 0, 'no berth workload left', 60_000);
+      await recorder.stop();
+      const creates = recorder.events.filter((e) => e.action === 'create');
+      const attempts = new Set(creates.map((e) => `${e.jobId}#${e.attempt}`));
+      assert.equal(creates.length, attempts.size, 'never two containers for one attempt');
+      let attemptCount = 0;
+      for (const id of ids) {
+        const job = await berth.queue.getJob(id);
+        // BullMQ counts the successful attempt too once a job completes.
+        attemptCount += job!.attemptsMade;
+        const counts = await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, id);
+        assert.equal(counts.completed, 1, `${id}: ${JSON.stringify(counts)}`);
+      }
+      assert.equal(creates.length, attemptCount, 'container count equals attempt count');
+      await current.kill('SIGTERM');
+    });
   });
-});

@@ -27,7 +27,11 @@ describe('a 30 s Redis outage mid-flight', () => {
     api = await startApiProcess(redis, image, {
       AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs',
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'], permission: 'none' }, rules: [{ on: 'pull_request.review_requested', kind: 'sleep' }] }),
+      WEBHOOK_RULES_FILE: rulesFile({
+        botLogin: 'octocat',
+        trust: { owners: ['Codertocat'], permission: 'none' },
+        rules: [{ on: 'pull_request.review_requested', kind: 'sleep' }],
+      }),
     });
     ({ url, queue } = api);
   });
@@ -50,7 +54,9 @@ describe('a 30 s Redis outage mid-flight', () => {
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
     assert.equal(refused.retryAfter, '5');
     assert.ok(refused.ms < 2_500, `answered in ${refused.ms} ms`);
-    const payload = JSON.parse(JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')));
+    const payload = JSON.parse(
+      JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')),
+    );
     payload.requested_reviewer = { login: 'octocat' };
     const hook = await deliver(url, 'pull_request', payload);
     assert.equal(hook.status, 503, JSON.stringify(hook.body));
@@ -62,10 +68,15 @@ describe('a 30 s Redis outage mid-flight', () => {
     await redis.start();
 
     for (const id of ids) {
-      const task = await waitUntil(async () => {
-        const answer = await call('GET', `/api/tasks/${id}`).catch(() => null);
-        return answer && ['completed', 'failed'].includes(answer.body.state) ? answer.body : null;
-      }, `task ${id} finished`, 60_000, 250);
+      const task = await waitUntil(
+        async () => {
+          const answer = await call('GET', `/api/tasks/${id}`).catch(() => null);
+          return answer && ['completed', 'failed'].includes(answer.body.state) ? answer.body : null;
+        },
+        `task ${id} finished`,
+        60_000,
+        250,
+      );
       assert.equal(task.state, 'completed', JSON.stringify(task));
       assert.equal(task.attempts, 1);
     }
@@ -76,7 +87,9 @@ describe('a 30 s Redis outage mid-flight', () => {
 
     // What was refused during the outage never became a task, then or later.
     const client = new Redis(redis.url);
-    const jobs = await client.keys(`bull:${queue}:*`).then((keys) => keys.filter((k) => /^bull:[^:]+:[kt]-|^bull:[^:]+:gh-/.test(k) && !k.endsWith(':logs') && !k.endsWith(':lock')));
+    const jobs = await client
+      .keys(`bull:${queue}:*`)
+      .then((keys) => keys.filter((k) => /^bull:[^:]+:[kt]-|^bull:[^:]+:gh-/.test(k) && !k.endsWith(':logs') && !k.endsWith(':lock')));
     client.disconnect();
     assert.deepEqual(jobs.sort(), ids.map((id) => `bull:${queue}:${id}`).sort());
     const takeovers = api.process.lines.filter((l) => l.msg === 'took over a job whose consumer is gone');
@@ -84,7 +97,9 @@ describe('a 30 s Redis outage mid-flight', () => {
   });
 
   it('a Redis that hangs with its connection open: the API and the webhook answer 503 at their deadline; the delivery resent afterwards is one task', async () => {
-    const payload = JSON.parse(JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')));
+    const payload = JSON.parse(
+      JSON.stringify((examples as any[]).find((e) => e.name === 'pull_request').examples.find((x: any) => x.action === 'review_requested')),
+    );
     payload.requested_reviewer = { login: 'octocat' };
     payload.pull_request.number = payload.number = 4242;
     redis.pause();
@@ -114,6 +129,9 @@ describe('a 30 s Redis outage mid-flight', () => {
     const client = new Redis(redis.url);
     const jobs = await client.keys(`bull:${queue}:gh-hung-redis-delivery*`);
     client.disconnect();
-    assert.deepEqual(jobs.filter((k) => !k.endsWith(':logs') && !k.endsWith(':lock')), [`bull:${queue}:gh-hung-redis-delivery`]);
+    assert.deepEqual(
+      jobs.filter((k) => !k.endsWith(':logs') && !k.endsWith(':lock')),
+      [`bull:${queue}:gh-hung-redis-delivery`],
+    );
   });
 });

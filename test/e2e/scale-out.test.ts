@@ -21,7 +21,8 @@ describe('scale-out and Redis restarts', () => {
     const b = consumer({ ...base, CONSUMER_ID: 'b' });
     await Promise.all([a.ready, b.ready]);
     const ids: string[] = [];
-    for (let i = 0; i < 12; i++) ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: String(3 + (i % 4)) })).body.id);
+    for (let i = 0; i < 12; i++)
+      ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: String(3 + (i % 4)) })).body.id);
     await waitUntil(() => a.count('started container') > 0, 'consumer a running something');
     await sleep(1500);
     await a.kill('SIGKILL');
@@ -54,7 +55,10 @@ describe('scale-out and Redis restarts', () => {
       await waitUntil(() => b.count('attempt belongs to another Docker engine; handing it back') > 0, 'b saw a foreign attempt', 20_000);
       const a2 = consumer({ ...base, CONSUMER_ID: 'engine-1' });
       for (const id of ids) assert.equal((await berth.waitFor(id, ['completed', 'failed'], 120_000)).state, 'completed');
-      await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length + (await queueContainers(berth.config.QUEUE_NAME, second.docker)).length === 0, 'nothing left on either engine');
+      await waitUntil(
+        async () => (await queueContainers(berth.config.QUEUE_NAME)).length + (await queueContainers(berth.config.QUEUE_NAME, second.docker)).length === 0,
+        'nothing left on either engine',
+      );
       await recorder1.stop();
       await recorder2.stop();
       const creates = [...recorder1.events, ...recorder2.events].filter((e) => e.action === 'create');

@@ -48,7 +48,9 @@ describe('swarm backend on a three-node swarm', () => {
     for (const node of (await swarm.manager.docker.listNodes()) as Array<{ ID: string; Description: { Hostname: string } }>) {
       const info = (await swarm.manager.docker.getNode(node.ID).inspect()) as { Version: { Index: number }; Spec: Record<string, unknown> };
       const zone = `z${node.Description.Hostname.split('-').pop()}`;
-      await swarm.manager.docker.getNode(node.ID).update({ _query: { version: info.Version.Index }, _body: { ...info.Spec, Labels: { berth: 'worker', zone } } });
+      await swarm.manager.docker
+        .getNode(node.ID)
+        .update({ _query: { version: info.Version.Index }, _body: { ...info.Spec, Labels: { berth: 'worker', zone } } });
     }
   });
   after(async () => {
@@ -65,7 +67,12 @@ describe('swarm backend on a three-node swarm', () => {
     for (let i = 0; i < 20; i++) ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '6' })).body.id);
     // Lose the third node (its engine and every container on it, as a power cut would) while it runs tasks.
     await waitUntil(() => recorder.events().filter((e) => e.node === 3 && e.action === 'start').length >= 2, 'node 3 running tasks', 60_000);
-    const lostJobs = new Set(recorder.events().filter((e) => e.node === 3 && e.action === 'start').map((e) => e.jobId));
+    const lostJobs = new Set(
+      recorder
+        .events()
+        .filter((e) => e.node === 3 && e.action === 'start')
+        .map((e) => e.jobId),
+    );
     await swarm.nodes[2]!.crash();
 
     const tasks = await Promise.all(ids.map((id) => berth.waitFor(id, ['completed', 'failed'], 240_000)));
@@ -80,12 +87,18 @@ describe('swarm backend on a three-node swarm', () => {
     }
     const starts = recorder.events().filter((e) => e.action === 'start');
     const nodesUsed = new Set(starts.map((e) => e.node));
-    console.log(`containers started per node: ${[1, 2, 3].map((n) => `${n}: ${starts.filter((e) => e.node === n).length}`).join(', ')}; on the lost node: ${lostJobs.size} task(s), retried: ${[...lostJobs].map((id) => tasks.find((t) => t.id === id)!.attempts).join(', ')} attempts`);
+    console.log(
+      `containers started per node: ${[1, 2, 3].map((n) => `${n}: ${starts.filter((e) => e.node === n).length}`).join(', ')}; on the lost node: ${lostJobs.size} task(s), retried: ${[...lostJobs].map((id) => tasks.find((t) => t.id === id)!.attempts).join(', ')} attempts`,
+    );
     assert.ok(nodesUsed.size > 1, `tasks ran on nodes ${[...nodesUsed].join(', ')}`);
     const creates = recorder.events().filter((e) => e.action === 'create');
     const perAttempt = new Map<string, number>();
     for (const e of creates) perAttempt.set(`${e.jobId}#${e.attempt}`, (perAttempt.get(`${e.jobId}#${e.attempt}`) ?? 0) + 1);
-    assert.deepEqual([...perAttempt.entries()].filter(([, n]) => n > 1), [], 'never two containers for one attempt, on any node');
+    assert.deepEqual(
+      [...perAttempt.entries()].filter(([, n]) => n > 1),
+      [],
+      'never two containers for one attempt, on any node',
+    );
 
     // The lost node comes back: swarm removes what it ran for services berth has since removed.
     await swarm.nodes[2]!.start();
@@ -93,7 +106,7 @@ describe('swarm backend on a three-node swarm', () => {
     await recorder.stop();
   });
 
-  it('names the node loss in the attempt\'s failure when no retry is left', async () => {
+  it("names the node loss in the attempt's failure when no retry is left", async () => {
     const berth = await start({ SWARM_CONSTRAINTS: 'node.labels.zone==z2', TASK_ATTEMPTS: '1' });
     const recorder = await recordEvents(berth.config.QUEUE_NAME, swarm.nodes[1]!.docker);
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '60' });
@@ -106,7 +119,7 @@ describe('swarm backend on a three-node swarm', () => {
     await waitUntil(async () => (await leftovers(berth.config.QUEUE_NAME)) === 0, 'nothing left once node 2 is back', 90_000);
   });
 
-  it('fails with the scheduler\'s reason when no node satisfies the operator\'s constraints', async () => {
+  it("fails with the scheduler's reason when no node satisfies the operator's constraints", async () => {
     const berth = await start({ SWARM_CONSTRAINTS: 'node.labels.berth==gpu', SWARM_SCHEDULE_TIMEOUT: '3s', TASK_ATTEMPTS: '1' });
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
     const task = await berth.waitFor(body.id, ['failed'], 60_000);
@@ -135,30 +148,52 @@ describe('swarm backend on a three-node swarm', () => {
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
     const task = await berth.waitFor(body.id, ['failed'], 60_000);
     assert.match(task.failedReason, /^swarm: the task was rejected on node berth-mn-[23]: .*no such image/i);
-    await manager.getImage(committed.Id).remove({ force: true }).catch(() => {});
+    await manager
+      .getImage(committed.Id)
+      .remove({ force: true })
+      .catch(() => {});
   });
   it("keeps the worker's secrets out of the service: a per-attempt swarm secret, readable by the worker, removed with the service", async () => {
     const modelKey = `sk-swarm-model-key-${Date.now()}`;
-    const berth = await startBerth(testEnv(redis, image, { ...swarm.env, WORKER_ENV: 'MODEL_API_KEY', AGENT_COMMAND_LEAK: 'node /agents/leak.mjs', TASK_ATTEMPTS: '1' }), { hostEnv: { MODEL_API_KEY: modelKey } });
+    const berth = await startBerth(
+      testEnv(redis, image, { ...swarm.env, WORKER_ENV: 'MODEL_API_KEY', AGENT_COMMAND_LEAK: 'node /agents/leak.mjs', TASK_ATTEMPTS: '1' }),
+      { hostEnv: { MODEL_API_KEY: modelKey } },
+    );
     berths.push(berth);
     const queue = berth.config.QUEUE_NAME;
     const manager = swarm.manager.docker;
     const { body: sleeper } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '8' });
-    type Svc = { ID: string; Spec: { Name: string; TaskTemplate: { ContainerSpec: { Env?: string[]; Secrets?: Array<{ SecretName: string; File: { Mode: number; UID: string } }> } } }; PreviousSpec?: unknown };
+    type Svc = {
+      ID: string;
+      Spec: { Name: string; TaskTemplate: { ContainerSpec: { Env?: string[]; Secrets?: Array<{ SecretName: string; File: { Mode: number; UID: string } }> } } };
+      PreviousSpec?: unknown;
+    };
     let service: Svc | undefined;
-    await waitUntil(async () => {
-      service = ((await manager.listServices({ filters: { label: [`${LABEL.jobId}=${sleeper.id}`] } })) as unknown as Svc[])[0];
-      return !!service;
-    }, 'the attempt\'s service', 60_000);
+    await waitUntil(
+      async () => {
+        service = ((await manager.listServices({ filters: { label: [`${LABEL.jobId}=${sleeper.id}`] } })) as unknown as Svc[])[0];
+        return !!service;
+      },
+      "the attempt's service",
+      60_000,
+    );
     const inspected = JSON.stringify(await manager.getService(service!.ID).inspect());
     assert.ok(!inspected.includes(modelKey), 'the model key is not in the service spec');
     const env = service!.Spec.TaskTemplate.ContainerSpec.Env ?? [];
     assert.ok(env.includes('BERTH_SECRETS_FILE=/run/secrets/berth-env'), env.join(' '));
     assert.ok(!env.some((e) => e.startsWith('MODEL_API_KEY=')), 'no secret variable in Env');
     const mounted = service!.Spec.TaskTemplate.ContainerSpec.Secrets ?? [];
-    assert.deepEqual(mounted.map((m) => [m.SecretName, m.File.Mode, m.File.UID]), [[`${service!.Spec.Name}-env`, 0o400, '10001']]);
-    const secrets = (await manager.listSecrets({ filters: { label: [`${LABEL.queue}=${queue}`] } })) as unknown as Array<{ Spec: { Name: string; Data?: string } }>;
-    assert.deepEqual(secrets.map((x) => x.Spec.Name), [`${service!.Spec.Name}-env`]);
+    assert.deepEqual(
+      mounted.map((m) => [m.SecretName, m.File.Mode, m.File.UID]),
+      [[`${service!.Spec.Name}-env`, 0o400, '10001']],
+    );
+    const secrets = (await manager.listSecrets({ filters: { label: [`${LABEL.queue}=${queue}`] } })) as unknown as Array<{
+      Spec: { Name: string; Data?: string };
+    }>;
+    assert.deepEqual(
+      secrets.map((x) => x.Spec.Name),
+      [`${service!.Spec.Name}-env`],
+    );
     assert.equal(secrets[0]!.Spec.Data, undefined, 'swarm never returns the data');
     assert.equal((await berth.waitFor(sleeper.id, ['completed', 'failed'], 60_000)).state, 'completed');
 
@@ -169,6 +204,10 @@ describe('swarm backend on a three-node swarm', () => {
     const text = JSON.stringify(done);
     assert.ok(!text.includes(modelKey), 'masked in the task');
     assert.match(text, /the key is \*\*\*/, 'the worker had the key (it would say no-key) and berth masked it');
-    await waitUntil(async () => ((await manager.listSecrets({ filters: { label: [`${LABEL.queue}=${queue}`] } })) as unknown[]).length === 0, 'every attempt secret removed with its service', 30_000);
+    await waitUntil(
+      async () => ((await manager.listSecrets({ filters: { label: [`${LABEL.queue}=${queue}`] } })) as unknown[]).length === 0,
+      'every attempt secret removed with its service',
+      30_000,
+    );
   });
 });

@@ -20,7 +20,10 @@ describe('repository and kind filters read an index', () => {
   before(async () => {
     redis = await startRedis();
     client = new Redis(redis.url);
-    berth = await startBerth(testEnv(redis, 'berth:unused', { AGENT_COMMAND_REVIEW: 'node /agents/echo.mjs', TASK_ATTEMPTS: '1', MAX_QUEUED_PER_REPO: '0', MAX_QUEUED_TASKS: '0' }), { consumer: false });
+    berth = await startBerth(
+      testEnv(redis, 'berth:unused', { AGENT_COMMAND_REVIEW: 'node /agents/echo.mjs', TASK_ATTEMPTS: '1', MAX_QUEUED_PER_REPO: '0', MAX_QUEUED_TASKS: '0' }),
+      { consumer: false },
+    );
   });
   after(async () => {
     await berth.close();

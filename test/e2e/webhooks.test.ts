@@ -88,8 +88,24 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
           assert.equal(response.status, 202, JSON.stringify(response.body));
           const data = await jobOf(response.delivery);
           assert.deepEqual(
-            { kind: data.kind, repo: data.repo, number: data.number, ref: data.ref, installationId: data.installationId, deliveryId: data.deliveryId, source: data.source },
-            { kind: 'review', repo: payload.repository.full_name, number: payload.pull_request.number, ref: payload.pull_request.head.sha, installationId: payload.installation?.id, deliveryId: response.delivery, source: 'github' },
+            {
+              kind: data.kind,
+              repo: data.repo,
+              number: data.number,
+              ref: data.ref,
+              installationId: data.installationId,
+              deliveryId: data.deliveryId,
+              source: data.source,
+            },
+            {
+              kind: 'review',
+              repo: payload.repository.full_name,
+              number: payload.pull_request.number,
+              ref: payload.pull_request.head.sha,
+              installationId: payload.installation?.id,
+              deliveryId: response.delivery,
+              source: 'github',
+            },
           );
         } else if (key === 'pull_request.synchronize') {
           const data = await jobOf(response.delivery);
@@ -187,10 +203,24 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     const port = Number(new URL(berth.url).port);
     const upload = () =>
       new Promise<number>((resolve) => {
-        const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/webhooks/github', headers: { 'content-type': 'application/json', 'content-length': String(20 * 1024 * 1024), 'x-github-event': 'pull_request', 'x-github-delivery': randomUUID() } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/webhooks/github',
+            headers: {
+              'content-type': 'application/json',
+              'content-length': String(20 * 1024 * 1024),
+              'x-github-event': 'pull_request',
+              'x-github-delivery': randomUUID(),
+            },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', () => resolve(-1));
         let sent = 0;
         // Written lazily from one small buffer: the 20 MB exist only on the wire.
@@ -209,7 +239,10 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     const statuses = await Promise.all(Array.from({ length: 12 }, upload));
     clearInterval(sampler);
     console.log(`unsigned uploads: statuses ${JSON.stringify(statuses)}; RSS ${(before / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} MiB`);
-    assert.ok(statuses.every((s) => s === 401), JSON.stringify(statuses));
+    assert.ok(
+      statuses.every((s) => s === 401),
+      JSON.stringify(statuses),
+    );
     assert.ok(peak - before < 100 * 2 ** 20, `RSS grew ${((peak - before) / 2 ** 20).toFixed(0)} MiB`);
     assert.equal((await fetch(`${berth.url}/healthz`)).status, 200);
     assert.equal(await berth.queue.count(), 0);
@@ -244,7 +277,7 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     assert.equal(await berth.queue.count(), 1, 'only the fork review was queued');
   });
 
-  it("trust is the role GitHub reports, not author_association: a MEMBER with read, a triage labeller and a failed lookup start nothing; a writer does", async () => {
+  it('trust is the role GitHub reports, not author_association: a MEMBER with read, a triage labeller and a failed lookup start nothing; a writer does', async () => {
     const repo = 'Codertocat/Hello-World';
     const comment = clone(examplesOf('issue_comment').find((p) => p.action === 'created')!);
     comment.comment.body = '/agent review';
@@ -300,14 +333,25 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
   });
 
   it('intake limits: a trickled upload is cut off at REQUEST_TIMEOUT; WEBHOOK_BODY_LIMIT answers 413', async () => {
-    const strict = await startBerth(testEnv(redis, 'berth:unused', { GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, WEBHOOK_RULES_FILE: rulesFile(RULES), AGENT_COMMAND_REVIEW: 'node /agents/echo.mjs', REQUEST_TIMEOUT: '1s', WEBHOOK_BODY_LIMIT: '64k' }), { consumer: false });
+    const strict = await startBerth(
+      testEnv(redis, 'berth:unused', {
+        GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+        WEBHOOK_RULES_FILE: rulesFile(RULES),
+        AGENT_COMMAND_REVIEW: 'node /agents/echo.mjs',
+        REQUEST_TIMEOUT: '1s',
+        WEBHOOK_BODY_LIMIT: '64k',
+      }),
+      { consumer: false },
+    );
     try {
       const { port } = new URL(strict.url);
       const socket = connect(Number(port), '127.0.0.1');
       await once(socket, 'connect');
       const started = Date.now();
       // Signed-looking (unsigned uploads are refused before their body is read), so the body is awaited.
-      socket.write(`POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Hub-Signature-256: sha256=${'0'.repeat(64)}\r\nContent-Length: 50000\r\n\r\n{"a":`);
+      socket.write(
+        `POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Hub-Signature-256: sha256=${'0'.repeat(64)}\r\nContent-Length: 50000\r\n\r\n{"a":`,
+      );
       let answer = '';
       socket.on('data', (chunk) => (answer += chunk));
       // A server that hangs up may reset rather than close (it did on a loaded machine): both end it
@@ -345,11 +389,11 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     const gc = runInNewContext('gc') as () => void;
     const seeds = ['issues', 'pull_request', 'issue_comment'].flatMap((event) => examplesOf(event).map((payload) => ({ event, payload })));
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
     const mutate = (value: any, depth = 0): any => {
       if (depth > 6 || value === null || typeof value !== 'object') {
-        return pick([value, null, 0, -1, 1e308, '', 'x'.repeat(1 + Math.floor(random() * 5000)), [], {}, true, '/agent implement ' + 'y'.repeat(100)]);
+        return pick([value, null, 0, -1, 1e308, '', 'x'.repeat(1 + Math.floor(random() * 5000)), [], {}, true, `/agent implement ${'y'.repeat(100)}`]);
       }
       const copy: any = Array.isArray(value) ? [...value] : { ...value };
       const keys = Object.keys(copy);
@@ -385,9 +429,14 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
         const delivery = random() < 0.05 ? pick(['', 'has space', '../x', 'a'.repeat(200)]) : randomUUID();
         const headers: Record<string, string> = {};
         if (random() < 0.05) headers['content-type'] = pick(['text/plain', 'application/json; charset=latin1', 'application/JSON']);
-        let response;
+        let response: Awaited<ReturnType<typeof deliver>>;
         try {
-          response = await deliver(berth.url, event, null, { body, delivery, secret: signed ? WEBHOOK_SECRET : null, headers: signed ? headers : { ...headers, ...(random() < 0.5 ? { 'x-hub-signature-256': `sha256=${randomBytes(32).toString('hex')}` } : {}) } });
+          response = await deliver(berth.url, event, null, {
+            body,
+            delivery,
+            secret: signed ? WEBHOOK_SECRET : null,
+            headers: signed ? headers : { ...headers, ...(random() < 0.5 ? { 'x-hub-signature-256': `sha256=${randomBytes(32).toString('hex')}` } : {}) },
+          });
         } catch (error) {
           // Header values Node's fetch refuses to send never reach the server.
           if (String(error).includes('Invalid') || String(error).includes('header')) continue;
@@ -406,7 +455,9 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     for (const delivery of unsignedDeliveries) assert.equal(await berth.queue.getJob(`gh-${delivery}`), undefined);
     gc();
     const heapAfter = process.memoryUsage().heapUsed;
-    console.log(`fuzz statuses: ${JSON.stringify(Object.fromEntries(statuses))}; queued ${(await berth.queue.count()) - before}; heap ${(heapBefore / 1e6).toFixed(1)} MB → ${(heapAfter / 1e6).toFixed(1)} MB`);
+    console.log(
+      `fuzz statuses: ${JSON.stringify(Object.fromEntries(statuses))}; queued ${(await berth.queue.count()) - before}; heap ${(heapBefore / 1e6).toFixed(1)} MB → ${(heapAfter / 1e6).toFixed(1)} MB`,
+    );
     assert.ok(heapAfter - heapBefore < 40e6, `heap grew ${(heapAfter - heapBefore) / 1e6} MB`);
   });
 });

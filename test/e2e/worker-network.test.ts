@@ -22,11 +22,22 @@ describe('what a worker can reach', () => {
     redis = await startRedis();
     network = await createTestNetwork('berth-redisnet');
     // Leave WORKER_NETWORK unset (empty): berth's own network.
-    berth = await startBerth(testEnv(redis, image, { EGRESS: 'open', WORKER_NETWORK: '', AGENT_COMMAND_CONNECT: 'node /agents/connect.mjs', AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs' }));
+    berth = await startBerth(
+      testEnv(redis, image, {
+        EGRESS: 'open',
+        WORKER_NETWORK: '',
+        AGENT_COMMAND_CONNECT: 'node /agents/connect.mjs',
+        AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs',
+      }),
+    );
   });
   after(async () => {
     await berth.close();
-    for (const id of extra) await docker.getContainer(id).remove({ force: true }).catch(() => {});
+    for (const id of extra)
+      await docker
+        .getContainer(id)
+        .remove({ force: true })
+        .catch(() => {});
     await network.remove();
     await redis.stop();
   });
@@ -58,7 +69,13 @@ describe('what a worker can reach', () => {
     // The same probe on an ordinary bridge (inter-container traffic on) does connect: the probe can tell.
     await docker.getNetwork(network.name).connect({ Container: listener.id });
     const reachableAddress = (await listener.inspect()).NetworkSettings.Networks[network.name]!.IPAddress;
-    const peer = await docker.createContainer({ Image: image, Entrypoint: ['node', '/agents/connect.mjs'], Env: [`BERTH_TASK=${JSON.stringify({ prompt: `${reachableAddress}:8080` })}`], User: '10001:10001', HostConfig: { NetworkMode: network.name, Binds: [`${berth.config.WORKER_BINDS[0]}`] } });
+    const peer = await docker.createContainer({
+      Image: image,
+      Entrypoint: ['node', '/agents/connect.mjs'],
+      Env: [`BERTH_TASK=${JSON.stringify({ prompt: `${reachableAddress}:8080` })}`],
+      User: '10001:10001',
+      HostConfig: { NetworkMode: network.name, Binds: [`${berth.config.WORKER_BINDS[0]}`] },
+    });
     extra.push(peer.id);
     await peer.start();
     await peer.wait();
@@ -67,21 +84,36 @@ describe('what a worker can reach', () => {
   });
 
   it("a network Redis (or berth) is attached to is refused; a network of the workers' own is fine", async () => {
-    const fakeRedis = await docker.createContainer({ name: `fake-redis-${process.pid}`, Image: image, Entrypoint: ['sleep', '60'], HostConfig: { NetworkMode: network.name } });
+    const fakeRedis = await docker.createContainer({
+      name: `fake-redis-${process.pid}`,
+      Image: image,
+      Entrypoint: ['sleep', '60'],
+      HostConfig: { NetworkMode: network.name },
+    });
     extra.push(fakeRedis.id);
     await fakeRedis.start();
-    await assert.rejects(prepareWorkerNetwork(docker, network.name, `redis://fake-redis-${process.pid}:6379`), /is a network berth or its Redis is attached to/);
+    await assert.rejects(
+      prepareWorkerNetwork(docker, network.name, `redis://fake-redis-${process.pid}:6379`),
+      /is a network berth or its Redis is attached to/,
+    );
     await assert.rejects(prepareWorkerNetwork(docker, 'no-such-network-here', redis.url), /does not exist/);
     await prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, `redis://fake-redis-${process.pid}:6379`);
   });
 
-  it("a berth-workers network someone made with inter-container traffic on is refused, and left as it was", async () => {
+  it('a berth-workers network someone made with inter-container traffic on is refused, and left as it was', async () => {
     // The earlier tests' containers hold endpoints on it.
-    for (const id of extra.splice(0)) await docker.getContainer(id).remove({ force: true }).catch(() => {});
+    for (const id of extra.splice(0))
+      await docker
+        .getContainer(id)
+        .remove({ force: true })
+        .catch(() => {});
     await docker.getNetwork(DEFAULT_WORKER_NETWORK).remove();
     const planted = await docker.createNetwork({ Name: DEFAULT_WORKER_NETWORK, Driver: 'bridge' });
     try {
-      await assert.rejects(prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, redis.url), /lets containers on it reach each other .*docker network rm berth-workers/);
+      await assert.rejects(
+        prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, redis.url),
+        /lets containers on it reach each other .*docker network rm berth-workers/,
+      );
       const after = await docker.getNetwork(DEFAULT_WORKER_NETWORK).inspect();
       assert.equal(after.Id, planted.id, 'berth changed nothing');
     } finally {

@@ -24,7 +24,14 @@ export type BackendName = (typeof BACKENDS)[number];
 
 export async function startBackend(name: BackendName, image: string): Promise<TestBackend> {
   if (name === 'docker') {
-    return { name, env: {}, docker: hostDocker, leftovers: async (queue) => (await queueContainers(queue)).length, clean: async (queue) => void (await removeQueueContainers(queue)), stop: async () => {} };
+    return {
+      name,
+      env: {},
+      docker: hostDocker,
+      leftovers: async (queue) => (await queueContainers(queue)).length,
+      clean: async (queue) => void (await removeQueueContainers(queue)),
+      stop: async () => {},
+    };
   }
   const swarm: TestSwarm = await startSwarm(1, [image], 'berth-sw', 98);
   const client = swarm.manager.docker;
@@ -35,7 +42,11 @@ export async function startBackend(name: BackendName, image: string): Promise<Te
     docker: client,
     leftovers: async (queue) => (await queueContainers(queue, client)).length + (await list(queue)).length,
     async clean(queue) {
-      for (const service of await list(queue)) await client.getService(service.ID).remove().catch(() => {});
+      for (const service of await list(queue))
+        await client
+          .getService(service.ID)
+          .remove()
+          .catch(() => {});
       await removeQueueContainers(queue, client);
     },
     stop: () => swarm.stop(),

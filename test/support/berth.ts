@@ -108,13 +108,39 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
   // As the composition roots do: GitHub only when the env names an App.
   const github = githubAppFromConfig(config);
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
-  const app = await buildApi({ config, queue, cancels, reports, capacity: new Capacity(redis, queue, config), index: new TaskIndex(redis, config.QUEUE_NAME),
+  const app = await buildApi({
+    config,
+    queue,
+    cancels,
+    reports,
+    capacity: new Capacity(redis, queue, config),
+    index: new TaskIndex(redis, config.QUEUE_NAME),
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
-    metrics: { metrics, sources: metricSources(queue, launcher, config, () => redis.ping().then(() => true, () => false), () => readRedisMemory(redis)) },
-    github: { secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v), rules: config.webhookRules, redis, roles: github ? new ActorRoles(github) : null, ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}) },
+    metrics: {
+      metrics,
+      sources: metricSources(
+        queue,
+        launcher,
+        config,
+        () =>
+          redis.ping().then(
+            () => true,
+            () => false,
+          ),
+        () => readRedisMemory(redis),
+      ),
+    },
+    github: {
+      secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v),
+      rules: config.webhookRules,
+      redis,
+      roles: github ? new ActorRoles(github) : null,
+      ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}),
+    },
   });
-  const consumer = options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: options.hostEnv ?? {}, github, metrics });
+  const consumer =
+    options.consumer === false ? null : await startConsumer({ config, launcher, queue, logger, hostEnv: options.hostEnv ?? {}, github, metrics });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
 
   const api: TestBerth['api'] = async (method, path, body, headers = {}) => {
@@ -160,7 +186,11 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
       await reports?.queue.obliterate({ force: true }).catch(() => {});
       await reports?.close();
       redis.disconnect();
-      for (const workload of await launcher.listManaged(config.QUEUE_NAME).catch(() => [])) await launcher.handle(workload.id).remove().catch(() => {});
+      for (const workload of await launcher.listManaged(config.QUEUE_NAME).catch(() => []))
+        await launcher
+          .handle(workload.id)
+          .remove()
+          .catch(() => {});
     },
   };
 }
@@ -188,7 +218,12 @@ export async function startApiProcess(redis: TestRedis, image: string, overrides
     queue: env.QUEUE_NAME!,
     async call(method, path, body) {
       const started = Date.now();
-      const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(15_000) });
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(15_000),
+      });
       return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as any, ms: Date.now() - started };
     },
     async stop() {

@@ -6,7 +6,14 @@ export const docker = new Dockerode();
 /** Every test cleans up by label, so a failing test never leaves containers behind. */
 export async function removeQueueContainers(queue: string, client: Dockerode = docker): Promise<number> {
   const list = await client.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`, `${LABEL.queue}=${queue}`] } });
-  await Promise.all(list.map((c) => client.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  await Promise.all(
+    list.map((c) =>
+      client
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => {}),
+    ),
+  );
   return list.length;
 }
 
@@ -26,11 +33,13 @@ export interface DockerEvent {
 /** Docker's own event stream for one queue's containers: the ground truth for "how many created". */
 export async function recordEvents(queue: string, client: Dockerode = docker): Promise<{ events: DockerEvent[]; stop: () => Promise<void> }> {
   const events: DockerEvent[] = [];
-  const stream = (await client.getEvents({ filters: { type: ['container'], label: [`${LABEL.queue}=${queue}`] } })) as NodeJS.ReadableStream & { destroy(): void };
+  const stream = (await client.getEvents({ filters: { type: ['container'], label: [`${LABEL.queue}=${queue}`] } })) as NodeJS.ReadableStream & {
+    destroy(): void;
+  };
   let buffer = '';
   stream.on('data', (chunk: Buffer) => {
     buffer += chunk.toString('utf8');
-    let newline;
+    let newline: number;
     while ((newline = buffer.indexOf('\n')) >= 0) {
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);

@@ -78,7 +78,15 @@ export class GithubStandin {
   readonly calls: StandinCall[] = [];
   readonly tokens = new Map<string, IssuedToken>();
   readonly checkRuns: CheckRun[] = [];
-  readonly comments: Array<{ id: number; repo: string; issue: number; body: string; created_at: string; user?: { login: string }; performed_via_github_app?: { id: number } | null }> = [];
+  readonly comments: Array<{
+    id: number;
+    repo: string;
+    issue: number;
+    body: string;
+    created_at: string;
+    user?: { login: string };
+    performed_via_github_app?: { id: number } | null;
+  }> = [];
   readonly reactions: Array<{ repo: string; commentId: number; content: string }> = [];
   readonly reviews: Array<{ id: number; repo: string; pull: number; body: any }> = [];
   readonly installations = new Map<string, number>();
@@ -99,7 +107,11 @@ export class GithubStandin {
   private nextId = 1000;
 
   constructor() {
-    const keys = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const keys = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     this.privateKey = keys.privateKey;
     this.publicKey = keys.publicKey;
     this.gitRoot = mkdtempSync(join(tmpdir(), 'berth-git-'));
@@ -142,7 +154,18 @@ export class GithubStandin {
     this.installations.set(repo.toLowerCase(), installationId);
     const bare = join(this.gitRoot, `${repo}.git`);
     const work = mkdtempSync(join(tmpdir(), 'berth-work-'));
-    const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 'Octo', GIT_AUTHOR_EMAIL: 'octo@example.test', GIT_COMMITTER_NAME: 'Octo', GIT_COMMITTER_EMAIL: 'octo@example.test' } }).trim();
+    const git = (cwd: string, ...args: string[]) =>
+      execFileSync('git', args, {
+        cwd,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 'Octo',
+          GIT_AUTHOR_EMAIL: 'octo@example.test',
+          GIT_COMMITTER_NAME: 'Octo',
+          GIT_COMMITTER_EMAIL: 'octo@example.test',
+        },
+      }).trim();
     const base = pull.baseRef ?? 'main';
     execFileSync('git', ['init', '-q', '--bare', '-b', base, bare]);
     execFileSync('git', ['-C', bare, 'config', 'uploadpack.allowAnySHA1InWant', 'true']);
@@ -190,7 +213,16 @@ export class GithubStandin {
     } catch {
       body = text;
     }
-    const call: StandinCall = { method: request.method ?? 'GET', path, query: url.searchParams, body, auth: 'none', status: 0, at: Date.now(), from: request.socket.remoteAddress ?? '' };
+    const call: StandinCall = {
+      method: request.method ?? 'GET',
+      path,
+      query: url.searchParams,
+      body,
+      auth: 'none',
+      status: 0,
+      at: Date.now(),
+      from: request.socket.remoteAddress ?? '',
+    };
     this.calls.push(call);
     const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
       call.status = status;
@@ -235,7 +267,11 @@ export class GithubStandin {
 
   /** Records a delivery attempt GitHub made in the past (e.g. one that failed while berth was down). */
   addHookDelivery(delivery: Omit<HookDelivery, 'id' | 'status'>): HookDelivery {
-    const entry = { ...delivery, id: this.nextId++, status: delivery.status_code >= 200 && delivery.status_code < 300 ? 'OK' : `Invalid HTTP Response: ${delivery.status_code}` };
+    const entry = {
+      ...delivery,
+      id: this.nextId++,
+      status: delivery.status_code >= 200 && delivery.status_code < 300 ? 'OK' : `Invalid HTTP Response: ${delivery.status_code}`,
+    };
     this.hookDeliveries.push(entry);
     return entry;
   }
@@ -246,7 +282,8 @@ export class GithubStandin {
       const start = Number(call.query.get('cursor') ?? 0);
       const newestFirst = [...this.hookDeliveries].reverse();
       const page = newestFirst.slice(start, start + perPage).map(({ payload: _, ...rest }) => rest);
-      const next: Record<string, string> = start + perPage < newestFirst.length ? { link: `<${this.url}/app/hook/deliveries?per_page=${perPage}&cursor=${start + perPage}>; rel="next"` } : {};
+      const next: Record<string, string> =
+        start + perPage < newestFirst.length ? { link: `<${this.url}/app/hook/deliveries?per_page=${perPage}&cursor=${start + perPage}>; rel="next"` } : {};
       return send(200, page, next);
     }
     const attempt = /^\/app\/hook\/deliveries\/(\d+)\/attempts$/.exec(call.path);
@@ -261,9 +298,20 @@ export class GithubStandin {
     const tokenRoute = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(call.path);
     if (call.method === 'POST' && tokenRoute) {
       const token = `ghs_${randomBytes(18).toString('hex')}`;
-      const issued: IssuedToken = { token, installationId: Number(tokenRoute[1]), repositories: call.body?.repositories ?? [], permissions: call.body?.permissions ?? null, revoked: false };
+      const issued: IssuedToken = {
+        token,
+        installationId: Number(tokenRoute[1]),
+        repositories: call.body?.repositories ?? [],
+        permissions: call.body?.permissions ?? null,
+        revoked: false,
+      };
       this.tokens.set(token, issued);
-      return send(201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: issued.permissions ?? { contents: 'write', pull_requests: 'write', checks: 'write', issues: 'write' }, repository_selection: 'selected' });
+      return send(201, {
+        token,
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+        permissions: issued.permissions ?? { contents: 'write', pull_requests: 'write', checks: 'write', issues: 'write' },
+        repository_selection: 'selected',
+      });
     }
     const installation = /^\/repos\/([^/]+\/[^/]+)\/installation$/.exec(call.path);
     if (call.method === 'GET' && installation) {
@@ -300,14 +348,32 @@ export class GithubStandin {
       });
     }
     if (method === 'POST' && rest === 'check-runs') {
-      const run: CheckRun = { id: this.nextId++, repo, head_sha: body.head_sha, name: body.name, external_id: body.external_id, app: { id: Number(this.appId) }, status: body.status, conclusion: body.conclusion ?? null, output: body.output, actions: body.actions ?? [], details_url: body.details_url, history: [body] };
+      const run: CheckRun = {
+        id: this.nextId++,
+        repo,
+        head_sha: body.head_sha,
+        name: body.name,
+        external_id: body.external_id,
+        app: { id: Number(this.appId) },
+        status: body.status,
+        conclusion: body.conclusion ?? null,
+        output: body.output,
+        actions: body.actions ?? [],
+        details_url: body.details_url,
+        history: [body],
+      };
       this.checkRuns.push(run);
       return send(201, run);
     }
     if (method === 'PATCH' && (r = /^check-runs\/(\d+)$/.exec(rest))) {
       const run = this.checkRuns.find((c) => c.id === Number(r![1]) && c.repo === repo);
       if (!run) return send(404, { message: 'Not Found' });
-      Object.assign(run, { status: body.status ?? run.status, conclusion: body.conclusion ?? (body.status && body.status !== 'completed' ? null : run.conclusion), output: body.output ?? run.output, actions: body.actions ?? run.actions });
+      Object.assign(run, {
+        status: body.status ?? run.status,
+        conclusion: body.conclusion ?? (body.status && body.status !== 'completed' ? null : run.conclusion),
+        output: body.output ?? run.output,
+        actions: body.actions ?? run.actions,
+      });
       run.history.push(body);
       return send(200, run);
     }
@@ -325,12 +391,23 @@ export class GithubStandin {
     if ((r = /^issues\/(\d+)\/comments$/.exec(rest))) {
       if (method === 'POST') {
         // GitHub names the App on a comment made with one of its installation tokens.
-        const comment = { id: this.nextId++, repo, issue: Number(r[1]), body: body.body, created_at: new Date().toISOString(), user: { login: 'berth-test[bot]' }, performed_via_github_app: { id: Number(this.appId) } as { id: number } | null };
+        const comment = {
+          id: this.nextId++,
+          repo,
+          issue: Number(r[1]),
+          body: body.body,
+          created_at: new Date().toISOString(),
+          user: { login: 'berth-test[bot]' },
+          performed_via_github_app: { id: Number(this.appId) } as { id: number } | null,
+        };
         this.comments.push(comment);
         return send(201, comment);
       }
       const since = call.query.get('since');
-      return send(200, this.comments.filter((c) => c.repo === repo && c.issue === Number(r![1]) && (!since || c.created_at >= since)));
+      return send(
+        200,
+        this.comments.filter((c) => c.repo === repo && c.issue === Number(r![1]) && (!since || c.created_at >= since)),
+      );
     }
     if (method === 'POST' && (r = /^pulls\/(\d+)\/reviews$/.exec(rest))) {
       const review = { id: this.nextId++, repo, pull: Number(r[1]), body };
@@ -352,20 +429,45 @@ export class GithubStandin {
     const body = JSON.stringify(original.payload);
     const response = await fetch(`${target.url}/webhooks/github`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-github-event': original.event, 'x-github-delivery': original.guid, 'x-hub-signature-256': await sign(target.secret, body), 'user-agent': 'GitHub-Hookshot/standin' },
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': original.event,
+        'x-github-delivery': original.guid,
+        'x-hub-signature-256': await sign(target.secret, body),
+        'user-agent': 'GitHub-Hookshot/standin',
+      },
       body,
     }).catch(() => null);
-    this.addHookDelivery({ guid: original.guid, delivered_at: new Date().toISOString(), redelivery: true, status_code: response?.status ?? 0, event: original.event, action: original.action, payload: original.payload });
+    this.addHookDelivery({
+      guid: original.guid,
+      delivered_at: new Date().toISOString(),
+      redelivery: true,
+      status_code: response?.status ?? 0,
+      event: original.event,
+      action: original.action,
+      payload: original.payload,
+    });
   }
 
   /** git smart HTTP through `git http-backend` (CGI), behind the same token check as the API. */
   private git(request: IncomingMessage, response: ServerResponse, url: URL): void {
-    const call: StandinCall = { method: request.method ?? 'GET', path: url.pathname, query: url.searchParams, body: null, auth: 'none', status: 0, at: Date.now(), from: request.socket.remoteAddress ?? '' };
+    const call: StandinCall = {
+      method: request.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      body: null,
+      auth: 'none',
+      status: 0,
+      at: Date.now(),
+      from: request.socket.remoteAddress ?? '',
+    };
     this.calls.push(call);
     const deny = (status: number, headers: Record<string, string> = {}) => {
       call.status = status;
       request.resume();
-      response.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(status === 401 ? 'Authentication required\n' : status === 404 ? 'Repository not found\n' : 'Service Unavailable\n');
+      response
+        .writeHead(status, { 'content-type': 'text/plain', ...headers })
+        .end(status === 401 ? 'Authentication required\n' : status === 404 ? 'Repository not found\n' : 'Service Unavailable\n');
     };
     const failure = this.failures.find((f) => f.remaining > 0 && f.match.test(`${call.method} ${url.pathname}`));
     if (failure) {

@@ -29,7 +29,12 @@ export async function deliver(
 ): Promise<Delivery> {
   const delivery = options.delivery ?? randomUUID();
   const body = options.body ?? JSON.stringify(payload);
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery, 'user-agent': 'GitHub-Hookshot/test' };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-github-event': event,
+    'x-github-delivery': delivery,
+    'user-agent': 'GitHub-Hookshot/test',
+  };
   if (options.secret !== null) headers['x-hub-signature-256'] = await sign(options.secret ?? WEBHOOK_SECRET, body);
   Object.assign(headers, options.headers ?? {});
   const response = await fetch(`${url}/webhooks/github`, { method: 'POST', headers, body });

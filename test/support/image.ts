@@ -16,7 +16,14 @@ function filesUnder(dir: string): string[] {
 /** Tag derived from everything that goes into the image, so a stale image is never reused. */
 function contentTag(): string {
   const hash = createHash('sha256');
-  const inputs = ['Dockerfile', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', ...filesUnder(join(ROOT, 'src')).map((p) => relative(ROOT, p))].sort();
+  const inputs = [
+    'Dockerfile',
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    ...filesUnder(join(ROOT, 'src')).map((p) => relative(ROOT, p)),
+  ].sort();
   for (const file of inputs) hash.update(file).update(readFileSync(join(ROOT, file)));
   return `berth:test-${hash.digest('hex').slice(0, 12)}`;
 }

@@ -1,6 +1,15 @@
 import { PassThrough } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { EgressProxySpec, Launcher, LauncherDescription, LogStream, ManagedWorkload, Workload, WorkloadFacts, WorkloadSpec } from '../../src/consumer/launcher/launcher.js';
+import type {
+  EgressProxySpec,
+  Launcher,
+  LauncherDescription,
+  LogStream,
+  ManagedWorkload,
+  Workload,
+  WorkloadFacts,
+  WorkloadSpec,
+} from '../../src/consumer/launcher/launcher.js';
 import { LABEL } from '../../src/core/labels.js';
 import { containerName } from '../../src/core/names.js';
 
@@ -61,7 +70,17 @@ export class MemoryLauncher implements Launcher {
   private record(spec: WorkloadSpec): WorkloadFacts {
     let end = () => {};
     const exited = new Promise<void>((resolve) => (end = resolve));
-    const facts: WorkloadFacts = { id: `m${this.nextId++}`, name: spec.name, state: 'pending', exitCode: 0, oomKilled: false, startedAt: null, finishedAt: null, labels: { ...spec.labels }, env: { ...spec.env, ...spec.secrets } };
+    const facts: WorkloadFacts = {
+      id: `m${this.nextId++}`,
+      name: spec.name,
+      state: 'pending',
+      exitCode: 0,
+      oomKilled: false,
+      startedAt: null,
+      finishedAt: null,
+      labels: { ...spec.labels },
+      env: { ...spec.env, ...spec.secrets },
+    };
     this.held.set(facts.id, { facts, output: '', exited, end });
     return facts;
   }
@@ -87,7 +106,13 @@ export class MemoryLauncher implements Launcher {
   exit(idOrName: string, exitCode: number, options: { output?: string; oomKilled?: boolean; failure?: string } = {}): void {
     const held = this.find(idOrName);
     if (!held || held.facts.state === 'exited') return;
-    Object.assign(held.facts, { state: 'exited', exitCode, oomKilled: options.oomKilled ?? false, finishedAt: Date.now(), ...(options.failure ? { failure: options.failure } : {}) });
+    Object.assign(held.facts, {
+      state: 'exited',
+      exitCode,
+      oomKilled: options.oomKilled ?? false,
+      finishedAt: Date.now(),
+      ...(options.failure ? { failure: options.failure } : {}),
+    });
     held.output += options.output ?? '';
     held.end();
   }
@@ -104,7 +129,8 @@ export class MemoryLauncher implements Launcher {
   handle(idOrName: string): Workload {
     const self = this;
     const look = () => self.find(idOrName);
-    const aborted = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`aborted: ${String(signal.reason)}`)), { once: true }));
+    const aborted = (signal: AbortSignal) =>
+      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`aborted: ${String(signal.reason)}`)), { once: true }));
     return {
       id: idOrName,
       async inspect() {
@@ -156,7 +182,14 @@ export class MemoryLauncher implements Launcher {
     await this.engineCall('list');
     return [...this.held.values()]
       .filter((h) => h.facts.labels[LABEL.queue] === queue)
-      .map(({ facts }) => ({ id: facts.id, name: facts.name, state: facts.state, jobId: facts.labels[LABEL.jobId] ?? '', attempt: Number(facts.labels[LABEL.attempt] ?? 0), labels: facts.labels }));
+      .map(({ facts }) => ({
+        id: facts.id,
+        name: facts.name,
+        state: facts.state,
+        jobId: facts.labels[LABEL.jobId] ?? '',
+        attempt: Number(facts.labels[LABEL.attempt] ?? 0),
+        labels: facts.labels,
+      }));
   }
 
   async prepareNetwork(): Promise<void> {}
@@ -181,5 +214,8 @@ export class MemoryLauncher implements Launcher {
   }
   async egressRecord(): Promise<unknown> {
     return null;
+  }
+  async egressOverBudget(): Promise<string[]> {
+    return [];
   }
 }

@@ -65,7 +65,7 @@ export function startNodeProcess(env: Record<string, string>, options: ProcessOp
   child.stdout!.on('data', (chunk: Buffer) => {
     if (!captureLogs && !waitingForReady) return;
     buffer += chunk.toString('utf8');
-    let newline;
+    let newline: number;
     while ((newline = buffer.indexOf('\n')) >= 0) {
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + 1);

@@ -25,7 +25,8 @@ export async function createOutside(image: string): Promise<Outside> {
   const network = await createTestNetwork('berth-outside');
   const subnet = ((await docker.getNetwork(network.name).inspect()).IPAM?.Config?.[0]?.Subnet as string) ?? '';
   const hosts: Dockerode.Container[] = [];
-  const proxies = async (queue: string) => (await docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } })) as Dockerode.ContainerInfo[];
+  const proxies = async (queue: string) =>
+    (await docker.listContainers({ all: true, filters: { label: [`${LABEL.egressProxy}=${queue}`] } })) as Dockerode.ContainerInfo[];
   return {
     network,
     subnet,
@@ -46,9 +47,16 @@ export async function createOutside(image: string): Promise<Outside> {
     proxies,
     async remove(queues) {
       for (const proxy of (await Promise.all(queues.map((q) => proxies(q).catch(() => [])))).flat()) {
-        await docker.getContainer(proxy.Id).remove({ force: true, v: true }).catch(() => {});
+        await docker
+          .getContainer(proxy.Id)
+          .remove({ force: true, v: true })
+          .catch(() => {});
         const name = proxy.Names[0]!.replace(/^\//, '');
-        for (const volume of [name, `${name}-state`]) await docker.getVolume(volume).remove().catch(() => {});
+        for (const volume of [name, `${name}-state`])
+          await docker
+            .getVolume(volume)
+            .remove()
+            .catch(() => {});
       }
       for (const host of hosts) await host.remove({ force: true }).catch(() => {});
       await network.remove();

@@ -36,7 +36,22 @@ export async function startRedis(options: { aof?: boolean } = {}): Promise<TestR
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'berth-redis-'));
   let child: ChildProcess | null = null;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--appendonly', options.aof ? 'yes' : 'no', '--appendfsync', 'always'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--maxmemory-policy',
+    'noeviction',
+    '--appendonly',
+    options.aof ? 'yes' : 'no',
+    '--appendfsync',
+    'always',
+  ];
 
   const redis: TestRedis = {
     url: `redis://127.0.0.1:${port}`,

@@ -115,9 +115,22 @@ export async function startEngine(options: EngineOptions): Promise<SecondEngine>
   await stopLeftover(`/run/${name}.pid`);
   rmSync(socket, { force: true });
   const args = [
-    '--host', `unix://${socket}`, '--data-root', `/var/lib/${name}`, '--exec-root', `/run/${name}`, '--pidfile', `/run/${name}.pid`,
+    '--host',
+    `unix://${socket}`,
+    '--data-root',
+    `/var/lib/${name}`,
+    '--exec-root',
+    `/run/${name}`,
+    '--pidfile',
+    `/run/${name}.pid`,
     // In a namespace of its own an engine's iptables rules touch only that namespace; in the host's, none at all.
-    '--bridge', bridge, ...(netns ? [] : ['--iptables=false']), '--containerd-namespace', name, '--containerd-plugins-namespace', `${name}-plugins`,
+    '--bridge',
+    bridge,
+    ...(netns ? [] : ['--iptables=false']),
+    '--containerd-namespace',
+    name,
+    '--containerd-plugins-namespace',
+    `${name}-plugins`,
     ...(options.addressPool ? ['--default-address-pool', `base=${options.addressPool},size=24`] : []),
     ...(options.extraArgs ?? []),
   ];
@@ -125,11 +138,23 @@ export async function startEngine(options: EngineOptions): Promise<SecondEngine>
   const log = openSync(`/var/log/${name}.log`, 'a');
   const spawnDaemon = (): ChildProcess =>
     netns
-      ? spawn('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '--mount', '--uts', 'sh', '-c', IN_NAMESPACE, 'sh', name, ...args], { stdio: ['ignore', log, log] })
+      ? spawn('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '--mount', '--uts', 'sh', '-c', IN_NAMESPACE, 'sh', name, ...args], {
+          stdio: ['ignore', log, log],
+        })
       : spawn('dockerd', args, { stdio: ['ignore', log, log] });
   let child = spawnDaemon();
   const client = new Dockerode({ socketPath: socket });
-  const ready = () => waitUntil(async () => client.ping().then(() => true, () => false), `engine ${name}`, 60_000, 250);
+  const ready = () =>
+    waitUntil(
+      async () =>
+        client.ping().then(
+          () => true,
+          () => false,
+        ),
+      `engine ${name}`,
+      60_000,
+      250,
+    );
   const stopDaemon = (signal: NodeJS.Signals = 'SIGTERM') =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -140,7 +165,13 @@ export async function startEngine(options: EngineOptions): Promise<SecondEngine>
   await ready();
   for (const image of options.images ?? []) {
     // Its data-root outlives a run: an image already there need not be copied again.
-    const present = await client.getImage(image).inspect().then(() => true, () => false);
+    const present = await client
+      .getImage(image)
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      );
     if (!present) execFileSync('sh', ['-c', `${docker} save ${image} | ${docker} -H unix://${socket} load -q`], { stdio: 'ignore' });
   }
   return {
@@ -155,7 +186,17 @@ export async function startEngine(options: EngineOptions): Promise<SecondEngine>
     },
     async crash() {
       const running = await client.listContainers().catch(() => []);
-      const pids = await Promise.all(running.map((c) => client.getContainer(c.Id).inspect().then((i) => i.State.Pid, () => 0)));
+      const pids = await Promise.all(
+        running.map((c) =>
+          client
+            .getContainer(c.Id)
+            .inspect()
+            .then(
+              (i) => i.State.Pid,
+              () => 0,
+            ),
+        ),
+      );
       await stopDaemon('SIGKILL');
       // Each container's init: killing it ends everything in that container's pid namespace.
       for (const pid of pids) if (pid > 0) quietly(() => process.kill(pid, 'SIGKILL'));
@@ -166,7 +207,14 @@ export async function startEngine(options: EngineOptions): Promise<SecondEngine>
     },
     async stop() {
       const list = await client.listContainers({ all: true }).catch(() => []);
-      await Promise.all(list.map((c) => client.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+      await Promise.all(
+        list.map((c) =>
+          client
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch(() => {}),
+        ),
+      );
       await stopDaemon();
       quietly(() => ip(inNs(['link', 'del', bridge])));
       if (netns) {

@@ -46,18 +46,36 @@ export async function startSwarm(count: number, images: string[], name = 'berth-
   }
   const nodes: SecondEngine[] = [];
   for (let i = 1; i <= count; i++) {
-    const node = await startEngine({ name: `${name}-${i}`, address: `10.231.${subnet}.${10 + i}/24`, netns: { bridge, gateway: `10.231.${subnet}.1` }, images });
+    const node = await startEngine({
+      name: `${name}-${i}`,
+      address: `10.231.${subnet}.${10 + i}/24`,
+      netns: { bridge, gateway: `10.231.${subnet}.1` },
+      images,
+    });
     // A run that died midway left this engine in its old swarm: start from none.
     if ((await swarmState(node.docker)) !== 'inactive') await node.docker.swarmLeave({ force: true });
     nodes.push(node);
   }
   const [manager] = nodes as [SecondEngine];
-  await manager.docker.swarmInit({ ListenAddr: `${manager.address}:2377`, AdvertiseAddr: manager.address, Spec: { Dispatcher: { HeartbeatPeriod: HEARTBEAT_NS } } });
+  await manager.docker.swarmInit({
+    ListenAddr: `${manager.address}:2377`,
+    AdvertiseAddr: manager.address,
+    Spec: { Dispatcher: { HeartbeatPeriod: HEARTBEAT_NS } },
+  });
   const swarm = (await manager.docker.swarmInspect()) as { JoinTokens: { Worker: string } };
   for (const node of nodes.slice(1)) {
-    await node.docker.swarmJoin({ ListenAddr: `${node.address}:2377`, AdvertiseAddr: node.address, RemoteAddrs: [`${manager.address}:2377`], JoinToken: swarm.JoinTokens.Worker });
+    await node.docker.swarmJoin({
+      ListenAddr: `${node.address}:2377`,
+      AdvertiseAddr: node.address,
+      RemoteAddrs: [`${manager.address}:2377`],
+      JoinToken: swarm.JoinTokens.Worker,
+    });
   }
-  await waitUntil(async () => ((await manager.docker.listNodes()) as Array<{ Status?: { State?: string } }>).filter((n) => n.Status?.State === 'ready').length === count, `${count} swarm node(s) ready`, 60_000);
+  await waitUntil(
+    async () => ((await manager.docker.listNodes()) as Array<{ Status?: { State?: string } }>).filter((n) => n.Status?.State === 'ready').length === count,
+    `${count} swarm node(s) ready`,
+    60_000,
+  );
   return {
     manager,
     nodes,

@@ -8,7 +8,8 @@ describe('board allow-list (decided on the matched route)', () => {
     const permitted: string[] = [];
     for (const route of appRoutes.api) {
       for (const method of ([] as string[]).concat(route.method)) {
-        for (const path of ([] as string[]).concat(route.route)) if (refusedBoardAction(method, `${BOARD_PREFIX}${path}`) === null && method !== 'get') permitted.push(`${method.toUpperCase()} ${path}`);
+        for (const path of ([] as string[]).concat(route.route))
+          if (refusedBoardAction(method, `${BOARD_PREFIX}${path}`) === null && method !== 'get') permitted.push(`${method.toUpperCase()} ${path}`);
       }
     }
     assert.deepEqual(permitted.sort(), [
@@ -31,7 +32,8 @@ describe('board allow-list (decided on the matched route)', () => {
       ['PUT', '/api/queues/:queueName/empty'],
       ['PUT', '/api/queues/:queueName/concurrency'],
       ['PATCH', '/api/queues/:queueName/job-schedulers/:schedulerId'],
-    ] as const) assert.match(refusedBoardAction(method, `${BOARD_PREFIX}${path}`) ?? '', /berth permits/, `${method} ${path}`);
+    ] as const)
+      assert.match(refusedBoardAction(method, `${BOARD_PREFIX}${path}`) ?? '', /berth permits/, `${method} ${path}`);
   });
 
   it('a write that matched no route, or a route outside the board, is refused; a GET 404 is left to the router', () => {

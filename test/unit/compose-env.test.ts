@@ -7,8 +7,16 @@ const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta
 it('.env.example lists every variable compose.yaml reads, and nothing it does not', () => {
   const read_ = new Set([...read('compose.yaml').matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]!));
   const listed = new Set([...read('.env.example').matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]!));
-  assert.deepEqual([...read_].filter((v) => !listed.has(v)), [], 'read by compose.yaml, missing from .env.example');
-  assert.deepEqual([...listed].filter((v) => !read_.has(v)), [], 'in .env.example, not read by compose.yaml');
+  assert.deepEqual(
+    [...read_].filter((v) => !listed.has(v)),
+    [],
+    'read by compose.yaml, missing from .env.example',
+  );
+  assert.deepEqual(
+    [...listed].filter((v) => !read_.has(v)),
+    [],
+    'in .env.example, not read by compose.yaml',
+  );
 });
 
 it('compose.yaml passes secrets as files and mounts the rules file read-only', () => {

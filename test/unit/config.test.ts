@@ -7,7 +7,6 @@ import { agentCommandFor, ConfigError, parseConfig, tokenPermissionsFor } from '
 import { taskRequestSchema } from '../../src/core/task.js';
 import { memoryCheck } from '../../src/cli/doctor.js';
 
-
 const valid = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   API_TOKEN: 'a'.repeat(32),
@@ -60,7 +59,20 @@ describe('config', () => {
       CONSUMER_IN_PROCESS: 'maybe',
     });
     const keys = found.map((p) => p.split(':')[0]);
-    for (const key of ['REDIS_URL', 'API_TOKEN', 'WORKER_IMAGE', 'PORT', 'TASK_TIMEOUT', 'WORKER_MEMORY', 'WORKER_CPUS', 'TASK_ATTEMPTS', 'WORKER_USER', 'WORKER_NETWORK', 'AGENT_COMMAND_REVIEW', 'CONSUMER_IN_PROCESS']) {
+    for (const key of [
+      'REDIS_URL',
+      'API_TOKEN',
+      'WORKER_IMAGE',
+      'PORT',
+      'TASK_TIMEOUT',
+      'WORKER_MEMORY',
+      'WORKER_CPUS',
+      'TASK_ATTEMPTS',
+      'WORKER_USER',
+      'WORKER_NETWORK',
+      'AGENT_COMMAND_REVIEW',
+      'CONSUMER_IN_PROCESS',
+    ]) {
       assert.ok(keys.includes(key), `${key} missing from ${JSON.stringify(found, null, 1)}`);
     }
     assert.match(found.find((p) => p.startsWith('REDIS_URL'))!, /required/);
@@ -79,13 +91,19 @@ describe('config', () => {
     assert.equal(parseConfig({ ...valid, AGENT_COMMAND_X: '' }).agentCommands.x, undefined, 'empty means unset');
     for (const bad of ['a && b', 'a > out', 'a; b', 'a *.txt', 'a # comment', 'a `b`']) {
       const found = problems({ ...valid, AGENT_COMMAND_X: bad });
-      assert.ok(found.some((p) => p.startsWith('AGENT_COMMAND_X')), `${bad}: ${found}`);
+      assert.ok(
+        found.some((p) => p.startsWith('AGENT_COMMAND_X')),
+        `${bad}: ${found}`,
+      );
     }
   });
 
   it('refuses binds that expose the Docker socket or the host root', () => {
     for (const bind of ['/var/run/docker.sock:/var/run/docker.sock', '/run/docker.sock:/d', '/:/host', '/var/run:/x', 'relative:/x']) {
-      assert.ok(problems({ ...valid, WORKER_BINDS: bind }).some((p) => p.startsWith('WORKER_BINDS')), bind);
+      assert.ok(
+        problems({ ...valid, WORKER_BINDS: bind }).some((p) => p.startsWith('WORKER_BINDS')),
+        bind,
+      );
     }
     assert.deepEqual(parseConfig({ ...valid, WORKER_BINDS: '/srv/cache:/cache:ro' }).WORKER_BINDS, ['/srv/cache:/cache:ro']);
   });
@@ -95,27 +113,61 @@ describe('config', () => {
   });
 
   it('binds are checked on normalised paths: sockets, engine state, /proc and / however spelled, and their ancestors', () => {
-    for (const host of ['//', '/var/./run/docker.sock', '/run/.', '/var/run/', '/proc/1/root', '/var/lib/docker/volumes', '/var/lib', '/run/containerd/containerd.sock', '/srv/../var/lib/docker', '/sys/fs']) {
-      assert.ok(problems({ ...valid, WORKER_BINDS: `${host}:/x` }).some((p) => p.startsWith('WORKER_BINDS')), host);
+    for (const host of [
+      '//',
+      '/var/./run/docker.sock',
+      '/run/.',
+      '/var/run/',
+      '/proc/1/root',
+      '/var/lib/docker/volumes',
+      '/var/lib',
+      '/run/containerd/containerd.sock',
+      '/srv/../var/lib/docker',
+      '/sys/fs',
+    ]) {
+      assert.ok(
+        problems({ ...valid, WORKER_BINDS: `${host}:/x` }).some((p) => p.startsWith('WORKER_BINDS')),
+        host,
+      );
     }
     // Resolved paths: a symlink to the engine's socket is the socket; user runtimes (rootless) are refused.
     const dir = mkdtempSync('/tmp/berth-bind-');
     symlinkSync('/var/run/docker.sock', `${dir}/innocent`);
     symlinkSync('/var/lib', `${dir}/lib`);
     for (const host of [`${dir}/innocent`, `${dir}/lib/docker/volumes`, '/run/user/1000/docker.sock', '/run/user/1000']) {
-      assert.ok(problems({ ...valid, WORKER_BINDS: `${host}:/x` }).some((p) => p.startsWith('WORKER_BINDS')), host);
+      assert.ok(
+        problems({ ...valid, WORKER_BINDS: `${host}:/x` }).some((p) => p.startsWith('WORKER_BINDS')),
+        host,
+      );
     }
     assert.deepEqual(parseConfig({ ...valid, WORKER_BINDS: '/srv/cache/:/cache:ro' }).WORKER_BINDS, ['/srv/cache/:/cache:ro']);
   });
 
   it('WORKER_USER is read as numbers: 00 and 0000:1 are root and refused; the gid defaults to the uid', () => {
-    for (const user of ['0', '00', '0000:1', '1000:0', 'root', '-1', '1000:']) assert.ok(problems({ ...valid, WORKER_USER: user }).some((p) => p.startsWith('WORKER_USER')), user);
+    for (const user of ['0', '00', '0000:1', '1000:0', 'root', '-1', '1000:'])
+      assert.ok(
+        problems({ ...valid, WORKER_USER: user }).some((p) => p.startsWith('WORKER_USER')),
+        user,
+      );
     assert.equal(parseConfig({ ...valid, WORKER_USER: '01000' }).WORKER_USER, '1000:1000');
   });
 
   it("WORKER_ENV refuses berth's own secrets", () => {
-    for (const name of ['API_TOKEN', 'GITHUB_APP_PRIVATE_KEY', 'GITHUB_APP_PRIVATE_KEY_FILE', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'REDIS_URL', 'BOARD_PASSWORD', 'GITHUB_TOKEN', 'BERTH_TASK']) {
-      assert.ok(problems({ ...valid, WORKER_ENV: `MODEL_KEY,${name}` }).some((p) => p.includes(`'${name}'`)), name);
+    for (const name of [
+      'API_TOKEN',
+      'GITHUB_APP_PRIVATE_KEY',
+      'GITHUB_APP_PRIVATE_KEY_FILE',
+      'GITHUB_WEBHOOK_SECRET',
+      'GITHUB_WEBHOOK_SECRET_PREVIOUS',
+      'REDIS_URL',
+      'BOARD_PASSWORD',
+      'GITHUB_TOKEN',
+      'BERTH_TASK',
+    ]) {
+      assert.ok(
+        problems({ ...valid, WORKER_ENV: `MODEL_KEY,${name}` }).some((p) => p.includes(`'${name}'`)),
+        name,
+      );
     }
     assert.deepEqual(parseConfig({ ...valid, WORKER_ENV: 'ANTHROPIC_API_KEY' }).WORKER_ENV, ['ANTHROPIC_API_KEY']);
   });
@@ -146,7 +198,11 @@ describe('config', () => {
     assert.ok(problems({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2375' }).some((p) => /plain TCP to 10.1.2.3/.test(p)));
     assert.equal(parseConfig({ ...valid, DOCKER_HOST: 'tcp://127.0.0.1:2375' }).DOCKER_HOST, 'tcp://127.0.0.1:2375');
     assert.equal(parseConfig({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2375', DOCKER_ALLOW_PLAINTEXT: 'true' }).DOCKER_ALLOW_PLAINTEXT, true);
-    assert.ok(problems({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' }).some((p) => /DOCKER_CERT_PATH: cannot read ca.pem/.test(p)));
+    assert.ok(
+      problems({ ...valid, DOCKER_HOST: 'tcp://10.1.2.3:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/nonexistent' }).some((p) =>
+        /DOCKER_CERT_PATH: cannot read ca.pem/.test(p),
+      ),
+    );
     assert.ok(problems({ ...valid, DOCKER_HOST: 'ssh://x' }).some((p) => /unsupported scheme/.test(p)));
   });
 
@@ -168,7 +224,10 @@ describe("doctor's Redis memory check", () => {
   it('no maxmemory is a warning that says Redis grows until the machine runs out', () => {
     const check = memoryCheck({ usedBytes: 5 << 20, maxBytes: 0 }, config);
     assert.equal(check.ok && check.warn, true);
-    assert.match(check.detail, /^no maxmemory: Redis grows until the machine runs out \(5\.0 MiB used\); a finished task keeps at most 4\.0 MiB .* for KEEP_COMPLETED=7d/);
+    assert.match(
+      check.detail,
+      /^no maxmemory: Redis grows until the machine runs out \(5\.0 MiB used\); a finished task keeps at most 4\.0 MiB .* for KEEP_COMPLETED=7d/,
+    );
   });
   it('plenty of room passes and says how many worst-case tasks fit; near full warns; over 90% fails', () => {
     const roomy = memoryCheck({ usedBytes: 100 << 20, maxBytes: 4 * 2 ** 30 }, config);

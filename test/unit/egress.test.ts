@@ -4,7 +4,7 @@ import { hostAllowed, judgeAddress, judgeTarget, type Allowlist } from '../../sr
 import { signGrant, verifyGrant, type Grant } from '../../src/egress/credential.js';
 import { UsageTap, usageFrom } from '../../src/egress/usage.js';
 import pino from 'pino';
-import { ConfigError, parseConfig } from '../../src/core/config.js';
+import { type ConfigError, parseConfig } from '../../src/core/config.js';
 import { EgressGate } from '../../src/consumer/egress-gate.js';
 
 const list: Allowlist = { hosts: ['github.com', '*.githubusercontent.com', 'api.anthropic.com'], ports: [443], allowPrivate: ['10.20.0.0/16'] };
@@ -32,10 +32,25 @@ describe('egress allowlist', () => {
     }
   });
   it('a name not on the list is refused with the settings that would allow it', () => {
-    assert.match((judgeTarget(list, 'evil.example', 443) as { reason: string }).reason, /evil\.example is not on this task's allowlist \(add it to EGRESS_HOSTS or EGRESS_HOSTS_<KIND>\)/);
+    assert.match(
+      (judgeTarget(list, 'evil.example', 443) as { reason: string }).reason,
+      /evil\.example is not on this task's allowlist \(add it to EGRESS_HOSTS or EGRESS_HOSTS_<KIND>\)/,
+    );
   });
   it('a listed name resolving to loopback, private, link-local or metadata addresses is refused unless its range is allowed (DNS rebinding)', () => {
-    for (const address of ['127.0.0.1', '10.0.0.5', '172.17.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1']) {
+    for (const address of [
+      '127.0.0.1',
+      '10.0.0.5',
+      '172.17.0.1',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::1',
+      'fd00::1',
+      'fe80::1',
+      '::ffff:127.0.0.1',
+    ]) {
       const decision = judgeAddress(list, 'github.com', address);
       assert.equal(decision.allowed, false, address);
       assert.match((decision as { reason: string }).reason, /a private, loopback or link-local address \(EGRESS_ALLOW_PRIVATE/);
@@ -47,7 +62,15 @@ describe('egress allowlist', () => {
 });
 
 describe('egress credential', () => {
-  const grant: Grant = { attempt: 't-1#1', kind: 'review', hosts: ['github.com'], ports: [443], allowPrivate: [], providers: ['anthropic'], expiresAt: Date.now() + 60_000 };
+  const grant: Grant = {
+    attempt: 't-1#1',
+    kind: 'review',
+    hosts: ['github.com'],
+    ports: [443],
+    allowPrivate: [],
+    providers: ['anthropic'],
+    expiresAt: Date.now() + 60_000,
+  };
   const secret = 's'.repeat(32);
   it('verifies with the secret it was signed with (or a previous one), and carries its allowlist', () => {
     const credential = signGrant(grant, secret);
@@ -60,13 +83,16 @@ describe('egress credential', () => {
     const widened = Buffer.from(JSON.stringify({ ...grant, hosts: ['*'] })).toString('base64url');
     assert.deepEqual(verifyGrant(`${prefix}.${widened}.${signature}`, [secret]), { ok: false, reason: 'the egress credential is not signed by berth' });
     assert.equal(verifyGrant(credential, ['x'.repeat(32)]).ok, false);
-    assert.deepEqual(verifyGrant(signGrant({ ...grant, expiresAt: Date.now() - 1 }, secret), [secret]), { ok: false, reason: 'the egress credential of t-1#1 expired' });
+    assert.deepEqual(verifyGrant(signGrant({ ...grant, expiresAt: Date.now() - 1 }, secret), [secret]), {
+      ok: false,
+      reason: 'the egress credential of t-1#1 expired',
+    });
     assert.equal(verifyGrant('sk-ant-real-looking-key', [secret]).ok, false);
     assert.equal(verifyGrant(`${prefix}.${body}`, [secret]).ok, false);
   });
 });
 
-describe('model usage from the providers\' own responses', () => {
+describe("model usage from the providers' own responses", () => {
   it('Anthropic JSON: input, output and cache tokens', () => {
     const tap = new UsageTap('application/json');
     tap.write(Buffer.from('{"id":"msg_1","type":"message","usage":{"input_tokens":12,"output_tokens":'));
@@ -86,12 +112,25 @@ describe('model usage from the providers\' own responses', () => {
   });
   it('OpenAI Responses (response.completed) and Chat Completions (include_usage): cached tokens apart from input', () => {
     const responses = new UsageTap('text/event-stream');
-    responses.write(Buffer.from('data: {"type":"response.created"}\n\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":50,"input_tokens_details":{"cached_tokens":20},"output_tokens":9}}}\n\n'));
+    responses.write(
+      Buffer.from(
+        'data: {"type":"response.created"}\n\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":50,"input_tokens_details":{"cached_tokens":20},"output_tokens":9}}}\n\n',
+      ),
+    );
     assert.deepEqual(responses.end(), { inputTokens: 30, outputTokens: 9, cacheReadTokens: 20, cacheWriteTokens: 0, requests: 1 });
     const chat = new UsageTap('text/event-stream');
-    chat.write(Buffer.from('data: {"choices":[{"delta":{"content":"x"}}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":3}}\n\ndata: [DONE]\n\n'));
+    chat.write(
+      Buffer.from(
+        'data: {"choices":[{"delta":{"content":"x"}}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":3}}\n\ndata: [DONE]\n\n',
+      ),
+    );
     assert.deepEqual(chat.end(), { inputTokens: 8, outputTokens: 3, cacheReadTokens: 0, cacheWriteTokens: 0, requests: 1 });
-    assert.deepEqual(usageFrom({ prompt_tokens: 10, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 4 } }), { inputTokens: 6, outputTokens: 2, cacheReadTokens: 4, cacheWriteTokens: 0 });
+    assert.deepEqual(usageFrom({ prompt_tokens: 10, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 4 } }), {
+      inputTokens: 6,
+      outputTokens: 2,
+      cacheReadTokens: 4,
+      cacheWriteTokens: 0,
+    });
   });
   it('an error page or a body that is not JSON meters one request and no tokens', () => {
     const tap = new UsageTap('text/html');
@@ -101,12 +140,24 @@ describe('model usage from the providers\' own responses', () => {
 });
 
 describe('what berth grants an attempt (operator config only)', () => {
-  const base = { REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:local', AGENT_COMMAND_REVIEW: 'agent review', AGENT_COMMAND_IMPLEMENT: 'agent implement' };
-  const config = parseConfig({ ...base, EGRESS_HOSTS: '*.example-cdn.com', EGRESS_HOSTS_IMPLEMENT: 'registry.npmjs.org', EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-ant-operator-key' });
+  const base = {
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    API_TOKEN: 'a'.repeat(32),
+    WORKER_IMAGE: 'berth:local',
+    AGENT_COMMAND_REVIEW: 'agent review',
+    AGENT_COMMAND_IMPLEMENT: 'agent implement',
+  };
+  const config = parseConfig({
+    ...base,
+    EGRESS_HOSTS: '*.example-cdn.com',
+    EGRESS_HOSTS_IMPLEMENT: 'registry.npmjs.org',
+    EGRESS_PROVIDERS: 'anthropic',
+    PROVIDER_ANTHROPIC_KEY: 'sk-ant-operator-key',
+  });
   const gate = new EgressGate(config, {} as never, pino({ level: 'silent' }));
   const task = (kind: string) => ({ id: 't-9', attempt: 2, kind, repo: 'octo/widgets', prompt: 'also allow evil.example' });
 
-  it('GitHub, EGRESS_HOSTS and the kind\'s own extras; never anything from the task', () => {
+  it("GitHub, EGRESS_HOSTS and the kind's own extras; never anything from the task", () => {
     const review = gate.grant(task('review'));
     assert.deepEqual(review.hosts, ['github.com', 'api.github.com', '*.example-cdn.com']);
     assert.deepEqual(gate.grant(task('implement')).hosts, ['github.com', 'api.github.com', '*.example-cdn.com', 'registry.npmjs.org']);
@@ -114,7 +165,7 @@ describe('what berth grants an attempt (operator config only)', () => {
     assert.equal(review.attempt, 't-9#2');
     assert.ok(review.expiresAt > Date.now() + config.TASK_TIMEOUT, 'lives as long as the attempt may');
   });
-  it("the worker gets its credential in place of the model key, base URLs on its own loopback, and no key", () => {
+  it('the worker gets its credential in place of the model key, base URLs on its own loopback, and no key', () => {
     const setup = gate.forAttempt(task('review'));
     assert.equal(setup.env.ANTHROPIC_BASE_URL, 'http://127.0.0.1:3128/model/anthropic');
     assert.match(setup.secrets.ANTHROPIC_API_KEY!, /^berth-egress\./);
@@ -126,7 +177,11 @@ describe('what berth grants an attempt (operator config only)', () => {
   it('a change of the providers is a new proxy version (its own name), the same settings the same name', () => {
     const again = new EgressGate(config, {} as never, pino({ level: 'silent' }));
     assert.equal(again.spec.name, gate.spec.name);
-    const rotated = new EgressGate(parseConfig({ ...base, EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-ant-rotated' }), {} as never, pino({ level: 'silent' }));
+    const rotated = new EgressGate(
+      parseConfig({ ...base, EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-ant-rotated' }),
+      {} as never,
+      pino({ level: 'silent' }),
+    );
     assert.notEqual(rotated.spec.name, gate.spec.name);
   });
   it('bad egress settings are refused with what to fix', () => {
@@ -143,7 +198,10 @@ describe('what berth grants an attempt (operator config only)', () => {
     assert.match(problems({ EGRESS_PROVIDERS: 'anthropic' }).join(), /PROVIDER_ANTHROPIC_KEY or PROVIDER_ANTHROPIC_KEY_FILE/);
     assert.match(problems({ EGRESS_PROVIDERS: 'mine', PROVIDER_MINE_KEY: 'k' }).join(), /PROVIDER_MINE_URL.*PROVIDER_MINE_API/s);
     assert.match(problems({ EGRESS_HOSTS_DEPLOY: 'x.example' }).join(), /no AGENT_COMMAND_DEPLOY/);
-    assert.match(problems({ EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-1', WORKER_ENV: 'ANTHROPIC_API_KEY', ANTHROPIC_API_KEY: 'sk-1' }).join(), /holds a model provider's key/);
+    assert.match(
+      problems({ EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-1', WORKER_ENV: 'ANTHROPIC_API_KEY', ANTHROPIC_API_KEY: 'sk-1' }).join(),
+      /holds a model provider's key/,
+    );
     assert.match(problems({ WORKER_NETWORK: 'my-net' }).join(), /EGRESS=proxy gives workers no network/);
     assert.deepEqual(problems({ EGRESS: 'open', WORKER_NETWORK: 'my-net' }), []);
   });

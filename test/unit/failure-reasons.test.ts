@@ -31,6 +31,7 @@ const PRODUCED: Record<FailureCause, Failure> = {
   github: new LaunchRefused('could not get a GitHub token for o/r (GitHub: HTTP 422: x)', 'github').failure,
   image: new ImageMissing('berth:nope').failure,
   platform: failureOf({ exitCode: -1, platformFailure: 'swarm: node n2 running the task was lost (it stopped answering the managers)' }),
+  budget: failureOf({ exitCode: 1, budgetExceeded: 'spent 1.2k tokens of a budget of 1k' }),
   stalled: untypedFailure('job stalled more than allowable limit'),
   other: untypedFailure('something BullMQ said'),
 };
@@ -62,7 +63,9 @@ describe('failure causes', () => {
   });
 
   it('docs/operations.md lists exactly the causes as the values of berth_failures_total{reason}, besides docker and github errors', () => {
-    const row = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8').split('\n').find((l) => l.startsWith('| `berth_retries_total`, `berth_failures_total{reason}`'))!;
+    const row = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('| `berth_retries_total`, `berth_failures_total{reason}`'))!;
     const documented = new Set([...row.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!).filter((word) => !word.startsWith('berth_') && word !== 'reason'));
     assert.deepEqual(documented, new Set([...Object.keys(FAILURE_CAUSES), 'docker']));
   });

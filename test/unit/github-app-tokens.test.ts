@@ -18,7 +18,10 @@ describe("a worker's token is its own", () => {
 
   it('two workers of one repository starting at once get two tokens; revoking one leaves the other working', async () => {
     // @octokit/auth-app coalesces concurrent requests for the same repository and permissions into one.
-    const [first, second] = await Promise.all([app.token('octo-org/widgets', 4242, permissions, { fresh: true }), app.token('octo-org/widgets', 4242, permissions, { fresh: true })]);
+    const [first, second] = await Promise.all([
+      app.token('octo-org/widgets', 4242, permissions, { fresh: true }),
+      app.token('octo-org/widgets', 4242, permissions, { fresh: true }),
+    ]);
     assert.notEqual(first, second, 'each container gets a token of its own');
     assert.equal(github.tokens.get(first)?.installationId, 4242, 'GitHub issued it');
     await app.revoke(first);

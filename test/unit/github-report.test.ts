@@ -28,17 +28,37 @@ const view = (over: Partial<TaskView> = {}): TaskView => ({
   finishedAt: null,
   replayOf: null,
   egress: null,
+  spend: null,
   ...over,
 });
 
 describe('check runs rendered from a task', () => {
-  it("shows what the attempt reached and what was blocked, and the model usage the proxy metered", () => {
-    const egress = { allowed: 12, refused: 4, refusedHosts: { 'evil.example': 3, '`@org/team`': 1 }, usage: { inputTokens: 1200, outputTokens: 340, cacheReadTokens: 5000, cacheWriteTokens: 0, requests: 3 }, log: [] };
-    const done = renderCheckRun(view({ state: 'completed', attempts: 1, result: { summary: 'ok' }, finishedAt: '2026-11-30T10:05:00.000Z', startedAt: '2026-11-30T10:00:00.000Z', egress }), { logTail: [] });
+  it('shows what the attempt reached and what was blocked, and the model usage the proxy metered', () => {
+    const egress = {
+      allowed: 12,
+      refused: 4,
+      refusedHosts: { 'evil.example': 3, '`@org/team`': 1 },
+      usage: { inputTokens: 1200, outputTokens: 340, cacheReadTokens: 5000, cacheWriteTokens: 0, requests: 3 },
+      log: [],
+    };
+    const done = renderCheckRun(
+      view({
+        state: 'completed',
+        attempts: 1,
+        result: { summary: 'ok' },
+        finishedAt: '2026-11-30T10:05:00.000Z',
+        startedAt: '2026-11-30T10:00:00.000Z',
+        egress,
+      }),
+      { logTail: [] },
+    );
     const summary = done.output!.summary;
     assert.match(summary, /^- Egress: 12 allowed; blocked: 3 requests to `evil\.example`, 1 request to `` `@org\/team` ``$/m, summary);
     assert.match(summary, /^- Model usage: 1200 input, 340 output tokens \(cache: 5000 read, 0 written\) in 3 requests$/m);
-    const clean = renderCheckRun(view({ state: 'completed', attempts: 1, egress: { ...egress, refused: 0, refusedHosts: {}, usage: { ...egress.usage, requests: 0 } } }), { logTail: [] });
+    const clean = renderCheckRun(
+      view({ state: 'completed', attempts: 1, egress: { ...egress, refused: 0, refusedHosts: {}, usage: { ...egress.usage, requests: 0 } } }),
+      { logTail: [] },
+    );
     assert.match(clean.output!.summary, /^- Egress: 12 allowed, none blocked$/m);
     assert.doesNotMatch(clean.output!.summary, /Model usage/);
     assert.doesNotMatch(renderCheckRun(view({ state: 'completed', attempts: 1 }), { logTail: [] }).output!.summary, /Egress/, 'EGRESS=open or none: no line');
@@ -48,21 +68,39 @@ describe('check runs rendered from a task', () => {
     assert.equal(queued.status, 'queued');
     assert.equal(queued.name, 'berth/review');
     assert.equal(queued.external_id, 'gh-1');
-    assert.deepEqual(queued.actions.map((a) => a.identifier), [CANCEL_ACTION]);
-    const running = renderCheckRun(view({ state: 'active', attempts: 1, startedAt: '2026-11-30T10:00:05.000Z', container: { name: 'berth-x-a1', id: 'c', state: 'running' } }), { logTail: [], detailsUrl: 'https://b/x' });
+    assert.deepEqual(
+      queued.actions.map((a) => a.identifier),
+      [CANCEL_ACTION],
+    );
+    const running = renderCheckRun(
+      view({ state: 'active', attempts: 1, startedAt: '2026-11-30T10:00:05.000Z', container: { name: 'berth-x-a1', id: 'c', state: 'running' } }),
+      { logTail: [], detailsUrl: 'https://b/x' },
+    );
     assert.equal(running.status, 'in_progress');
     assert.equal(running.started_at, '2026-11-30T10:00:05.000Z');
     assert.equal(running.details_url, 'https://b/x');
     assert.match(running.output.summary, /berth-x-a1.*attempt 1 of 3/);
-    for (const action of running.actions) assert.ok(action.label.length <= 20 && action.description.length <= 40 && action.identifier.length <= 20, "within GitHub's limits");
+    for (const action of running.actions)
+      assert.ok(action.label.length <= 20 && action.description.length <= 40 && action.identifier.length <= 20, "within GitHub's limits");
   });
   it('a retry waits as queued and says why the last attempt failed', () => {
-    const body = renderCheckRun(view({ state: 'delayed', attempts: 1, failedReason: 'exit code 3', failure: { cause: 'exit_code', exitCode: 3 } }), { logTail: [] });
+    const body = renderCheckRun(view({ state: 'delayed', attempts: 1, failedReason: 'exit code 3', failure: { cause: 'exit_code', exitCode: 3 } }), {
+      logTail: [],
+    });
     assert.equal(body.status, 'queued');
     assert.match(body.output.title, /^Retrying: the agent exited with code 3/);
   });
   it('success carries the agent summary, attempts and duration; no buttons', () => {
-    const body = renderCheckRun(view({ state: 'completed', attempts: 2, result: { summary: 'LGTM\nwith notes' }, startedAt: '2026-11-30T10:00:00.000Z', finishedAt: '2026-11-30T10:03:30.000Z' }), { logTail: ['a', 'b'] });
+    const body = renderCheckRun(
+      view({
+        state: 'completed',
+        attempts: 2,
+        result: { summary: 'LGTM\nwith notes' },
+        startedAt: '2026-11-30T10:00:00.000Z',
+        finishedAt: '2026-11-30T10:03:30.000Z',
+      }),
+      { logTail: ['a', 'b'] },
+    );
     assert.deepEqual([body.status, body.conclusion, body.output.title], ['completed', 'success', 'LGTM']);
     assert.match(body.output.summary, /Attempts used: 2 of 3/);
     assert.match(body.output.summary, /Duration: 3 min 30 s/);
@@ -100,7 +138,11 @@ describe('check runs rendered from a task', () => {
 describe('GitHub failures', () => {
   const error = (status: number | undefined, headers: Record<string, string> = {}) => Object.assign(new Error('x'), { status, response: { headers } });
   it('rate limits wait for the reset or retry-after', () => {
-    assert.deepEqual(classifyGithubError(error(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2000' }), 1_000_000), { kind: 'rate-limited', retryAt: 2_000_000, status: 403 });
+    assert.deepEqual(classifyGithubError(error(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '2000' }), 1_000_000), {
+      kind: 'rate-limited',
+      retryAt: 2_000_000,
+      status: 403,
+    });
     assert.deepEqual(classifyGithubError(error(429, { 'retry-after': '30' }), 1_000_000), { kind: 'rate-limited', retryAt: 1_030_000, status: 429 });
   });
   it('5xx, 401 and network errors pass; 404 and other 4xx do not', () => {
@@ -120,6 +162,10 @@ describe('GitHub failures', () => {
     assert.equal(classifyCheckoutError('o/r', new Error('fatal: Authentication failed for http://x/o/r.git/')).exitCode, EXIT.noRetry);
     assert.equal(classifyCheckoutError('o/r', new Error('fatal: unable to access http://x/: The requested URL returned error: 503')).exitCode, EXIT.tempFail);
     assert.equal(classifyCheckoutError('o/r', git('fatal: unable to access http://x/: Could not resolve host: x')).exitCode, EXIT.tempFail);
-    assert.equal(classifyCheckoutError('o/r', git('remote: Repository not found\nfatal: unable to access http://x/: The requested URL returned error: 503')).exitCode, EXIT.tempFail, 'a 503 is a 503 whatever its body says');
+    assert.equal(
+      classifyCheckoutError('o/r', git('remote: Repository not found\nfatal: unable to access http://x/: The requested URL returned error: 503')).exitCode,
+      EXIT.tempFail,
+      'a 503 is a 503 whatever its body says',
+    );
   });
 });

@@ -63,7 +63,11 @@ describe('log lines from a container', () => {
   });
   it('secrets and token-shaped strings are masked', () => {
     const mask = new SecretMask(['sk-model-key-123', 'abc']);
-    assert.equal(mask.mask(`key sk-model-key-123 and ghs_${'z'.repeat(30)} and abc`), 'key *** and *** and abc', 'values shorter than 6 characters are not treated as secrets');
+    assert.equal(
+      mask.mask(`key sk-model-key-123 and ghs_${'z'.repeat(30)} and abc`),
+      'key *** and *** and abc',
+      'values shorter than 6 characters are not treated as secrets',
+    );
   });
   it('a secret or a token that straddles the cut keeps none of its characters', () => {
     const key = 'sk-model-key-0123456789abcdef';

@@ -5,7 +5,8 @@ import { formatResultLine, parseResultLine } from '../../src/core/worker-protoco
 import { failureReason } from '../../src/core/failure.js';
 
 const base: ExitFacts = { exitCode: 0, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 60_000, cancelled: null };
-const line = (exitCode: number, result: unknown = null, error?: string) => `some output\n${formatResultLine({ exitCode, durationMs: 5, result, ...(error ? { error } : {}) })}\n`;
+const line = (exitCode: number, result: unknown = null, error?: string) =>
+  `some output\n${formatResultLine({ exitCode, durationMs: 5, result, ...(error ? { error } : {}) })}\n`;
 const opts = { retryOnTimeout: false };
 /** A failed outcome as BullMQ records it: the reason text, and whether it is retried. */
 const failed = (outcome: Outcome) => {
@@ -23,8 +24,16 @@ describe('exit-code mapping', () => {
   });
   it('78 means do not retry; 65 means invalid task', () => {
     assert.equal(interpretExit({ ...base, exitCode: 78 }, line(78), opts).status, 'failed');
-    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'nope'), opts)), { status: 'failed', reason: 'exit code 78 (do not retry): nope', retry: false });
-    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 65 }, line(65, null, 'bad'), opts)), { status: 'failed', reason: 'invalid task data: bad', retry: false });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'nope'), opts)), {
+      status: 'failed',
+      reason: 'exit code 78 (do not retry): nope',
+      retry: false,
+    });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 65 }, line(65, null, 'bad'), opts)), {
+      status: 'failed',
+      reason: 'invalid task data: bad',
+      retry: false,
+    });
   });
   it('OOM from the flag, or from 137 under a memory limit without a result line', () => {
     assert.match(failed(interpretExit({ ...base, exitCode: 137, oomKilled: true }, '', opts)).reason, /out of memory/);
@@ -32,13 +41,29 @@ describe('exit-code mapping', () => {
     assert.match(failed(interpretExit({ ...base, exitCode: 137, memoryLimited: false }, '', opts)).reason, /killed by SIGKILL/);
   });
   it('timeout and cancel win over the exit code', () => {
-    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 143, timedOut: true }, '', opts)), { status: 'failed', reason: 'timeout: ran longer than 60s and was stopped', retry: false });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 143, timedOut: true }, '', opts)), {
+      status: 'failed',
+      reason: 'timeout: ran longer than 60s and was stopped',
+      retry: false,
+    });
     assert.equal((interpretExit({ ...base, exitCode: 143, timedOut: true }, '', { retryOnTimeout: true }) as { retry: boolean }).retry, true);
-    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 143, cancelled: { cause: 'cancelled' }, timedOut: true }, '', opts)), { status: 'failed', reason: 'cancelled', retry: false });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 143, cancelled: { cause: 'cancelled' }, timedOut: true }, '', opts)), {
+      status: 'failed',
+      reason: 'cancelled',
+      retry: false,
+    });
   });
   it('checkout failures say so: no access is final, a network error is retried', () => {
-    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'checkout: repository octo/x not found or no access'), opts)), { status: 'failed', reason: 'checkout failed: repository octo/x not found or no access', retry: false });
-    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 75 }, line(75, null, 'checkout: HTTP 503 from the git server'), opts)), { status: 'failed', reason: 'checkout failed: HTTP 503 from the git server', retry: true });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 78 }, line(78, null, 'checkout: repository octo/x not found or no access'), opts)), {
+      status: 'failed',
+      reason: 'checkout failed: repository octo/x not found or no access',
+      retry: false,
+    });
+    assert.deepEqual(failed(interpretExit({ ...base, exitCode: 75 }, line(75, null, 'checkout: HTTP 503 from the git server'), opts)), {
+      status: 'failed',
+      reason: 'checkout failed: HTTP 503 from the git server',
+      retry: true,
+    });
   });
   it('a cancel carries its cause and reason', () => {
     const superseded = interpretExit({ ...base, exitCode: 143, cancelled: { cause: 'superseded', detail: 'superseded by a push to abc' } }, '', opts);
@@ -59,7 +84,10 @@ describe('result line', () => {
 });
 
 describe('what an attempt keeps in Redis', () => {
-  const completed = (result: unknown, error?: string) => ({ status: 'completed' as const, value: { exitCode: 0, durationMs: 5, result, ...(error ? { error } : {}) } });
+  const completed = (result: unknown, error?: string) => ({
+    status: 'completed' as const,
+    value: { exitCode: 0, durationMs: 5, result, ...(error ? { error } : {}) },
+  });
   it('a result within the cap is kept as it is', () => {
     const small = completed({ title: 'ok', summary: 'fine', files: ['a'] });
     assert.deepEqual(capOutcome(small, 1_024), small);

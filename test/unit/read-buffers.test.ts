@@ -20,7 +20,9 @@ function peakArrayBuffersMiB(counting: boolean): number {
     }
     console.log(Math.round(peak / 1048576));
   `;
-  return Number(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' }).trim());
+  return Number(
+    execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' }).trim(),
+  );
 }
 
 describe('streamed read buffers', () => {

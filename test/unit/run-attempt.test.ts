@@ -15,7 +15,15 @@ import { MemoryLauncher } from '../support/memory-launcher.js';
  * The attempt runner against an in-memory launcher: each branch of an attempt's story, in
  * milliseconds. The same stories run against real Docker and a real swarm in test/e2e.
  */
-const config = parseConfig({ REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:test', AGENT_COMMAND_ECHO: 'node echo.mjs', EGRESS: 'none', TASK_TIMEOUT: '30s', WORKER_STOP_GRACE: '1s' });
+const config = parseConfig({
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  API_TOKEN: 'a'.repeat(32),
+  WORKER_IMAGE: 'berth:test',
+  AGENT_COMMAND_ECHO: 'node echo.mjs',
+  EGRESS: 'none',
+  TASK_TIMEOUT: '30s',
+  WORKER_STOP_GRACE: '1s',
+});
 const data: TaskData = { kind: 'echo', repo: 'octo/widgets', source: 'api', submittedAt: Date.now(), submissionId: 's' } as TaskData;
 
 /** The parts of a BullMQ job the runner uses, recording what was done to it. */
@@ -42,7 +50,10 @@ function fakeJob(over: { attemptsMade?: number; attempts?: number; data?: unknow
   return { job: job as unknown as Job<TaskData> & { progress: { failure?: Failure; container?: { state: string } } }, done };
 }
 
-function depsFor(launcher: MemoryLauncher, over: Partial<AttemptDeps> & { owner?: string; fresh?: boolean; cancel?: CancelFailure | null } = {}): AttemptDeps & { finished: string[] } {
+function depsFor(
+  launcher: MemoryLauncher,
+  over: Partial<AttemptDeps> & { owner?: string; fresh?: boolean; cancel?: CancelFailure | null } = {},
+): AttemptDeps & { finished: string[] } {
   const finished: string[] = [];
   return {
     config,
@@ -58,7 +69,8 @@ function depsFor(launcher: MemoryLauncher, over: Partial<AttemptDeps> & { owner?
 }
 
 const NAME = () => new MemoryLauncher().nameFor(config.QUEUE_NAME, 't-1', 1);
-const resultLine = (exitCode: number, result: unknown = null, error?: string) => `agent output\n${formatResultLine({ exitCode, durationMs: 3, result, ...(error ? { error } : {}) })}\n`;
+const resultLine = (exitCode: number, result: unknown = null, error?: string) =>
+  `agent output\n${formatResultLine({ exitCode, durationMs: 3, result, ...(error ? { error } : {}) })}\n`;
 /** The failure an attempt ended with, whichever error carries it. */
 const failureOf = (job: { progress: { failure?: Failure } }) => job.progress.failure;
 
@@ -80,7 +92,13 @@ describe('an attempt, told against an in-memory engine', () => {
     const launcher = new MemoryLauncher();
     const left = launcher.leave({ name: NAME() });
     let minted = 0;
-    const deps = depsFor(launcher, { fresh: false, prepareLaunch: async () => (minted++, { env: {} }) });
+    const deps = depsFor(launcher, {
+      fresh: false,
+      prepareLaunch: async () => {
+        minted++;
+        return { env: {} };
+      },
+    });
     const running = runAttempt(fakeJob().job, 'lock', undefined, deps);
     await new Promise((resolve) => setImmediate(resolve));
     launcher.exit(left.id, 0, { output: resultLine(0, 'ok') });
@@ -99,18 +117,25 @@ describe('an attempt, told against an in-memory engine', () => {
     assert.equal(launcher.creates.length, 0);
   });
 
-  it("an attempt another engine owns is handed back, untouched", async () => {
+  it('an attempt another engine owns is handed back, untouched', async () => {
     const launcher = new MemoryLauncher();
     const { job, done } = fakeJob();
     await assert.rejects(runAttempt(job, 'lock', undefined, depsFor(launcher, { owner: 'engine-b', fresh: false })), DelayedError);
     assert.deepEqual(done, ['moveToDelayed+2s']);
-    assert.deepEqual(launcher.calls.filter((c) => c !== 'inspect'), [], 'no create, no stop');
+    assert.deepEqual(
+      launcher.calls.filter((c) => c !== 'inspect'),
+      [],
+      'no create, no stop',
+    );
   });
 
   it('cancelled before it started: never created, fails as cancelled, not retried', async () => {
     const launcher = new MemoryLauncher();
     const { job } = fakeJob();
-    await assert.rejects(runAttempt(job, 'lock', undefined, depsFor(launcher, { cancel: { cause: 'cancelled', detail: 'by alice' } })), (error: Error) => error instanceof UnrecoverableError && error.message === 'cancelled: by alice');
+    await assert.rejects(
+      runAttempt(job, 'lock', undefined, depsFor(launcher, { cancel: { cause: 'cancelled', detail: 'by alice' } })),
+      (error: Error) => error instanceof UnrecoverableError && error.message === 'cancelled: by alice',
+    );
     assert.equal(launcher.creates.length, 0);
     assert.deepEqual(failureOf(job), { cause: 'cancelled', detail: 'by alice' });
   });

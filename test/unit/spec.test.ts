@@ -64,12 +64,18 @@ describe('swarm service spec', () => {
     assert.deepEqual(container.Command.slice(0, 3), ['setpriv', '--no-new-privs', '--']);
     assert.deepEqual(container.Healthcheck, { Test: ['NONE'] });
     assert.deepEqual(spec.TaskTemplate.Resources.Limits, { MemoryBytes: 2 * 1024 ** 3, NanoCPUs: 2e9, Pids: 512 });
-    assert.deepEqual(container.Mounts.map((m: any) => [m.Type, m.Target]), [['tmpfs', '/work'], ['tmpfs', '/tmp']]);
+    assert.deepEqual(
+      container.Mounts.map((m: any) => [m.Type, m.Target]),
+      [
+        ['tmpfs', '/work'],
+        ['tmpfs', '/tmp'],
+      ],
+    );
     assert.deepEqual(spec.TaskTemplate.Networks, [{ Target: 'berth-workers' }]);
   });
 
   it('places by operator config only; the task stays data', () => {
-    assert.deepEqual(spec.TaskTemplate.Placement, { Constraints: ['node.labels.berth==worker'], });
+    assert.deepEqual(spec.TaskTemplate.Placement, { Constraints: ['node.labels.berth==worker'] });
     assert.deepEqual(JSON.parse(container.Env.find((e: string) => e.startsWith('BERTH_TASK=')).slice(11)), task);
   });
 
@@ -77,19 +83,29 @@ describe('swarm service spec', () => {
     const launcher = new SwarmLauncher({} as any, { ...placement, scheduleTimeoutMs: 1000 });
     const valid = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$/;
     assert.equal(launcher.nameFor('berth', 't-6f1c', 2), 'berth-berth-t-6f1c-a2');
-    for (const id of ['k-' + 'f'.repeat(60), 'a.b', 'a_b', 'x:y']) assert.match(launcher.nameFor('berth', id, 1), valid);
+    for (const id of [`k-${'f'.repeat(60)}`, 'a.b', 'a_b', 'x:y']) assert.match(launcher.nameFor('berth', id, 1), valid);
     assert.notEqual(launcher.nameFor('berth', 'a.b', 1), launcher.nameFor('berth', 'a_b', 1));
-    assert.equal(launcher.nameFor('berth', 'k-' + 'f'.repeat(60), 1), launcher.nameFor('berth', 'k-' + 'f'.repeat(60), 1));
+    assert.equal(launcher.nameFor('berth', `k-${'f'.repeat(60)}`, 1), launcher.nameFor('berth', `k-${'f'.repeat(60)}`, 1));
   });
 
   it('refuses what swarm cannot do, and bad placement, at config time', () => {
-    const base = { REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:local', AGENT_COMMAND_REVIEW: 'agent review', LAUNCHER: 'swarm', EGRESS: 'open' };
+    const base = {
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      API_TOKEN: 'a'.repeat(32),
+      WORKER_IMAGE: 'berth:local',
+      AGENT_COMMAND_REVIEW: 'agent review',
+      LAUNCHER: 'swarm',
+      EGRESS: 'open',
+    };
     assert.throws(() => parseConfig({ ...base, EGRESS: 'proxy' }), /EGRESS=proxy: not yet available on a swarm/);
     assert.throws(() => parseConfig({ ...base, EGRESS: 'none' }), /EGRESS=none: swarm services cannot run without a network/);
     assert.throws(() => parseConfig({ ...base, WORKER_NETWORK: 'none' }), /not available to swarm services/);
     assert.throws(() => parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.x' }), /SWARM_CONSTRAINTS/);
     assert.throws(() => parseConfig({ ...base, LAUNCHER: 'kubernetes' }), /LAUNCHER/);
-    assert.deepEqual(parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.berth==worker, node.role!=manager' }).SWARM_CONSTRAINTS, ['node.labels.berth==worker', 'node.role!=manager']);
+    assert.deepEqual(parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.berth==worker, node.role!=manager' }).SWARM_CONSTRAINTS, [
+      'node.labels.berth==worker',
+      'node.role!=manager',
+    ]);
   });
 });
 
@@ -115,7 +131,9 @@ describe('OOM kills seen from inside the worker', () => {
 
   it('makes an agent the kernel killed read as out of memory, on any backend', () => {
     const line = formatResultLine({ exitCode: 137, durationMs: 5, result: null, oomKilled: true, error: 'agent killed by SIGKILL: out of memory' });
-    const outcome = interpretExit({ exitCode: 137, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 1000, cancelled: null }, line, { retryOnTimeout: false });
+    const outcome = interpretExit({ exitCode: 137, oomKilled: false, memoryLimited: true, timedOut: false, timeoutMs: 1000, cancelled: null }, line, {
+      retryOnTimeout: false,
+    });
     assert.deepEqual(outcome, { status: 'failed', failure: { cause: 'oom' }, retry: true });
   });
 });

@@ -5,7 +5,14 @@ import { containerName, idempotentTaskId, newTaskId } from '../../src/core/names
 
 describe('task schema', () => {
   it('accepts a full request', () => {
-    const parsed = taskRequestSchema.parse({ kind: 'review', repo: 'octo-org/my.repo_1', ref: 'refs/pull/7/head', number: 7, prompt: 'look', idempotencyKey: 'k' });
+    const parsed = taskRequestSchema.parse({
+      kind: 'review',
+      repo: 'octo-org/my.repo_1',
+      ref: 'refs/pull/7/head',
+      number: 7,
+      prompt: 'look',
+      idempotencyKey: 'k',
+    });
     assert.equal(parsed.repo, 'octo-org/my.repo_1');
   });
 

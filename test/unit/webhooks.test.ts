@@ -10,7 +10,8 @@ import { clipEncoded, encodedBytes, PROMPT_MAX_BYTES, taskRequestSchema, UNTRUST
 
 type Example = Record<string, any>;
 const all = examples as Array<{ name: string; examples: Example[] }>;
-const example = (event: string, action: string): Example => JSON.parse(JSON.stringify(all.find((e) => e.name === event)!.examples.find((x) => x.action === action)));
+const example = (event: string, action: string): Example =>
+  JSON.parse(JSON.stringify(all.find((e) => e.name === event)!.examples.find((x) => x.action === action)));
 const rules = webhookRulesSchema.parse({ botLogin: 'octocat', trust: { owners: ['Codertocat'] } });
 
 describe('webhook interpretation (pure, every example payload)', () => {
@@ -36,10 +37,20 @@ describe('webhook interpretation (pure, every example payload)', () => {
     assert.equal(intent.ref, `refs/pull/${payload.issue.number}/head`);
     assert.equal(intent.fork, false, 'a comment payload cannot tell a fork: the consumer resolves the pull request before launch');
   });
-  it('check run buttons: Re-run replays, Cancel cancels, other actions are not berth\'s', () => {
+  it("check run buttons: Re-run replays, Cancel cancels, other actions are not berth's", () => {
     const rerun = example('check_run', 'rerequested');
     rerun.check_run.external_id = 'gh-1';
-    assert.deepEqual(interpretDelivery('check_run', rerun, rules), { type: 'check-run', action: 'rerun', taskId: 'gh-1', appId: rerun.check_run.app.id, headSha: rerun.check_run.head_sha, repo: rerun.repository.full_name, owner: rerun.repository.owner.login, installationId: rerun.installation?.id, actor: { login: rerun.sender.login, type: rerun.sender.type } });
+    assert.deepEqual(interpretDelivery('check_run', rerun, rules), {
+      type: 'check-run',
+      action: 'rerun',
+      taskId: 'gh-1',
+      appId: rerun.check_run.app.id,
+      headSha: rerun.check_run.head_sha,
+      repo: rerun.repository.full_name,
+      owner: rerun.repository.owner.login,
+      installationId: rerun.installation?.id,
+      actor: { login: rerun.sender.login, type: rerun.sender.type },
+    });
     const cancel = example('check_run', 'requested_action');
     cancel.check_run.external_id = 'gh-1';
     assert.equal(interpretDelivery('check_run', cancel, rules).type, 'ignored', "another app's action identifier");
@@ -56,7 +67,10 @@ describe('webhook interpretation (pure, every example payload)', () => {
     assert.equal(intent.prompt, undefined);
     assert.equal(intent.untrusted!.source, 'issue');
     assert.ok(encodedBytes(intent.untrusted!.title) + encodedBytes(intent.untrusted!.body) <= UNTRUSTED_MAX_BYTES);
-    const off = webhookRulesSchema.parse({ trust: { owners: ['Codertocat'] }, rules: [{ on: 'issues.labeled', label: 'agent:implement', kind: 'implement', issueText: false }] });
+    const off = webhookRulesSchema.parse({
+      trust: { owners: ['Codertocat'] },
+      rules: [{ on: 'issues.labeled', label: 'agent:implement', kind: 'implement', issueText: false }],
+    });
     assert.equal((interpretDelivery('issues', payload, off) as TaskIntent).untrusted, undefined);
   });
   it('a 64K-character prompt of control characters is refused at the API by its encoded size (BERTH_TASK must fit one 128 KiB variable)', () => {
@@ -74,14 +88,25 @@ describe('webhook interpretation (pure, every example payload)', () => {
   });
 });
 
-describe('trust (pure): the payload screens, GitHub\'s reported role decides', () => {
+describe("trust (pure): the payload screens, GitHub's reported role decides", () => {
   const trust = rules.trust;
-  const base = { installationId: 1, owner: 'Codertocat', repo: 'Codertocat/Hello-World', actor: { login: 'a', type: 'User', association: 'MEMBER' }, fork: false, kind: 'review' };
+  const base = {
+    installationId: 1,
+    owner: 'Codertocat',
+    repo: 'Codertocat/Hello-World',
+    actor: { login: 'a', type: 'User', association: 'MEMBER' },
+    fork: false,
+    kind: 'review',
+  };
   it('installation, repository, bots, forks and the association filter refuse before any lookup', () => {
     assert.deepEqual(screenDelivery(trust, base), { trusted: 'ask', minimum: 'write' });
     assert.equal(screenDelivery(trust, { ...base, owner: 'mallory' }).trusted, false);
     assert.equal(screenDelivery(trust, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' } }).trusted, false);
-    assert.equal(screenDelivery({ ...trust, logins: ['A'] }, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' } }).trusted, 'ask', 'a listed login passes the filter, and is still asked about');
+    assert.equal(
+      screenDelivery({ ...trust, logins: ['A'] }, { ...base, actor: { login: 'a', type: 'User', association: 'NONE' } }).trusted,
+      'ask',
+      'a listed login passes the filter, and is still asked about',
+    );
     assert.equal(screenDelivery(trust, { ...base, actor: { login: 'a', type: 'User' } }).trusted, 'ask', 'a sender (no association) is always asked about');
     assert.equal(screenDelivery(trust, { ...base, actor: { login: 'x[bot]', type: 'Bot' } }).trusted, false);
     assert.equal(screenDelivery(trust, { ...base, fork: true, kind: 'implement' }).trusted, false);
@@ -89,7 +114,7 @@ describe('trust (pure): the payload screens, GitHub\'s reported role decides', (
     assert.equal(screenDelivery({ ...trust, repositories: ['Codertocat/other'] }, base).trusted, false);
   });
 
-  it('the least role: the rule\'s, else the kind\'s, else trust.permission (write by default)', () => {
+  it("the least role: the rule's, else the kind's, else trust.permission (write by default)", () => {
     assert.equal(requiredRole(trust, 'review'), 'write');
     assert.equal(requiredRole({ ...trust, kinds: { triage: 'triage' } }, 'triage'), 'triage');
     assert.equal(requiredRole({ ...trust, kinds: { triage: 'triage' } }, 'triage', 'admin'), 'admin');

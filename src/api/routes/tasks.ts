@@ -35,7 +35,11 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
     if (result.status === 'created' && request.body.number !== undefined) await opts.reports?.sync(result.id, 'queued');
     switch (result.status) {
       case 'unknown-kind':
-        return reply.status(400).send({ error: 'Bad Request', message: `unknown kind '${request.body.kind}'; known kinds: ${result.knownKinds.join(', ')}`, knownKinds: result.knownKinds });
+        return reply.status(400).send({
+          error: 'Bad Request',
+          message: `unknown kind '${request.body.kind}'; known kinds: ${result.knownKinds.join(', ')}`,
+          knownKinds: result.knownKinds,
+        });
       case 'conflict':
         return reply.status(409).send({ error: 'Conflict', message: `idempotencyKey was already used for a different task (${result.id})`, id: result.id });
       case 'over-capacity':
@@ -87,35 +91,37 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
       case 'not-found':
         return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
       case 'not-retryable':
-        return reply.status(409).send({ error: 'Conflict', message: result.state === 'removed' ? 'cancelled before it ran; replay it instead' : `task is ${result.state}; replay it instead`, id: result.id, state: result.state });
+        return reply.status(409).send({
+          error: 'Conflict',
+          message: result.state === 'removed' ? 'cancelled before it ran; replay it instead' : `task is ${result.state}; replay it instead`,
+          id: result.id,
+          state: result.state,
+        });
       default:
         return reply.status(200).send({ id: result.id, state: result.state, retried: result.status === 'retried' });
     }
   });
 
-  api.post(
-    '/tasks/:id/replay',
-    { schema: { params: idParams } },
-    async (request, reply) => {
-      // The body is optional (a bare POST is the common case), so it is validated here.
-      const body = replayBody.safeParse(request.body ?? {});
-      if (!body.success) return reply.status(400).send({ error: 'Bad Request', message: body.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
-      const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey, { capacity: opts.capacity, index: opts.index });
-      if (result.status === 'created') await opts.reports?.sync(result.id, 'queued');
-      switch (result.status) {
-        case 'not-found':
-          return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
-        case 'created':
-          return reply.status(202).send({ id: result.id, state: result.state, replayOf: request.params.id });
-        case 'existing':
-          return reply.status(200).send({ id: result.id, state: result.state, replayOf: request.params.id });
-        case 'over-capacity':
-          return reply.status(429).header('retry-after', '30').send({ error: 'Too Many Requests', message: result.message });
-        default:
-          return reply.status(409).send({ error: 'Conflict', message: 'replay could not be queued' });
-      }
-    },
-  );
+  api.post('/tasks/:id/replay', { schema: { params: idParams } }, async (request, reply) => {
+    // The body is optional (a bare POST is the common case), so it is validated here.
+    const body = replayBody.safeParse(request.body ?? {});
+    if (!body.success)
+      return reply.status(400).send({ error: 'Bad Request', message: body.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
+    const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey, { capacity: opts.capacity, index: opts.index });
+    if (result.status === 'created') await opts.reports?.sync(result.id, 'queued');
+    switch (result.status) {
+      case 'not-found':
+        return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
+      case 'created':
+        return reply.status(202).send({ id: result.id, state: result.state, replayOf: request.params.id });
+      case 'existing':
+        return reply.status(200).send({ id: result.id, state: result.state, replayOf: request.params.id });
+      case 'over-capacity':
+        return reply.status(429).header('retry-after', '30').send({ error: 'Too Many Requests', message: result.message });
+      default:
+        return reply.status(409).send({ error: 'Conflict', message: 'replay could not be queued' });
+    }
+  });
 
   api.get('/tasks/:id', { schema: { params: idParams } }, async (request, reply) => {
     const job = await opts.queue.getJob(request.params.id);

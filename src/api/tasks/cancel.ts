@@ -15,7 +15,13 @@ export type CancelResult =
  * grace, SIGKILL) and the task fails as `cancelled`, never retried. A task that has not started is
  * removed from the queue and leaves a tombstone, so it still reads as cancelled.
  */
-export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: string, waitMs: number, cancel: CancelFailure = { cause: 'cancelled' }): Promise<CancelResult> {
+export async function cancelTask(
+  queue: TaskQueue,
+  cancels: CancelBook,
+  id: string,
+  waitMs: number,
+  cancel: CancelFailure = { cause: 'cancelled' },
+): Promise<CancelResult> {
   const job = await queue.getJob(id);
   if (!job) {
     const tombstone = await cancels.tombstone<TaskView>(id);
@@ -30,7 +36,13 @@ export async function cancelTask(queue: TaskQueue, cancels: CancelBook, id: stri
     const view = await viewTask(job);
     try {
       await job.remove();
-      await cancels.writeTombstone(id, { ...view, state: 'cancelled', failedReason: failureReason(cancel), failure: cancel, finishedAt: new Date().toISOString() });
+      await cancels.writeTombstone(id, {
+        ...view,
+        state: 'cancelled',
+        failedReason: failureReason(cancel),
+        failure: cancel,
+        finishedAt: new Date().toISOString(),
+      });
       return { status: 'cancelled', id, state: 'cancelled' };
     } catch {
       // A consumer took it in the meantime (a locked job cannot be removed): it sees the request.

@@ -63,7 +63,9 @@ async function listFromIndex(queue: TaskQueue, index: TaskIndex, query: ListQuer
     const jobs = await Promise.all(ids.map((id) => queue.getJob(id)));
     const gone = ids.filter((_, i) => !jobs[i]);
     // Exact matches only (the index key is case-folded), with each view read at once.
-    const views = await Promise.all(jobs.map((job) => (job && (!query.repo || job.data.repo === query.repo) && (!query.kind || job.data.kind === query.kind) ? viewTask(job) : null)));
+    const views = await Promise.all(
+      jobs.map((job) => (job && (!query.repo || job.data.repo === query.repo) && (!query.kind || job.data.kind === query.kind) ? viewTask(job) : null)),
+    );
     let kept = 0;
     for (const [i, view] of views.entries()) {
       if (jobs[i]) kept++;

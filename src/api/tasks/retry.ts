@@ -4,7 +4,10 @@ import { taskRequestSchema, type TaskState } from '../../core/task.js';
 import { publicState } from '../../core/task-view.js';
 import { submitTask, type SubmitConfig, type SubmitDeps, type SubmitResult } from './submit.js';
 
-export type RetryResult = { status: 'retried' | 'unchanged'; id: string; state: TaskState } | { status: 'not-retryable'; id: string; state: TaskState | 'removed' } | { status: 'not-found' };
+export type RetryResult =
+  | { status: 'retried' | 'unchanged'; id: string; state: TaskState }
+  | { status: 'not-retryable'; id: string; state: TaskState | 'removed' }
+  | { status: 'not-found' };
 
 /**
  * Runs a failed or cancelled task again as its next attempt, in a new container (attemptsMade is
@@ -45,7 +48,14 @@ export async function retryFailedSince(queue: TaskQueue, cancels: CancelBook, si
  * the default key is the original's id, so replaying twice gives the same replay unless the client
  * sends a new `idempotencyKey`.
  */
-export async function replayTask(queue: TaskQueue, config: SubmitConfig, id: string, idempotencyKey?: string, deps: SubmitDeps = {}, pin: { ref?: string } = {}): Promise<SubmitResult | { status: 'not-found' }> {
+export async function replayTask(
+  queue: TaskQueue,
+  config: SubmitConfig,
+  id: string,
+  idempotencyKey?: string,
+  deps: SubmitDeps = {},
+  pin: { ref?: string } = {},
+): Promise<SubmitResult | { status: 'not-found' }> {
   const job = await queue.getJob(id);
   if (!job) return { status: 'not-found' };
   const input = taskRequestSchema.parse({
@@ -57,5 +67,11 @@ export async function replayTask(queue: TaskQueue, config: SubmitConfig, id: str
     ...(job.data.prompt ? { prompt: job.data.prompt } : {}),
     idempotencyKey: `replay:${id}:${idempotencyKey ?? ''}`,
   });
-  return submitTask(queue, config, input, { source: job.data.source, replayOf: id, installationId: job.data.installationId, ...(job.data.untrusted ? { untrusted: job.data.untrusted } : {}) }, deps);
+  return submitTask(
+    queue,
+    config,
+    input,
+    { source: job.data.source, replayOf: id, installationId: job.data.installationId, ...(job.data.untrusted ? { untrusted: job.data.untrusted } : {}) },
+    deps,
+  );
 }

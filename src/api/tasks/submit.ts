@@ -56,7 +56,13 @@ export interface SubmitDeps {
   index?: TaskIndex | undefined;
 }
 
-export async function submitTask(queue: TaskQueue, config: SubmitConfig, request: TaskRequest, extra: SubmitExtra, deps: SubmitDeps = {}): Promise<SubmitResult> {
+export async function submitTask(
+  queue: TaskQueue,
+  config: SubmitConfig,
+  request: TaskRequest,
+  extra: SubmitExtra,
+  deps: SubmitDeps = {},
+): Promise<SubmitResult> {
   const { capacity, index } = deps;
   if (!agentCommandFor(config, request.kind)) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
   const id = extra.jobId ?? (request.idempotencyKey ? idempotentTaskId(request.idempotencyKey) : newTaskId());
@@ -94,7 +100,8 @@ export async function submitTask(queue: TaskQueue, config: SubmitConfig, request
   if (!stored) return { status: 'created', id: addedId, state: 'waiting' };
   const deduplicated = addedId !== id;
   // An idempotency key promises the same task; the same key for a different one is a client bug.
-  if (!deduplicated && request.idempotencyKey && SAME_TASK_FIELDS.some((field) => stored.data[field] !== data[field])) return { status: 'conflict', id: stored.id! };
+  if (!deduplicated && request.idempotencyKey && SAME_TASK_FIELDS.some((field) => stored.data[field] !== data[field]))
+    return { status: 'conflict', id: stored.id! };
   return { status: 'existing', id: stored.id!, state: await publicState(stored), deduplicated };
 }
 

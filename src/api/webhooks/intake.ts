@@ -86,7 +86,9 @@ export class DeliveryIntake {
       this.keys.deliverySeen(delivery.id),
     ];
     const args = [delivery.id, this.keepMs, task.id, task.at, caps.repo, caps.all, task.supersede ? '1' : '0', GITHUB_REDELIVERY_WINDOW_MS];
-    const [status, detail, previous] = (await (this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string, string?]> }).berthIntake(...keys, ...args)) as [string, string, string?];
+    const [status, detail, previous] = (await (
+      this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string, string?]> }
+    ).berthIntake(...keys, ...args)) as [string, string, string?];
     if (status === 'replay') return { status, original: detail, firstTime: false };
     if (status === 'over-cap' || status === 'over-all') return { status, queued: Number(detail), firstTime: false };
     return { status: 'ok', firstTime: detail === '1', previous: previous && previous !== task.id ? previous : null };

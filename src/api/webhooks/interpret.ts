@@ -53,12 +53,22 @@ const pullRequest = z.object({
   title: z.string().max(10_000).optional(),
   body: text,
   author_association: z.string().max(64).optional(),
-  head: z.object({ sha: z.string().max(64), repo: z.object({ full_name: z.string().max(300) }).nullable().optional() }),
+  head: z.object({
+    sha: z.string().max(64),
+    repo: z
+      .object({ full_name: z.string().max(300) })
+      .nullable()
+      .optional(),
+  }),
 });
 const base = { repository, sender: user, installation };
 
 const payloads = {
-  'issues.labeled': z.object({ ...base, label: z.object({ name: z.string().max(256) }), issue: z.object({ number: z.number().int().positive(), title: z.string().max(10_000), body: text }) }),
+  'issues.labeled': z.object({
+    ...base,
+    label: z.object({ name: z.string().max(256) }),
+    issue: z.object({ number: z.number().int().positive(), title: z.string().max(10_000), body: text }),
+  }),
   'pull_request.labeled': z.object({ ...base, label: z.object({ name: z.string().max(256) }), pull_request: pullRequest }),
   'pull_request.review_requested': z.object({ ...base, requested_reviewer: z.object({ login: z.string().max(256) }).optional(), pull_request: pullRequest }),
   'pull_request.synchronize': z.object({ ...base, pull_request: pullRequest }),
@@ -72,7 +82,14 @@ type EventKey = keyof typeof payloads;
 
 const checkRunPayload = z.object({
   ...base,
-  check_run: z.object({ external_id: z.string().max(200).nullable().optional(), head_sha: z.string().regex(/^[0-9a-f]{40}$/).optional(), app: z.object({ id: z.number().int() }) }),
+  check_run: z.object({
+    external_id: z.string().max(200).nullable().optional(),
+    head_sha: z
+      .string()
+      .regex(/^[0-9a-f]{40}$/)
+      .optional(),
+    app: z.object({ id: z.number().int() }),
+  }),
   requested_action: z.object({ identifier: z.string().max(64) }).optional(),
 });
 
@@ -87,7 +104,15 @@ export function interpretDelivery(event: string, payload: Record<string, unknown
   const candidates = rules.rules.filter((r) => r.on === key);
   if (candidates.length === 0) return { type: 'ignored', reason: `${action ? key : event} is not acted on` };
   const parsed = payloads[key as EventKey].safeParse(payload);
-  if (!parsed.success) return { type: 'invalid', message: `malformed ${key} payload: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  if (!parsed.success)
+    return {
+      type: 'invalid',
+      message: `malformed ${key} payload: ${parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')}`,
+    };
+  // biome-ignore lint/suspicious/noExplicitAny: a GitHub payload walked by path; every field read is checked where it is read
   const p = parsed.data as Record<string, any>;
   const repo: string = p.repository.full_name;
   const common = {
@@ -110,10 +135,17 @@ export function interpretDelivery(event: string, payload: Record<string, unknown
 
 function interpretCheckRun(action: string, payload: Record<string, unknown>): Interpretation {
   const parsed = checkRunPayload.safeParse(payload);
-  if (!parsed.success) return { type: 'invalid', message: `malformed check_run.${action} payload: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+  if (!parsed.success)
+    return {
+      type: 'invalid',
+      message: `malformed check_run.${action} payload: ${parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')}`,
+    };
   const p = parsed.data;
   const taskId = p.check_run.external_id ?? '';
-  if (!taskId) return { type: 'ignored', reason: 'check run has no external_id (not one of berth\'s)' };
+  if (!taskId) return { type: 'ignored', reason: "check run has no external_id (not one of berth's)" };
   let intended: CheckRunIntent['action'];
   if (action === 'rerequested') intended = 'rerun';
   else if (p.requested_action?.identifier === CANCEL_ACTION) intended = 'cancel';
@@ -131,6 +163,7 @@ function interpretCheckRun(action: string, payload: Record<string, unknown>): In
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the same payload
 function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<TaskIntent, 'type' | 'repo' | 'owner' | 'installationId' | 'fork'> | null {
   const sender: Actor = { login: p.sender.login, type: p.sender.type };
   switch (rule.on) {
@@ -140,7 +173,15 @@ function matchRule(rule: Rule, p: Record<string, any>, botLogin: string): Omit<T
         kind: rule.kind,
         number: p.issue.number,
         // The labeller is trusted; the issue's author was never checked: their text is data.
-        ...(rule.issueText ? { untrusted: { source: 'issue' as const, title: clipEncoded(p.issue.title, 2_048), body: clipEncoded(p.issue.body ?? '', UNTRUSTED_MAX_BYTES - 2_048) } } : {}),
+        ...(rule.issueText
+          ? {
+              untrusted: {
+                source: 'issue' as const,
+                title: clipEncoded(p.issue.title, 2_048),
+                body: clipEncoded(p.issue.body ?? '', UNTRUSTED_MAX_BYTES - 2_048),
+              },
+            }
+          : {}),
         actor: sender,
         supersede: false,
       };

@@ -72,8 +72,10 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
 
     const event = request.headers['x-github-event'];
     const delivery = request.headers['x-github-delivery'];
-    if (typeof event !== 'string' || !EVENT_NAME.test(event)) return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Event' });
-    if (typeof delivery !== 'string' || !DELIVERY_ID.test(delivery)) return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Delivery' });
+    if (typeof event !== 'string' || !EVENT_NAME.test(event))
+      return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Event' });
+    if (typeof delivery !== 'string' || !DELIVERY_ID.test(delivery))
+      return reply.status(400).send({ error: 'Bad Request', message: 'missing or malformed X-GitHub-Delivery' });
 
     // Every final answer from here on records the delivery as received (the recovery asks GitHub
     // again only for deliveries berth never answered); an error answer (a 503) does not.
@@ -111,7 +113,15 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     const caps = intent.supersede ? { repo: 0, all: 0 } : { repo: opts.config.MAX_QUEUED_PER_REPO, all: opts.config.MAX_QUEUED_TASKS };
     const admitted = await intake.admit(
       { id: delivery, digest: signature.slice(7) },
-      { id: taskId, repo: intent.repo, kind: intent.kind, at: Date.now(), dedupeId: dedupeId(intent), subjectKey: keys.subject(intent.repo, intent.number, intent.kind), supersede: intent.supersede },
+      {
+        id: taskId,
+        repo: intent.repo,
+        kind: intent.kind,
+        at: Date.now(),
+        dedupeId: dedupeId(intent),
+        subjectKey: keys.subject(intent.repo, intent.number, intent.kind),
+        supersede: intent.supersede,
+      },
       caps,
     );
     if (admitted.status === 'replay') {
@@ -136,13 +146,34 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     const result = await submitTask(
       opts.queue,
       opts.config,
-      { kind: intent.kind, repo: intent.repo, number: intent.number, ...(intent.ref ? { ref: intent.ref } : {}), ...(intent.prompt ? { prompt: intent.prompt } : {}) },
+      {
+        kind: intent.kind,
+        repo: intent.repo,
+        number: intent.number,
+        ...(intent.ref ? { ref: intent.ref } : {}),
+        ...(intent.prompt ? { prompt: intent.prompt } : {}),
+      },
       // A delivery answered for the first time cannot name an existing job: no need to ask Redis whose it is.
-      { ...(intent.untrusted ? { untrusted: intent.untrusted } : {}), fresh: admitted.firstTime, source: 'github', jobId: taskId, deliveryId: delivery, installationId: intent.installationId, deduplicationId: dedupeId(intent), ...(intent.commentId ? { commentId: intent.commentId } : {}) },
+      {
+        ...(intent.untrusted ? { untrusted: intent.untrusted } : {}),
+        fresh: admitted.firstTime,
+        source: 'github',
+        jobId: taskId,
+        deliveryId: delivery,
+        installationId: intent.installationId,
+        deduplicationId: dedupeId(intent),
+        ...(intent.commentId ? { commentId: intent.commentId } : {}),
+      },
     );
     if ((result.status === 'created' || result.status === 'existing') && opts.reports) {
       // The comment is acknowledged even when its task was already queued: berth did see it.
-      if (intent.commentId) await opts.reports.react({ taskId: result.id, repo: intent.repo, commentId: intent.commentId, ...(intent.installationId ? { installationId: intent.installationId } : {}) });
+      if (intent.commentId)
+        await opts.reports.react({
+          taskId: result.id,
+          repo: intent.repo,
+          commentId: intent.commentId,
+          ...(intent.installationId ? { installationId: intent.installationId } : {}),
+        });
       if (result.status === 'created') await opts.reports.sync(result.id, 'queued');
     }
     if (result.status === 'created') {
@@ -152,7 +183,13 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       return reply.status(202).send({ id: result.id, state: result.state, ...(superseded ? { superseded } : {}) });
     }
     if (result.status === 'existing') {
-      return final(202, { id: result.id, state: result.state, ...(result.deduplicated ? { ignored: `a ${intent.kind} task for ${intent.repo}#${intent.number} is already queued` } : { duplicate: 'delivery already received' }) });
+      return final(202, {
+        id: result.id,
+        state: result.state,
+        ...(result.deduplicated
+          ? { ignored: `a ${intent.kind} task for ${intent.repo}#${intent.number} is already queued` }
+          : { duplicate: 'delivery already received' }),
+      });
     }
     return reply.status(202).send({ ignored: 'task not queued' });
   });
@@ -172,12 +209,22 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
   const trust = await decideTrust(opts, intent, screenDelivery(opts.rules.trust, { ...intent, fork: false, kind }));
   if (!trust.trusted) return { ignored: trust.reason, detail: trust.detail };
   if (intent.action === 'cancel') {
-    const result = await cancelTask(opts.queue, opts.cancels, intent.taskId, 0, { cause: 'cancelled', detail: `cancelled from GitHub by ${intent.actor.login}` });
+    const result = await cancelTask(opts.queue, opts.cancels, intent.taskId, 0, {
+      cause: 'cancelled',
+      detail: `cancelled from GitHub by ${intent.actor.login}`,
+    });
     if (result.status === 'not-found') return { ignored: `no task ${intent.taskId}` };
     await opts.reports?.sync(intent.taskId, `cancel-${delivery}`);
     return { id: intent.taskId, state: result.state };
   }
-  const replay = await replayTask(opts.queue, opts.config, intent.taskId, `rerun:${delivery}`, { capacity: opts.capacity, index: opts.index }, intent.headSha ? { ref: intent.headSha } : {});
+  const replay = await replayTask(
+    opts.queue,
+    opts.config,
+    intent.taskId,
+    `rerun:${delivery}`,
+    { capacity: opts.capacity, index: opts.index },
+    intent.headSha ? { ref: intent.headSha } : {},
+  );
   if (replay.status === 'not-found') return { ignored: `task ${intent.taskId} is gone (kept for KEEP_COMPLETED)` };
   if (replay.status !== 'created' && replay.status !== 'existing') return { ignored: 'replay could not be queued' };
   if (replay.status === 'created') await opts.reports?.sync(replay.id, 'queued');
@@ -220,7 +267,10 @@ export function dedupeId(intent: Pick<TaskIntent, 'repo' | 'number' | 'kind'>): 
 
 /** Cancels the PR's current task of this kind (through the cancel path) so a new one can queue. */
 async function supersede(opts: GithubWebhookOptions, intent: TaskIntent, previous: string): Promise<string | null> {
-  const result = await cancelTask(opts.queue, opts.cancels, previous, 0, { cause: 'superseded', detail: `superseded by a push to ${intent.ref?.slice(0, 12) ?? 'the pull request'}` });
+  const result = await cancelTask(opts.queue, opts.cancels, previous, 0, {
+    cause: 'superseded',
+    detail: `superseded by a push to ${intent.ref?.slice(0, 12) ?? 'the pull request'}`,
+  });
   await opts.queue.removeDeduplicationKey(dedupeId(intent));
   if (result.status === 'cancelled' || result.status === 'cancelling') await opts.reports?.sync(previous, 'superseded');
   return result.status === 'cancelled' || result.status === 'cancelling' ? previous : null;

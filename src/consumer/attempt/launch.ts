@@ -1,5 +1,6 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
+import type { Spend } from '../../core/spend.js';
 import type { TaskData, WorkerTask } from '../../core/task.js';
 import { crashPoint } from '../../core/crash-points.js';
 import type { Workload } from '../launcher/launcher.js';
@@ -24,7 +25,16 @@ export interface Launched {
  * means no consumer launched this attempt, and if Redis forgot the claim, the backend's refusal
  * of a second workload of the same name still turns the create into an adoption.
  */
-export async function launchOrAdopt(job: Job<TaskData>, token: string | undefined, name: string, task: WorkerTask, data: TaskData, deps: AttemptDeps, log: Logger): Promise<Launched> {
+export async function launchOrAdopt(
+  job: Job<TaskData>,
+  token: string | undefined,
+  name: string,
+  task: WorkerTask,
+  data: TaskData,
+  spentBefore: Spend,
+  deps: AttemptDeps,
+  log: Logger,
+): Promise<Launched> {
   const { config, launcher } = deps;
   const engineId = await launcher.engineId();
   const claim = await deps.fence.claim(task.id, task.attempt, engineId);
@@ -46,12 +56,15 @@ export async function launchOrAdopt(job: Job<TaskData>, token: string | undefine
   // workload holds the name) has no container to end with: given back here.
   const giveBack = () => {
     const minted = prepared.env.GITHUB_TOKEN;
-    if (minted && deps.revokeToken) deps.revokeToken(minted).catch((error) => log.warn({ err: error }, 'revoking an unused installation token failed; it expires on its own'));
+    if (minted && deps.revokeToken)
+      deps.revokeToken(minted).catch((error) => log.warn({ err: error }, 'revoking an unused installation token failed; it expires on its own'));
   };
-  const egress = deps.egress?.enabled ? deps.egress.forAttempt(launched) : undefined;
+  const egress = deps.egress?.enabled ? deps.egress.forAttempt(launched, spentBefore) : undefined;
   let created: Awaited<ReturnType<typeof launcher.createOrAdopt>>;
   try {
-    created = await launcher.createOrAdopt(buildWorkloadSpec(config, { name, task: launched, secrets: prepared.env, ...(egress ? { egress } : {}) }, deps.hostEnv));
+    created = await launcher.createOrAdopt(
+      buildWorkloadSpec(config, { name, task: launched, secrets: prepared.env, ...(egress ? { egress } : {}) }, deps.hostEnv),
+    );
   } catch (error) {
     giveBack();
     throw error;

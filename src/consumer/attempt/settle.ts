@@ -4,7 +4,9 @@ import { FailureError, failureReason, type Failure } from '../../core/failure.js
 import { LABEL } from '../../core/labels.js';
 import type { EgressSummary } from '../../core/egress-record.js';
 import { SecretMask } from '../../core/secret-mask.js';
-import type { ContainerProgress } from '../../core/task-view.js';
+import { mergeModelUsage, spendOf, type ModelUsage } from '../../core/spend.js';
+import type { TaskData } from '../../core/task.js';
+import { taskSpend, type ContainerProgress } from '../../core/task-view.js';
 import type { WorkerResultLine } from '../../core/worker-protocol.js';
 import { crashPoint } from '../../core/crash-points.js';
 import type { Workload, WorkloadFacts } from '../launcher/launcher.js';
@@ -22,24 +24,49 @@ const EGRESS_LOG_KEPT = 100;
  * output read, the outcome masked and capped, then recorded (progress, metrics, GitHub) before
  * BullMQ records it. Returns the result, or throws what fails the job.
  */
-export async function settleAttempt(job: Job, attempt: number, workload: Workload, watched: Watched, secrets: Record<string, string>, deps: AttemptDeps, log: Logger): Promise<WorkerResultLine> {
+export async function settleAttempt(
+  job: Job,
+  attempt: number,
+  workload: Workload,
+  watched: Watched,
+  held: { secrets: Record<string, string>; before: ModelUsage },
+  deps: AttemptDeps,
+  log: Logger,
+): Promise<WorkerResultLine> {
+  const { secrets, before } = held;
   const { facts, timedOut, cancelled, timeoutMs } = watched;
   crashPoint('after-exit');
   // Its token has nothing left to do. Revoked best effort; it expires within the hour anyway.
-  if (secrets.GITHUB_TOKEN && deps.revokeToken) deps.revokeToken(secrets.GITHUB_TOKEN).catch((error) => log.warn({ err: error }, 'revoking the installation token failed; it expires on its own'));
+  if (secrets.GITHUB_TOKEN && deps.revokeToken)
+    deps.revokeToken(secrets.GITHUB_TOKEN).catch((error) => log.warn({ err: error }, 'revoking the installation token failed; it expires on its own'));
   // Killed by a signal berth did not send, around an engine outage: the engine stopped it on its way
   // down (live-restore off), not the agent. Costs a few seconds, only for such deaths.
   const signalledFromOutside = !timedOut && !cancelled && !facts.failure && facts.exitCode > 128 && !facts.oomKilled && facts.finishedAt !== null;
-  const engineRestarted = signalledFromOutside && !!deps.engine && (deps.engine.wasDownAround(facts.finishedAt!) || (await deps.engine.goesDownWithin(ENGINE_SHUTDOWN_WINDOW_MS)));
+  const engineRestarted =
+    signalledFromOutside && !!deps.engine && (deps.engine.wasDownAround(facts.finishedAt!) || (await deps.engine.goesDownWithin(ENGINE_SHUTDOWN_WINDOW_MS)));
   const output = await workload.tail();
-  const egress = await egressOf(deps, facts, `${job.id}#${attempt}`);
+  const egress = await egressOf(deps, facts, `${job.id}#${attempt}`, job.data as TaskData);
+  const spend = taskSpend(mergeModelUsage(before, egress?.byModel), deps.config.prices);
   // What the agent wrote (its result, its error) is masked with the workload's own secrets before
   // anything records it: the job's return value and failure reason feed the task API and GitHub.
   // Capped after masking, so a cut never leaves part of a secret unmasked.
-  const exit = { exitCode: facts.exitCode, oomKilled: facts.oomKilled, memoryLimited: Number(facts.labels[LABEL.memoryBytes]) > 0, timedOut, timeoutMs, cancelled, engineRestarted, platformFailure: facts.failure };
-  const outcome = capOutcome(maskOutcome(new SecretMask(Object.values(secrets)), interpretExit(exit, output, { retryOnTimeout: deps.config.RETRY_ON_TIMEOUT })), deps.config.RESULT_MAX_SIZE);
+  const exit = {
+    exitCode: facts.exitCode,
+    oomKilled: facts.oomKilled,
+    memoryLimited: Number(facts.labels[LABEL.memoryBytes]) > 0,
+    timedOut,
+    timeoutMs,
+    cancelled,
+    engineRestarted,
+    platformFailure: facts.failure,
+    ...(egress?.budgetExceeded ? { budgetExceeded: egress.budgetExceeded } : {}),
+  };
+  const outcome = capOutcome(
+    maskOutcome(new SecretMask(Object.values(secrets)), interpretExit(exit, output, { retryOnTimeout: deps.config.RETRY_ON_TIMEOUT })),
+    deps.config.RESULT_MAX_SIZE,
+  );
   const failure = outcome.status === 'failed' ? outcome.failure : undefined;
-  await reportProgress(job, attempt, facts, { ...(egress ? { egress } : {}), ...(failure ? { failure } : {}) });
+  await reportProgress(job, attempt, facts, { ...(egress ? { egress } : {}), ...(failure ? { failure } : {}), spentBefore: before, spend });
   deps.onAttemptFinished(job.id!, facts.id);
   if (facts.startedAt && facts.finishedAt) deps.metrics?.taskDuration.observe((facts.finishedAt - facts.startedAt) / 1000);
   log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: failure ? failureReason(failure) : undefined }, 'attempt finished');
@@ -55,7 +82,14 @@ export async function settleAttempt(job: Job, attempt: number, workload: Workloa
  * BullMQ records the outcome: if this consumer dies right after, it still lands (it waits until the
  * task reads as finished).
  */
-export async function failAttempt(job: Job, attempt: number, failure: Failure, retry: boolean, deps: AttemptDeps, options: { recorded?: boolean } = {}): Promise<never> {
+export async function failAttempt(
+  job: Job,
+  attempt: number,
+  failure: Failure,
+  retry: boolean,
+  deps: AttemptDeps,
+  options: { recorded?: boolean } = {},
+): Promise<never> {
   if (!options.recorded) await job.updateProgress({ ...(typeof job.progress === 'object' ? job.progress : {}), attempt, failure } as object);
   deps.metrics?.failures.inc({ reason: failure.cause });
   const again = retry && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
@@ -65,7 +99,12 @@ export async function failAttempt(job: Job, attempt: number, failure: Failure, r
 }
 
 /** What the job's progress says about its attempt: which workload runs (or ran) it, and how it ended. */
-export async function reportProgress(job: Job, attempt: number, facts: WorkloadFacts, extra: Pick<ContainerProgress, 'egress' | 'failure'> = {}): Promise<void> {
+export async function reportProgress(
+  job: Job,
+  attempt: number,
+  facts: WorkloadFacts,
+  extra: Pick<ContainerProgress, 'egress' | 'failure' | 'spentBefore' | 'spend'> = {},
+): Promise<void> {
   const progress: ContainerProgress = {
     attempt,
     ...extra,
@@ -84,13 +123,32 @@ export async function reportProgress(job: Job, attempt: number, facts: WorkloadF
 }
 
 /** The proxy's record of the attempt, as the task shows it; counted in the metrics once. */
-async function egressOf(deps: AttemptDeps, facts: WorkloadFacts, attempt: string): Promise<EgressSummary | undefined> {
+async function egressOf(deps: AttemptDeps, facts: WorkloadFacts, attempt: string, task: TaskData): Promise<EgressSummary | undefined> {
   const proxy = facts.labels[LABEL.egress];
   if (!proxy || !deps.egress) return undefined;
   const record = await deps.egress.record(proxy, attempt);
   if (!record) return undefined;
   for (const decision of ['allowed', 'refused'] as const) deps.metrics?.egressRequests.inc({ decision }, record.counts[decision]);
-  const { inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens } = record.usage;
-  for (const [type, count] of Object.entries({ input: inputTokens, output: outputTokens, cache_read: cacheReadTokens, cache_write: cacheWriteTokens })) deps.metrics?.modelTokens.inc({ type }, count);
-  return { allowed: record.counts.allowed, refused: record.counts.refused, refusedHosts: record.refusedHosts, usage: record.usage, log: record.entries.slice(-EGRESS_LOG_KEPT) };
+  const byModel = record.byModel ?? { unknown: record.usage };
+  for (const [model, usage] of Object.entries(byModel)) {
+    const labels = { kind: task.kind, repo: task.repo, model };
+    for (const [type, count] of Object.entries({
+      input: usage.inputTokens,
+      output: usage.outputTokens,
+      cache_read: usage.cacheReadTokens,
+      cache_write: usage.cacheWriteTokens,
+    }))
+      deps.metrics?.modelTokens.inc({ ...labels, type }, count);
+    const { usd } = spendOf({ [model]: usage }, deps.config.prices);
+    if (usd > 0) deps.metrics?.modelCost.inc(labels, usd);
+  }
+  return {
+    allowed: record.counts.allowed,
+    refused: record.counts.refused,
+    refusedHosts: record.refusedHosts,
+    usage: record.usage,
+    byModel,
+    ...(record.budgetExceeded ? { budgetExceeded: record.budgetExceeded } : {}),
+    log: record.entries.slice(-EGRESS_LOG_KEPT),
+  };
 }

@@ -5,6 +5,9 @@ import type { Failure } from '../../core/failure.js';
 import type { Workload, WorkloadFacts } from '../launcher/launcher.js';
 import { ABORT, type AttemptDeps } from './deps.js';
 
+/** How often a running attempt with a model budget asks whether the proxy found it spent. */
+const BUDGET_POLL_MS = 5_000;
+
 export interface Watched {
   /** The workload's facts once it has exited. */
   facts: WorkloadFacts;
@@ -22,6 +25,8 @@ export interface WatchContext {
   signal: AbortSignal | undefined;
   deps: AttemptDeps;
   log: Logger;
+  /** With a model budget: whether the proxy found it spent (then the workload is stopped, after its grace). */
+  overBudget?: (facts: WorkloadFacts) => Promise<boolean>;
   /** Told once it runs: reports and streaming begin. Returns how to end the streaming (`exited`: its output is complete). */
   onRunning: (facts: WorkloadFacts) => Promise<(exited: boolean) => Promise<void>>;
 }
@@ -32,13 +37,14 @@ export interface WatchContext {
  * running for the next consumer to adopt. The workload given is already `resilient`: while the
  * engine is unreachable the attempt keeps its job, its workload and its deadline.
  */
-export async function watchUntilExit(workload: Workload, { job, token, signal, deps, log, onRunning }: WatchContext): Promise<Watched> {
+export async function watchUntilExit(workload: Workload, { job, token, signal, deps, log, onRunning, overBudget }: WatchContext): Promise<Watched> {
   const grace = deps.config.WORKER_STOP_GRACE;
   let timeoutMs = deps.config.TASK_TIMEOUT;
   let deadline = Number.POSITIVE_INFINITY;
   let timedOut = false;
   let cancelled: Failure | null = null;
   let timer: NodeJS.Timeout | undefined;
+  let budgetWatch: NodeJS.Timeout | undefined;
   let stopStreaming: ((exited: boolean) => Promise<void>) | null = null;
   let exited = false;
   try {
@@ -48,11 +54,27 @@ export async function watchUntilExit(workload: Workload, { job, token, signal, d
     // Counted from the workload's own start, so a task a swarm node is still pulling or scheduling
     // keeps its whole time, and a restarted consumer keeps the original deadline.
     deadline = (running.startedAt ?? Date.now()) + timeoutMs;
-    timer = setTimeout(() => {
-      timedOut = true;
-      log.warn({ timeoutMs }, 'deadline passed, stopping the workload');
-      workload.stop(grace).catch((error) => log.error({ err: error }, 'stop after timeout failed'));
-    }, Math.max(0, deadline - Date.now()));
+    timer = setTimeout(
+      () => {
+        timedOut = true;
+        log.warn({ timeoutMs }, 'deadline passed, stopping the workload');
+        workload.stop(grace).catch((error) => log.error({ err: error }, 'stop after timeout failed'));
+      },
+      Math.max(0, deadline - Date.now()),
+    );
+    if (overBudget) {
+      budgetWatch = setInterval(() => {
+        void overBudget(running)
+          .then((spent) => {
+            if (!spent || !budgetWatch) return;
+            clearInterval(budgetWatch);
+            budgetWatch = undefined;
+            log.warn('model budget spent, stopping the workload');
+            return workload.stop(grace);
+          })
+          .catch((error) => log.warn({ err: error }, 'budget check failed'));
+      }, BUDGET_POLL_MS);
+    }
     const facts = await workload.untilExited(signal);
     exited = true;
     return { facts, timeoutMs, deadline, ...settledTimeout(facts, deadline, timedOut), cancelled };
@@ -73,6 +95,8 @@ export async function watchUntilExit(workload: Workload, { job, token, signal, d
     return { facts, timeoutMs, deadline, timedOut: false, cancelled };
   } finally {
     clearTimeout(timer);
+    clearInterval(budgetWatch);
+    budgetWatch = undefined;
     // Only an exited workload's stream ends by itself; a handed-back one is still running.
     await stopStreaming?.(exited);
   }

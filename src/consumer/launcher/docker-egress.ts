@@ -17,7 +17,11 @@ export class DockerEgress {
   async ensure(spec: EgressProxySpec): Promise<{ id: string; created: boolean }> {
     const existing = await this.inspect(spec.name);
     if (existing) {
-      if (!existing.State.Running) await this.docker.getContainer(existing.Id).start().catch((error: unknown) => (statusOf(error) === 304 ? undefined : Promise.reject(error)));
+      if (!existing.State.Running)
+        await this.docker
+          .getContainer(existing.Id)
+          .start()
+          .catch((error: unknown) => (statusOf(error) === 304 ? undefined : Promise.reject(error)));
       return { id: existing.Id, created: false };
     }
     let id: string;
@@ -43,18 +47,35 @@ export class DockerEgress {
     const removed: string[] = [];
     for (const { id, name } of await this.proxies(queue)) {
       if (name === current) continue;
-      const users = await this.docker.listContainers({ filters: { label: [`${LABEL.egress}=${name}`], status: ['created', 'running', 'restarting', 'paused'] } });
+      const users = await this.docker.listContainers({
+        filters: { label: [`${LABEL.egress}=${name}`], status: ['created', 'running', 'restarting', 'paused'] },
+      });
       if (users.length > 0) continue;
       await unlessMissing(this.docker.getContainer(id).remove({ force: true, v: true }));
-      for (const volume of [name, `${name}-state`]) await this.docker.getVolume(volume).remove().catch(() => {});
+      for (const volume of [name, `${name}-state`])
+        await this.docker
+          .getVolume(volume)
+          .remove()
+          .catch(() => {});
       removed.push(name);
     }
     return removed;
   }
 
   /** Asks the proxy, inside its own container (no network between berth and it is needed); the attempt's credentials end with it. */
-  async record(proxyName: string, attempt: string): Promise<unknown> {
-    const exec = await this.docker.getContainer(proxyName).exec({ Cmd: ['node', '/app/dist/egress/report.js', attempt, '--end'], AttachStdout: true, AttachStderr: true });
+  record(proxyName: string, attempt: string): Promise<unknown> {
+    return this.report(proxyName, [attempt, '--end']);
+  }
+
+  /** The attempts whose model budget the proxy found spent. */
+  async overBudget(proxyName: string): Promise<string[]> {
+    return ((await this.report(proxyName, ['--over-budget'])) as string[] | null) ?? [];
+  }
+
+  private async report(proxyName: string, args: string[]): Promise<unknown> {
+    const exec = await this.docker
+      .getContainer(proxyName)
+      .exec({ Cmd: ['node', '/app/dist/egress/report.js', ...args], AttachStdout: true, AttachStderr: true });
     const stream = (await exec.start({ hijack: true, stdin: false })) as NodeJS.ReadableStream;
     const chunks: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {

@@ -8,7 +8,16 @@ import { buildWorkloadSpec } from './spec.js';
 import { DockerEgress } from './docker-egress.js';
 import { envList, statusOf } from './docker-api.js';
 import { DockerWorkload, workloadState } from './docker-workload.js';
-import { ImageMissing, parseBind, type EgressProxySpec, type Launcher, type LauncherDescription, type ManagedWorkload, type Workload, type WorkloadSpec } from './launcher.js';
+import {
+  ImageMissing,
+  parseBind,
+  type EgressProxySpec,
+  type Launcher,
+  type LauncherDescription,
+  type ManagedWorkload,
+  type Workload,
+  type WorkloadSpec,
+} from './launcher.js';
 
 /** A client for the engine the config names (TLS with client certificates for a TCP engine). */
 export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[0]): Dockerode {
@@ -57,7 +66,9 @@ export function containerCreateOptions(spec: WorkloadSpec): Dockerode.ContainerC
         const { source, target, readOnly } = parseBind(bind);
         return `${source}:${target}${readOnly ? ':ro' : ''}`;
       }),
-      ...(spec.volumes.length ? { Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.source, Target: v.target, ReadOnly: v.readOnly })) } : {}),
+      ...(spec.volumes.length
+        ? { Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.source, Target: v.target, ReadOnly: v.readOnly })) }
+        : {}),
       IpcMode: 'private',
       LogConfig: { Type: 'json-file', Config: { 'max-size': spec.logMaxSize, 'max-file': '1' } },
       RestartPolicy: { Name: 'no' },
@@ -103,6 +114,10 @@ export class DockerLauncher implements Launcher {
     return this.egress.record(proxyName, attempt);
   }
 
+  egressOverBudget(proxyName: string): Promise<string[]> {
+    return this.egress.overBudget(proxyName);
+  }
+
   nameFor(queue: string, jobId: string, attempt: number): string {
     return containerName(queue, jobId, attempt);
   }
@@ -115,7 +130,9 @@ export class DockerLauncher implements Launcher {
    */
   engineId(): Promise<string> {
     this.engine ??= (async () => {
-      const volume = (await this.docker.createVolume({ Name: ENGINE_ID_VOLUME, Labels: { [ENGINE_ID_LABEL]: randomUUID() } })) as unknown as { Labels?: Record<string, string> };
+      const volume = (await this.docker.createVolume({ Name: ENGINE_ID_VOLUME, Labels: { [ENGINE_ID_LABEL]: randomUUID() } })) as unknown as {
+        Labels?: Record<string, string>;
+      };
       const stored = volume.Labels?.[ENGINE_ID_LABEL] ?? (await this.docker.getVolume(ENGINE_ID_VOLUME).inspect()).Labels?.[ENGINE_ID_LABEL];
       if (!stored) throw new Error(`volume ${ENGINE_ID_VOLUME} has no ${ENGINE_ID_LABEL} label`);
       return stored;
@@ -179,7 +196,10 @@ export class DockerLauncher implements Launcher {
   }
 
   async describe(): Promise<LauncherDescription> {
-    const [version, info] = await Promise.all([this.docker.version() as Promise<{ Version: string; ApiVersion: string }>, this.docker.info() as Promise<{ SecurityOptions?: string[] }>]);
+    const [version, info] = await Promise.all([
+      this.docker.version() as Promise<{ Version: string; ApiVersion: string }>,
+      this.docker.info() as Promise<{ SecurityOptions?: string[] }>,
+    ]);
     return { backend: 'docker', engine: `engine ${version.Version} (API ${version.ApiVersion})`, securityOptions: info.SecurityOptions ?? [] };
   }
 }

@@ -6,6 +6,7 @@ import { SwarmLauncher } from './swarm/launcher.js';
 /** The backend LAUNCHER names, on the engine DOCKER_HOST names (a swarm manager for `swarm`). */
 export function launcherFromConfig(config: Config): Launcher {
   const docker = dockerClient(config);
-  if (config.LAUNCHER === 'swarm') return new SwarmLauncher(docker, { constraints: config.SWARM_CONSTRAINTS, scheduleTimeoutMs: config.SWARM_SCHEDULE_TIMEOUT });
+  if (config.LAUNCHER === 'swarm')
+    return new SwarmLauncher(docker, { constraints: config.SWARM_CONSTRAINTS, scheduleTimeoutMs: config.SWARM_SCHEDULE_TIMEOUT });
   return new DockerLauncher(docker);
 }

@@ -188,6 +188,8 @@ export interface Launcher {
   egressProxies(queue: string): Promise<Array<{ name: string; running: boolean }>>;
   /** The proxy's record of one attempt (`<jobId>#<attempt>`), or null when it has none. Ends the attempt's credentials: only asked once its workload has exited. */
   egressRecord(proxyName: string, attempt: string): Promise<unknown>;
+  /** The attempts (`<jobId>#<attempt>`) whose model budget the proxy found spent: berth stops their workloads. */
+  egressOverBudget(proxyName: string): Promise<string[]>;
 }
 
 /** The worker image is not where the workload would run: retrying cannot help until an operator builds or pulls it. */

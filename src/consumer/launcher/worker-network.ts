@@ -29,15 +29,25 @@ export async function prepareWorkerNetwork(docker: Dockerode, name: string, redi
     );
   }
   if (!existing) {
-    if (name !== DEFAULT_WORKER_NETWORK) throw new Error(`WORKER_NETWORK: network '${name}' does not exist on this engine (create it, or leave WORKER_NETWORK unset for berth's own)`);
+    if (name !== DEFAULT_WORKER_NETWORK)
+      throw new Error(`WORKER_NETWORK: network '${name}' does not exist on this engine (create it, or leave WORKER_NETWORK unset for berth's own)`);
     await docker
-      .createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Options: { 'com.docker.network.bridge.enable_icc': 'false' }, Labels: { [LABEL.managed]: 'true' } })
+      .createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+        Labels: { [LABEL.managed]: 'true' },
+      })
       .catch((error: { statusCode?: number }) => {
         if (error.statusCode !== 409) throw error; // another consumer made it first
       });
   }
   const shared = await networksOfBerthAndRedis(docker, new URL(redisUrl).hostname);
-  if (shared.has(name)) throw new Error(`WORKER_NETWORK: '${name}' is a network berth or its Redis is attached to; workers there could reach them. Use a network of their own (leave WORKER_NETWORK unset).`);
+  if (shared.has(name))
+    throw new Error(
+      `WORKER_NETWORK: '${name}' is a network berth or its Redis is attached to; workers there could reach them. Use a network of their own (leave WORKER_NETWORK unset).`,
+    );
 }
 
 /**

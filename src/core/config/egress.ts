@@ -48,14 +48,23 @@ export function cidrProblem(entry: string): string | null {
  * The egress settings whose names carry a kind or a provider (EGRESS_HOSTS_<KIND>,
  * PROVIDER_<NAME>_URL / _API / _KEY / _KEY_FILE), read once with the rest of the config.
  */
-export function parseEgressSettings(env: NodeJS.ProcessEnv, providerNames: string[], kinds: string[], caFile: string | undefined, problems: string[]): EgressSettings {
+export function parseEgressSettings(
+  env: NodeJS.ProcessEnv,
+  providerNames: string[],
+  kinds: string[],
+  caFile: string | undefined,
+  problems: string[],
+): EgressSettings {
   const hostsByKind: Record<string, string[]> = Object.create(null);
   for (const { key, kind, value } of kindVariables(env, HOSTS_PREFIX)) {
     if (!kinds.includes(kind)) {
       problems.push(noCommandFor(key, kind));
       continue;
     }
-    const hosts = value.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+    const hosts = value
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean);
     for (const host of hosts) {
       const problem = hostEntryProblem(host);
       if (problem) problems.push(`${key}: ${problem}`);

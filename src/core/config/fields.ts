@@ -6,7 +6,10 @@ import { parseDuration } from '../duration.js';
 
 /** `a, b,,c` → [a, b, c]: how every comma-separated setting is read. */
 export function splitList(text: string | undefined): string[] {
-  return (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export const duration = (fallback: string) =>
@@ -48,8 +51,7 @@ export const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INT
       return value;
     });
 
-export const required = (what: string) => (issue: { input: unknown }) =>
-  issue.input === undefined ? `required: ${what}` : undefined;
+export const required = (what: string) => (issue: { input: unknown }) => (issue.input === undefined ? `required: ${what}` : undefined);
 
 export const boolean = (fallback: boolean) =>
   z
@@ -57,8 +59,4 @@ export const boolean = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-export const list = (fallback = '') =>
-  z
-    .string()
-    .default(fallback)
-    .transform(splitList);
+export const list = (fallback = '') => z.string().default(fallback).transform(splitList);

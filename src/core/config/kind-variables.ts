@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
  * variable (compose passes `${AGENT_COMMAND_X:-}`).
  */
 export function kindVariables(env: NodeJS.ProcessEnv, prefix: string): Array<{ key: string; kind: string; value: string }> {
-  return Object.entries(env).flatMap(([key, value]) => (key.startsWith(prefix) && value !== undefined && value.trim() !== '' ? [{ key, kind: key.slice(prefix.length).toLowerCase(), value }] : []));
+  return Object.entries(env).flatMap(([key, value]) =>
+    key.startsWith(prefix) && value !== undefined && value.trim() !== '' ? [{ key, kind: key.slice(prefix.length).toLowerCase(), value }] : [],
+  );
 }
 
 /** The problem of a per-kind setting for a kind no AGENT_COMMAND_<KIND> configures. */

@@ -19,13 +19,19 @@ export const DEFAULT_TOKEN_PERMISSIONS: TokenPermissionsByKind = {
 const OTHER_KINDS: Record<string, 'read' | 'write'> = { contents: 'read' };
 
 export function tokenPermissionsFor(configured: TokenPermissionsByKind, kind: string): Record<string, 'read' | 'write'> {
-  return (Object.hasOwn(configured, kind) ? configured[kind] : undefined) ?? (Object.hasOwn(DEFAULT_TOKEN_PERMISSIONS, kind) ? DEFAULT_TOKEN_PERMISSIONS[kind]! : OTHER_KINDS);
+  return (
+    (Object.hasOwn(configured, kind) ? configured[kind] : undefined) ??
+    (Object.hasOwn(DEFAULT_TOKEN_PERMISSIONS, kind) ? DEFAULT_TOKEN_PERMISSIONS[kind]! : OTHER_KINDS)
+  );
 }
 
 /** `contents:read,pull_requests:write` → {contents: 'read', pull_requests: 'write'}. */
 export function parseTokenPermissions(text: string): Record<string, 'read' | 'write'> | string {
   const permissions: Record<string, 'read' | 'write'> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const match = /^([a-z_]{1,64}):(read|write)$/.exec(part);
     if (!match) return `'${part}' is not name:read or name:write (e.g. contents:read,pull_requests:write)`;
     permissions[match[1]!] = match[2] as 'read' | 'write';
@@ -39,7 +45,10 @@ export function agentCommandFor(config: { agentCommands: Record<string, string[]
 }
 
 /** AGENT_COMMAND_<KIND>, SETUP_COMMAND_<KIND> and GITHUB_TOKEN_PERMISSIONS_<KIND>; every problem goes into `problems`. */
-export function parseKinds(env: NodeJS.ProcessEnv, problems: string[]): { agentCommands: Record<string, string[]>; setupCommands: Record<string, string[]>; tokenPermissions: TokenPermissionsByKind } {
+export function parseKinds(
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): { agentCommands: Record<string, string[]>; setupCommands: Record<string, string[]>; tokenPermissions: TokenPermissionsByKind } {
   // No prototype: a kind named `constructor` or `toString` must not find Object's methods.
   const agentCommands: Record<string, string[]> = Object.create(null);
   for (const { key, kind, value } of kindVariables(env, AGENT_COMMAND_PREFIX)) {

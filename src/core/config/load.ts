@@ -8,6 +8,8 @@ import { cidrProblem, hostEntryProblem, parseEgressSettings, type EgressSettings
 import { splitList } from './fields.js';
 import { readSecretFile } from './kind-variables.js';
 import { parseKinds, type TokenPermissionsByKind } from './kinds.js';
+import { budgetFor, parseBudgets, type Budgets } from './budgets.js';
+import type { PriceTable } from '../spend.js';
 import { DEFAULT_WORKER_ENTRYPOINT, DEFAULT_WORKER_NETWORK, envSchema } from './schema.js';
 import { BERTH_SECRETS, checkBind } from './worker-policy.js';
 
@@ -26,6 +28,10 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   githubAppPrivateKey: string | null;
   /** EGRESS_HOSTS_<KIND>, the model providers with their keys, the proxy's extra CA. */
   egress: EgressSettings;
+  /** TASK_BUDGET_TOKENS(_<KIND>), TASK_BUDGET_USD(_<KIND>): per task, across its attempts (budgetFor). */
+  budgets: Budgets;
+  /** MODEL_PRICES_FILE: USD per million tokens, by model. */
+  prices: PriceTable;
 };
 
 export class ConfigError extends Error {
@@ -71,28 +77,35 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
 
   const { agentCommands, setupCommands, tokenPermissions } = parseKinds(env, problems);
+  const { budgets, prices } = parseBudgets(env, raw, Object.keys(agentCommands), problems);
+  const budgeted = Object.keys(agentCommands).some((kind) => budgetFor(budgets, kind));
+  if (budgeted && parsed.success && parsed.data.EGRESS !== 'proxy')
+    problems.push(
+      `TASK_BUDGET_TOKENS/TASK_BUDGET_USD: budgets are kept by the egress proxy, which meters every model call; they need EGRESS=proxy (EGRESS is ${parsed.data.EGRESS})`,
+    );
 
   const entrypoint = splitCommandLine(raw.WORKER_ENTRYPOINT ?? DEFAULT_WORKER_ENTRYPOINT);
   if (!entrypoint.ok) problems.push(`WORKER_ENTRYPOINT: ${entrypoint.error}`);
 
   const binds = splitList(raw.WORKER_BINDS);
   const workerEnv = splitList(raw.WORKER_ENV);
-  {
-    for (const bind of binds) {
-      const problem = checkBind(bind);
-      if (problem) problems.push(`WORKER_BINDS: '${bind}' ${problem}`);
-    }
-    for (const name of workerEnv) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) problems.push(`WORKER_ENV: '${name}' is not a variable name`);
-      else if (name.startsWith('BERTH_') || name === 'GITHUB_TOKEN') problems.push(`WORKER_ENV: '${name}' is set by berth itself`);
-      else if (BERTH_SECRETS.test(name)) problems.push(`WORKER_ENV: '${name}' is one of berth's own secrets; workers never get it`);
-    }
+  for (const bind of binds) {
+    const problem = checkBind(bind);
+    if (problem) problems.push(`WORKER_BINDS: '${bind}' ${problem}`);
+  }
+  for (const name of workerEnv) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) problems.push(`WORKER_ENV: '${name}' is not a variable name`);
+    else if (name.startsWith('BERTH_') || name === 'GITHUB_TOKEN') problems.push(`WORKER_ENV: '${name}' is set by berth itself`);
+    else if (BERTH_SECRETS.test(name)) problems.push(`WORKER_ENV: '${name}' is one of berth's own secrets; workers never get it`);
   }
 
   if (parsed.success) {
     const endpoint = resolveDockerEndpoint(parsed.data);
     if (typeof endpoint === 'string') problems.push(endpoint);
-    if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none') problems.push("WORKER_NETWORK: 'none' is not available to swarm services; leave it unset (berth makes an overlay of its own that no standalone container can join) or name an --internal swarm-scoped network");
+    if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none')
+      problems.push(
+        "WORKER_NETWORK: 'none' is not available to swarm services; leave it unset (berth makes an overlay of its own that no standalone container can join) or name an --internal swarm-scoped network",
+      );
   }
 
   const egress = parseEgressSettings(env, splitList(raw.EGRESS_PROVIDERS), Object.keys(agentCommands), raw.EGRESS_CA_FILE, problems);
@@ -104,12 +117,22 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     const problem = cidrProblem(range);
     if (problem) problems.push(`EGRESS_ALLOW_PRIVATE: ${problem}`);
   }
-  for (const port of splitList(raw.EGRESS_PORTS)) if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) problems.push(`EGRESS_PORTS: '${port}' is not a port number`);
-  if (parsed.success && parsed.data.LAUNCHER === 'swarm' && parsed.data.EGRESS === 'none') problems.push("EGRESS=none: swarm services cannot run without a network; use EGRESS=open with a swarm-scoped --internal WORKER_NETWORK");
+  for (const port of splitList(raw.EGRESS_PORTS))
+    if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) problems.push(`EGRESS_PORTS: '${port}' is not a port number`);
+  if (parsed.success && parsed.data.LAUNCHER === 'swarm' && parsed.data.EGRESS === 'none')
+    problems.push('EGRESS=none: swarm services cannot run without a network; use EGRESS=open with a swarm-scoped --internal WORKER_NETWORK');
   if (parsed.success && parsed.data.EGRESS === 'proxy') {
-    if (parsed.data.LAUNCHER === 'swarm') problems.push("EGRESS=proxy: not yet available on a swarm (the proxy's socket is a volume on one engine); use EGRESS=open with a swarm-scoped --internal network, or LAUNCHER=docker");
-    if (raw.WORKER_NETWORK && raw.WORKER_NETWORK !== 'none' && raw.WORKER_NETWORK !== DEFAULT_WORKER_NETWORK) problems.push(`WORKER_NETWORK: EGRESS=proxy gives workers no network (the proxy is their only way out); leave WORKER_NETWORK unset, or set EGRESS=open to use '${raw.WORKER_NETWORK}'`);
-    for (const name of workerEnv) if (egress.providers.some((p) => p.key === env[name])) problems.push(`WORKER_ENV: '${name}' holds a model provider's key; with EGRESS=proxy the key stays with the proxy (remove it from WORKER_ENV)`);
+    if (parsed.data.LAUNCHER === 'swarm')
+      problems.push(
+        "EGRESS=proxy: not yet available on a swarm (the proxy's socket is a volume on one engine); use EGRESS=open with a swarm-scoped --internal network, or LAUNCHER=docker",
+      );
+    if (raw.WORKER_NETWORK && raw.WORKER_NETWORK !== 'none' && raw.WORKER_NETWORK !== DEFAULT_WORKER_NETWORK)
+      problems.push(
+        `WORKER_NETWORK: EGRESS=proxy gives workers no network (the proxy is their only way out); leave WORKER_NETWORK unset, or set EGRESS=open to use '${raw.WORKER_NETWORK}'`,
+      );
+    for (const name of workerEnv)
+      if (egress.providers.some((p) => p.key === env[name]))
+        problems.push(`WORKER_ENV: '${name}' holds a model provider's key; with EGRESS=proxy the key stays with the proxy (remove it from WORKER_ENV)`);
   }
 
   const webhook = loadWebhookRules(raw.WEBHOOK_RULES_FILE);
@@ -126,7 +149,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     githubAppPrivateKey = raw.GITHUB_APP_PRIVATE_KEY.replace(/\\n/g, '\n');
   }
   if (githubAppPrivateKey !== null && !githubAppPrivateKey.includes('PRIVATE KEY-----')) problems.push('GITHUB_APP_PRIVATE_KEY: not a PEM private key');
-  if ((githubAppPrivateKey !== null) !== (raw.GITHUB_APP_ID !== undefined)) problems.push('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY(_FILE): set both or neither');
+  if ((githubAppPrivateKey !== null) !== (raw.GITHUB_APP_ID !== undefined))
+    problems.push('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY(_FILE): set both or neither');
 
   if (problems.length > 0 || !parsed.success || !entrypoint.ok || 'problems' in webhook) throw new ConfigError(problems);
   return {
@@ -139,6 +163,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     webhookRules: webhook.rules,
     githubAppPrivateKey,
     egress,
+    budgets,
+    prices,
   };
 }
 

@@ -2,10 +2,22 @@ import { realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 
 /** berth's own secrets and connection strings, which WORKER_ENV may never copy into a worker. */
-export const BERTH_SECRETS = /^(API_TOKEN(_FILE)?|REDIS_URL|BOARD_PASSWORD(_FILE)?|GITHUB_APP_PRIVATE_KEY.*|GITHUB_WEBHOOK_SECRET.*|DOCKER_HOST|DOCKER_CERT_PATH)$/;
+export const BERTH_SECRETS =
+  /^(API_TOKEN(_FILE)?|REDIS_URL|BOARD_PASSWORD(_FILE)?|GITHUB_APP_PRIVATE_KEY.*|GITHUB_WEBHOOK_SECRET.*|DOCKER_HOST|DOCKER_CERT_PATH)$/;
 
 /** Host paths no worker may see: the engine's and containerd's sockets and state, the kernel's views. */
-const SENSITIVE_HOST_PATHS = ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd', '/var/run/containerd', '/var/lib/docker', '/var/lib/containerd', '/proc', '/sys', '/dev', '/etc/docker'];
+const SENSITIVE_HOST_PATHS = [
+  '/var/run/docker.sock',
+  '/run/docker.sock',
+  '/run/containerd',
+  '/var/run/containerd',
+  '/var/lib/docker',
+  '/var/lib/containerd',
+  '/proc',
+  '/sys',
+  '/dev',
+  '/etc/docker',
+];
 
 /** Why an operator bind must not be given to workers; null when it may. */
 export function checkBind(bind: string): string | null {

@@ -72,7 +72,9 @@ if (token) {
       commit_id: task.pull.sha,
       event: 'COMMENT',
       body,
-      comments: findings.slice(0, 50).map((f) => ({ path: f.path, line: f.line, side: 'RIGHT', body: `Added ${codeSpan(f.text.slice(0, 200))}: worth resolving before merge?` })),
+      comments: findings
+        .slice(0, 50)
+        .map((f) => ({ path: f.path, line: f.line, side: 'RIGHT', body: `Added ${codeSpan(f.text.slice(0, 200))}: worth resolving before merge?` })),
     }),
   });
   if (!response.ok) {

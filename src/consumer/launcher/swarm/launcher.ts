@@ -4,7 +4,15 @@ import type Dockerode from 'dockerode';
 import { LABEL, managedLabelFilter } from '../../../core/labels.js';
 import { parseDockerTime, statusOf, unlessMissing } from '../docker-api.js';
 import { networksOfBerthAndRedis } from '../worker-network.js';
-import { ImageMissing, type Launcher, type LauncherDescription, type ManagedWorkload, type Workload, type WorkloadFacts, type WorkloadSpec } from '../launcher.js';
+import {
+  ImageMissing,
+  type Launcher,
+  type LauncherDescription,
+  type ManagedWorkload,
+  type Workload,
+  type WorkloadFacts,
+  type WorkloadSpec,
+} from '../launcher.js';
 import { SERVICE_NAME, STOPPED_LABEL, secretNameFor, serviceSpec, type SwarmPlacement } from './service-spec.js';
 import { listedState, taskFacts, type NodeInfo, type ServiceInfo, type Task } from './task-facts.js';
 import { POLL_MS, SwarmWorkload, type SwarmServices } from './workload.js';
@@ -73,7 +81,9 @@ export class SwarmLauncher implements Launcher, SwarmServices {
       throw error;
     }
     try {
-      const service = (await this.docker.createService(serviceSpec({ ...spec, image: await this.pinned(spec.image) }, this.placement, secret))) as unknown as { id: string };
+      const service = (await this.docker.createService(serviceSpec({ ...spec, image: await this.pinned(spec.image) }, this.placement, secret))) as unknown as {
+        id: string;
+      };
       return { workload: this.handle(service.id), adopted: false };
     } catch (error) {
       if (statusOf(error) !== 409) {
@@ -117,8 +127,15 @@ export class SwarmLauncher implements Launcher, SwarmServices {
     if (!service) return null;
     const task = await this.latestTask(service.ID);
     const node = task?.NodeID ? await this.node(task.NodeID) : undefined;
-    const facts = taskFacts(service, { task, node, scheduleTimeoutMs: this.placement.scheduleTimeoutMs, lastExit: this.lastExit.get(service.ID), now: Date.now() });
-    if (task && facts.state === 'exited' && service.Spec.Labels?.[STOPPED_LABEL]) this.lastExit.set(service.ID, { exitCode: facts.exitCode, at: facts.finishedAt ?? Date.now() });
+    const facts = taskFacts(service, {
+      task,
+      node,
+      scheduleTimeoutMs: this.placement.scheduleTimeoutMs,
+      lastExit: this.lastExit.get(service.ID),
+      now: Date.now(),
+    });
+    if (task && facts.state === 'exited' && service.Spec.Labels?.[STOPPED_LABEL])
+      this.lastExit.set(service.ID, { exitCode: facts.exitCode, at: facts.finishedAt ?? Date.now() });
     return facts;
   }
 
@@ -159,7 +176,11 @@ export class SwarmLauncher implements Launcher, SwarmServices {
 
   /** Secrets of berth's workers whose service is gone (a consumer died between the two, or a removal gave up). */
   private async sweepSecrets(queue: string, serviceNames: Set<string>): Promise<void> {
-    const secrets = (await this.docker.listSecrets({ filters: { label: managedLabelFilter(queue) } })) as unknown as Array<{ ID: string; CreatedAt?: string; Spec?: { Name?: string } }>;
+    const secrets = (await this.docker.listSecrets({ filters: { label: managedLabelFilter(queue) } })) as unknown as Array<{
+      ID: string;
+      CreatedAt?: string;
+      Spec?: { Name?: string };
+    }>;
     for (const secret of secrets) {
       const name = secret.Spec?.Name ?? '';
       const owner = name.replace(/-env$/, '');
@@ -228,17 +249,27 @@ export class SwarmLauncher implements Launcher, SwarmServices {
    * comes first. `none` and `host` do not exist for services; a named network must be swarm-scoped.
    */
   async prepareNetwork(name: string, redisUrl: string): Promise<void> {
-    if (name === 'none' || name === 'host') throw new Error(`WORKER_NETWORK=${name} is not available to swarm services; use berth's default or a swarm-scoped network (an --internal one cuts workers off)`);
+    if (name === 'none' || name === 'host')
+      throw new Error(
+        `WORKER_NETWORK=${name} is not available to swarm services; use berth's default or a swarm-scoped network (an --internal one cuts workers off)`,
+      );
     const existing = await unlessMissing(this.docker.getNetwork(name).inspect());
     if (!existing) {
       await this.docker
-        .createNetwork({ Name: name, Driver: 'overlay', Attachable: false, CheckDuplicate: true, Labels: { [LABEL.managed]: 'true' } } as Dockerode.NetworkCreateOptions)
+        .createNetwork({
+          Name: name,
+          Driver: 'overlay',
+          Attachable: false,
+          CheckDuplicate: true,
+          Labels: { [LABEL.managed]: 'true' },
+        } as Dockerode.NetworkCreateOptions)
         .catch((error: unknown) => {
           if (statusOf(error) !== 409) throw error;
         });
       return;
     }
-    if (existing.Scope !== 'swarm') throw new Error(`WORKER_NETWORK=${name} is ${existing.Scope}-scoped; swarm services need a swarm-scoped network (docker network create --scope swarm …)`);
+    if (existing.Scope !== 'swarm')
+      throw new Error(`WORKER_NETWORK=${name} is ${existing.Scope}-scoped; swarm services need a swarm-scoped network (docker network create --scope swarm …)`);
     const refused = await networksOfBerthAndRedis(this.docker, new URL(redisUrl).hostname);
     if (refused.has(existing.Id) || refused.has(name)) throw new Error(`WORKER_NETWORK=${name} is a network berth or Redis is on; workers must not share it`);
   }
@@ -286,6 +317,10 @@ export class SwarmLauncher implements Launcher, SwarmServices {
     return null;
   }
 
+  async egressOverBudget(): Promise<string[]> {
+    return [];
+  }
+
   async describe(): Promise<LauncherDescription> {
     const [version, info, nodes] = await Promise.all([
       this.docker.version() as Promise<{ Version: string; ApiVersion: string }>,
@@ -293,7 +328,12 @@ export class SwarmLauncher implements Launcher, SwarmServices {
       this.docker.listNodes() as Promise<Array<{ Status?: { State?: string }; Spec?: { Availability?: string } }>>,
     ]);
     const ready = nodes.filter((n) => n.Status?.State === 'ready' && n.Spec?.Availability === 'active').length;
-    return { backend: 'swarm', engine: `swarm manager, engine ${version.Version} (API ${version.ApiVersion}), ${ready} of ${nodes.length} nodes ready`, securityOptions: info.SecurityOptions ?? [], nodes: ready };
+    return {
+      backend: 'swarm',
+      engine: `swarm manager, engine ${version.Version} (API ${version.ApiVersion}), ${ready} of ${nodes.length} nodes ready`,
+      securityOptions: info.SecurityOptions ?? [],
+      nodes: ready,
+    };
   }
 
   /**
@@ -324,8 +364,21 @@ export class SwarmLauncher implements Launcher, SwarmServices {
 
   private async node(id: string): Promise<NodeInfo | undefined> {
     if (!this.nodes || Date.now() - this.nodes.at > NODE_CACHE_MS) {
-      const list = (await this.docker.listNodes()) as Array<{ ID: string; Description?: { Hostname?: string }; Status?: { State?: string }; Spec?: { Availability?: string } }>;
-      this.nodes = { at: Date.now(), byId: new Map(list.map((n) => [n.ID, { hostname: n.Description?.Hostname ?? n.ID, state: n.Status?.State ?? 'unknown', availability: n.Spec?.Availability ?? 'active' }])) };
+      const list = (await this.docker.listNodes()) as Array<{
+        ID: string;
+        Description?: { Hostname?: string };
+        Status?: { State?: string };
+        Spec?: { Availability?: string };
+      }>;
+      this.nodes = {
+        at: Date.now(),
+        byId: new Map(
+          list.map((n) => [
+            n.ID,
+            { hostname: n.Description?.Hostname ?? n.ID, state: n.Status?.State ?? 'unknown', availability: n.Spec?.Availability ?? 'active' },
+          ]),
+        ),
+      };
     }
     return this.nodes.byId.get(id);
   }

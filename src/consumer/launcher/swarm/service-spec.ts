@@ -33,7 +33,11 @@ export function secretNameFor(serviceName: string): string {
  * the node for good (moby/moby#44312), and "nothing left behind" comes first. Swarm restarts
  * neither kind after an exit or a lost node.
  */
-export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 'constraints'>, secret?: { id: string; name: string }): Record<string, unknown> {
+export function serviceSpec(
+  spec: WorkloadSpec,
+  placement: Pick<SwarmPlacement, 'constraints'>,
+  secret?: { id: string; name: string },
+): Record<string, unknown> {
   return {
     Name: spec.name,
     Labels: spec.labels,
@@ -52,7 +56,15 @@ export function serviceSpec(spec: WorkloadSpec, placement: Pick<SwarmPlacement, 
         Env: envList({ ...spec.env, ...(secret ? { BERTH_SECRETS_FILE: SECRETS_FILE } : {}) }),
         Labels: spec.labels,
         // Readable by the worker's user only, on the node's tmpfs; swarm never returns the data.
-        Secrets: secret ? [{ SecretID: secret.id, SecretName: secret.name, File: { Name: SECRETS_FILE.split('/').pop(), UID: String(spec.uid), GID: String(spec.gid), Mode: 0o400 } }] : undefined,
+        Secrets: secret
+          ? [
+              {
+                SecretID: secret.id,
+                SecretName: secret.name,
+                File: { Name: SECRETS_FILE.split('/').pop(), UID: String(spec.uid), GID: String(spec.gid), Mode: 0o400 },
+              },
+            ]
+          : undefined,
         Init: true,
         ReadOnly: true,
         // The image's HEALTHCHECK probes berth's API; a worker has none (and a task would sit in `starting`).

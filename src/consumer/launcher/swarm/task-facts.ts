@@ -68,7 +68,14 @@ export function taskFacts(service: ServiceInfo, { task, node, scheduleTimeoutMs,
 
   if (!task) {
     // Stopped by berth and its task already deleted: SIGTERM's code unless the task was seen ending.
-    if (stoppedAt) return { ...base, state: 'exited', exitCode: lastExit?.exitCode ?? 143, startedAt: parseDockerTime(service.CreatedAt), finishedAt: lastExit?.at ?? stoppedAt };
+    if (stoppedAt)
+      return {
+        ...base,
+        state: 'exited',
+        exitCode: lastExit?.exitCode ?? 143,
+        startedAt: parseDockerTime(service.CreatedAt),
+        finishedAt: lastExit?.at ?? stoppedAt,
+      };
     return { ...base, state: 'pending', exitCode: 0, startedAt: null, finishedAt: null };
   }
 
@@ -83,7 +90,14 @@ export function taskFacts(service: ServiceInfo, { task, node, scheduleTimeoutMs,
   if (PENDING.has(state)) {
     // The scheduler says why it cannot place the task ("no suitable node (…)"); give it a while (a node may join).
     if (state === 'pending' && err && created !== null && now - created > scheduleTimeoutMs) {
-      return { ...base, state: 'exited', exitCode: -1, startedAt: null, finishedAt: now, failure: `swarm: no node could take the task within ${Math.round(scheduleTimeoutMs / 1000)}s: ${err}` };
+      return {
+        ...base,
+        state: 'exited',
+        exitCode: -1,
+        startedAt: null,
+        finishedAt: now,
+        failure: `swarm: no node could take the task within ${Math.round(scheduleTimeoutMs / 1000)}s: ${err}`,
+      };
     }
     if (node && node.state !== 'ready') return nodeLost(node.hostname, created);
     return { ...base, state: 'pending', exitCode: 0, startedAt: null, finishedAt: null, ...on };
@@ -98,7 +112,8 @@ export function taskFacts(service: ServiceInfo, { task, node, scheduleTimeoutMs,
     return { ...ended, exitCode: -1, failure: `swarm: the task was rejected${where}: ${err || 'no reason given'}${image}` };
   }
   if (state === 'orphaned') return { ...ended, failure: `swarm: the task's node was lost${where}` };
-  if (state === 'failed' && !task.Status?.ContainerStatus?.ExitCode) return { ...ended, exitCode: -1, failure: `swarm: the task failed to start${where}: ${err || 'no reason given'}` };
+  if (state === 'failed' && !task.Status?.ContainerStatus?.ExitCode)
+    return { ...ended, exitCode: -1, failure: `swarm: the task failed to start${where}: ${err || 'no reason given'}` };
   // complete, failed with an exit code, shutdown (stopped).
   return ended;
 }

@@ -92,7 +92,9 @@ export class SwarmWorkload implements Workload {
 
   async tail(lines = 200): Promise<string> {
     try {
-      return demuxDockerStream((await this.services.docker.getService(this.id).logs({ stdout: true, stderr: true, follow: false, tail: lines })) as unknown as Buffer);
+      return demuxDockerStream(
+        (await this.services.docker.getService(this.id).logs({ stdout: true, stderr: true, follow: false, tail: lines })) as unknown as Buffer,
+      );
     } catch (error) {
       if (statusOf(error) === 404) return '';
       throw error;
