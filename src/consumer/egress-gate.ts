@@ -1,9 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { budgetFor, type Config } from '../core/config.js';
-import type { Spend } from '../core/spend.js';
-
-const NOTHING_SPENT: Spend = { tokens: 0, usd: 0, unpriced: [] };
+import { NOTHING_SPENT, type Spend } from '../core/spend.js';
 import { LABEL } from '../core/labels.js';
 import type { WorkerTask } from '../core/task.js';
 import { EGRESS_SOCKET, EGRESS_SOCKET_DIR } from '../egress/config.js';

@@ -82,6 +82,8 @@ export function failureInWords(failure: Failure): string {
       return 'cancelled';
     case 'superseded':
       return failure.detail ?? 'superseded';
+    case 'budget':
+      return `the task's model budget is spent (${failure.detail ?? 'budget reached'})`;
     case 'exit_code':
     case 'no_retry':
       return `the agent exited with code ${failure.exitCode}${failure.detail ? `: ${failure.detail}` : ''}`;

@@ -37,6 +37,8 @@ export interface Spend {
   unpriced: string[];
 }
 
+export const NOTHING_SPENT: Spend = { tokens: 0, usd: 0, unpriced: [] };
+
 export const EMPTY_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, requests: 0 };
 
 export function addUsage(a: Usage, b: Partial<Usage>): Usage {

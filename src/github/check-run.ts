@@ -3,6 +3,7 @@ import { maskTokens } from '../core/secret-mask.js';
 import type { TaskView } from '../core/task-view.js';
 import { failureInWords } from '../core/failure.js';
 import { secondsInWords } from '../core/duration.js';
+import { formatTokens, formatUsd } from '../core/spend.js';
 
 /** GitHub's limits: summary and text up to 65535 characters, action label 20, description 40. */
 const OUTPUT_MAX = 65_000;
@@ -150,8 +151,19 @@ function facts(view: TaskView): string {
     `- Task: \`${view.id}\``,
     `- Attempts used: ${view.attempts} of ${view.maxAttempts}`,
     ...(took ? [`- Duration: ${took}`] : []),
+    ...spendFacts(view),
     ...egressFacts(view),
   ].join('\n');
+}
+
+/** "Spend: 1.2M tokens, $3.40 over 2 attempts": the task's model calls as the proxy metered them, priced by the operator's table. */
+export function spendFacts(view: Pick<TaskView, 'spend' | 'attempts'>): string[] {
+  const spend = view.spend;
+  if (!spend || spend.tokens === 0) return [];
+  const cost = spend.usd > 0 || spend.unpriced.length === 0 ? `, ${formatUsd(spend.usd)}` : '';
+  const unpriced = spend.unpriced.length ? ` (no price for ${spend.unpriced.map((model) => codeSpan(model)).join(', ')})` : '';
+  const over = view.attempts > 1 ? ` over ${view.attempts} attempts` : '';
+  return [`- Spend: ${formatTokens(spend.tokens)} tokens${cost}${over}${unpriced}`];
 }
 
 /** "Egress: 12 allowed; blocked: 3 requests to evil.example", and the model usage the proxy metered. */

@@ -193,7 +193,11 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     );
     const metrics = await (await fetch(`${berth.url}/metrics`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).text();
     assert.match(metrics, /^berth_egress_requests_total\{decision="refused"\} [4-9]/m);
-    assert.match(metrics, /^berth_model_tokens_total\{type="output"\} 27$/m);
+    assert.match(metrics, /^berth_model_tokens_total\{kind="egress",repo="octo\/widgets",model="claude-test",type="output"\} 18$/m);
+    assert.match(metrics, /^berth_model_tokens_total\{kind="egress",repo="octo\/widgets",model="gpt-test",type="output"\} 9$/m);
+    assert.deepEqual(Object.keys(egress.byModel).sort(), ['claude-test', 'gpt-test'], 'usage per model, as the responses named them');
+    assert.equal(task.spend.tokens, 72 + 27 + 100 + 6);
+    assert.deepEqual(task.spend.unpriced.sort(), ['claude-test', 'gpt-test'], 'no price table: tokens, and no invented cost');
 
     // The proxy: its own long-lived container, restarted by the engine, on the outside network only.
     const [proxy] = await proxies();
@@ -336,6 +340,62 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     } finally {
       await second.close();
       await first.close();
+    }
+  });
+  it("a task's model budget, shared by its attempts: the proxy refuses the call past it, berth stops the agent, the task fails as budget with what it spent", async () => {
+    const queue = `${env.QUEUE_NAME}-budget`;
+    queues.push(queue);
+    const prices = join(caDir, 'prices.json');
+    writeFileSync(prices, JSON.stringify({ 'claude-te': { input: 3, output: 15, cache_read: 0.3, cache_write: 3.75 } }));
+    chmodSync(prices, 0o644);
+    // Each call uses 21 input, 7 output, 40 cache read and 3 cache write tokens: 71. Two calls (142) pass the budget of 100.
+    const budgetEnv = {
+      ...env,
+      QUEUE_NAME: queue,
+      TASK_ATTEMPTS: '2',
+      TASK_BACKOFF: '100ms',
+      TASK_BUDGET_TOKENS_SPEND: '100',
+      MODEL_PRICES_FILE: prices,
+      AGENT_COMMAND_SPEND: 'node /agents/egress-budget.mjs',
+      WORKER_STOP_GRACE: '2s',
+    };
+    const before = String(await models.logs({ stdout: true }))
+      .split('\n')
+      .filter((line) => line.includes('"apiKey"')).length;
+    const withBudget = await startBerth(budgetEnv, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
+    try {
+      const { body } = await withBudget.api('POST', '/api/tasks', { kind: 'spend', repo: 'octo/widgets', prompt: '2' });
+      const task = await withBudget.waitFor(body.id, ['completed', 'failed'], 90_000);
+      assert.equal(task.state, 'failed', JSON.stringify(task).slice(0, 1500));
+      assert.equal(task.failure?.cause, 'budget', JSON.stringify(task.failure));
+      assert.equal(task.failure.detail, 'spent 142 tokens of a budget of 100');
+      assert.equal(task.attempts, 2, 'attempt 1 spent 142 and failed; attempt 2 drew on the same budget and was refused at once');
+      const calls =
+        String(await models.logs({ stdout: true }))
+          .split('\n')
+          .filter((line) => line.includes('"apiKey"')).length - before;
+      assert.equal(calls, 2, 'the provider saw the two calls within the budget, never the refused one');
+      assert.equal(task.spend.tokens, 142);
+      assert.deepEqual(Object.keys(task.spend.byModel), ['claude-test']);
+      const perCall = (21 * 3 + 7 * 15 + 40 * 0.3 + 3 * 3.75) / 1e6;
+      assert.ok(Math.abs(task.spend.usd - 2 * perCall) < 1e-12, `priced by the operator's table (a name prices the ids that start with it): ${task.spend.usd}`);
+      assert.equal(task.egress.budgetExceeded, 'spent 142 tokens of a budget of 100');
+      assert.ok(task.egress.log.some((e: { decision: string; reason?: string }) => e.decision === 'refused' && /^budget: /.test(e.reason ?? '')));
+      const logs = (await withBudget.api('GET', `/api/tasks/${body.id}/logs`)).body.lines.join('\n');
+      assert.match(
+        logs,
+        /attempt 2 call 1: 400 .*this task's model budget is spent \(spent 142 tokens of a budget of 100\)/,
+        "the agent read why, in the provider's error shape",
+      );
+      // The agent would have waited 120 s after its refusal: berth stopped it (the proxy is asked every 5 s, then the grace).
+      const took = Date.parse(task.finishedAt) - Date.parse(task.startedAt);
+      assert.ok(took < 60_000, `stopped by berth, not by its own end: ${took} ms`);
+      const metrics = await (await fetch(`${withBudget.url}/metrics`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).text();
+      assert.match(metrics, /^berth_model_tokens_total\{kind="spend",repo="octo\/widgets",model="claude-test",type="input"\} 42$/m);
+      assert.match(metrics, /^berth_model_cost_usd_total\{kind="spend",repo="octo\/widgets",model="claude-test"\} 0\.00038/m);
+      assert.match(metrics, /^berth_failures_total\{reason="budget"\} 1$/m);
+    } finally {
+      await withBudget.close();
     }
   });
   it("a setup phase reaches its wider allowlist; the agent after it cannot, not even with the setup's credential dug out of its parent", async () => {
