@@ -28,6 +28,7 @@ export type ApiConfig = SubmitConfig &
     Config,
     | 'MAX_QUEUED_PER_REPO'
     | 'MAX_QUEUED_TASKS'
+    | 'FAIR_START'
     | 'API_TOKEN'
     | 'BODY_LIMIT'
     | 'WEBHOOK_BODY_LIMIT'

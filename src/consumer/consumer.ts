@@ -22,6 +22,7 @@ import { EngineHealth } from './engine-health.js';
 import { DeliveryRecovery } from './delivery-recovery.js';
 import { GITHUB_REDELIVERY_WINDOW_MS } from '../core/keys.js';
 import { leftQueue } from '../core/backpressure.js';
+import { RepoSlots } from '../core/repo-slots.js';
 import { EgressGate, type EgressGateConfig } from './egress-gate.js';
 
 export type ConsumerConfig = AttemptConfig &
@@ -35,6 +36,7 @@ export type ConsumerConfig = AttemptConfig &
     | 'REDIS_URL'
     | 'WORKER_CONCURRENCY'
     | 'GLOBAL_CONCURRENCY'
+    | 'MAX_RUNNING_PER_REPO'
     | 'KEEP_COMPLETED'
     | 'LOCK_DURATION'
     | 'STALLED_INTERVAL'
@@ -120,6 +122,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     egress.ensure().catch((error) => logger.error({ err: error }, 'the egress proxy could not be started; workers have no way out until it runs'));
   await ensureEgress();
 
+  const slots = config.MAX_RUNNING_PER_REPO > 0 ? new RepoSlots(redis, config.QUEUE_NAME, config.MAX_RUNNING_PER_REPO) : undefined;
   const worker = new Worker<TaskData, WorkerResultLine>(
     config.QUEUE_NAME,
     (job: Job<TaskData>, token?: string, signal?: AbortSignal) =>
@@ -135,6 +138,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         revokeToken: github ? (token) => github.revoke(token) : undefined,
         engine,
         started: (repo, taskId) => leftQueue(redis, config.QUEUE_NAME, repo, taskId),
+        ...(slots ? { slots } : {}),
         reports,
         metrics: deps.metrics,
         isClosing: () => closing,
@@ -158,6 +162,11 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     reports
       ?.sync(job.id, `a${Math.max(1, job.attemptsMade)}-recorded`)
       .catch((error) => logger.warn({ err: error, jobId: job.id }, 'queueing a GitHub report failed'));
+    // The attempt is over: its repository's slot is free (a retry takes one again when it starts).
+    if (slots && job.data?.repo)
+      slots
+        .release(job.data.repo, job.id)
+        .catch((error) => logger.warn({ err: error, jobId: job.id }, 'giving back a repository slot failed; the reconciler will'));
     const containerId = finished.get(job.id);
     if (!containerId) return;
     finished.delete(job.id);
@@ -192,6 +201,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
       stopGraceMs: config.WORKER_STOP_GRACE,
       takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS,
       ...(github ? { revokeToken: (token: string) => github.revoke(token) } : {}),
+      ...(slots ? { slots } : {}),
     });
   };
   let reconciling: Promise<unknown> = Promise.resolve();

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { CancelBook } from '../core/cancel.js';
 import type { TaskQueue } from '../core/queue.js';
+import type { RepoSlots } from '../core/repo-slots.js';
 import type { Launcher, ManagedWorkload } from './launcher/launcher.js';
 import type { Liveness } from './liveness.js';
 
@@ -17,6 +18,8 @@ export interface ReconcileDeps {
   takeoversAllowed?: () => boolean;
   /** Revokes a retired container's GitHub token (no watched exit will). */
   revokeToken?: (token: string) => Promise<void>;
+  /** MAX_RUNNING_PER_REPO: slots of tasks gone or finished are given back. */
+  slots?: Pick<RepoSlots, 'sweep'>;
 }
 
 export interface ReconcileReport {
@@ -68,6 +71,8 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     report.retired.push({ name: container.name, reason });
     logger.info({ container: container.name, reason }, 'removed container');
   }
+  const swept = (await deps.slots?.sweep(queue)) ?? 0;
+  if (swept) logger.info({ swept }, 'gave back repository slots of tasks that are gone or finished');
   return report;
 }
 

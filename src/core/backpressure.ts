@@ -3,7 +3,10 @@ import type { Config } from './config.js';
 import { berthKeys } from './keys.js';
 import type { TaskQueue } from './queue.js';
 
-export type CapacityConfig = Pick<Config, 'MAX_QUEUED_TASKS' | 'MAX_QUEUED_PER_REPO' | 'QUEUE_NAME'>;
+export type CapacityConfig = Pick<Config, 'MAX_QUEUED_TASKS' | 'MAX_QUEUED_PER_REPO' | 'QUEUE_NAME'> & Partial<Pick<Config, 'FAIR_START'>>;
+
+/** BullMQ's largest priority. */
+const MAX_PRIORITY = 2_097_152;
 
 const NOT_STARTED = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children']);
 
@@ -25,12 +28,32 @@ export class Capacity {
 
   /** Why a new task for `repo` cannot be queued now, or null. */
   async refusal(repo: string): Promise<string | null> {
+    return (await this.admit(repo)).refusal;
+  }
+
+  /**
+   * Whether a new task for `repo` may be queued, and its start priority (FAIR_START): 1 + the
+   * repository's tasks waiting before it, never below the last one it gave that repository while
+   * it still has tasks waiting (so a repository's own tasks keep their order). BullMQ starts lower
+   * numbers first, and equal ones in the order they came: 40 tasks of one repository and then 4 of
+   * another interleave, and the 4 start within the next 8.
+   */
+  async admit(repo: string): Promise<{ refusal: string | null; priority?: number }> {
     const key = this.keys.queuedForRepo(repo);
-    // Both counts at once: one round trip on the hot path.
-    const [counts, repoQueued] = await Promise.all([
+    const fair = this.config.FAIR_START === true && this.config.MAX_QUEUED_PER_REPO > 0;
+    // Every count at once: one round trip on the hot path.
+    const [counts, repoQueued, last] = await Promise.all([
       this.config.MAX_QUEUED_TASKS > 0 ? this.queue.getJobCounts('waiting', 'prioritized', 'delayed') : null,
       this.config.MAX_QUEUED_PER_REPO > 0 ? this.redis.scard(key) : 0,
+      fair ? this.redis.hget(this.keys.fairPriority, repo.toLowerCase()) : null,
     ]);
+    const refusal = await this.refusalFrom(repo, counts, repoQueued);
+    if (!fair || refusal) return { refusal };
+    return { refusal, priority: fairPriority(repoQueued, Number(last) || 1) };
+  }
+
+  private async refusalFrom(repo: string, counts: Record<string, number> | null, repoQueued: number): Promise<string | null> {
+    const key = this.keys.queuedForRepo(repo);
     if (counts) {
       const queued = (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
       if (queued >= this.config.MAX_QUEUED_TASKS) return overAllMessage(queued, this.config.MAX_QUEUED_TASKS);
@@ -43,8 +66,11 @@ export class Capacity {
     return null;
   }
 
-  async queued(repo: string, taskId: string): Promise<void> {
-    if (this.config.MAX_QUEUED_PER_REPO > 0) await this.redis.sadd(this.keys.queuedForRepo(repo), taskId);
+  async queued(repo: string, taskId: string, priority?: number): Promise<void> {
+    if (this.config.MAX_QUEUED_PER_REPO <= 0) return;
+    const pipeline = this.redis.pipeline().sadd(this.keys.queuedForRepo(repo), taskId);
+    if (priority !== undefined) pipeline.hset(this.keys.fairPriority, repo.toLowerCase(), priority);
+    await pipeline.exec();
   }
 
   private async prune(key: string): Promise<number> {
@@ -57,6 +83,15 @@ export class Capacity {
     if (gone.length) await this.redis.srem(key, ...gone);
     return members.length - gone.length;
   }
+}
+
+/**
+ * The start priority of a repository's next task (FAIR_START): after its `waiting` tasks, never
+ * before the `last` one it was given while some still wait. The webhook intake's script computes
+ * the same in Redis (api/webhooks/intake.ts).
+ */
+export function fairPriority(waiting: number, last: number): number {
+  return Math.min(MAX_PRIORITY, waiting === 0 ? 1 : Math.max(waiting + 1, last));
 }
 
 export const overAllMessage = (queued: number, cap: number) => `berth has ${queued} tasks queued (MAX_QUEUED_TASKS=${cap}); try again when some have run`;

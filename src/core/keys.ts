@@ -34,6 +34,12 @@ export function berthKeys(queue: string) {
     byKind: (kind: string) => `${base}:by-kind:${kind}`,
     /** Tasks of one repository that have not started yet (set of ids): the per-repository cap. */
     queuedForRepo: (repo: string) => `${base}:queued:${repo.toLowerCase()}`,
+    /** The start priority last given to a task of each repository (hash, repository → priority): fair start order. */
+    fairPriority: `${base}:fair-priority`,
+    /** Tasks of one repository with a workload now (set of ids): MAX_RUNNING_PER_REPO. */
+    runningForRepo: (repo: string) => `${base}:running:${repo.toLowerCase()}`,
+    /** Repositories that may have a running set (for the reconciler's sweep of leaked slots). */
+    runningRepos: `${base}:running-repos`,
     /** What berth knows of a task on GitHub (hash): its pinned subject, check run id, comment id. */
     github: (jobId: string) => `${base}:github:${jobId}`,
     /** Serialises GitHub reporting per task across consumers (find-or-create must not race). */

@@ -26,6 +26,8 @@ export interface ContainerProgress {
   spentBefore?: ModelUsage;
   /** The task's spend so far (earlier attempts, and this one once it ended), priced when written. */
   spend?: TaskSpend;
+  /** Why a task that could start waits (its repository at MAX_RUNNING_PER_REPO). */
+  waitingFor?: string;
 }
 
 export interface TaskView {
@@ -51,6 +53,8 @@ export interface TaskView {
   egress: EgressSummary | null;
   /** What the task's model calls used and cost, over all its attempts (EGRESS=proxy); null before any was metered. */
   spend: TaskSpend | null;
+  /** Why it waits though a consumer could take it (its repository at its running cap); null otherwise. */
+  waitingFor: string | null;
 }
 
 export interface TaskSpend extends Spend {
@@ -147,5 +151,6 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     replayOf: job.data.replayOf ?? null,
     egress: (typeof progress === 'object' && progress?.egress) || null,
     spend: (typeof progress === 'object' && progress?.spend) || null,
+    waitingFor: (state === 'waiting' || state === 'delayed') && typeof progress === 'object' ? (progress?.waitingFor ?? null) : null,
   };
 }

@@ -90,7 +90,7 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
           title: retrying ? `Retrying: ${clip(failureInWords(retrying), 120)}` : 'Queued',
           summary: retrying
             ? `Attempt ${view.attempts} of ${view.maxAttempts} failed: ${failureInWords(retrying)}.\n\nThe next attempt runs after a backoff.`
-            : `Task \`${view.id}\` is queued.`,
+            : `Task \`${view.id}\` is queued${view.waitingFor ? `: ${view.waitingFor}` : ''}.`,
           ...(text ? { text } : {}),
         },
         actions: cancel,

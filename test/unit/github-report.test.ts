@@ -29,6 +29,7 @@ const view = (over: Partial<TaskView> = {}): TaskView => ({
   replayOf: null,
   egress: null,
   spend: null,
+  waitingFor: null,
   ...over,
 });
 

@@ -29,6 +29,8 @@ export interface SubmitExtra {
   untrusted?: TaskData['untrusted'];
   /** The supplied job id cannot exist unless this call makes it (a delivery id never seen before). */
   fresh?: boolean;
+  /** Its fair start priority, when the caller already worked it out (the webhook intake does, in its one step). */
+  priority?: number;
 }
 
 /** Retry, backoff and retention come from operator config; a request cannot choose them. */
@@ -69,8 +71,9 @@ export async function submitTask(
   const submittedAt = Date.now();
   // Indexed before it exists (a crash in between leaves an id without a job, never a job the filters
   // miss), alongside the cap check: an id indexed for a refused task is dropped on the next read.
-  const [refusal] = await Promise.all([capacity ? capacity.refusal(request.repo) : null, index?.add(id, request.repo, request.kind, submittedAt)]);
-  if (refusal) return { status: 'over-capacity', message: refusal };
+  const [admitted] = await Promise.all([capacity ? capacity.admit(request.repo) : null, index?.add(id, request.repo, request.kind, submittedAt)]);
+  if (admitted?.refusal) return { status: 'over-capacity', message: admitted.refusal };
+  const priority = extra.priority ?? admitted?.priority;
   const data: TaskData = {
     kind: request.kind,
     repo: request.repo,
@@ -88,9 +91,10 @@ export async function submitTask(
   };
   const options = jobOptions(config, id);
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };
+  if (priority !== undefined) options.priority = priority;
   const added = await queue.add(request.kind, data, options);
   const addedId = added.id ?? id;
-  if (addedId === id) await capacity?.queued(request.repo, id);
+  if (addedId === id) await capacity?.queued(request.repo, id, admitted?.priority);
   // A fresh random id (or a delivery id never seen) cannot collide: the add created the job.
   if (addedId === id && ((!extra.jobId && !request.idempotencyKey) || extra.fresh)) return { status: 'created', id, state: 'waiting' };
   // BullMQ answers a deduplicated add with the id of the job already queued; a supplied id that

@@ -21,12 +21,21 @@ end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
 local cap = tonumber(ARGV[5])
+local priority = ''
 if cap > 0 then
   redis.call('SADD', KEYS[4], ARGV[3])
   local queued = redis.call('SCARD', KEYS[4])
   if queued > cap then
     redis.call('SREM', KEYS[4], ARGV[3])
     return {'over-cap', tostring(queued - 1)}
+  end
+  -- FAIR_START: after the repository's tasks already waiting, never before its last one (Capacity.admit).
+  if ARGV[10] == '1' then
+    local p = 1
+    if queued > 1 then p = math.max(queued, tonumber(redis.call('HGET', KEYS[12], ARGV[9]) or '1')) end
+    p = math.min(p, 2097152)
+    redis.call('HSET', KEYS[12], ARGV[9], p)
+    priority = tostring(p)
   end
 end
 -- Received, and about to be a task: the task's own job will prove it (the recovery looks for it).
@@ -36,7 +45,7 @@ redis.call('SET', KEYS[11], 'task', 'PX', ARGV[8])
 -- The previous pointer is returned: a superseding delivery cancels the task it names.
 local previous = ''
 if ARGV[7] == '1' or redis.call('EXISTS', KEYS[9]) == 0 then previous = redis.call('SET', KEYS[10], ARGV[3], 'PX', ARGV[2], 'GET') or '' end
-return {'ok', first, previous}
+return {'ok', first, previous, priority}
 `;
 
 /**
@@ -44,7 +53,7 @@ return {'ok', first, previous}
  * task the supersede pointer named before this one took its place (a superseding delivery cancels it).
  */
 export type IntakeAnswer =
-  | { status: 'ok'; firstTime: boolean; previous: string | null }
+  | { status: 'ok'; firstTime: boolean; previous: string | null; priority?: number }
   | { status: 'replay'; original: string; firstTime: false }
   | { status: 'over-cap' | 'over-all'; queued: number; firstTime: false };
 
@@ -67,13 +76,13 @@ export class DeliveryIntake {
     this.keys = berthKeys(queue.name);
     this.stateKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((type) => queue.toKey(type));
     this.dedupePrefix = `${queue.toKey('de')}:`;
-    if (!('berthIntake' in redis)) redis.defineCommand('berthIntake', { numberOfKeys: 11, lua: INTAKE });
+    if (!('berthIntake' in redis)) redis.defineCommand('berthIntake', { numberOfKeys: 12, lua: INTAKE });
   }
 
   async admit(
     delivery: { id: string; digest: string },
     task: { id: string; repo: string; kind: string; at: number; dedupeId: string; subjectKey: string; supersede: boolean },
-    caps: { repo: number; all: number },
+    caps: { repo: number; all: number; fair?: boolean },
   ): Promise<IntakeAnswer> {
     const keys = [
       this.keys.deliveryDigest(delivery.digest),
@@ -84,14 +93,31 @@ export class DeliveryIntake {
       `${this.dedupePrefix}${task.dedupeId}`,
       task.subjectKey,
       this.keys.deliverySeen(delivery.id),
+      this.keys.fairPriority,
     ];
-    const args = [delivery.id, this.keepMs, task.id, task.at, caps.repo, caps.all, task.supersede ? '1' : '0', GITHUB_REDELIVERY_WINDOW_MS];
-    const [status, detail, previous] = (await (
-      this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string, string?]> }
-    ).berthIntake(...keys, ...args)) as [string, string, string?];
+    const args = [
+      delivery.id,
+      this.keepMs,
+      task.id,
+      task.at,
+      caps.repo,
+      caps.all,
+      task.supersede ? '1' : '0',
+      GITHUB_REDELIVERY_WINDOW_MS,
+      task.repo.toLowerCase(),
+      caps.fair ? '1' : '0',
+    ];
+    const [status, detail, previous, priority] = (await (
+      this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string, string?, string?]> }
+    ).berthIntake(...keys, ...args)) as [string, string, string?, string?];
     if (status === 'replay') return { status, original: detail, firstTime: false };
     if (status === 'over-cap' || status === 'over-all') return { status, queued: Number(detail), firstTime: false };
-    return { status: 'ok', firstTime: detail === '1', previous: previous && previous !== task.id ? previous : null };
+    return {
+      status: 'ok',
+      firstTime: detail === '1',
+      previous: previous && previous !== task.id ? previous : null,
+      ...(priority ? { priority: Number(priority) } : {}),
+    };
   }
 
   /**

@@ -26,7 +26,7 @@ export interface GithubWebhookOptions {
   queue: TaskQueue;
   redis: Redis;
   cancels: CancelBook;
-  config: SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO' | 'MAX_QUEUED_TASKS'>;
+  config: SubmitConfig & Pick<Config, 'MAX_QUEUED_PER_REPO' | 'MAX_QUEUED_TASKS' | 'FAIR_START'>;
   /** Outbound GitHub reports (👀, check runs); null without App credentials. */
   reports?: GithubReports | null;
   /** berth's own App id: only its check runs' buttons are acted on. */
@@ -110,7 +110,9 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     // HMAC of exactly these bytes), the index, and both queue caps. A superseding task replaces the
     // one it cancels: no cap for it.
     const taskId = `gh-${delivery}`;
-    const caps = intent.supersede ? { repo: 0, all: 0 } : { repo: opts.config.MAX_QUEUED_PER_REPO, all: opts.config.MAX_QUEUED_TASKS };
+    const caps = intent.supersede
+      ? { repo: 0, all: 0 }
+      : { repo: opts.config.MAX_QUEUED_PER_REPO, all: opts.config.MAX_QUEUED_TASKS, fair: opts.config.FAIR_START };
     const admitted = await intake.admit(
       { id: delivery, digest: signature.slice(7) },
       {
@@ -163,6 +165,7 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
         installationId: intent.installationId,
         deduplicationId: dedupeId(intent),
         ...(intent.commentId ? { commentId: intent.commentId } : {}),
+        ...(admitted.status === 'ok' && admitted.priority ? { priority: admitted.priority } : {}),
       },
     );
     if ((result.status === 'created' || result.status === 'existing') && opts.reports) {

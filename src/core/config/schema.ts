@@ -161,6 +161,12 @@ export const envSchema = z.object({
   MAX_QUEUED_PER_REPO: integer(1_000, 0, 100_000_000).describe(
     'The same cap per repository, so one busy repository cannot fill the queue for the others. 0: no cap.',
   ),
+  MAX_RUNNING_PER_REPO: integer(0, 0, 100_000).describe(
+    'Tasks of one repository that may run at once, across every consumer; one at its cap waits ("octo/app has 2 running") without holding up other repositories. 0: no cap.',
+  ),
+  FAIR_START: boolean(true).describe(
+    "Start tasks in a fair order across repositories: a task starts after as many of its own repository's waiting tasks as were queued before it, so a repository that queued 40 does not hold back one that queues 4 after it. Needs MAX_QUEUED_PER_REPO > 0 (its counts).",
+  ),
   TASK_BUDGET_TOKENS: z
     .string()
     .optional()
