@@ -18,6 +18,9 @@ import { BerthMetrics } from '../core/metrics.js';
 import { readRedisMemory } from '../core/redis-memory.js';
 import { metricSources } from '../consumer/metric-sources.js';
 
+// What `ps`, `pgrep berth` and `top` show.
+process.title = 'berth';
+
 /** Composition root of the API process; by default it also runs the consumer in-process. */
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth');

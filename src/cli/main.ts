@@ -5,20 +5,28 @@ import { SingleBar } from 'cli-progress';
 import { BerthClient, CliError } from './client.js';
 import { formatChecks, runDoctor } from './doctor.js';
 import { terminalSafe } from './terminal-text.js';
+import { localSettings } from './local-settings.js';
+
+process.title = 'berth';
+/** What scripts/up.sh wrote for the berth it runs; the environment wins. */
+const local = localSettings();
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
 const program = new Command()
   .name('berth')
   .description('Operate a running berth: tasks, logs, retries, replays.')
-  .addOption(new Option('--url <url>', 'berth API address').env('BERTH_URL').default('http://127.0.0.1:3000'))
+  .version(version, '-V, --version')
+  .addOption(new Option('--url <url>', 'berth API address').env('BERTH_URL').default(local.BERTH_URL ?? 'http://127.0.0.1:3000'))
   // No --token flag: a token in argv is visible to every user of the machine (ps, /proc/<pid>/cmdline).
   .addOption(new Option('--token-file <path>', 'a file holding the API token (or set BERTH_TOKEN)').env('BERTH_TOKEN_FILE'))
   .showHelpAfterError();
 
 const client = () => {
-  const { url, tokenFile } = program.opts<{ url: string; tokenFile?: string }>();
+  const { url, tokenFile: given } = program.opts<{ url: string; tokenFile?: string }>();
   let value = process.env.BERTH_TOKEN ?? process.env.API_TOKEN;
+  const tokenFile = given ?? (value ? undefined : (process.env.API_TOKEN_FILE ?? local.API_TOKEN_FILE));
   if (tokenFile) {
     try {
       value = readFileSync(tokenFile, 'utf8').trim();
@@ -97,13 +105,16 @@ for (const action of ['retry', 'replay', 'cancel'] as const) {
 
 program
   .command('enqueue')
-  .description('submit a task')
-  .requiredOption('--kind <kind>')
-  .requiredOption('--repo <owner/name>')
-  .option('--ref <ref>')
-  .option('--number <n>')
-  .option('--prompt <text>')
-  .option('--idempotency-key <key>')
+  .description('submit a task (an unknown kind is answered with the kinds berth runs)')
+  .requiredOption('--kind <kind>', 'required: the task kind, one of AGENT_COMMAND_<KIND>')
+  .requiredOption('--repo <owner/name>', 'required: the repository the agent works on')
+  .option('--ref <ref>', 'branch, tag or commit to check out (default: the repository default branch)')
+  .option('--number <n>', 'the issue or pull request number', (value) => {
+    if (!/^[1-9]\d*$/.test(value)) throw new CliError(`--number: expected an issue or pull request number, got '${value}'`);
+    return value;
+  })
+  .option('--prompt <text>', 'what the agent is asked')
+  .option('--idempotency-key <key>', 'the same key twice makes one task')
   .option('--wait', 'wait until the task finishes; exit 1 unless it completed')
   .option('--timeout <seconds>', 'with --wait: give up after this long', '3600')
   .action(
@@ -163,7 +174,7 @@ program
   .command('doctor')
   .description("check config, Redis, the Docker engine, the worker image and the workers' hardening (reads berth's own environment)")
   .action(async () => {
-    const checks = await runDoctor(process.env);
+    const checks = await runDoctor({ ...local, ...process.env });
     print(formatChecks(checks));
     process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
   });

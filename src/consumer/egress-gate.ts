@@ -25,6 +25,7 @@ export type EgressGateConfig = Pick<
   | 'WORKER_IMAGE'
   | 'GITHUB_SERVER_URL'
   | 'GITHUB_API_URL'
+  | 'WORKER_GITHUB_API_URL'
   | 'TASK_TIMEOUT'
   | 'LOG_LEVEL'
   | 'egress'
@@ -104,7 +105,7 @@ export class EgressGate {
   /** The attempt's allowlist, from operator config only: GitHub, EGRESS_HOSTS, the kind's extras; and its kind's budget, less what earlier attempts spent. */
   grant(task: WorkerTask, spentBefore: Spend = NOTHING_SPENT, now = Date.now()): Grant {
     const budget = budgetFor(this.config.budgets, task.kind);
-    const github = [this.config.GITHUB_SERVER_URL, this.config.GITHUB_API_URL].map((url) => new URL(url));
+    const github = [this.config.GITHUB_SERVER_URL, this.config.WORKER_GITHUB_API_URL ?? this.config.GITHUB_API_URL].map((url) => new URL(url));
     const ports = new Set(this.config.EGRESS_PORTS.map(Number));
     for (const url of github) ports.add(Number(url.port || (url.protocol === 'https:' ? 443 : 80)));
     return {

@@ -12,6 +12,9 @@ import { metricSources } from './metric-sources.js';
 import { startConsumer } from './consumer.js';
 import { launcherFromConfig } from './launcher/from-config.js';
 
+// What `ps`, `pgrep berth-consumer` and `top` show.
+process.title = 'berth-consumer';
+
 /** Composition root of a consumer-only process (CONSUMER_IN_PROCESS=false on the API). */
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL, 'berth-consumer');

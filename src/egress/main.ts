@@ -7,6 +7,9 @@ import { EgressLedger } from './ledger.js';
 import { Revocations } from './revocations.js';
 import { createEgressProxy } from './proxy.js';
 
+// What `ps`, `pgrep berth-egress` and `top` show.
+process.title = 'berth-egress';
+
 /**
  * Composition root of berth's egress proxy: a long-lived container of its own (same image, this
  * entrypoint) that berth ensures and adopts by name, and never stops on its own shutdown, so an

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { agentCommandFor, ConfigError, parseConfig, tokenPermissionsFor } from '../../src/core/config.js';
 import { taskRequestSchema } from '../../src/core/task.js';
+import { buildWorkloadSpec } from '../../src/consumer/launcher/spec.js';
 import { memoryCheck } from '../../src/cli/doctor.js';
 
 const valid = {
@@ -240,5 +241,32 @@ describe("doctor's Redis memory check", () => {
     const full = memoryCheck({ usedBytes: 95, maxBytes: 100 }, config);
     assert.equal(full.ok, false);
     assert.match(full.fix ?? '', /at maxmemory the API answers 503/);
+  });
+});
+
+describe('names that clash with a shell, and a split network', () => {
+  const base = { REDIS_URL: 'redis://127.0.0.1:6379', API_TOKEN: 'a'.repeat(32), WORKER_IMAGE: 'berth:local', AGENT_COMMAND_REVIEW: 'agent' };
+  it('BERTH_CHECKOUT, BERTH_HOST and BERTH_PORT win over the plain names a shell may hold for something else', () => {
+    assert.throws(() => parseConfig({ ...base, CHECKOUT: '/home/me/src' }), /CHECKOUT/);
+    const config = parseConfig({
+      ...base,
+      CHECKOUT: '/home/me/src',
+      BERTH_CHECKOUT: 'never',
+      HOST: 'my-laptop',
+      BERTH_HOST: '127.0.0.1',
+      PORT: '8080',
+      BERTH_PORT: '3100',
+    });
+    assert.deepEqual([config.CHECKOUT, config.HOST, config.PORT], ['never', '127.0.0.1', 3100]);
+  });
+  it("workers get a GitHub API address of their own (WORKER_GITHUB_API_URL), berth's by default", () => {
+    const task = { id: 't', attempt: 1, kind: 'review', repo: 'o/r' };
+    const own = buildWorkloadSpec(
+      parseConfig({ ...base, EGRESS: 'open', GITHUB_API_URL: 'http://127.0.0.1:9000/api/v3', WORKER_GITHUB_API_URL: 'https://ghe.internal/api/v3/' }),
+      { name: 'n', task },
+    );
+    assert.equal(own.env.GITHUB_API_URL, 'https://ghe.internal/api/v3');
+    const same = buildWorkloadSpec(parseConfig({ ...base, EGRESS: 'open', GITHUB_API_URL: 'https://ghe.example/api/v3' }), { name: 'n', task });
+    assert.equal(same.env.GITHUB_API_URL, 'https://ghe.example/api/v3');
   });
 });

@@ -26,6 +26,7 @@ export type LaunchConfig = Pick<
   | 'CHECKOUT_SKIP'
   | 'GITHUB_SERVER_URL'
   | 'GITHUB_API_URL'
+  | 'WORKER_GITHUB_API_URL'
   | 'agentCommands'
   | 'setupCommands'
   | 'workerEntrypoint'
@@ -85,7 +86,7 @@ export function buildWorkloadSpec(config: LaunchConfig, request: LaunchRequest, 
   Object.assign(env, request.egress?.env ?? {});
   // Where GitHub is, in the names GitHub Actions uses, so agents written for Actions find it.
   env.GITHUB_SERVER_URL = config.GITHUB_SERVER_URL.replace(/\/$/, '');
-  env.GITHUB_API_URL = config.GITHUB_API_URL.replace(/\/$/, '');
+  env.GITHUB_API_URL = (config.WORKER_GITHUB_API_URL ?? config.GITHUB_API_URL).replace(/\/$/, '');
   env.GITHUB_REPOSITORY = task.repo;
   if (wantsCheckout(config, task.kind, request.secrets?.GITHUB_TOKEN !== undefined)) {
     env.BERTH_CHECKOUT_DEPTH = String(config.CHECKOUT_DEPTH);

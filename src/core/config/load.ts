@@ -44,12 +44,16 @@ export class ConfigError extends Error {
 /** Secrets that may come from a file named by `<NAME>_FILE` (the App key has its own handling). */
 const SECRET_FILES = ['API_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'BOARD_PASSWORD'] as const;
 
+/** Settings whose plain names clash with a user's environment (CHECKOUT=/some/path); BERTH_<NAME> is read first. */
+export const PREFIXED_NAMES = new Set(['CHECKOUT', 'HOST', 'PORT']);
+
 /** Parses the environment once; throws a ConfigError listing every problem, never only the first. */
 export function parseConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = [];
   const raw: Record<string, string | undefined> = {};
   for (const key of Object.keys(envSchema.shape)) {
-    const value = env[key];
+    // Names a user's shell commonly has for other things: berth's own prefixed name wins.
+    const value = PREFIXED_NAMES.has(key) && env[`BERTH_${key}`] !== undefined ? env[`BERTH_${key}`] : env[key];
     // An empty variable means "not set": compose files often write `FOO=` for optional values.
     raw[key] = value === '' ? undefined : value;
   }

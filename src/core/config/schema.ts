@@ -25,8 +25,8 @@ export const envSchema = z.object({
     .string()
     .min(1)
     .default('127.0.0.1')
-    .describe('Address the API binds to. Keep loopback or a private (e.g. Tailscale) address; berth holds the Docker socket.'),
-  PORT: integer(3000, 0, 65535).describe('API port.'),
+    .describe('Address the API binds to (`BERTH_HOST` wins when set). Keep loopback or a private (e.g. Tailscale) address; berth holds the Docker socket.'),
+  PORT: integer(3000, 0, 65535).describe('API port (`BERTH_PORT` wins when set).'),
   API_TOKEN: z
     .string({ error: required('a secret of at least 24 characters (e.g. `openssl rand -hex 24`)') })
     .min(24, 'must be at least 24 characters')
@@ -216,6 +216,12 @@ export const envSchema = z.object({
   GITHUB_WEBHOOK_SECRET_PREVIOUS_FILE: z.string().optional().describe('Read GITHUB_WEBHOOK_SECRET_PREVIOUS from this file instead.'),
   BOARD_PASSWORD_FILE: z.string().optional().describe('Read BOARD_PASSWORD from this file instead.'),
   GITHUB_API_URL: z.url().default('https://api.github.com').describe('GitHub API base URL (GitHub Enterprise Server: https://HOST/api/v3).'),
+  WORKER_GITHUB_API_URL: z
+    .url()
+    .optional()
+    .describe(
+      'The GitHub API base URL as workers reach it, given to them as GITHUB_API_URL (default: GITHUB_API_URL). Set it where berth and its workers see GitHub under different addresses: a GitHub Enterprise Server behind a split network, berth reaching it on a loopback or internal name no container can.',
+    ),
   GITHUB_SERVER_URL: z
     .url()
     .default('https://github.com')
@@ -239,7 +245,7 @@ export const envSchema = z.object({
     .enum(['auto', 'always', 'never'])
     .default('auto')
     .describe(
-      "Clone the task's repository into /work/repo before the agent starts: `auto` when the worker has a GitHub token (App configured), `always` (public repositories without an App), `never`.",
+      "`BERTH_CHECKOUT` wins when set. Clone the task's repository into /work/repo before the agent starts: `auto` when the worker has a GitHub token (App configured), `always` (public repositories without an App), `never`.",
     ),
   CHECKOUT_DEPTH: integer(50, 0, 1_000_000).describe(
     'Commits fetched per branch (0: full history). A pull request checkout deepens until its merge base with the base branch is present.',
