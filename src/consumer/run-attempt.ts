@@ -106,6 +106,9 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       secrets = secretsOf(launched, facts, deps);
       return streamLogsToJob(() => workload.follow(), facts.id, job, Object.values(secrets)).catch(() => async () => {});
     },
+    ...(deps.reports && data.number !== undefined && config.REPORT_PROGRESS_INTERVAL > 0
+      ? { tick: { everyMs: config.REPORT_PROGRESS_INTERVAL, run: progressReport(deps, jobId, attempt, log) } }
+      : {}),
     ...(deps.egress && budgetFor(config.budgets, data.kind)
       ? { overBudget: (facts: WorkloadFacts) => deps.egress!.overBudget(facts.labels[LABEL.egress] ?? '', `${jobId}#${attempt}`) }
       : {}),
@@ -167,6 +170,15 @@ async function waitForSlot(job: Job<TaskData>, token: string | undefined, attemp
   }
   await job.moveToDelayed(Date.now() + SLOT_RETRY_MS + Math.floor(Math.random() * 1_000), token);
   throw new DelayedError();
+}
+
+/** A report of the running attempt (its check run's elapsed time and output tail); each a job of its own, so none folds into a finished one. */
+function progressReport(deps: AttemptDeps, jobId: string, attempt: number, log: Logger): () => void {
+  let tick = 0;
+  return () => {
+    tick++;
+    deps.reports?.sync(jobId, `a${attempt}-progress-${tick}`).catch((error) => log.warn({ err: error }, 'queueing a progress report failed'));
+  };
 }
 
 function recordStart(launched: Launched, facts: WorkloadFacts, deps: AttemptDeps, log: Logger): void {

@@ -27,6 +27,12 @@ export function checkRunName(kind: string): string {
   return `berth/${kind}`;
 }
 
+/** ", for 2 min 30 s so far": how long the current attempt has run, as of `now`. */
+function running(view: TaskView, now: number | undefined): string {
+  if (now === undefined || !view.startedAt) return '';
+  return `, for ${secondsInWords(Math.max(0, Math.round((now - Date.parse(view.startedAt)) / 1000)))} so far`;
+}
+
 function duration(view: TaskView): string | null {
   if (!view.startedAt || !view.finishedAt) return null;
   return secondsInWords(Math.max(0, Math.round((Date.parse(view.finishedAt) - Date.parse(view.startedAt)) / 1000)));
@@ -64,13 +70,13 @@ function tail(lines: string[]): string | undefined {
  * body, which is what makes every sync idempotent.
  */
 /** The check run for a task's state; every text in it masked for GitHub-shaped tokens, whatever put them there. */
-export function renderCheckRun(view: TaskView, options: { logTail: string[]; detailsUrl?: string }): CheckRunBody {
+export function renderCheckRun(view: TaskView, options: { logTail: string[]; detailsUrl?: string; now?: number }): CheckRunBody {
   const body = renderCheckRunText(view, options);
   const { title, summary, text } = body.output;
   return { ...body, output: { title: maskTokens(title), summary: maskTokens(summary), ...(text !== undefined ? { text: maskTokens(text) } : {}) } };
 }
 
-function renderCheckRunText(view: TaskView, options: { logTail: string[]; detailsUrl?: string }): CheckRunBody {
+function renderCheckRunText(view: TaskView, options: { logTail: string[]; detailsUrl?: string; now?: number }): CheckRunBody {
   const base = {
     name: checkRunName(view.kind),
     external_id: view.id,
@@ -103,7 +109,7 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
         ...(view.startedAt ? { started_at: view.startedAt } : {}),
         output: {
           title: `Running (${attempts})`,
-          summary: `Task \`${view.id}\` is running${view.container ? ` in container \`${view.container.name}\`` : ''} (${attempts}).`,
+          summary: `Task \`${view.id}\` is running${view.container ? ` in container \`${view.container.name}\`` : ''} (${attempts})${running(view, options.now)}.`,
           ...(text ? { text } : {}),
         },
         actions: cancel,

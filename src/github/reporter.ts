@@ -153,7 +153,7 @@ async function syncCheckRun(
   details: string | undefined,
 ): Promise<void> {
   const [owner, repo] = splitRepo(view.repo);
-  const body = renderCheckRun(view, { logTail, detailsUrl: details });
+  const body = renderCheckRun(view, { logTail, detailsUrl: details, now: Date.now() });
   let id = (await deps.record.read(view.id)).checkRunId;
   if (id === undefined) {
     id = await findCheckRun(deps, github, view, sha);

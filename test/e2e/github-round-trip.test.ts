@@ -218,6 +218,21 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.equal(runsFor(onIssue.body.id).length, 0, 'an issue task has no check run');
   });
 
+  it('live progress: while a task runs, its check run shows how long it has run and its latest output', async () => {
+    const berth = await startBerth(env({ REPORT_PROGRESS_INTERVAL: '1s', TASK_ATTEMPTS: '1' }));
+    berths.push(berth);
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: REPO, number: 7, prompt: '5' });
+    assert.equal((await berth.waitFor(body.id, ['completed', 'failed'], 90_000)).state, 'completed');
+    const run = await finalRun(body.id);
+    const live = run.history.filter((h) => h.status === 'in_progress' && / so far\.$/.test(h.output.summary));
+    assert.ok(live.length >= 2, `updated while it ran: ${run.history.map((h) => `${h.status} ${h.output.summary}`).join(' | ')}`);
+    assert.notEqual(live[0]!.output.summary, live.at(-1)!.output.summary, 'the time it has run moves on');
+    assert.ok(
+      live.some((h) => /sleeping 5s/.test(h.output.text ?? '')),
+      'with the latest lines of its output',
+    );
+  });
+
   it('clone failures are classified: no such repository fails at once; a 503 from the git server is retried; an issue task gets the default branch', async () => {
     const berth = await startBerth(env({ TASK_BACKOFF: '100ms' }));
     berths.push(berth);

@@ -81,6 +81,12 @@ describe('check runs rendered from a task', () => {
     assert.equal(running.started_at, '2026-11-30T10:00:05.000Z');
     assert.equal(running.details_url, 'https://b/x');
     assert.match(running.output.summary, /berth-x-a1.*attempt 1 of 3/);
+    const live = renderCheckRun(view({ state: 'active', attempts: 1, startedAt: '2026-11-30T10:00:05.000Z' }), {
+      logTail: ['step 3'],
+      now: Date.parse('2026-11-30T10:02:35.000Z'),
+    });
+    assert.match(live.output.summary, /\(attempt 1 of 3\), for 2 min 30 s so far\.$/, 'live progress: how long it has run');
+    assert.match(live.output.text ?? '', /step 3/);
     for (const action of running.actions)
       assert.ok(action.label.length <= 20 && action.description.length <= 40 && action.identifier.length <= 20, "within GitHub's limits");
   });

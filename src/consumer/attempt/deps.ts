@@ -12,7 +12,7 @@ import type { LaunchPreparation } from '../github-launch.js';
 import type { Launcher } from '../launcher/launcher.js';
 import type { LaunchConfig } from '../launcher/spec.js';
 
-export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT' | 'RESULT_MAX_SIZE' | 'budgets' | 'prices'>;
+export type AttemptConfig = LaunchConfig & Pick<Config, 'RETRY_ON_TIMEOUT' | 'RESULT_MAX_SIZE' | 'budgets' | 'prices' | 'REPORT_PROGRESS_INTERVAL'>;
 
 /** Why a processor's AbortSignal fired. */
 export const ABORT = { shutdown: 'shutdown', cancel: 'cancel' } as const;

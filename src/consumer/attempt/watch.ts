@@ -25,6 +25,8 @@ export interface WatchContext {
   signal: AbortSignal | undefined;
   deps: AttemptDeps;
   log: Logger;
+  /** Told every `everyMs` while the workload runs (live progress on GitHub). */
+  tick?: { everyMs: number; run: () => void };
   /** With a model budget: whether the proxy found it spent (then the workload is stopped, after its grace). */
   overBudget?: (facts: WorkloadFacts) => Promise<boolean>;
   /** Told once it runs: reports and streaming begin. Returns how to end the streaming (`exited`: its output is complete). */
@@ -37,7 +39,7 @@ export interface WatchContext {
  * running for the next consumer to adopt. The workload given is already `resilient`: while the
  * engine is unreachable the attempt keeps its job, its workload and its deadline.
  */
-export async function watchUntilExit(workload: Workload, { job, token, signal, deps, log, onRunning, overBudget }: WatchContext): Promise<Watched> {
+export async function watchUntilExit(workload: Workload, { job, token, signal, deps, log, onRunning, overBudget, tick }: WatchContext): Promise<Watched> {
   const grace = deps.config.WORKER_STOP_GRACE;
   let timeoutMs = deps.config.TASK_TIMEOUT;
   let deadline = Number.POSITIVE_INFINITY;
@@ -45,6 +47,7 @@ export async function watchUntilExit(workload: Workload, { job, token, signal, d
   let cancelled: Failure | null = null;
   let timer: NodeJS.Timeout | undefined;
   let budgetWatch: NodeJS.Timeout | undefined;
+  let ticker: NodeJS.Timeout | undefined;
   let stopStreaming: ((exited: boolean) => Promise<void>) | null = null;
   let exited = false;
   try {
@@ -62,6 +65,7 @@ export async function watchUntilExit(workload: Workload, { job, token, signal, d
       },
       Math.max(0, deadline - Date.now()),
     );
+    if (tick) ticker = setInterval(tick.run, tick.everyMs);
     if (overBudget) {
       budgetWatch = setInterval(() => {
         void overBudget(running)
@@ -97,6 +101,7 @@ export async function watchUntilExit(workload: Workload, { job, token, signal, d
     clearTimeout(timer);
     clearInterval(budgetWatch);
     budgetWatch = undefined;
+    clearInterval(ticker);
     // Only an exited workload's stream ends by itself; a handed-back one is still running.
     await stopStreaming?.(exited);
   }
