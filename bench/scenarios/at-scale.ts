@@ -110,7 +110,8 @@ export async function atScale(ctx: BenchContext): Promise<ScenarioResult> {
 
       const queue = new Queue(berth.config.QUEUE_NAME, { connection: client });
       const counts = await queue.getJobCounts();
-      if ((counts.waiting ?? 0) < count) throw new Error(`expected ${count} waiting, found ${JSON.stringify(counts)}`);
+      // Waiting, or prioritized by the fair start order (FAIR_START): not started either way.
+      if ((counts.waiting ?? 0) + (counts.prioritized ?? 0) < count) throw new Error(`expected ${count} waiting, found ${JSON.stringify(counts)}`);
       const get = (path: string) => async () => {
         const response = await fetch(`${berth.url}${path}`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
         if (response.status !== 200) throw new Error(`${path}: ${response.status}`);

@@ -201,7 +201,7 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
         ['PUT', `/admin/queues/api/queues/${q}/empty`, undefined],
         ['PUT', `/admin/queues/api/queues/${q}/concurrency`, { concurrency: 500 }],
         ['PUT', `/admin/queues/api/queues/${q}/rate-limit`, { max: 1, duration: 60000 }],
-        ['PATCH', `/admin/queues/api/queues/${q}/${body.id}/priority`, { priority: 1 }],
+        ['PATCH', `/admin/queues/api/queues/${q}/${body.id}/priority`, { priority: 99 }],
         ['PATCH', `/admin/queues/api/queues/${q}/${body.id}/delay`, { delay: 1 }],
         // The same refused actions, spelled as the router decodes them but a pattern over the raw URL would not match.
         ['POST', `/admin/queues/api/queues/${q}/%61dd`, { name: 'x', data: { kind: 'echo', repo: 'evil/repo' }, options: {} }],
@@ -230,8 +230,8 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
       assert.equal(job?.data.repo, 'octo/widgets');
       assert.equal(job?.data.installationId, undefined);
       assert.equal(job?.data.prompt, undefined);
-      assert.equal(job?.opts.priority ?? 0, 0);
-      assert.deepEqual(await viewer.queue.getJobCounts('waiting', 'prioritized', 'delayed'), { waiting: 1, prioritized: 0, delayed: 0 });
+      assert.equal(job?.opts.priority, 1, 'the fair start priority berth gave it (FAIR_START), not the board\'s');
+      assert.deepEqual(await viewer.queue.getJobCounts('waiting', 'prioritized', 'delayed'), { waiting: 0, prioritized: 1, delayed: 0 });
       assert.equal(await viewer.queue.getGlobalConcurrency(), null);
       // Views and the allowed actions still work.
       const promote = await fetch(`${viewer.url}/admin/queues/api/queues/${q}/promote`, { method: 'PUT', headers: auth });
