@@ -23,6 +23,7 @@ import { DeliveryRecovery } from './delivery-recovery.js';
 import { GITHUB_REDELIVERY_WINDOW_MS } from '../core/keys.js';
 import { leftQueue } from '../core/backpressure.js';
 import { RepoSlots } from '../core/repo-slots.js';
+import { RepoSpend } from '../core/repo-spend.js';
 import { EgressGate, type EgressGateConfig } from './egress-gate.js';
 
 export type ConsumerConfig = AttemptConfig &
@@ -37,6 +38,8 @@ export type ConsumerConfig = AttemptConfig &
     | 'WORKER_CONCURRENCY'
     | 'GLOBAL_CONCURRENCY'
     | 'MAX_RUNNING_PER_REPO'
+    | 'REPO_BUDGET_TOKENS_DAY'
+    | 'REPO_BUDGET_USD_DAY'
     | 'KEEP_COMPLETED'
     | 'LOCK_DURATION'
     | 'STALLED_INTERVAL'
@@ -122,6 +125,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     egress.ensure().catch((error) => logger.error({ err: error }, 'the egress proxy could not be started; workers have no way out until it runs'));
   await ensureEgress();
 
+  const repoSpend = new RepoSpend(redis, config);
   const slots = config.MAX_RUNNING_PER_REPO > 0 ? new RepoSlots(redis, config.QUEUE_NAME, config.MAX_RUNNING_PER_REPO) : undefined;
   const worker = new Worker<TaskData, WorkerResultLine>(
     config.QUEUE_NAME,
@@ -139,6 +143,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         engine,
         started: (repo, taskId) => leftQueue(redis, config.QUEUE_NAME, repo, taskId),
         ...(slots ? { slots } : {}),
+        repoSpend,
         reports,
         metrics: deps.metrics,
         isClosing: () => closing,

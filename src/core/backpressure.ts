@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { berthKeys } from './keys.js';
+import { RepoSpend } from './repo-spend.js';
 import type { TaskQueue } from './queue.js';
 
-export type CapacityConfig = Pick<Config, 'MAX_QUEUED_TASKS' | 'MAX_QUEUED_PER_REPO' | 'QUEUE_NAME'> & Partial<Pick<Config, 'FAIR_START'>>;
+export type CapacityConfig = Pick<Config, 'MAX_QUEUED_TASKS' | 'MAX_QUEUED_PER_REPO' | 'QUEUE_NAME'> &
+  Partial<Pick<Config, 'FAIR_START' | 'REPO_BUDGET_TOKENS_DAY' | 'REPO_BUDGET_USD_DAY'>>;
 
 /** BullMQ's largest priority. */
 const MAX_PRIORITY = 2_097_152;
@@ -24,6 +26,14 @@ export class Capacity {
     private readonly config: CapacityConfig,
   ) {
     this.keys = berthKeys(config.QUEUE_NAME);
+    this.spend = new RepoSpend(redis, { REPO_BUDGET_TOKENS_DAY: 0, REPO_BUDGET_USD_DAY: 0, ...config });
+  }
+
+  private readonly spend: RepoSpend;
+
+  /** Why a new task for `repo` is refused today because its daily budget is spent, or null. */
+  spendRefusal(repo: string): Promise<string | null> {
+    return this.spend.refusal(repo);
   }
 
   /** Why a new task for `repo` cannot be queued now, or null. */
@@ -42,12 +52,13 @@ export class Capacity {
     const key = this.keys.queuedForRepo(repo);
     const fair = this.config.FAIR_START === true && this.config.MAX_QUEUED_PER_REPO > 0;
     // Every count at once: one round trip on the hot path.
-    const [counts, repoQueued, last] = await Promise.all([
+    const [counts, repoQueued, last, spent] = await Promise.all([
       this.config.MAX_QUEUED_TASKS > 0 ? this.queue.getJobCounts('waiting', 'prioritized', 'delayed') : null,
       this.config.MAX_QUEUED_PER_REPO > 0 ? this.redis.scard(key) : 0,
       fair ? this.redis.hget(this.keys.fairPriority, repo.toLowerCase()) : null,
+      this.spend.refusal(repo),
     ]);
-    const refusal = await this.refusalFrom(repo, counts, repoQueued);
+    const refusal = spent ?? (await this.refusalFrom(repo, counts, repoQueued));
     if (!fair || refusal) return { refusal };
     return { refusal, priority: fairPriority(repoQueued, Number(last) || 1) };
   }

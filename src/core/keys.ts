@@ -36,6 +36,8 @@ export function berthKeys(queue: string) {
     queuedForRepo: (repo: string) => `${base}:queued:${repo.toLowerCase()}`,
     /** The start priority last given to a task of each repository (hash, repository → priority): fair start order. */
     fairPriority: `${base}:fair-priority`,
+    /** What one repository's tasks spent on one UTC day (hash: tokens, usd): its daily budget. */
+    repoSpend: (repo: string, day: string) => `${base}:repo-spend:${repo.toLowerCase()}:${day}`,
     /** Tasks of one repository with a workload now (set of ids): MAX_RUNNING_PER_REPO. */
     runningForRepo: (repo: string) => `${base}:running:${repo.toLowerCase()}`,
     /** Repositories that may have a running set (for the reconciler's sweep of leaked slots). */

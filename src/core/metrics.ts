@@ -65,6 +65,12 @@ export class BerthMetrics {
     labelNames: ['kind', 'repo', 'model'] as const,
     registers: [this.registry],
   });
+  readonly repoBudgetUsed = new Gauge({
+    name: 'berth_repo_budget_used_ratio',
+    help: 'How much of its daily model budget each repository has used today (REPO_BUDGET_TOKENS_DAY, REPO_BUDGET_USD_DAY; the larger of the two), as of its latest attempt',
+    labelNames: ['repo'] as const,
+    registers: [this.registry],
+  });
   readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });
   readonly startLatency = new Histogram({
     name: 'berth_container_start_seconds',

@@ -355,6 +355,7 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       TASK_ATTEMPTS: '2',
       TASK_BACKOFF: '100ms',
       TASK_BUDGET_TOKENS_SPEND: '100',
+      REPO_BUDGET_TOKENS_DAY: '100',
       MODEL_PRICES_FILE: prices,
       AGENT_COMMAND_SPEND: 'node /agents/egress-budget.mjs',
       WORKER_STOP_GRACE: '2s',
@@ -394,6 +395,17 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
       assert.match(metrics, /^berth_model_tokens_total\{kind="spend",repo="octo\/widgets",model="claude-test",type="input"\} 42$/m);
       assert.match(metrics, /^berth_model_cost_usd_total\{kind="spend",repo="octo\/widgets",model="claude-test"\} 0\.00038/m);
       assert.match(metrics, /^berth_failures_total\{reason="budget"\} 1$/m);
+      // The repository's day: 142 of its 100 tokens spent. New tasks for it are refused; another repository's are not.
+      assert.match(metrics, /^berth_repo_budget_used_ratio\{repo="octo\/widgets"\} 1\.42$/m);
+      const refused = await withBudget.api('POST', '/api/tasks', { kind: 'spend', repo: 'octo/widgets', prompt: '1' });
+      assert.equal(refused.status, 429, JSON.stringify(refused.body));
+      assert.match(
+        refused.body.message,
+        /^octo\/widgets spent 142 tokens today of its daily budget of 100 \(REPO_BUDGET_TOKENS_DAY\); new tasks start again at 00:00 UTC$/,
+      );
+      const elsewhere = await withBudget.api('POST', '/api/tasks', { kind: 'spend', repo: 'octo/gadgets', prompt: '0' });
+      assert.equal(elsewhere.status, 202, 'another repository is not held to it');
+      await withBudget.waitFor(elsewhere.body.id, ['completed', 'failed'], 60_000);
     } finally {
       await withBudget.close();
     }

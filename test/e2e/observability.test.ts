@@ -130,7 +130,7 @@ describe('the observability pack against a real Prometheus scraping a real berth
 
   it('every alert query parses; the rules load healthy; promtool unit tests pass', async () => {
     const alerts = alertExpressions();
-    assert.equal(alerts.length, 13);
+    assert.equal(alerts.length, 14);
     const names = alerts.map((a) => a.alert);
     for (const { alert, expr } of alerts) {
       const answer = await query(expr);

@@ -230,7 +230,7 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
       assert.equal(job?.data.repo, 'octo/widgets');
       assert.equal(job?.data.installationId, undefined);
       assert.equal(job?.data.prompt, undefined);
-      assert.equal(job?.opts.priority, 1, 'the fair start priority berth gave it (FAIR_START), not the board\'s');
+      assert.equal(job?.opts.priority, 1, "the fair start priority berth gave it (FAIR_START), not the board's");
       assert.deepEqual(await viewer.queue.getJobCounts('waiting', 'prioritized', 'delayed'), { waiting: 0, prioritized: 1, delayed: 0 });
       assert.equal(await viewer.queue.getGlobalConcurrency(), null);
       // Views and the allowed actions still work.

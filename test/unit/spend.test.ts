@@ -72,6 +72,13 @@ describe('spend', () => {
     assert.throws(() => parseConfig({ ...base, TASK_BUDGET_TOKENS: 'lots' }), /TASK_BUDGET_TOKENS: expected a whole number of tokens, got 'lots'/);
     assert.throws(() => parseConfig({ ...base, TASK_BUDGET_TOKENS_NOPE: '5' }), /TASK_BUDGET_TOKENS_NOPE: no AGENT_COMMAND_NOPE/);
     assert.throws(() => parseConfig({ ...base, EGRESS: 'open', TASK_BUDGET_TOKENS: '5' }), /budgets are kept by the egress proxy.*need EGRESS=proxy/);
+    assert.equal(parseConfig({ ...base, REPO_BUDGET_TOKENS_DAY: '2000000' }).REPO_BUDGET_TOKENS_DAY, 2_000_000);
+    assert.throws(() => parseConfig({ ...base, REPO_BUDGET_USD_DAY: '25' }), /REPO_BUDGET_USD_DAY: a budget in USD needs the price table/);
+    assert.throws(() => parseConfig({ ...base, REPO_BUDGET_USD_DAY: 'lots' }), /REPO_BUDGET_USD_DAY: expected an amount in USD/);
+    assert.throws(
+      () => parseConfig({ ...base, EGRESS: 'open', REPO_BUDGET_TOKENS_DAY: '5' }),
+      /REPO_BUDGET_TOKENS_DAY\/REPO_BUDGET_USD_DAY: .*need EGRESS=proxy/,
+    );
   });
 
   it('the check run says what the task spent', () => {

@@ -47,6 +47,7 @@ export async function settleAttempt(
   const output = await workload.tail();
   const egress = await egressOf(deps, facts, `${job.id}#${attempt}`, job.data as TaskData);
   const spend = taskSpend(mergeModelUsage(before, egress?.byModel), deps.config.prices);
+  if (egress?.byModel) await recordRepoSpend(deps, (job.data as TaskData).repo, spendOf(egress.byModel, deps.config.prices), log);
   // What the agent wrote (its result, its error) is masked with the workload's own secrets before
   // anything records it: the job's return value and failure reason feed the task API and GitHub.
   // Capped after masking, so a cut never leaves part of a secret unmasked.
@@ -120,6 +121,17 @@ export async function reportProgress(
     },
   };
   await job.updateProgress(progress as unknown as object);
+}
+
+/** This attempt's spend, added to its repository's day (best effort: a Redis hiccup must not fail the attempt). */
+async function recordRepoSpend(deps: AttemptDeps, repo: string, spend: { tokens: number; usd: number }, log: Logger): Promise<void> {
+  if (!deps.repoSpend) return;
+  try {
+    await deps.repoSpend.add(repo, spend);
+    if (deps.repoSpend.budgeted) deps.metrics?.repoBudgetUsed.set({ repo }, deps.repoSpend.usedRatio(await deps.repoSpend.today(repo)));
+  } catch (error) {
+    log.warn({ err: error }, "recording the repository's spend failed");
+  }
 }
 
 /** The proxy's record of the attempt, as the task shows it; counted in the metrics once. */

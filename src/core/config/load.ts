@@ -83,6 +83,14 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   const { agentCommands, setupCommands, tokenPermissions } = parseKinds(env, problems);
   const { budgets, prices } = parseBudgets(env, raw, Object.keys(agentCommands), problems);
   const budgeted = Object.keys(agentCommands).some((kind) => budgetFor(budgets, kind));
+  if (parsed.success && (parsed.data.REPO_BUDGET_TOKENS_DAY > 0 || parsed.data.REPO_BUDGET_USD_DAY > 0)) {
+    if (parsed.data.EGRESS !== 'proxy')
+      problems.push(
+        `REPO_BUDGET_TOKENS_DAY/REPO_BUDGET_USD_DAY: budgets are kept from the egress proxy's metering; they need EGRESS=proxy (EGRESS is ${parsed.data.EGRESS})`,
+      );
+    if (parsed.data.REPO_BUDGET_USD_DAY > 0 && Object.keys(prices).length === 0)
+      problems.push('REPO_BUDGET_USD_DAY: a budget in USD needs the price table (MODEL_PRICES_FILE); berth has no built-in prices');
+  }
   if (budgeted && parsed.success && parsed.data.EGRESS !== 'proxy')
     problems.push(
       `TASK_BUDGET_TOKENS/TASK_BUDGET_USD: budgets are kept by the egress proxy, which meters every model call; they need EGRESS=proxy (EGRESS is ${parsed.data.EGRESS})`,

@@ -182,6 +182,21 @@ export const envSchema = z.object({
     .describe(
       'EGRESS=proxy: USD one task may spend across its attempts, priced by MODEL_PRICES_FILE; `TASK_BUDGET_USD_<KIND>` per kind. As TASK_BUDGET_TOKENS otherwise. Unset or 0: no budget.',
     ),
+  REPO_BUDGET_TOKENS_DAY: integer(0, 0, Number.MAX_SAFE_INTEGER).describe(
+    "EGRESS=proxy: model tokens one repository's tasks may use per UTC day; once spent, new tasks for it are refused (the API answers 429 naming the budget, a webhook is ignored with the reason) while running ones finish. `berth_repo_budget_used_ratio` and BerthRepoBudget80 warn at 80%. 0: no budget.",
+  ),
+  REPO_BUDGET_USD_DAY: z
+    .string()
+    .default('0')
+    .transform((text, ctx) => {
+      const value = Number(text);
+      if (!Number.isFinite(value) || value < 0) {
+        ctx.addIssue({ code: 'custom', message: `expected an amount in USD such as 25 or 12.50, got '${text}'` });
+        return z.NEVER;
+      }
+      return value;
+    })
+    .describe('EGRESS=proxy: USD one repository may spend per UTC day, priced by MODEL_PRICES_FILE; as REPO_BUDGET_TOKENS_DAY otherwise. 0: no budget.'),
   MODEL_PRICES_FILE: z
     .string()
     .optional()
