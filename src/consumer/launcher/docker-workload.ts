@@ -25,9 +25,11 @@ export function workloadState(dockerState: string): WorkloadState {
  * removing one that is over or gone are not errors, so a consumer can repeat any step after a crash.
  */
 export class DockerWorkload implements Workload {
+  /** `created`: this handle's own create made it, so it is known not to have started (no look before the start). */
   constructor(
     private readonly docker: Dockerode,
     readonly id: string,
+    private created = false,
   ) {}
 
   private get container(): Dockerode.Container {
@@ -63,8 +65,11 @@ export class DockerWorkload implements Workload {
   /** Docker starts a container synchronously: once `start` returns it runs, or has already exited. */
   async untilRunning(signal?: AbortSignal): Promise<WorkloadFacts> {
     signal?.throwIfAborted();
-    const facts = await this.mustInspect();
-    if (facts.state !== 'pending') return facts;
+    if (!this.created) {
+      const facts = await this.mustInspect();
+      if (facts.state !== 'pending') return facts;
+    }
+    this.created = false;
     try {
       await this.container.start();
     } catch (error) {

@@ -145,7 +145,8 @@ export class DockerLauncher implements Launcher {
   async createOrAdopt(spec: WorkloadSpec): Promise<{ workload: Workload; adopted: boolean }> {
     try {
       const container = await this.docker.createContainer(containerCreateOptions(spec));
-      return { workload: this.handle(container.id), adopted: false };
+      // The hot path: create, start, one inspect, as the bare-dockerode baseline does.
+      return { workload: new DockerWorkload(this.docker, container.id, true), adopted: false };
     } catch (error) {
       if (statusOf(error) === 404 && /no such image/i.test((error as Error).message)) throw new ImageMissing(spec.image);
       if (statusOf(error) !== 409) throw error;
