@@ -88,6 +88,7 @@ async function egressCheck(config: Config, launcher: Launcher): Promise<Check> {
   }
   if (config.EGRESS === 'none') return { name: 'egress', ok: true, detail: 'EGRESS=none: workers have no network at all' };
   const gate = new EgressGate(config, launcher, silentLogger);
+  await gate.refresh();
   const proxies = await launcher.egressProxies(config.QUEUE_NAME).catch(() => []);
   const current = proxies.find((p) => p.name === gate.spec.name);
   const reach = `GitHub (${new URL(config.GITHUB_SERVER_URL).host}), ${config.EGRESS_HOSTS.length} more host(s) for every kind, model providers: ${config.egress.providers.map((p) => p.name).join(', ') || 'none'}`;

@@ -47,7 +47,10 @@ const CREDENTIAL_SLACK_MS = 10 * 60_000;
  * with nothing stored), each attempt's signed grant, and the attempt's record afterwards.
  */
 export class EgressGate {
-  readonly spec: EgressProxySpec;
+  private current: EgressProxySpec;
+  /** The worker image's id when the current spec was made: a rebuilt image under the same name is a new version. */
+  private imageId: string | null = null;
+  private readonly env: Record<string, string>;
   private readonly secret: string;
   private readonly overBudgetSeen = new Map<string, { at: number; attempts: Promise<Set<string>> }>();
 
@@ -59,7 +62,7 @@ export class EgressGate {
     this.secret = derive(config.API_TOKEN, 'berth egress credential v1');
     const admin = derive(config.API_TOKEN, 'berth egress admin v1');
     const providers = config.egress.providers.map(({ name, url, api, key }) => ({ name, url, api, key }));
-    const env: Record<string, string> = {
+    this.env = {
       EGRESS_SECRETS: this.secret,
       EGRESS_ADMIN_TOKEN: admin,
       EGRESS_PROVIDERS_JSON: JSON.stringify(providers),
@@ -67,16 +70,29 @@ export class EgressGate {
       ...(Object.keys(config.prices).length ? { EGRESS_PRICES_JSON: JSON.stringify(config.prices) } : {}),
       ...(config.egress.extraCa ? { EGRESS_EXTRA_CA: config.egress.extraCa } : {}),
     };
-    // A change of image, providers, keys, networks or secret is a new version: it starts beside
-    // the old one, which stays until the last attempt using it has ended.
+    this.current = this.specFor(null);
+  }
+
+  /** The proxy this berth runs: its current version. */
+  get spec(): EgressProxySpec {
+    return this.current;
+  }
+
+  /**
+   * A change of image (its id: a rebuilt `berth:local` too), providers, keys, networks or secret
+   * is a new version: it starts beside the old one, which stays until the last attempt using it
+   * has ended. The proxy runs the image by its id, so what runs is what the version names.
+   */
+  private specFor(imageId: string | null): EgressProxySpec {
+    const { config, env } = this;
     const version = createHash('sha256')
-      .update(JSON.stringify({ image: config.WORKER_IMAGE, env, networks: config.EGRESS_NETWORKS, memory: config.EGRESS_MEMORY }))
+      .update(JSON.stringify({ image: config.WORKER_IMAGE, imageId, env, networks: config.EGRESS_NETWORKS, memory: config.EGRESS_MEMORY }))
       .digest('hex')
       .slice(0, 10);
     const name = `berth-egress-${config.QUEUE_NAME}-${version}`;
-    this.spec = {
+    return {
       name,
-      image: config.WORKER_IMAGE,
+      image: imageId ?? config.WORKER_IMAGE,
       command: ['node', '/app/dist/egress/main.js'],
       uid: 10001,
       gid: 10001,
@@ -89,6 +105,16 @@ export class EgressGate {
     };
   }
 
+  /** Brings the spec in line with the worker image as the engine has it now. */
+  async refresh(): Promise<EgressProxySpec> {
+    const imageId = await this.launcher.imageId(this.config.WORKER_IMAGE).catch(() => null);
+    if (imageId !== this.imageId) {
+      this.imageId = imageId;
+      this.current = this.specFor(imageId);
+    }
+    return this.current;
+  }
+
   get enabled(): boolean {
     return this.config.EGRESS === 'proxy';
   }
@@ -96,6 +122,7 @@ export class EgressGate {
   /** Makes sure this version's proxy runs (creating or restarting it), and retires old ones no attempt uses. */
   async ensure(): Promise<void> {
     if (!this.enabled) return;
+    await this.refresh();
     const { created } = await this.launcher.ensureEgressProxy(this.spec);
     if (created) this.logger.info({ proxy: this.spec.name }, 'started the egress proxy');
     for (const name of await this.launcher.retireEgressProxies(this.config.QUEUE_NAME, this.spec.name))

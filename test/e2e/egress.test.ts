@@ -16,6 +16,7 @@ import { startConsumerProcess } from '../support/node-process.js';
 import { runCli } from '../support/cli.js';
 import { demuxDockerStream } from '../../src/consumer/launcher/docker-frames.js';
 import { waitUntil } from '../support/wait.js';
+import { LABEL } from '../../src/core/labels.js';
 
 const REAL_KEY = `sk-ant-real-provider-key-${process.pid}-never-in-a-worker`;
 const HOLD_FILE = '/tmp/berth-release-stream';
@@ -340,6 +341,47 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     } finally {
       await second.close();
       await first.close();
+    }
+  });
+  it('a worker image rebuilt under the same name (an upgrade of berth:local) is a new proxy version; the old one goes', async () => {
+    const queue = `${env.QUEUE_NAME}-img`;
+    queues.push(queue);
+    const [repo, version] = ['berth-egress-rebuilt', String(process.pid)];
+    const tag = `${repo}:${version}`;
+    await docker.getImage(image).tag({ repo, tag: version });
+    const imageEnv = { ...env, QUEUE_NAME: queue, WORKER_IMAGE: tag };
+    const first = await startBerth(imageEnv, { hostEnv: { NODE_EXTRA_CA_CERTS: '/ca/ca.pem' } });
+    let rebuiltId = '';
+    try {
+      const [before] = await proxies(queue);
+      assert.equal((await docker.getContainer(before!.Id).inspect()).Image, (await docker.getImage(tag).inspect()).Id, 'the proxy runs the image by its id');
+      // "Rebuilt": the same name now names another image (one more layer of metadata).
+      const builder = await docker.createContainer({ Image: image, Entrypoint: ['true'] });
+      rebuiltId = ((await builder.commit({ repo, tag: version, changes: ['LABEL berth.test=rebuilt'] })) as { Id: string }).Id;
+      await builder.remove({ force: true });
+      await first.consumer!.reconcile();
+      await waitUntil(
+        async () => {
+          const now = await proxies(queue);
+          return now.length === 1 && now[0]!.Id !== before!.Id && now[0]!.State === 'running';
+        },
+        'the new version running, the old one retired (no attempt used it)',
+        30_000,
+      );
+      const [after] = await proxies(queue);
+      assert.equal((await docker.getContainer(after!.Id).inspect()).Image, rebuiltId);
+      assert.notEqual(after!.Labels[LABEL.egressVersion], before!.Labels[LABEL.egressVersion]);
+    } finally {
+      await first.close();
+      await docker
+        .getImage(tag)
+        .remove({ force: true })
+        .catch(() => {});
+      if (rebuiltId)
+        await docker
+          .getImage(rebuiltId)
+          .remove({ force: true })
+          .catch(() => {});
     }
   });
   it("a task's model budget, shared by its attempts: the proxy refuses the call past it, berth stops the agent, the task fails as budget with what it spent", async () => {

@@ -197,6 +197,9 @@ export class MemoryLauncher implements Launcher {
     return '';
   }
   async checkImage(): Promise<void> {}
+  async imageId(): Promise<string | null> {
+    return null;
+  }
   async ping(): Promise<void> {
     await this.engineCall('ping');
   }

@@ -6,7 +6,7 @@ import { prepareWorkerNetwork } from './worker-network.js';
 import { resolveDockerEndpoint } from '../../core/docker-endpoint.js';
 import { buildWorkloadSpec } from './spec.js';
 import { DockerEgress } from './docker-egress.js';
-import { envList, statusOf } from './docker-api.js';
+import { envList, statusOf, unlessMissing } from './docker-api.js';
 import { DockerWorkload, workloadState } from './docker-workload.js';
 import {
   ImageMissing,
@@ -175,6 +175,10 @@ export class DockerLauncher implements Launcher {
   /** Creates berth's own worker network when needed and refuses one berth or Redis is on. */
   async prepareNetwork(name: string, redisUrl: string): Promise<void> {
     await prepareWorkerNetwork(this.docker, name, redisUrl);
+  }
+
+  async imageId(image: string): Promise<string | null> {
+    return (await unlessMissing(this.docker.getImage(image).inspect()))?.Id ?? null;
   }
 
   /** Rejects when the image is not on the engine. */

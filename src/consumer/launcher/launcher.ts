@@ -176,6 +176,8 @@ export interface Launcher {
   prepareNetwork(name: string, redisUrl: string): Promise<void>;
   /** The worker network's gateway as workers see it (doctor probes berth's own addresses through it). */
   networkGateway(name: string): Promise<string>;
+  /** The image's id on the engine (what a rebuild under the same name changes); null when it is not there. */
+  imageId(image: string): Promise<string | null>;
   /** Rejects with ImageMissing when the image cannot run here. */
   checkImage(image: string): Promise<void>;
   ping(): Promise<void>;

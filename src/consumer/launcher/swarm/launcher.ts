@@ -317,6 +317,11 @@ export class SwarmLauncher implements Launcher, SwarmServices {
     return null;
   }
 
+  /** The manager's copy, as services are pinned to it. */
+  async imageId(image: string): Promise<string | null> {
+    return (await unlessMissing(this.docker.getImage(image).inspect()))?.Id ?? null;
+  }
+
   async egressOverBudget(): Promise<string[]> {
     return [];
   }
