@@ -84,9 +84,22 @@ tasks
   .command('logs <id>')
   .description("the container's output (terminal escape sequences stripped)")
   .option('--raw', 'print the lines exactly as stored, escape sequences included')
-  .action(async (id: string, options: { raw?: boolean }) => {
-    const { body } = await client().request<{ lines: string[] }>('GET', `/api/tasks/${encodeURIComponent(id)}/logs`);
-    for (const line of body.lines) print(options.raw ? line : terminalSafe(line));
+  .option('-f, --follow', 'keep printing new lines as they come, until the task finishes')
+  .action(async (id: string, options: { raw?: boolean; follow?: boolean }) => {
+    const api = client();
+    const path = `/api/tasks/${encodeURIComponent(id)}`;
+    // `count` is every line the task ever logged; the list keeps the latest: what is new is its tail.
+    let seen = 0;
+    for (;;) {
+      const state = options.follow ? (await api.request<{ state: string }>('GET', path)).body.state : 'completed';
+      const { body } = await api.request<{ lines: string[]; count: number }>('GET', `${path}/logs`);
+      const fresh = Math.min(body.lines.length, Math.max(0, body.count - seen));
+      for (const line of body.lines.slice(body.lines.length - fresh)) print(options.raw ? line : terminalSafe(line));
+      seen = body.count;
+      // Read after the state: once the task is final, the lines printed are all it will have.
+      if (FINAL.has(state)) return;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
   });
 for (const action of ['retry', 'replay', 'cancel'] as const) {
   tasks

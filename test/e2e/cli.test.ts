@@ -27,6 +27,20 @@ describe('berth CLI against a real running berth', () => {
     await redis.stop();
   });
 
+  it('tasks logs -f prints the lines as they come and ends when the task does', async () => {
+    const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/cli', prompt: '3' });
+    const run = await cli(berth, ['tasks', 'logs', '-f', body.id]);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n');
+    assert.equal(lines[0], 'sleeping 3s');
+    assert.ok(
+      lines.some((line) => line.includes('{"slept":3}')),
+      run.stdout,
+    );
+    assert.equal(new Set(lines).size, lines.length, 'each line once');
+    assert.equal((await berth.api('GET', `/api/tasks/${body.id}`)).body.state, 'completed', 'it returned once the task had finished');
+  });
+
   it('enqueue --wait prints the id and the finished task; exit 0 when it completed', async () => {
     const run = await cli(berth, ['enqueue', '--kind', 'echo', '--repo', 'octo/cli', '--prompt', 'from the cli', '--wait']);
     assert.equal(run.code, 0, run.stderr);
