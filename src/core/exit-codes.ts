@@ -10,6 +10,8 @@ export const EXIT = {
   tempFail: 75,
   /** The agent asked not to be retried (or its command cannot be run at all). */
   noRetry: 78,
+  /** The worker was stopped (SIGTERM) before its agent started: 128 + 15, as a process SIGTERM killed. */
+  stopped: 143,
 } as const;
 
 const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 15: 'SIGTERM' };

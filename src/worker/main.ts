@@ -85,11 +85,14 @@ async function main(): Promise<number> {
   } else {
     delete env.BERTH_REPO_DIR;
   }
+  // Stopped while the checkout ran (a cancel, a deadline): the agent never starts.
+  if (stoppedBy) return failHolding(EXIT.stopped, `stopped by ${stoppedBy} before the agent started`);
   if (setupArgv) {
     const setup = await runSetupPhase({ argv: setupArgv, task, workDir: home, cwd, env, stdout: process.stdout, stderr: process.stderr, signals: process });
     if (!setup.ok) return failHolding(setup.exitCode, setup.error);
   }
   delete env.BERTH_EGRESS_SETUP_CREDENTIAL;
+  if (stoppedBy) return failHolding(EXIT.stopped, `stopped by ${stoppedBy} before the agent started`);
   const line = await runAgent({
     argv,
     task,
@@ -125,8 +128,11 @@ async function giveBackToken(env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 // Handlers must exist before the agent starts so a SIGTERM is forwarded, not fatal to the worker.
-process.on('SIGTERM', () => {});
-process.on('SIGINT', () => {});
+// One that comes before the agent starts (during the checkout) is remembered, so the agent is not
+// started after its stop, and the workload ends now instead of at the stop's grace.
+let stoppedBy: NodeJS.Signals | null = null;
+process.on('SIGTERM', () => (stoppedBy ??= 'SIGTERM'));
+process.on('SIGINT', () => (stoppedBy ??= 'SIGINT'));
 main().then(
   (code) => process.stdout.write('', () => process.exit(code)),
   (error: unknown) => {
