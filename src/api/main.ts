@@ -15,7 +15,6 @@ import { launcherFromConfig } from '../consumer/launcher/from-config.js';
 import { buildApi } from './server.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { BerthMetrics } from '../core/metrics.js';
-import { readRedisMemory } from '../core/redis-memory.js';
 import { metricSources } from '../consumer/metric-sources.js';
 
 // What `ps`, `pgrep berth` and `top` show.
@@ -52,17 +51,7 @@ const app = await buildApi({
   config,
   metrics: {
     metrics,
-    sources: metricSources(
-      queue,
-      launcher,
-      config,
-      () =>
-        probeRedis.ping().then(
-          () => true,
-          () => false,
-        ),
-      () => readRedisMemory(probeRedis),
-    ),
+    sources: metricSources(queue, launcher, config, probeRedis),
   },
   queue: apiQueue,
   cancels,

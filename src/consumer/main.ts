@@ -6,7 +6,6 @@ import { createLogger } from '../core/logger.js';
 import { createTaskQueue, failFastRedisOptions } from '../core/queue.js';
 import { Redis } from 'ioredis';
 import { BerthMetrics } from '../core/metrics.js';
-import { readRedisMemory } from '../core/redis-memory.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { metricSources } from './metric-sources.js';
 import { startConsumer } from './consumer.js';
@@ -26,19 +25,7 @@ queue.on('error', (error) => logger.warn({ err: error }, 'queue connection'));
 const metrics = new BerthMetrics();
 const probeRedis = new Redis(config.REDIS_URL, { ...failFastRedisOptions(), lazyConnect: true });
 probeRedis.on('error', () => {});
-metrics.observe(
-  metricSources(
-    queue,
-    launcher,
-    config,
-    () =>
-      probeRedis.ping().then(
-        () => true,
-        () => false,
-      ),
-    () => readRedisMemory(probeRedis),
-  ),
-);
+metrics.observe(metricSources(queue, launcher, config, probeRedis));
 const consumer = await startConsumer({ config, launcher, queue, logger, hostEnv: process.env, github, metrics });
 // /metrics as the API serves it: without a token on METRICS_PORT, else on HOST:PORT behind the API
 // token. A port already taken costs the metrics, never the consumer's work.

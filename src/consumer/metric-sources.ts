@@ -1,6 +1,7 @@
 import type { Config } from '../core/config.js';
 import type { MetricSources } from '../core/metrics.js';
-import type { RedisMemory } from '../core/redis-memory.js';
+import type { Redis } from 'ioredis';
+import { readRedisMemory } from '../core/redis-memory.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { Launcher } from './launcher/launcher.js';
 
@@ -9,8 +10,8 @@ export function metricSources(
   queue: TaskQueue,
   launcher: Launcher,
   config: Pick<Config, 'QUEUE_NAME' | 'TASK_TIMEOUT'>,
-  redisUp: () => Promise<boolean>,
-  redisMemory: () => Promise<RedisMemory>,
+  /** The client Redis's own gauges are read with (a fail-fast one, so a scrape answers during an outage). */
+  redis: Redis,
 ): MetricSources {
   return {
     jobCounts: () => queue.getJobCounts(),
@@ -26,7 +27,11 @@ export function metricSources(
       const limit = Date.now() - config.TASK_TIMEOUT - 60_000;
       return (await queue.getActive()).filter((job) => (job.processedOn ?? Date.now()) < limit).length;
     },
-    redisUp,
-    redisMemory,
+    redisUp: () =>
+      redis.ping().then(
+        () => true,
+        () => false,
+      ),
+    redisMemory: () => readRedisMemory(redis),
   };
 }

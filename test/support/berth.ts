@@ -6,7 +6,6 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { CancelBook } from '../../src/core/cancel.js';
-import { readRedisMemory } from '../../src/core/redis-memory.js';
 import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { ActorRoles } from '../../src/github/permissions.js';
@@ -119,17 +118,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
     probes: [{ name: 'docker', check: () => launcher.ping() }],
     metrics: {
       metrics,
-      sources: metricSources(
-        queue,
-        launcher,
-        config,
-        () =>
-          redis.ping().then(
-            () => true,
-            () => false,
-          ),
-        () => readRedisMemory(redis),
-      ),
+      sources: metricSources(queue, launcher, config, redis),
     },
     github: {
       secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((v): v is string => !!v),
