@@ -32,15 +32,16 @@ export class RepoSpend {
     return this.config.REPO_BUDGET_TOKENS_DAY > 0 || this.config.REPO_BUDGET_USD_DAY > 0;
   }
 
-  async add(repo: string, spend: Pick<Spend, 'tokens' | 'usd'>, at = Date.now()): Promise<void> {
-    if (spend.tokens <= 0 && spend.usd <= 0) return;
+  /** Adds an attempt's spend to its repository's day; returns the day's totals after it. */
+  async add(repo: string, spend: Pick<Spend, 'tokens' | 'usd'>, at = Date.now()): Promise<{ tokens: number; usd: number }> {
     const key = this.keys.repoSpend(repo, spendDay(at));
-    await this.redis
+    const results = await this.redis
       .multi()
-      .hincrby(key, 'tokens', Math.round(spend.tokens))
-      .hincrbyfloat(key, 'usd', spend.usd)
+      .hincrby(key, 'tokens', Math.max(0, Math.round(spend.tokens)))
+      .hincrbyfloat(key, 'usd', Math.max(0, spend.usd))
       .expire(key, KEEP_DAYS * 86_400)
       .exec();
+    return { tokens: Number(results?.[0]?.[1] ?? 0), usd: Number(results?.[1]?.[1] ?? 0) };
   }
 
   async today(repo: string, at = Date.now()): Promise<{ tokens: number; usd: number }> {

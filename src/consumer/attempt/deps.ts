@@ -34,7 +34,7 @@ export interface AttemptDeps {
   /** The task left the queue for a container (it no longer counts against its repository's cap). */
   started?: (repo: string, taskId: string) => Promise<void>;
   /** Each repository's spend per day, for its daily budget (REPO_BUDGET_*_DAY). */
-  repoSpend?: Pick<RepoSpend, 'add' | 'today' | 'usedRatio' | 'budgeted'>;
+  repoSpend?: Pick<RepoSpend, 'add' | 'usedRatio' | 'budgeted'>;
   /** MAX_RUNNING_PER_REPO: a task takes its repository's slot before its workload is created. */
   slots?: Pick<RepoSlots, 'claim' | 'release' | 'running' | 'cap'>;
   /** The engine's reachability over time; calls retry while it is down. */

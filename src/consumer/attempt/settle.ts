@@ -127,8 +127,9 @@ export async function reportProgress(
 async function recordRepoSpend(deps: AttemptDeps, repo: string, spend: { tokens: number; usd: number }, log: Logger): Promise<void> {
   if (!deps.repoSpend) return;
   try {
-    await deps.repoSpend.add(repo, spend);
-    if (deps.repoSpend.budgeted) deps.metrics?.repoBudgetUsed.set({ repo }, deps.repoSpend.usedRatio(await deps.repoSpend.today(repo)));
+    if (spend.tokens <= 0 && spend.usd <= 0) return;
+    const today = await deps.repoSpend.add(repo, spend);
+    if (deps.repoSpend.budgeted) deps.metrics?.repoBudgetUsed.set({ repo }, deps.repoSpend.usedRatio(today));
   } catch (error) {
     log.warn({ err: error }, "recording the repository's spend failed");
   }
