@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { priceTableSchema, type Budget, type PriceTable } from '../spend.js';
 import { kindVariables, noCommandFor } from './kind-variables.js';
+import { amountHint, parseAmount } from './fields.js';
 
 const TOKENS_PREFIX = 'TASK_BUDGET_TOKENS_';
 const USD_PREFIX = 'TASK_BUDGET_USD_';
@@ -28,12 +29,9 @@ export function parseBudgets(
 ): { budgets: Budgets; prices: PriceTable } {
   const number = (key: string, text: string | undefined, whole: boolean): number | undefined => {
     if (text === undefined || text.trim() === '') return undefined;
-    const value = Number(text);
-    if (!Number.isFinite(value) || value < 0 || (whole && !Number.isSafeInteger(value))) {
-      problems.push(`${key}: expected ${whole ? 'a whole number of tokens' : 'an amount in USD such as 2.50'}, got '${text}' (0: no budget)`);
-      return undefined;
-    }
-    return value;
+    const value = parseAmount(text, whole);
+    if (value === null) problems.push(`${key}: expected ${amountHint(whole)}, got '${text}' (0: no budget)`);
+    return value ?? undefined;
   };
   const all: Budget = {};
   const tokens = number('TASK_BUDGET_TOKENS', raw.TASK_BUDGET_TOKENS, true);

@@ -12,6 +12,29 @@ export function splitList(text: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** A budget figure as written: a non-negative amount (`whole`: a count of tokens); null when it is not one. */
+export function parseAmount(text: string, whole = false): number | null {
+  const value = Number(text);
+  return text.trim() !== '' && Number.isFinite(value) && value >= 0 && (!whole || Number.isSafeInteger(value)) ? value : null;
+}
+
+/** What a budget figure should look like, for the problem a bad one gets. */
+export const amountHint = (whole: boolean) => (whole ? 'a whole number of tokens' : 'an amount in USD such as 2.50');
+
+/** An amount in USD, 0 meaning none. */
+export const usd = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const value = parseAmount(text);
+      if (value === null) {
+        ctx.addIssue({ code: 'custom', message: `expected ${amountHint(false)}, got '${text}'` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
 export const duration = (fallback: string) =>
   z
     .string()

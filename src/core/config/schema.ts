@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { QUEUE_NAME_PATTERN } from '../names.js';
-import { boolean, byteSize, duration, integer, list, required } from './fields.js';
+import { boolean, byteSize, duration, integer, list, required, usd } from './fields.js';
 
 /** The worker's own entrypoint in berth's image. */
 export const DEFAULT_WORKER_ENTRYPOINT = 'node /app/dist/worker/main.js';
@@ -185,18 +185,9 @@ export const envSchema = z.object({
   REPO_BUDGET_TOKENS_DAY: integer(0, 0, Number.MAX_SAFE_INTEGER).describe(
     "EGRESS=proxy: model tokens one repository's tasks may use per UTC day; once spent, new tasks for it are refused (the API answers 429 naming the budget, a webhook is ignored with the reason) while running ones finish. `berth_repo_budget_used_ratio` and BerthRepoBudget80 warn at 80%. 0: no budget.",
   ),
-  REPO_BUDGET_USD_DAY: z
-    .string()
-    .default('0')
-    .transform((text, ctx) => {
-      const value = Number(text);
-      if (!Number.isFinite(value) || value < 0) {
-        ctx.addIssue({ code: 'custom', message: `expected an amount in USD such as 25 or 12.50, got '${text}'` });
-        return z.NEVER;
-      }
-      return value;
-    })
-    .describe('EGRESS=proxy: USD one repository may spend per UTC day, priced by MODEL_PRICES_FILE; as REPO_BUDGET_TOKENS_DAY otherwise. 0: no budget.'),
+  REPO_BUDGET_USD_DAY: usd('0').describe(
+    'EGRESS=proxy: USD one repository may spend per UTC day, priced by MODEL_PRICES_FILE; as REPO_BUDGET_TOKENS_DAY otherwise. 0: no budget.',
+  ),
   MODEL_PRICES_FILE: z
     .string()
     .optional()
