@@ -2,6 +2,7 @@ import type { Config } from '../core/config.js';
 import type { MetricSources } from '../core/metrics.js';
 import type { Redis } from 'ioredis';
 import { readRedisMemory } from '../core/redis-memory.js';
+import { oldestWaitingSeconds } from '../core/backpressure.js';
 import type { TaskQueue } from '../core/queue.js';
 import type { Launcher } from './launcher/launcher.js';
 
@@ -17,12 +18,7 @@ export function metricSources(
     jobCounts: () => queue.getJobCounts(),
     runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length,
     consumers: () => queue.getWorkersCount(),
-    async oldestWaitingSeconds() {
-      // Both ends of the waiting list: whichever order BullMQ keeps it in, the oldest is at one of them.
-      const ends = [...(await queue.getJobs(['waiting', 'prioritized'], 0, 0, true)), ...(await queue.getJobs(['waiting', 'prioritized'], 0, 0, false))];
-      const oldest = Math.min(...ends.filter(Boolean).map((job) => job.timestamp));
-      return Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
-    },
+    oldestWaitingSeconds: () => oldestWaitingSeconds(redis, queue),
     async overdue() {
       const limit = Date.now() - config.TASK_TIMEOUT - 60_000;
       return (await queue.getActive()).filter((job) => (job.processedOn ?? Date.now()) < limit).length;

@@ -77,9 +77,9 @@ export class Capacity {
     return null;
   }
 
-  async queued(repo: string, taskId: string, priority?: number): Promise<void> {
-    if (this.config.MAX_QUEUED_PER_REPO <= 0) return;
-    const pipeline = this.redis.pipeline().sadd(this.keys.queuedForRepo(repo), taskId);
+  async queued(repo: string, taskId: string, priority?: number, at = Date.now()): Promise<void> {
+    const pipeline = this.redis.pipeline().zadd(this.keys.waitingSince, 'NX', at, taskId);
+    if (this.config.MAX_QUEUED_PER_REPO > 0) pipeline.sadd(this.keys.queuedForRepo(repo), taskId);
     if (priority !== undefined) pipeline.hset(this.keys.fairPriority, repo.toLowerCase(), priority);
     await pipeline.exec();
   }
@@ -111,5 +111,23 @@ export const overRepoMessage = (repo: string, queued: number, cap: number) =>
 
 /** An attempt started or the task was cancelled: it no longer waits in its repository's count. */
 export async function leftQueue(redis: Redis, queue: string, repo: string, taskId: string): Promise<void> {
-  await redis.srem(berthKeys(queue).queuedForRepo(repo), taskId);
+  const keys = berthKeys(queue);
+  await redis.pipeline().srem(keys.queuedForRepo(repo), taskId).zrem(keys.waitingSince, taskId).exec();
+}
+
+/**
+ * Seconds the oldest task not yet started has waited. BullMQ cannot say: with priorities (FAIR_START)
+ * its waiting set is in start order, not age order. Ids of tasks that started, were cancelled or
+ * vanished without passing through leftQueue (a crash between two steps) are dropped as they are met.
+ */
+export async function oldestWaitingSeconds(redis: Redis, queue: TaskQueue, now = Date.now()): Promise<number> {
+  const key = berthKeys(queue.name).waitingSince;
+  for (let looked = 0; looked < 20; looked++) {
+    const [id, score] = await redis.zrange(key, '0', '0', 'WITHSCORES');
+    if (!id) return 0;
+    const job = await queue.getJob(id);
+    if (job && NOT_STARTED.has(await job.getState()) && job.attemptsMade === 0) return Math.max(0, (now - Number(score)) / 1000);
+    await redis.zrem(key, id);
+  }
+  return 0;
 }

@@ -34,6 +34,8 @@ export function berthKeys(queue: string) {
     byKind: (kind: string) => `${base}:by-kind:${kind}`,
     /** Tasks of one repository that have not started yet (set of ids): the per-repository cap. */
     queuedForRepo: (repo: string) => `${base}:queued:${repo.toLowerCase()}`,
+    /** Tasks not started yet, scored by when they were submitted: the oldest waiting one, whatever start order priorities give. */
+    waitingSince: `${base}:waiting-since`,
     /** The start priority last given to a task of each repository (hash, repository → priority): fair start order. */
     fairPriority: `${base}:fair-priority`,
     /** What one repository's tasks spent on one UTC day (hash: tokens, usd): its daily budget. */

@@ -94,7 +94,7 @@ export async function submitTask(
   if (priority !== undefined) options.priority = priority;
   const added = await queue.add(request.kind, data, options);
   const addedId = added.id ?? id;
-  if (addedId === id) await capacity?.queued(request.repo, id, admitted?.priority);
+  if (addedId === id) await capacity?.queued(request.repo, id, admitted?.priority, submittedAt);
   // A fresh random id (or a delivery id never seen) cannot collide: the add created the job.
   if (addedId === id && ((!extra.jobId && !request.idempotencyKey) || extra.fresh)) return { status: 'created', id, state: 'waiting' };
   // BullMQ answers a deduplicated add with the id of the job already queued; a supplied id that

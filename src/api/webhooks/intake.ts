@@ -38,6 +38,8 @@ if cap > 0 then
     priority = tostring(p)
   end
 end
+-- Not started yet, since now: the oldest-waiting gauge reads its age (BullMQ's priorities order by start).
+redis.call('ZADD', KEYS[13], 'NX', ARGV[4], ARGV[3])
 -- Received, and about to be a task: the task's own job will prove it (the recovery looks for it).
 redis.call('SET', KEYS[11], 'task', 'PX', ARGV[8])
 -- The supersede pointer: a superseding task always replaces the one it cancels; any other only when
@@ -76,7 +78,7 @@ export class DeliveryIntake {
     this.keys = berthKeys(queue.name);
     this.stateKeys = ['wait', 'paused', 'prioritized', 'delayed'].map((type) => queue.toKey(type));
     this.dedupePrefix = `${queue.toKey('de')}:`;
-    if (!('berthIntake' in redis)) redis.defineCommand('berthIntake', { numberOfKeys: 12, lua: INTAKE });
+    if (!('berthIntake' in redis)) redis.defineCommand('berthIntake', { numberOfKeys: 13, lua: INTAKE });
   }
 
   async admit(
@@ -94,6 +96,7 @@ export class DeliveryIntake {
       task.subjectKey,
       this.keys.deliverySeen(delivery.id),
       this.keys.fairPriority,
+      this.keys.waitingSince,
     ];
     const args = [
       delivery.id,
