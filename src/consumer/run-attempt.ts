@@ -2,7 +2,7 @@ import { DelayedError, WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { agentCommandFor, budgetFor } from '../core/config.js';
 import { LABEL } from '../core/labels.js';
-import { spendOf, type Spend } from '../core/spend.js';
+import { spendOf } from '../core/spend.js';
 import { repoCapMessage } from '../core/repo-slots.js';
 import { priorSpend, taskSpend } from '../core/task-view.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
@@ -13,7 +13,7 @@ import { GithubUnavailable, LaunchRefused } from './github-launch.js';
 import { ImageMissing, type WorkloadFacts } from './launcher/launcher.js';
 import { streamLogsToJob } from './log-stream.js';
 import type { AttemptDeps } from './attempt/deps.js';
-import { launchOrAdopt, type Launched } from './attempt/launch.js';
+import { launchOrAdopt, type AttemptToLaunch, type Launched } from './attempt/launch.js';
 import { watchUntilExit } from './attempt/watch.js';
 import { failAttempt, reportProgress, settleAttempt } from './attempt/settle.js';
 
@@ -89,7 +89,7 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
   };
   // What the task's earlier attempts spent: this attempt's budget is what is left of the task's.
   const before = priorSpend(job.progress, attempt);
-  const launched = await launchOrWait(job, token, name, task, data, spendOf(before, config.prices), deps, log);
+  const launched = await launchOrWait({ job, token, name, task, data, spentBefore: spendOf(before, config.prices), log }, deps);
   const workload = resilient(launched.workload, deps.engine);
   let secrets: Record<string, string> = {};
   const watched = await watchUntilExit(workload, {
@@ -117,18 +117,10 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
 }
 
 /** The launch, with what cannot be retried failed at once and an unreachable engine or GitHub waited out without counting an attempt. */
-async function launchOrWait(
-  job: Job<TaskData>,
-  token: string | undefined,
-  name: string,
-  task: WorkerTask,
-  data: TaskData,
-  spentBefore: Spend,
-  deps: AttemptDeps,
-  log: Logger,
-): Promise<Launched> {
+async function launchOrWait(attempt: AttemptToLaunch, deps: AttemptDeps): Promise<Launched> {
+  const { job, token, task, data, log } = attempt;
   try {
-    return await launchOrAdopt(job, token, name, task, data, spentBefore, deps, log);
+    return await launchOrAdopt(attempt, deps);
   } catch (error) {
     if (error instanceof LaunchRefused || error instanceof ImageMissing) {
       // Retrying cannot help (trust, policy, or an image the operator must provide): fail once, no container.

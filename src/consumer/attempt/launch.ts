@@ -10,6 +10,20 @@ import type { AttemptDeps } from './deps.js';
 /** How long a consumer on another engine waits before it looks at a foreign attempt again. */
 export const FOREIGN_ATTEMPT_RETRY_MS = 2_000;
 
+/** One attempt as the launch needs it. */
+export interface AttemptToLaunch {
+  job: Job<TaskData>;
+  /** The job's lock token, to hand the job back. */
+  token: string | undefined;
+  /** The workload's name: the fence. */
+  name: string;
+  task: WorkerTask;
+  data: TaskData;
+  /** What the task's earlier attempts spent: this attempt's budget is what is left. */
+  spentBefore: Spend;
+  log: Logger;
+}
+
 /** Created or adopted, not yet started: `untilRunning` starts it. */
 export interface Launched {
   workload: Workload;
@@ -25,16 +39,8 @@ export interface Launched {
  * means no consumer launched this attempt, and if Redis forgot the claim, the backend's refusal
  * of a second workload of the same name still turns the create into an adoption.
  */
-export async function launchOrAdopt(
-  job: Job<TaskData>,
-  token: string | undefined,
-  name: string,
-  task: WorkerTask,
-  data: TaskData,
-  spentBefore: Spend,
-  deps: AttemptDeps,
-  log: Logger,
-): Promise<Launched> {
+export async function launchOrAdopt(attempt: AttemptToLaunch, deps: AttemptDeps): Promise<Launched> {
+  const { job, token, name, task, data, spentBefore, log } = attempt;
   const { config, launcher } = deps;
   const engineId = await launcher.engineId();
   const claim = await deps.fence.claim(task.id, task.attempt, engineId);
