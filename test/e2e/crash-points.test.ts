@@ -30,7 +30,7 @@ for (const backendName of BACKENDS)
         const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '3' });
         if (point === 'while-running') {
           await waitUntil(() => recorder.events.some((e) => e.action === 'start'), 'container started');
-          await new Promise((r) => setTimeout(r, 1000));
+          await new Promise((r) => setTimeout(r, 1000)); // a fixed wait on purpose: the kill lands a second into the 3 s run, mid-run
           await first.kill('SIGKILL');
         }
         const died = await first.exited;

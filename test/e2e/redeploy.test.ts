@@ -74,7 +74,7 @@ for (const backendName of BACKENDS)
         ids.push((await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: String(seconds) })).body.id);
       }
       for (let kill = 1; kill <= 8; kill++) {
-        await sleep(1000 + Math.random() * 4000);
+        await sleep(1000 + Math.random() * 4000); // the chaos itself: a kill at a random moment, not a wait for something
         await current.kill('SIGKILL');
         current = consumer(env);
         await current.ready;
