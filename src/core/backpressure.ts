@@ -36,11 +36,6 @@ export class Capacity {
     return this.spend.refusal(repo);
   }
 
-  /** Why a new task for `repo` cannot be queued now, or null. */
-  async refusal(repo: string): Promise<string | null> {
-    return (await this.admit(repo)).refusal;
-  }
-
   /**
    * Whether a new task for `repo` may be queued, and its start priority (FAIR_START): 1 + the
    * repository's tasks waiting before it, never below the last one it gave that repository while

@@ -30,12 +30,16 @@ export function checkRunName(kind: string): string {
 /** ", for 2 min 30 s so far": how long the current attempt has run, as of `now`. */
 function running(view: TaskView, now: number | undefined): string {
   if (now === undefined || !view.startedAt) return '';
-  return `, for ${secondsInWords(Math.max(0, Math.round((now - Date.parse(view.startedAt)) / 1000)))} so far`;
+  return `, for ${since(view.startedAt, now)} so far`;
 }
 
 function duration(view: TaskView): string | null {
-  if (!view.startedAt || !view.finishedAt) return null;
-  return secondsInWords(Math.max(0, Math.round((Date.parse(view.finishedAt) - Date.parse(view.startedAt)) / 1000)));
+  return view.startedAt && view.finishedAt ? since(view.startedAt, Date.parse(view.finishedAt)) : null;
+}
+
+/** From an ISO start to `until` (ms), in words. */
+function since(startedAt: string, until: number): string {
+  return secondsInWords(Math.max(0, Math.round((until - Date.parse(startedAt)) / 1000)));
 }
 
 /** The agent's own summary: `result.summary` when it gave one, else a string result. */
