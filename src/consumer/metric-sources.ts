@@ -18,7 +18,11 @@ export function metricSources(
     jobCounts: () => queue.getJobCounts(),
     runningContainers: async () => (await launcher.listManaged(config.QUEUE_NAME)).filter((c) => c.state === 'running').length,
     consumers: () => queue.getWorkersCount(),
-    oldestWaitingSeconds: () => oldestWaitingSeconds(redis, queue),
+    async oldestWaitingSeconds() {
+      // The client is lazy (it connects on its first ping) and fails fast: connect it first.
+      if (redis.status === 'wait') await redis.connect().catch(() => {});
+      return oldestWaitingSeconds(redis, queue);
+    },
     async overdue() {
       const limit = Date.now() - config.TASK_TIMEOUT - 60_000;
       return (await queue.getActive()).filter((job) => (job.processedOn ?? Date.now()) < limit).length;
