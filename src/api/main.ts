@@ -6,6 +6,7 @@ import { loadConfigOrExit } from '../core/config.js';
 import { githubAppFromConfig } from '../github/app.js';
 import { ActorRoles } from '../github/permissions.js';
 import { GithubReports } from '../github/report-queue.js';
+import { ReportTrigger } from '../github/report-trigger.js';
 import { Capacity } from '../core/backpressure.js';
 import { TaskIndex } from '../core/task-index.js';
 import { createLogger } from '../core/logger.js';
@@ -43,6 +44,15 @@ probeRedis.on('error', () => {});
 // One client for the API's queue and berth's own keys: a delivery's commands share its writes.
 const redis = new Redis(config.REDIS_URL, failFastRedisOptions());
 const apiQueue = createTaskQueue(config, { client: redis });
+// GitHub reports follow the task queue's events through a consumer group, which must exist before
+// the first delivery writes one: consumers may start later, or be restarting. Not awaited: the API
+// starts during a Redis outage too.
+if (reports)
+  redis.once('ready', () =>
+    ReportTrigger.ensureGroup(redis, apiQueue).catch((error: unknown) =>
+      logger.warn({ err: error }, 'could not prepare the GitHub report group; a consumer does at its start'),
+    ),
+  );
 apiQueue.on('error', () => {});
 redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
 const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);

@@ -138,7 +138,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         cancels: deps.cancels,
         config: deps.config,
         cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000,
-        reports: deps.reports ?? null,
         ...(deps.capacity ? { capacity: deps.capacity } : {}),
         ...(deps.index ? { index: deps.index } : {}),
       });

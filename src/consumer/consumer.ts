@@ -16,6 +16,7 @@ import { ABORT, runAttempt, type AttemptConfig } from './run-attempt.js';
 import type { GithubApp } from '../github/app.js';
 import { GithubRecord } from '../github/record.js';
 import { GithubReports } from '../github/report-queue.js';
+import { ReportTrigger } from '../github/report-trigger.js';
 import { GithubLaunch } from './github-launch.js';
 import { startReporter, type ReporterConfig } from '../github/reporter.js';
 import { EngineHealth } from './engine-health.js';
@@ -106,6 +107,18 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const reporter = github
     ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics, trust: config.webhookRules.trust })
     : null;
+  // Every change of a task's state, whoever made it, becomes its GitHub report here (the read blocks: a connection of its own).
+  const trigger = reports
+    ? new ReportTrigger({
+        redis: new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }),
+        queue: deps.queue,
+        reports,
+        cancels,
+        consumer: config.CONSUMER_ID,
+        logger,
+      })
+    : null;
+  trigger?.start();
   const recovery =
     github && config.WEBHOOK_REDELIVERY && config.GITHUB_WEBHOOK_SECRET
       ? new DeliveryRecovery(github, redis, config.QUEUE_NAME, {
@@ -162,11 +175,6 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
 
   const removeAfterRecord = (job: Job | undefined) => {
     if (!job?.id) return;
-    // The outcome is recorded now: bring GitHub in line (also for failures BullMQ made itself,
-    // such as "stalled more than allowable limit", where no processor of ours ran).
-    reports
-      ?.sync(job.id, `a${Math.max(1, job.attemptsMade)}-recorded`)
-      .catch((error) => logger.warn({ err: error, jobId: job.id }, 'queueing a GitHub report failed'));
     // The attempt is over: its repository's slot is free (a retry takes one again when it starts).
     if (slots && job.data?.repo)
       slots
@@ -241,6 +249,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
       await unsubscribe();
       await liveness.stop();
       await reporter?.close();
+      await trigger?.close();
       await reports?.close();
       redis.disconnect();
       subscriber.disconnect();

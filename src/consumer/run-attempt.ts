@@ -102,7 +102,6 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
       recordStart(launched, facts, deps, log);
       crashPoint('after-start');
       await reportProgress(job, attempt, facts, { spentBefore: before, spend: taskSpend(before, config.prices) });
-      await deps.reports?.sync(jobId, `a${attempt}-running`);
       secrets = secretsOf(launched, facts, deps);
       return streamLogsToJob(() => workload.follow(), facts.id, job, Object.values(secrets)).catch(() => async () => {});
     },
@@ -158,7 +157,6 @@ async function waitForSlot(job: Job<TaskData>, token: string | undefined, attemp
   if (progress.waitingFor !== waitingFor) {
     // Said once per change, not on every look: the check run shows it while the task waits.
     await job.updateProgress({ ...progress, attempt: Math.max(0, attempt - 1), waitingFor } as object);
-    await deps.reports?.sync(job.id!, `a${attempt}-waiting-slot`);
   }
   await job.moveToDelayed(Date.now() + SLOT_RETRY_MS + Math.floor(Math.random() * 1_000), token);
   throw new DelayedError();

@@ -46,6 +46,10 @@ export class CancelBook {
     await this.redis.set(this.keys.cancelledTombstone(jobId), JSON.stringify(view), 'PX', this.keepMs);
   }
 
+  async dropTombstone(jobId: string): Promise<void> {
+    await this.redis.del(this.keys.cancelledTombstone(jobId));
+  }
+
   async tombstone<T>(jobId: string): Promise<T | null> {
     const text = await this.redis.get(this.keys.cancelledTombstone(jobId));
     return text ? (JSON.parse(text) as T) : null;

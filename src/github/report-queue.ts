@@ -11,10 +11,10 @@ export type ReportJob =
   /**
    * Bring the task's GitHub view (check run, or an issue comment) in line with the task's state
    * *now*. Level-triggered: whatever order these run in, the last one writes the current state.
-   * `final`: added before the outcome is recorded, as a backstop for a crash right after; it waits
-   * until the task has finished.
+   * Added by the ReportTrigger for each change of a task's state, and by the running attempt's
+   * progress timer.
    */
-  | { type: 'sync'; taskId: string; final?: boolean };
+  | { type: 'sync'; taskId: string };
 
 export type ReportQueue = Queue<ReportJob, unknown, string>;
 
@@ -50,9 +50,9 @@ export class GithubReports {
     await this.add(`react.${job.taskId}.${job.commentId}`, { type: 'react', ...job });
   }
 
-  /** `phase` names the change (queued, a2-running, …): one job per change, folded when repeated. */
-  async sync(taskId: string, phase: string, options: { final?: boolean } = {}): Promise<void> {
-    await this.add(`sync.${taskId}.${phase}`, { type: 'sync', taskId, ...(options.final ? { final: true } : {}) });
+  /** `change` names what changed (an events-stream id, a progress tick): one job per change, folded when added twice. */
+  async sync(taskId: string, change: string): Promise<void> {
+    await this.add(`sync.${taskId}.${change}`, { type: 'sync', taskId });
   }
 
   private async add(jobId: string, data: ReportJob): Promise<void> {

@@ -17,9 +17,6 @@ import type { WebhookRules } from '../core/webhook-rules.js';
 
 /** What reporting may do, and no more: check runs, comments and reactions, reading pull requests. */
 export const REPORT_PERMISSIONS: TokenPermissions = { checks: 'write', issues: 'write', pull_requests: 'read', metadata: 'read' };
-const FINAL = new Set(['completed', 'failed', 'cancelled']);
-/** A `final` sync waits this long at most for its task to finish (a crash backstop, not a poller). */
-const FINAL_WAIT_MS = 6 * 3600_000;
 
 export type ReporterConfig = Pick<Config, 'QUEUE_NAME' | 'REDIS_URL' | 'PUBLIC_URL' | 'REPORT_SUCCESS_COMMENT'>;
 
@@ -127,11 +124,6 @@ async function sync(deps: ReporterDeps, job: Job<Extract<ReportJob, { type: 'syn
     const task = await deps.tasks.getJob(taskId);
     const view = task ? await viewTask(task) : await deps.cancels.tombstone<TaskView>(taskId);
     if (!view || view.number === null) return;
-    if (job.data.final && !FINAL.has(view.state)) {
-      if (Date.now() - job.timestamp > FINAL_WAIT_MS) return;
-      await job.moveToDelayed(Date.now() + 3_000, token);
-      throw new DelayedError();
-    }
     await withReportToken(deps, taskId, view.repo, task?.data.installationId, async (github) => {
       const subject = await deps.record.pin(taskId, () => resolveSubject(github, view.repo, view.number!, task?.data.ref));
       const logTail = task ? (await deps.tasks.getJobLogs(taskId, 0, 29, false)).logs.reverse() : [];

@@ -71,9 +71,17 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
 
       const workerTokens = workerTokensOf(github);
       assert.equal(workerTokens.length, 2);
-      const [first, second] = workerTokens as [(typeof workerTokens)[0], (typeof workerTokens)[0]];
-      assert.deepEqual({ installationId: first.installationId, repositories: first.repositories }, { installationId: 1, repositories: ['Hello-World'] });
-      assert.deepEqual({ installationId: second.installationId, repositories: second.repositories }, { installationId: 4242, repositories: ['widgets'] });
+      // The two tasks start in either order: each token is told apart by what it was minted for.
+      const scoped = workerTokens.map((t) => ({ installationId: t.installationId, repositories: t.repositories }));
+      assert.deepEqual(
+        scoped.sort((a, b) => a.installationId - b.installationId),
+        [
+          { installationId: 1, repositories: ['Hello-World'] },
+          { installationId: 4242, repositories: ['widgets'] },
+        ],
+      );
+      const first = workerTokens.find((t) => t.installationId === 1)!;
+      const second = workerTokens.find((t) => t.installationId === 4242)!;
       const sha = (token: string) => createHash('sha256').update(token).digest('hex');
       assert.deepEqual(viaWebhook.result, { tokenSha256: sha(first.token), auth: 'token' });
       assert.deepEqual(viaApi.result, { tokenSha256: sha(second.token), auth: 'token' });

@@ -9,6 +9,7 @@ import { CancelBook } from '../../src/core/cancel.js';
 import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { ActorRoles } from '../../src/github/permissions.js';
+import { ReportTrigger } from '../../src/github/report-trigger.js';
 import { GithubReports } from '../../src/github/report-queue.js';
 import { Capacity } from '../../src/core/backpressure.js';
 import { TaskIndex } from '../../src/core/task-index.js';
@@ -107,6 +108,8 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
   // As the composition roots do: GitHub only when the env names an App.
   const github = githubAppFromConfig(config);
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
+  // As the API's composition root does: the report group exists before the first delivery.
+  if (reports) await ReportTrigger.ensureGroup(redis, queue);
   const app = await buildApi({
     config,
     queue,

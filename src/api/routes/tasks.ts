@@ -9,7 +9,6 @@ import { replayTask, retryFailedSince, retryTask } from '../tasks/retry.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { viewTask, type TaskView } from '../../core/task-view.js';
-import type { GithubReports } from '../../github/report-queue.js';
 import type { Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
 
@@ -19,7 +18,6 @@ export interface TaskRoutesOptions {
   config: SubmitConfig;
   /** How long a cancel request waits for a running container to stop before answering 202. */
   cancelWaitMs: number;
-  reports: GithubReports | null;
   capacity?: Capacity;
   index?: TaskIndex;
 }
@@ -32,7 +30,6 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
 
   api.post('/tasks', { schema: { body: taskRequestSchema } }, async (request, reply) => {
     const result = await submitTask(opts.queue, opts.config, request.body, { source: 'api' }, { capacity: opts.capacity, index: opts.index });
-    if (result.status === 'created' && request.body.number !== undefined) await opts.reports?.sync(result.id, 'queued');
     switch (result.status) {
       case 'unknown-kind':
         return reply.status(400).send({
@@ -86,7 +83,6 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
 
   api.post('/tasks/:id/retry', { schema: { params: idParams } }, async (request, reply) => {
     const result = await retryTask(opts.queue, opts.cancels, request.params.id);
-    if (result.status === 'retried') await opts.reports?.sync(result.id, `retried-${Date.now()}`);
     switch (result.status) {
       case 'not-found':
         return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
@@ -108,7 +104,6 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
     if (!body.success)
       return reply.status(400).send({ error: 'Bad Request', message: body.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
     const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey, { capacity: opts.capacity, index: opts.index });
-    if (result.status === 'created') await opts.reports?.sync(result.id, 'queued');
     switch (result.status) {
       case 'not-found':
         return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
@@ -133,7 +128,6 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
 
   api.post('/tasks/:id/cancel', { schema: { params: idParams }, config: { deadlineMs: opts.cancelWaitMs + 5_000 } }, async (request, reply) => {
     const result = await cancelTask(opts.queue, opts.cancels, request.params.id, opts.cancelWaitMs);
-    if (result.status === 'cancelled' || result.status === 'cancelling') await opts.reports?.sync(request.params.id, 'cancel');
     switch (result.status) {
       case 'not-found':
         return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });

@@ -34,18 +34,21 @@ export async function cancelTask(
   await cancels.request(id, job.attemptsMade, cancel);
   if (state === 'waiting' || state === 'delayed') {
     const view = await viewTask(job);
+    // The tombstone first: whoever reads the removal (GitHub reporting, from the events stream) finds it.
+    await cancels.writeTombstone(id, {
+      ...view,
+      state: 'cancelled',
+      failedReason: failureReason(cancel),
+      failure: cancel,
+      finishedAt: new Date().toISOString(),
+    });
     try {
       await job.remove();
-      await cancels.writeTombstone(id, {
-        ...view,
-        state: 'cancelled',
-        failedReason: failureReason(cancel),
-        failure: cancel,
-        finishedAt: new Date().toISOString(),
-      });
       return { status: 'cancelled', id, state: 'cancelled' };
     } catch {
-      // A consumer took it in the meantime (a locked job cannot be removed): it sees the request.
+      // A consumer took it in the meantime (a locked job cannot be removed): it sees the request,
+      // and the task is not cancelled yet.
+      await cancels.dropTombstone(id);
     }
   }
   const deadline = Date.now() + waitMs;

@@ -182,7 +182,6 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
           commentId: intent.commentId,
           ...(intent.installationId ? { installationId: intent.installationId } : {}),
         });
-      if (result.status === 'created') await opts.reports.sync(result.id, 'queued');
     }
     if (result.status === 'created') {
       app.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
@@ -222,7 +221,6 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
       detail: `cancelled from GitHub by ${intent.actor.login}`,
     });
     if (result.status === 'not-found') return { ignored: `no task ${intent.taskId}` };
-    await opts.reports?.sync(intent.taskId, `cancel-${delivery}`);
     return { id: intent.taskId, state: result.state };
   }
   const replay = await replayTask(
@@ -235,7 +233,6 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
   );
   if (replay.status === 'not-found') return { ignored: `task ${intent.taskId} is gone (kept for KEEP_COMPLETED)` };
   if (replay.status !== 'created' && replay.status !== 'existing') return { ignored: 'replay could not be queued' };
-  if (replay.status === 'created') await opts.reports?.sync(replay.id, 'queued');
   return { id: replay.id, state: replay.state, replayOf: intent.taskId };
 }
 
@@ -280,6 +277,5 @@ async function supersede(opts: GithubWebhookOptions, intent: TaskIntent, previou
     detail: `superseded by a push to ${intent.ref?.slice(0, 12) ?? 'the pull request'}`,
   });
   await opts.queue.removeDeduplicationKey(dedupeId(intent));
-  if (result.status === 'cancelled' || result.status === 'cancelling') await opts.reports?.sync(previous, 'superseded');
   return result.status === 'cancelled' || result.status === 'cancelling' ? previous : null;
 }

@@ -73,7 +73,6 @@ export async function settleAttempt(
   log.info({ exitCode: facts.exitCode, outcome: outcome.status, reason: failure ? failureReason(failure) : undefined }, 'attempt finished');
   if (outcome.status === 'failed') return failAttempt(job, attempt, outcome.failure, outcome.retry, deps, { recorded: true });
   deps.metrics?.completions.inc();
-  await deps.reports?.sync(job.id!, 'final', { final: true });
   return outcome.value;
 }
 
@@ -95,7 +94,6 @@ export async function failAttempt(
   deps.metrics?.failures.inc({ reason: failure.cause });
   const again = retry && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
   if (again) deps.metrics?.retries.inc();
-  await deps.reports?.sync(job.id!, again ? `a${attempt}-retry` : 'final', { final: !again });
   throw retry ? new FailureError(failure) : new UnrecoverableError(failureReason(failure));
 }
 
