@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DockerLauncher, dockerClient } from '../../src/consumer/launcher/docker.js';
+import { resolveDockerEndpoint } from '../../src/core/docker-endpoint.js';
 import { freePort } from '../support/redis.js';
 import { startSecondEngine, type SecondEngine } from '../support/second-engine.js';
 
@@ -86,13 +87,20 @@ describe('a remote engine only over TLS (a real dockerd with --tlsverify)', () =
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A client as berth makes one from its settings (resolved as the config does). */
+  const engineAt = (settings: Parameters<typeof resolveDockerEndpoint>[0]) => {
+    const endpoint = resolveDockerEndpoint(settings);
+    if (typeof endpoint === 'string') throw new Error(endpoint);
+    return dockerClient(endpoint);
+  };
+
   it('DOCKER_TLS_VERIFY with DOCKER_CERT_PATH reaches it; plain TCP and a stranger CA do not', async () => {
-    const launcher = new DockerLauncher(dockerClient({ DOCKER_HOST: host, DOCKER_TLS_VERIFY: true, DOCKER_CERT_PATH: join(dir, 'good') }));
+    const launcher = new DockerLauncher(engineAt({ DOCKER_HOST: host, DOCKER_TLS_VERIFY: true, DOCKER_CERT_PATH: join(dir, 'good') }));
     await launcher.ping();
     assert.match(await launcher.engineId(), /^[0-9a-f-]{36}$/);
-    await assert.rejects(dockerClient({ DOCKER_HOST: host }).ping(), 'plain HTTP to a TLS engine is refused by the engine');
+    await assert.rejects(engineAt({ DOCKER_HOST: host }).ping(), 'plain HTTP to a TLS engine is refused by the engine');
     await assert.rejects(
-      dockerClient({ DOCKER_HOST: host, DOCKER_TLS_VERIFY: true, DOCKER_CERT_PATH: join(dir, 'other') }).ping(),
+      engineAt({ DOCKER_HOST: host, DOCKER_TLS_VERIFY: true, DOCKER_CERT_PATH: join(dir, 'other') }).ping(),
       'a server signed by another CA is not trusted',
     );
   });

@@ -7,10 +7,15 @@ export function envRecord(list: string[] | undefined): Record<string, string> {
   return Object.fromEntries((list ?? []).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
 }
 
-/** What Docker answered, or null where it said 404 (no such container, service, image, network). */
-export function unlessMissing<T>(call: Promise<T>): Promise<T | null> {
+/**
+ * What Docker answered, or null where it said 404 (no such container, service, image, network), or
+ * one of `alsoDone`: answers that mean the call's aim already holds (304: already stopped; 409: a
+ * removal already under way).
+ */
+export function unlessMissing<T>(call: Promise<T>, alsoDone: number[] = []): Promise<T | null> {
   return call.catch((error: unknown) => {
-    if (statusOf(error) === 404) return null;
+    const status = statusOf(error);
+    if (status === 404 || (status !== undefined && alsoDone.includes(status))) return null;
     throw error;
   });
 }

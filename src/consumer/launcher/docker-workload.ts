@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
 import { setTimeout as delay } from 'node:timers/promises';
 import { demuxDockerStream, unframed } from './docker-frames.js';
-import { envRecord, parseDockerTime, statusOf } from './docker-api.js';
+import { envRecord, parseDockerTime, statusOf, unlessMissing } from './docker-api.js';
 import { WorkloadVanished, type LogStream, type Workload, type WorkloadFacts, type WorkloadState } from './launcher.js';
 
 /**
@@ -37,23 +37,19 @@ export class DockerWorkload implements Workload {
   }
 
   async inspect(): Promise<WorkloadFacts | null> {
-    try {
-      const info = await this.container.inspect();
-      return {
-        id: info.Id,
-        name: info.Name.replace(/^\//, ''),
-        state: workloadState(info.State.Status),
-        exitCode: info.State.ExitCode,
-        oomKilled: info.State.OOMKilled,
-        startedAt: parseDockerTime(info.State.StartedAt),
-        finishedAt: parseDockerTime(info.State.FinishedAt),
-        labels: info.Config.Labels ?? {},
-        env: envRecord(info.Config.Env),
-      };
-    } catch (error) {
-      if (statusOf(error) === 404) return null;
-      throw error;
-    }
+    const info = await unlessMissing(this.container.inspect());
+    if (!info) return null;
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      state: workloadState(info.State.Status),
+      exitCode: info.State.ExitCode,
+      oomKilled: info.State.OOMKilled,
+      startedAt: parseDockerTime(info.State.StartedAt),
+      finishedAt: parseDockerTime(info.State.FinishedAt),
+      labels: info.Config.Labels ?? {},
+      env: envRecord(info.Config.Env),
+    };
   }
 
   private async mustInspect(): Promise<WorkloadFacts> {
@@ -121,32 +117,18 @@ export class DockerWorkload implements Workload {
 
   /** Docker's own `tail`: a container that printed gigabytes costs the same as one that printed a line. */
   async tail(lines = 200): Promise<string> {
-    try {
-      const raw = (await this.container.logs({ stdout: true, stderr: true, follow: false, tail: lines })) as unknown as Buffer;
-      const text = demuxDockerStream(raw);
-      return text.length > TAIL_MAX_BYTES ? text.slice(text.length - TAIL_MAX_BYTES) : text;
-    } catch (error) {
-      if (statusOf(error) === 404) return '';
-      throw error;
-    }
+    const raw = (await unlessMissing(this.container.logs({ stdout: true, stderr: true, follow: false, tail: lines }))) as unknown as Buffer | null;
+    if (!raw) return '';
+    const text = demuxDockerStream(raw);
+    return text.length > TAIL_MAX_BYTES ? text.slice(text.length - TAIL_MAX_BYTES) : text;
   }
 
   async stop(graceMs: number): Promise<void> {
-    try {
-      await this.container.stop({ t: Math.ceil(graceMs / 1000) });
-    } catch (error) {
-      const status = statusOf(error);
-      if (status !== 304 && status !== 404) throw error;
-    }
+    await unlessMissing(this.container.stop({ t: Math.ceil(graceMs / 1000) }), [304]);
   }
 
   async remove(): Promise<void> {
-    try {
-      await this.container.remove({ force: true, v: true });
-    } catch (error) {
-      const status = statusOf(error);
-      // 409: removal already in progress by someone else.
-      if (status !== 404 && status !== 409) throw error;
-    }
+    // 409: a removal already under way (another consumer, the reconciler).
+    await unlessMissing(this.container.remove({ force: true, v: true }), [409]);
   }
 }

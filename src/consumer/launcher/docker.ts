@@ -3,7 +3,7 @@ import Dockerode from 'dockerode';
 import { LABEL, managedLabelFilter } from '../../core/labels.js';
 import { containerName } from '../../core/names.js';
 import { prepareWorkerNetwork } from './worker-network.js';
-import { resolveDockerEndpoint } from '../../core/docker-endpoint.js';
+import type { DockerEndpoint } from '../../core/docker-endpoint.js';
 import { buildWorkloadSpec } from './spec.js';
 import { DockerEgress } from './docker-egress.js';
 import { envList, statusOf, unlessMissing } from './docker-api.js';
@@ -20,9 +20,7 @@ import {
 } from './launcher.js';
 
 /** A client for the engine the config names (TLS with client certificates for a TCP engine). */
-export function dockerClient(settings: Parameters<typeof resolveDockerEndpoint>[0]): Dockerode {
-  const endpoint = resolveDockerEndpoint(settings);
-  if (typeof endpoint === 'string') throw new Error(endpoint);
+export function dockerClient(endpoint: DockerEndpoint): Dockerode {
   if (endpoint.kind === 'socket') return new Dockerode({ socketPath: endpoint.socketPath });
   if (!endpoint.tls) return new Dockerode({ host: endpoint.host, port: endpoint.port, protocol: 'http' });
   return new Dockerode({ host: endpoint.host, port: endpoint.port, protocol: 'https', ...endpoint.tls });

@@ -1,3 +1,4 @@
+import { unlessMissing } from './docker-api.js';
 import { hostname } from 'node:os';
 import type Dockerode from 'dockerode';
 import { DEFAULT_WORKER_NETWORK } from '../../core/config.js';
@@ -12,16 +13,7 @@ import { LABEL } from '../../core/labels.js';
  */
 export async function prepareWorkerNetwork(docker: Dockerode, name: string, redisUrl: string): Promise<void> {
   if (name === 'none') return;
-  const existing = await docker
-    .getNetwork(name)
-    .inspect()
-    .then(
-      (network: { Driver?: string; Options?: Record<string, string> }) => network,
-      (error: { statusCode?: number }) => {
-        if (error.statusCode === 404) return null;
-        throw error;
-      },
-    );
+  const existing = (await unlessMissing(docker.getNetwork(name).inspect())) as { Driver?: string; Options?: Record<string, string> } | null;
   // berth's name on a network someone else made, with workers able to reach each other: not berth's.
   if (existing && name === DEFAULT_WORKER_NETWORK && existing.Driver === 'bridge' && existing.Options?.['com.docker.network.bridge.enable_icc'] !== 'false') {
     throw new Error(

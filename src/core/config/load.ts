@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { z } from 'zod';
 import { splitCommandLine } from '../command-line.js';
-import { resolveDockerEndpoint } from '../docker-endpoint.js';
+import { resolveDockerEndpoint, type DockerEndpoint } from '../docker-endpoint.js';
 import { loadWebhookRules, type WebhookRules } from '../webhook-rules.js';
 import { cidrProblem, hostEntryProblem, parseEgressSettings, type EgressSettings } from './egress.js';
 import { splitList } from './fields.js';
@@ -32,6 +32,8 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   budgets: Budgets;
   /** MODEL_PRICES_FILE: USD per million tokens, by model. */
   prices: PriceTable;
+  /** DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH as resolved (certificates read) once, here. */
+  dockerEndpoint: DockerEndpoint;
 };
 
 export class ConfigError extends Error {
@@ -111,9 +113,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     else if (BERTH_SECRETS.test(name)) problems.push(`WORKER_ENV: '${name}' is one of berth's own secrets; workers never get it`);
   }
 
+  let dockerEndpoint: DockerEndpoint | string = 'DOCKER_HOST: not read';
   if (parsed.success) {
-    const endpoint = resolveDockerEndpoint(parsed.data);
-    if (typeof endpoint === 'string') problems.push(endpoint);
+    dockerEndpoint = resolveDockerEndpoint(parsed.data);
+    if (typeof dockerEndpoint === 'string') problems.push(dockerEndpoint);
     if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none')
       problems.push(
         "WORKER_NETWORK: 'none' is not available to swarm services; leave it unset (berth makes an overlay of its own that no standalone container can join) or name an --internal swarm-scoped network",
@@ -164,7 +167,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   if ((githubAppPrivateKey !== null) !== (raw.GITHUB_APP_ID !== undefined))
     problems.push('GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY(_FILE): set both or neither');
 
-  if (problems.length > 0 || !parsed.success || !entrypoint.ok || 'problems' in webhook) throw new ConfigError(problems);
+  if (problems.length > 0 || !parsed.success || !entrypoint.ok || 'problems' in webhook || typeof dockerEndpoint === 'string') throw new ConfigError(problems);
   return {
     ...parsed.data,
     CONSUMER_ID: parsed.data.CONSUMER_ID ?? hostname(),
@@ -177,6 +180,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     egress,
     budgets,
     prices,
+    dockerEndpoint,
   };
 }
 

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Dockerode from 'dockerode';
 import { demuxDockerStream, unframed } from '../docker-frames.js';
-import { statusOf } from '../docker-api.js';
+import { unlessMissing } from '../docker-api.js';
 import { WorkloadVanished, type LogStream, type Workload, type WorkloadFacts } from '../launcher.js';
 
 /** How often a wait, and a log follower, looks at the task. Swarm has no per-task wait call. */
@@ -91,14 +91,10 @@ export class SwarmWorkload implements Workload {
   }
 
   async tail(lines = 200): Promise<string> {
-    try {
-      return demuxDockerStream(
-        (await this.services.docker.getService(this.id).logs({ stdout: true, stderr: true, follow: false, tail: lines })) as unknown as Buffer,
-      );
-    } catch (error) {
-      if (statusOf(error) === 404) return '';
-      throw error;
-    }
+    const raw = (await unlessMissing(
+      this.services.docker.getService(this.id).logs({ stdout: true, stderr: true, follow: false, tail: lines }),
+    )) as unknown as Buffer | null;
+    return raw ? demuxDockerStream(raw) : '';
   }
 
   /**
