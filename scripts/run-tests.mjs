@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with Node's test runner: the unit files in one process, then
-// the end-to-end files BERTH_TEST_CONCURRENCY at a time (default 2), each in its own process. Files
+// the Redis-only files (test/redis: a redis-server of their own, no Docker) and the end-to-end
+// files BERTH_TEST_CONCURRENCY at a time (default 2), each in its own process. Files
 // that share something a second copy would collide with (an extra dockerd with a fixed name and
 // address, the host's `berth-workers` network, a compose project) name it on a line
 // `// test-resources: a, b`; two files holding the same resource never run at once. A file's output
@@ -18,7 +19,9 @@ const walk = (dir) =>
 const relative = (f) => f.replace(root, '');
 const only = process.argv.slice(2).map((f) => join(root, f.replace(root, '')));
 const chosen = (
-  only.length ? only.flatMap((f) => (statSync(f).isDirectory() ? walk(f) : [f])) : [...walk(join(root, 'test/unit')), ...walk(join(root, 'test/e2e'))]
+  only.length
+    ? only.flatMap((f) => (statSync(f).isDirectory() ? walk(f) : [f]))
+    : [...walk(join(root, 'test/unit')), ...walk(join(root, 'test/redis')), ...walk(join(root, 'test/e2e'))]
 ).map(relative);
 const unit = chosen.filter((f) => f.startsWith('test/unit/'));
 const e2e = chosen.filter((f) => !f.startsWith('test/unit/'));

@@ -68,7 +68,7 @@ export class DeliveryIntake {
   /**
    * `queue`: the tasks' BullMQ queue. The global cap reads its waiting, paused, prioritized and
    * delayed sets by BullMQ's own key names (`queue.toKey`): what getJobCounts counts, in the same
-   * step (test/e2e/bullmq-contract.test.ts checks they agree).
+   * step (test/redis/bullmq-contract.test.ts checks they agree).
    */
   constructor(
     private readonly redis: Redis,
