@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import Dockerode from 'dockerode';
 import { buildApi } from '../../src/api/server.js';
@@ -8,20 +8,17 @@ import { parseConfig } from '../../src/core/config.js';
 import { createTaskQueue } from '../../src/core/queue.js';
 import { DockerLauncher } from '../../src/consumer/launcher/docker.js';
 import { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from '../support/redis.js';
+import { realParts } from '../support/suite.js';
+import { startRedis } from '../support/redis.js';
 import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
 
 describe('API: authentication, validation and idempotency (no consumer running)', () => {
-  let redis: TestRedis;
+  const parts = realParts({ image: false });
   let berth: TestBerth;
 
   before(async () => {
-    redis = await startRedis();
-    berth = await startBerth(testEnv(redis, 'berth:unused', { BODY_LIMIT: '16k' }), { consumer: false });
-  });
-  after(async () => {
-    await berth.close();
-    await redis.stop();
+    berth = await startBerth(parts.env({ BODY_LIMIT: '16k' }), { consumer: false });
+    parts.berths.push(berth);
   });
 
   const post = (body: string | undefined, headers: Record<string, string> = {}) =>

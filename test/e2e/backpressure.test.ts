@@ -1,22 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
+import { startBerth, type TestBerth } from '../support/berth.js';
 import { Redis } from 'ioredis';
 import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 
 describe('backpressure instead of unbounded growth', () => {
-  let redis: TestRedis;
-  let image: string;
+  const parts = realParts();
   let berth: TestBerth;
   let env: Record<string, string>;
 
   before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis();
-    env = testEnv(redis, image, {
+    env = parts.env({
       MAX_QUEUED_TASKS: '5',
       MAX_QUEUED_PER_REPO: '3',
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
@@ -27,10 +23,7 @@ describe('backpressure instead of unbounded growth', () => {
       }),
     });
     berth = await startBerth(env, { consumer: false });
-  });
-  after(async () => {
-    await berth.close();
-    await redis.stop();
+    parts.berths.push(berth);
   });
 
   const submit = (repo: string) => berth.api('POST', '/api/tasks', { kind: 'echo', repo });
@@ -86,7 +79,7 @@ describe('backpressure instead of unbounded growth', () => {
     }
   });
   it('a full Redis (maxmemory reached): 503 naming the cause, nothing written, the counter and the gauge an alert reads', async () => {
-    const admin = new Redis(redis.url);
+    const admin = new Redis(parts.redis.url);
     try {
       const before = await berth.queue.count();
       const used = Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);

@@ -3,10 +3,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
+import { realParts } from '../support/suite.js';
 import { recordEvents } from '../support/docker.js';
-import { ensureWorkerImage, ROOT } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { ROOT } from '../support/image.js';
+import { startBerth, type TestBerth } from '../support/berth.js';
 import { waitUntil } from '../support/wait.js';
 
 const OUTPUT = join(ROOT, 'test-output/board');
@@ -14,14 +14,13 @@ const PASSWORD = 'board-password-123';
 
 /** Debian's chromium, driven by playwright-core; never a downloaded browser. */
 describe('Bull Board in a real browser', () => {
-  let redis: TestRedis;
+  const parts = realParts();
   let berth: TestBerth;
   let browser: Browser;
 
   before(async () => {
-    const image = await ensureWorkerImage();
-    redis = await startRedis();
-    berth = await startBerth(testEnv(redis, image, { TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs', BOARD_PASSWORD: PASSWORD }));
+    berth = await startBerth(parts.env({ TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs', BOARD_PASSWORD: PASSWORD }));
+    parts.berths.push(berth);
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: [
@@ -39,8 +38,6 @@ describe('Bull Board in a real browser', () => {
   });
   after(async () => {
     await browser?.close();
-    await berth?.close();
-    await redis?.stop();
   });
 
   it('refuses an anonymous visit; after login shows the queue, a failed task’s logs and reason; Retry runs it in a new container', async () => {

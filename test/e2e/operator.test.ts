@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { realParts } from '../support/suite.js';
 import { recordEvents } from '../support/docker.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
+import { startBerth, TEST_TOKEN, type TestBerth } from '../support/berth.js';
 import { startMetricsServer } from '../../src/core/metrics-server.js';
 import type { BerthMetrics } from '../../src/core/metrics.js';
 
@@ -13,25 +12,19 @@ const PUBLIC = new Set(['/healthz', '/readyz']);
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 describe('operator surface: board behind auth, logs, retry, replay, list', () => {
-  let redis: TestRedis;
-  let image: string;
+  const parts = realParts();
   let berth: TestBerth;
 
   before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis();
     berth = await startBerth(
-      testEnv(redis, image, {
+      parts.env({
         TASK_ATTEMPTS: '1',
         AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs',
         BOARD_PASSWORD: 'board-password-123',
         GITHUB_WEBHOOK_SECRET: 'webhook-secret-0123456789',
       }),
     );
-  });
-  after(async () => {
-    await berth.close();
-    await redis.stop();
+    parts.berths.push(berth);
   });
 
   it('every route of the running server except health refuses anonymous and wrong credentials', async () => {
@@ -175,7 +168,7 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
   });
 
   it('read-only board refuses writes', async () => {
-    const viewer = await startBerth(testEnv(redis, image, { BOARD_READ_ONLY: 'true' }), { consumer: false });
+    const viewer = await startBerth(parts.env({ BOARD_READ_ONLY: 'true' }), { consumer: false });
     try {
       const { body } = await viewer.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });
       const response = await fetch(`${viewer.url}/admin/queues/api/queues/${viewer.config.QUEUE_NAME}/${body.id}/retry`, {
@@ -189,7 +182,7 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
   });
 
   it('the board cannot inject, rewrite or wipe tasks, nor override concurrency; its pages cannot be framed', async () => {
-    const viewer = await startBerth(testEnv(redis, image), { consumer: false });
+    const viewer = await startBerth(parts.env(), { consumer: false });
     try {
       const q = viewer.config.QUEUE_NAME;
       const { body } = await viewer.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/widgets' });

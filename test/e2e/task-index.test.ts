@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
+import { startBerth, type TestBerth } from '../support/berth.js';
 import { TaskIndex } from '../../src/core/task-index.js';
 import { berthKeys } from '../../src/core/keys.js';
 
@@ -13,23 +13,19 @@ async function commandsSoFar(client: Redis): Promise<number> {
 }
 
 describe('repository and kind filters read an index', () => {
-  let redis: TestRedis;
+  const parts = realParts({ image: false });
   let berth: TestBerth;
   let client: Redis;
 
   before(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url);
+    client = new Redis(parts.redis.url);
     berth = await startBerth(
-      testEnv(redis, 'berth:unused', { AGENT_COMMAND_REVIEW: 'node /agents/echo.mjs', TASK_ATTEMPTS: '1', MAX_QUEUED_PER_REPO: '0', MAX_QUEUED_TASKS: '0' }),
+      parts.env({ AGENT_COMMAND_REVIEW: 'node /agents/echo.mjs', TASK_ATTEMPTS: '1', MAX_QUEUED_PER_REPO: '0', MAX_QUEUED_TASKS: '0' }),
       { consumer: false },
     );
+    parts.berths.push(berth);
   });
-  after(async () => {
-    await berth.close();
-    client.disconnect();
-    await redis.stop();
-  });
+  after(() => client.disconnect());
 
   const all = async (query: string, limit: number) => {
     const ids: string[] = [];

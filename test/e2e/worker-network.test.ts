@@ -1,45 +1,40 @@
 // test-resources: berth-workers
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { realParts } from '../support/suite.js';
 import { docker, recordEvents } from '../support/docker.js';
 import { createTestNetwork, type TestNetwork } from '../support/docker-network.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { startBerth, type TestBerth } from '../support/berth.js';
 import { waitUntil } from '../support/wait.js';
 import { DEFAULT_WORKER_NETWORK } from '../../src/core/config.js';
 import { prepareWorkerNetwork } from '../../src/consumer/launcher/worker-network.js';
 
 describe('what a worker can reach', () => {
-  let redis: TestRedis;
-  let image: string;
+  const parts = realParts();
   let berth: TestBerth;
   let network: TestNetwork;
   const extra: string[] = [];
 
   before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis();
     network = await createTestNetwork('berth-redisnet');
     // Leave WORKER_NETWORK unset (empty): berth's own network.
     berth = await startBerth(
-      testEnv(redis, image, {
+      parts.env({
         EGRESS: 'open',
         WORKER_NETWORK: '',
         AGENT_COMMAND_CONNECT: 'node /agents/connect.mjs',
         AGENT_COMMAND_SLEEP: 'node /agents/sleep.mjs',
       }),
     );
+    parts.berths.push(berth);
   });
   after(async () => {
-    await berth.close();
     for (const id of extra)
       await docker
         .getContainer(id)
         .remove({ force: true })
         .catch(() => {});
     await network.remove();
-    await redis.stop();
   });
 
   it("by default workers run on berth's own bridge, where they cannot reach other containers", async () => {
@@ -47,7 +42,7 @@ describe('what a worker can reach', () => {
     assert.equal(net.Options?.['com.docker.network.bridge.enable_icc'], 'false');
     // Another container on the same network, listening.
     const listener = await docker.createContainer({
-      Image: image,
+      Image: parts.image,
       Entrypoint: ['node', '-e', "require('net').createServer((s) => s.end('hi')).listen(8080)"],
       User: '10001:10001',
       HostConfig: { NetworkMode: DEFAULT_WORKER_NETWORK },
@@ -70,7 +65,7 @@ describe('what a worker can reach', () => {
     await docker.getNetwork(network.name).connect({ Container: listener.id });
     const reachableAddress = (await listener.inspect()).NetworkSettings.Networks[network.name]!.IPAddress;
     const peer = await docker.createContainer({
-      Image: image,
+      Image: parts.image,
       Entrypoint: ['node', '/agents/connect.mjs'],
       Env: [`BERTH_TASK=${JSON.stringify({ prompt: `${reachableAddress}:8080` })}`],
       User: '10001:10001',
@@ -86,7 +81,7 @@ describe('what a worker can reach', () => {
   it("a network Redis (or berth) is attached to is refused; a network of the workers' own is fine", async () => {
     const fakeRedis = await docker.createContainer({
       name: `fake-redis-${process.pid}`,
-      Image: image,
+      Image: parts.image,
       Entrypoint: ['sleep', '60'],
       HostConfig: { NetworkMode: network.name },
     });
@@ -96,7 +91,7 @@ describe('what a worker can reach', () => {
       prepareWorkerNetwork(docker, network.name, `redis://fake-redis-${process.pid}:6379`),
       /is a network berth or its Redis is attached to/,
     );
-    await assert.rejects(prepareWorkerNetwork(docker, 'no-such-network-here', redis.url), /does not exist/);
+    await assert.rejects(prepareWorkerNetwork(docker, 'no-such-network-here', parts.redis.url), /does not exist/);
     await prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, `redis://fake-redis-${process.pid}:6379`);
   });
 
@@ -111,14 +106,14 @@ describe('what a worker can reach', () => {
     const planted = await docker.createNetwork({ Name: DEFAULT_WORKER_NETWORK, Driver: 'bridge' });
     try {
       await assert.rejects(
-        prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, redis.url),
+        prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, parts.redis.url),
         /lets containers on it reach each other .*docker network rm berth-workers/,
       );
       const after = await docker.getNetwork(DEFAULT_WORKER_NETWORK).inspect();
       assert.equal(after.Id, planted.id, 'berth changed nothing');
     } finally {
       await planted.remove();
-      await prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, redis.url);
+      await prepareWorkerNetwork(docker, DEFAULT_WORKER_NETWORK, parts.redis.url);
     }
     assert.equal((await docker.getNetwork(DEFAULT_WORKER_NETWORK).inspect()).Options?.['com.docker.network.bridge.enable_icc'], 'false');
   });

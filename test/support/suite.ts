@@ -21,9 +21,12 @@ export interface RealParts {
 /**
  * Registers the describe's before hook (the worker image, a real redis-server, the backend) and
  * its after hook (consumer processes, berths, what their queues left on the backend, the backend,
- * Redis), in that order.
+ * Redis), in that order. Call it first in the describe: its after hook then runs before the
+ * describe's own, so a berth a test starts belongs in `berths` (closed while Redis still runs).
  */
-export function realParts(options: { backend?: BackendName; aof?: boolean } = {}): RealParts {
+export function realParts(
+  options: { backend?: BackendName; aof?: boolean /** false: the tests start no worker (no image built). */; image?: boolean } = {},
+): RealParts {
   const consumers = consumerProcesses();
   const parts = {
     berths: [] as TestBerth[],
@@ -31,7 +34,7 @@ export function realParts(options: { backend?: BackendName; aof?: boolean } = {}
     env: (overrides: Record<string, string> = {}) => testEnv(parts.redis, parts.image, { ...parts.backend.env, ...overrides }),
   } as RealParts;
   before(async () => {
-    parts.image = await ensureWorkerImage();
+    parts.image = options.image === false ? 'berth:unused' : await ensureWorkerImage();
     parts.redis = await startRedis({ aof: options.aof ?? false });
     parts.backend = await startBackend(options.backend ?? 'docker', parts.image);
   });
