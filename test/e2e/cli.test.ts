@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, TEST_TOKEN, type TestBerth } from '../support/berth.js';
+import { before, describe, it } from 'node:test';
+import { startRedis } from '../support/redis.js';
+import { realParts } from '../support/suite.js';
+import { startBerth, TEST_TOKEN, type TestBerth } from '../support/berth.js';
 import { startSecondEngine } from '../support/second-engine.js';
 import { runCli } from '../support/cli.js';
 
@@ -14,17 +14,12 @@ function cli(berth: TestBerth | null, args: string[], env: Record<string, string
 }
 
 describe('berth CLI against a real running berth', () => {
-  let redis: TestRedis;
+  const parts = realParts({ aof: true });
   let berth: TestBerth;
 
   before(async () => {
-    const image = await ensureWorkerImage();
-    redis = await startRedis({ aof: true });
-    berth = await startBerth(testEnv(redis, image, { TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs' }));
-  });
-  after(async () => {
-    await berth.close();
-    await redis.stop();
+    berth = await startBerth(parts.env({ TASK_ATTEMPTS: '1', AGENT_COMMAND_FLAKY: 'node /agents/flaky.mjs' }));
+    parts.berths.push(berth);
   });
 
   it('tasks logs -f prints the lines as they come and ends when the task does', async () => {
@@ -88,8 +83,7 @@ describe('berth CLI against a real running berth', () => {
   });
 
   it('doctor: every check passes on a healthy setup, and names the failure and its fix with Redis or Docker stopped', async () => {
-    const image = berth.config.WORKER_IMAGE;
-    const env = testEnv(redis, image, { WORKER_BINDS: '', WORKER_NETWORK: 'none' });
+    const env = parts.env({ WORKER_BINDS: '', WORKER_NETWORK: 'none' });
     const ok = await cli(null, ['doctor'], env);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     for (const check of ['configuration', 'redis', 'docker engine', 'worker image', 'worker hardening'])

@@ -1,38 +1,28 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { LABEL } from '../../src/core/labels.js';
 import { docker, queueContainers, recordEvents } from '../support/docker.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, uniqueQueue, type TestBerth } from '../support/berth.js';
-import { startConsumerProcess } from '../support/node-process.js';
+import { realParts } from '../support/suite.js';
+import { startBerth, uniqueQueue } from '../support/berth.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { waitUntil } from '../support/wait.js';
 
 describe('reconciler and repeated restarts', () => {
-  let redis: TestRedis;
-  let image: string;
-  const berths: TestBerth[] = [];
+  const parts = realParts({ aof: true });
   const strangers: string[] = [];
 
-  before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis({ aof: true });
-  });
   after(async () => {
-    for (const berth of berths) await berth.close().catch(() => {});
     for (const id of strangers)
       await docker
         .getContainer(id)
         .remove({ force: true })
         .catch(() => {});
-    await redis.stop();
   });
 
   const sleeper = async (name: string, labels: Record<string, string>) => {
     const container = await docker.createContainer({
       name,
-      Image: image,
+      Image: parts.image,
       Entrypoint: ['node', '-e', 'setTimeout(() => {}, 600000)'],
       Labels: labels,
       HostConfig: { NetworkMode: 'none', Init: true },
@@ -42,8 +32,8 @@ describe('reconciler and repeated restarts', () => {
   };
 
   it('removes containers whose job is gone, finished or of an older attempt; touches nothing else on the host', async () => {
-    const berth = await startBerth(testEnv(redis, image), { consumer: false });
-    berths.push(berth);
+    const berth = await startBerth(parts.env(), { consumer: false });
+    parts.berths.push(berth);
     const queue = berth.config.QUEUE_NAME;
     const labels = (jobId: string, attempt: number, q = queue) => ({
       [LABEL.managed]: 'true',
@@ -63,7 +53,7 @@ describe('reconciler and repeated restarts', () => {
     strangers.push(otherQueue, unlabelled);
 
     // A consumer process runs the reconciler at start.
-    const consumer = startConsumerProcess({ ...testEnv(redis, image), QUEUE_NAME: queue, CONSUMER_ID: 'reconciler' });
+    const consumer = parts.consumer({ ...parts.env(), QUEUE_NAME: queue, CONSUMER_ID: 'reconciler' });
     try {
       await consumer.ready;
       await berth.waitFor(completed, ['completed']);
@@ -101,18 +91,18 @@ describe('reconciler and repeated restarts', () => {
   });
 
   it('a task survives its dispatcher being SIGKILLed 10 times while it runs', async () => {
-    const env = testEnv(redis, image, { CONSUMER_ID: 'ten-kills' });
+    const env = parts.env({ CONSUMER_ID: 'ten-kills' });
     const berth = await startBerth(env, { consumer: false });
-    berths.push(berth);
+    parts.berths.push(berth);
     const recorder = await recordEvents(berth.config.QUEUE_NAME);
-    let consumer = startConsumerProcess(env);
+    let consumer = parts.consumer(env);
     await consumer.ready;
     const { body } = await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/widgets', prompt: '25' });
     await waitUntil(() => recorder.events.some((e) => e.action === 'start'), 'running');
     const recoveries: number[] = [];
     for (let kill = 0; kill < 10; kill++) {
       await consumer.kill('SIGKILL');
-      consumer = startConsumerProcess(env);
+      consumer = parts.consumer(env);
       const ready = await consumer.ready;
       await waitUntil(() => consumer.count('adopted container') > 0, 'adopted', 20_000, 20);
       recoveries.push(Date.now() - ready);
@@ -124,7 +114,7 @@ describe('reconciler and repeated restarts', () => {
     assert.equal(task.attempts, 1);
     await recorder.stop();
     assert.equal(recorder.events.filter((e) => e.action === 'create').length, 1);
-    const counts = await jobEventCounts(redis.url, berth.config.QUEUE_NAME, body.id);
+    const counts = await jobEventCounts(parts.redis.url, berth.config.QUEUE_NAME, body.id);
     assert.equal(counts.completed, 1);
     await waitUntil(async () => (await queueContainers(berth.config.QUEUE_NAME)).length === 0, 'nothing left');
   });
