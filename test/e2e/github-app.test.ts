@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createTaskQueue } from '../../src/core/queue.js';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
 import { everyRedisValue } from '../support/redis-scan.js';
 import { queueContainers, recordEvents } from '../support/docker.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
+import { startBerth } from '../support/berth.js';
 import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { waitUntil } from '../support/wait.js';
 import { GithubStandin, type IssuedToken } from '../support/github-standin.js';
@@ -19,18 +18,8 @@ const example = (event: string, action: string): Example =>
   );
 
 describe('GitHub App tokens and superseded reviews (real Octokit against a local GitHub stand-in)', () => {
-  let redis: TestRedis;
-  let image: string;
-  const berths: TestBerth[] = [];
-
-  before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis();
-  });
-  after(async () => {
-    for (const berth of berths) await berth.close().catch(() => {});
-    await redis.stop();
-  });
+  const parts = realParts();
+  const { berths } = parts;
 
   /**
    * Worker tokens: the ones without `checks` (reports ask for it; a worker does not) and without
@@ -48,7 +37,7 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
     const logs: string[] = [];
     try {
       const berth = await startBerth(
-        testEnv(redis, image, {
+        parts.env({
           GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
           WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat', 'octo-org'] } }),
           AGENT_COMMAND_REVIEW: 'node /agents/token.mjs',
@@ -124,7 +113,7 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
       for (const task of [dashRef, foreignInstallation, outsideScope]) assert.equal(task.attempts, 1, `${task.id} not retried`);
       assert.equal(mintedForInjected(), 0, 'nothing minted for them (reports outside the scope mint nothing either)');
 
-      const everything = await everyRedisValue(redis.url);
+      const everything = await everyRedisValue(parts.redis.url);
       assert.ok(everything.length > 1000, 'the scan saw the queue');
       const captured = logs.join('\n');
       assert.ok(captured.includes('started container'), 'the logs were captured');
@@ -147,7 +136,7 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
   };
   /** berth as that stand-in's App, trusting octo-org; no checkout (the repositories exist in name only). */
   const appEnv = (github: GithubStandin, overrides: Record<string, string>) =>
-    testEnv(redis, image, {
+    parts.env({
       WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['octo-org'] } }),
       GITHUB_APP_ID: github.appId,
       GITHUB_APP_PRIVATE_KEY: github.privateKey,
@@ -207,7 +196,7 @@ describe('GitHub App tokens and superseded reviews (real Octokit against a local
 
   it('a push to a PR supersedes its running review: the old container stops, a new review runs', async () => {
     const berth = await startBerth(
-      testEnv(redis, image, {
+      parts.env({
         GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
         // No App here to ask for roles: this test is about superseding, so the operator opted out of asking.
         WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'], permission: 'none' } }),

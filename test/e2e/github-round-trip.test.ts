@@ -4,12 +4,10 @@ import { after, before, describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
 import { queueContainers, recordEvents } from '../support/docker.js';
 import { createTestNetwork, type TestNetwork } from '../support/docker-network.js';
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
+import { startBerth } from '../support/berth.js';
 import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { GithubStandin, type CheckRun, type PullFixture } from '../support/github-standin.js';
-import { startConsumerProcess } from '../support/node-process.js';
 import { everyRedisValue } from '../support/redis-scan.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -52,15 +50,14 @@ function checkRunEvent(action: 'rerequested' | 'requested_action', taskId: strin
 }
 
 describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real git, Docker and Octokit against a GitHub stand-in)', () => {
-  let redis: TestRedis;
-  let image: string;
+  const parts = realParts();
+  const { berths } = parts;
   let network: TestNetwork;
   let github: GithubStandin;
   let pull: PullFixture;
-  const berths: TestBerth[] = [];
 
   const env = (overrides: Record<string, string> = {}) =>
-    testEnv(redis, image, {
+    parts.env({
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
       WEBHOOK_RULES_FILE: rulesFile({
         botLogin: 'berth-test[bot]',
@@ -87,8 +84,6 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
   const finalRun = (taskId: string) => waitUntil(() => runsFor(taskId).find((c) => c.status === 'completed'), `check run of ${taskId} completed`, 30_000);
 
   before(async () => {
-    image = await ensureWorkerImage();
-    redis = await startRedis();
     network = await createTestNetwork();
     github = new GithubStandin();
     github.defaultRole = 'write';
@@ -96,10 +91,8 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     pull = github.makeRepository(REPO, INSTALLATION, { number: 7 });
   });
   after(async () => {
-    for (const berth of berths) await berth.close().catch(() => {});
     await github.close();
     await network.remove();
-    await redis.stop();
   });
 
   it('a /agent review comment: 👀 at once, a check run queued → in progress → success on the pinned head, the example agent reviews the checked-out diff', async () => {
@@ -176,7 +169,7 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
         reportTokens.every((t) => t.repositories.join() === 'widgets' && t.permissions?.checks === 'write' && t.permissions?.contents === undefined),
       'reports use a repository-scoped token without contents access',
     );
-    const everything = await everyRedisValue(redis.url);
+    const everything = await everyRedisValue(parts.redis.url);
     const captured = logs.join('\n');
     for (const { token } of github.tokens.values()) {
       assert.ok(!everything.includes(token), 'a token is in Redis');
@@ -260,12 +253,12 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
       const base = env({ CONSUMER_ID: `gh-${point}`, TASK_ATTEMPTS: '1' });
       const berth = await startBerth(base, { consumer: false });
       berths.push(berth);
-      const first = startConsumerProcess({ ...base, BERTH_TEST_CRASH_AT: point });
+      const first = parts.consumer({ ...base, BERTH_TEST_CRASH_AT: point });
       await first.ready;
       const body = point === 'report-after-check-run' ? { kind: 'probe', repo: REPO, number: 7 } : { kind: 'exit', repo: REPO, number: 13, prompt: '3' };
       const { body: created } = await berth.api('POST', '/api/tasks', body);
       assert.equal((await first.exited).signal, 'SIGKILL');
-      const second = startConsumerProcess(base);
+      const second = parts.consumer(base);
       try {
         const task = await berth.waitFor(created.id, ['completed', 'failed'], 90_000);
         if (point === 'report-after-check-run') {
@@ -402,7 +395,7 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
       JSON.stringify(run),
       JSON.stringify(done),
       JSON.stringify((await berth.api('GET', `/api/tasks/${leak.body.id}/logs`)).body),
-      await everyRedisValue(redis.url),
+      await everyRedisValue(parts.redis.url),
     ];
     for (const text of published) {
       assert.ok(!text.includes(modelKey.slice(0, 12)), `the model key (or its start) is published: ${text.slice(0, 300)}`);
