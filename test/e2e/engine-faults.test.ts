@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { recordEvents, type DockerEvent } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { realParts } from '../support/suite.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
 import { startSecondEngine, type SecondEngine } from '../support/second-engine.js';
 import { waitUntil } from '../support/wait.js';
@@ -115,16 +116,12 @@ for (const liveRestore of [true, false]) {
 }
 
 describe('a worker image that is not there', () => {
-  let redis: TestRedis;
+  const parts = realParts({ image: false });
   let berth: TestBerth;
 
   before(async () => {
-    redis = await startRedis();
-    berth = await startBerth(testEnv(redis, 'berth:no-such-image-here'));
-  });
-  after(async () => {
-    await berth.close();
-    await redis.stop();
+    berth = await startBerth(parts.env({ WORKER_IMAGE: 'berth:no-such-image-here' }));
+    parts.berths.push(berth);
   });
 
   it('fails the task once with a clear reason, burning no retries', async () => {

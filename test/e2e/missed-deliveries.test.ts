@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
-import { ensureWorkerImage } from '../support/image.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
+import { startBerth, type TestBerth } from '../support/berth.js';
 import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { GithubStandin } from '../support/github-standin.js';
 import { waitUntil } from '../support/wait.js';
@@ -28,7 +27,7 @@ const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
  * and the redelivery comes through the normal, signed route: exactly one task.
  */
 describe('missed webhook deliveries', () => {
-  let redis: TestRedis;
+  const parts = realParts();
   let github: GithubStandin;
   let berth: TestBerth;
   const failed = randomUUID();
@@ -38,8 +37,6 @@ describe('missed webhook deliveries', () => {
   const crashedBeforeAdd = randomUUID();
 
   before(async () => {
-    const image = await ensureWorkerImage();
-    redis = await startRedis();
     github = new GithubStandin();
     github.defaultRole = 'write';
     github.installations.set('codertocat/hello-world', 1);
@@ -93,7 +90,7 @@ describe('missed webhook deliveries', () => {
         action: null,
         payload: { zen: 'x' },
       });
-    const env = testEnv(redis, image, {
+    const env = parts.env({
       GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
       WEBHOOK_RULES_FILE: rulesFile({ botLogin: 'octocat', trust: { owners: ['Codertocat'] }, rules: [{ on: 'pull_request.review_requested', kind: 'echo' }] }),
       GITHUB_APP_ID: github.appId,
@@ -103,18 +100,15 @@ describe('missed webhook deliveries', () => {
       WEBHOOK_REDELIVERY_INTERVAL: '1s',
     });
     // The trace of a berth that recorded a delivery as becoming a task and died before the add.
-    const client = new Redis(redis.url);
+    const client = new Redis(parts.redis.url);
     await client.set(berthKeys(env.QUEUE_NAME!).deliverySeen(crashedBeforeAdd), 'task');
     client.disconnect();
     berth = await startBerth(env);
+    parts.berths.push(berth);
     github.redeliverTo(berth.url, WEBHOOK_SECRET);
   });
 
-  after(async () => {
-    await berth.close();
-    await github.close();
-    await redis.stop();
-  });
+  after(() => github.close());
 
   it('asks GitHub again for what failed or was never recorded, once; reports what is too old; one task per delivery', async () => {
     // A delivery GitHub counts as answered while berth was watching, which berth never recorded (a proxy answered it).

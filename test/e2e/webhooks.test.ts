@@ -8,8 +8,8 @@ import { runInNewContext } from 'node:vm';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
 import { sign } from '@octokit/webhooks-methods';
-import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { realParts } from '../support/suite.js';
+import { startBerth, type TestBerth } from '../support/berth.js';
 import { deliver, PREVIOUS_SECRET, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { GithubStandin } from '../support/github-standin.js';
 
@@ -32,12 +32,11 @@ const RULES = {
 };
 
 describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis, real payloads)', () => {
-  let redis: TestRedis;
+  const parts = realParts({ image: false });
   let berth: TestBerth;
   let github: GithubStandin;
 
   before(async () => {
-    redis = await startRedis();
     // Trust is decided on the role GitHub reports: everyone is an admin here unless a test says otherwise.
     github = new GithubStandin();
     github.defaultRole = 'admin';
@@ -45,7 +44,7 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     github.installations.set('codertocat/hello-world', 1);
     await github.listen();
     berth = await startBerth(
-      testEnv(redis, 'berth:unused', {
+      parts.env({
         GITHUB_APP_ID: github.appId,
         GITHUB_APP_PRIVATE_KEY: github.privateKey,
         GITHUB_API_URL: github.url,
@@ -57,20 +56,17 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
       }),
       { consumer: false },
     );
+    parts.berths.push(berth);
   });
   beforeEach(async () => {
     await berth.queue.obliterate({ force: true });
     // berth's own keys too: each test starts with no delivery body seen before.
-    const client = new Redis(redis.url);
+    const client = new Redis(parts.redis.url);
     const keys = await client.keys(`berth:${berth.config.QUEUE_NAME}:*`);
     if (keys.length) await client.del(...keys);
     client.disconnect();
   });
-  after(async () => {
-    await berth.close();
-    await github.close();
-    await redis.stop();
-  });
+  after(() => github.close());
 
   const jobOf = async (delivery: string) => (await berth.queue.getJob(`gh-${delivery}`))!.data;
 
@@ -334,7 +330,7 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
 
   it('intake limits: a trickled upload is cut off at REQUEST_TIMEOUT; WEBHOOK_BODY_LIMIT answers 413', async () => {
     const strict = await startBerth(
-      testEnv(redis, 'berth:unused', {
+      parts.env({
         GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
         WEBHOOK_RULES_FILE: rulesFile(RULES),
         AGENT_COMMAND_REVIEW: 'node /agents/echo.mjs',
@@ -375,7 +371,7 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
   });
 
   it('the route is off without a secret', async () => {
-    const plain = await startBerth(testEnv(redis, 'berth:unused'), { consumer: false });
+    const plain = await startBerth(parts.env(), { consumer: false });
     try {
       const response = await deliver(plain.url, 'ping', { zen: 'x' });
       assert.equal(response.status, 404);
