@@ -24,6 +24,7 @@ export function renderConfigDocs(): string {
     '|---|---|---|',
     ...rows,
     '| `AGENT_COMMAND_<KIND>` | at least one **required** | The command the worker runs for tasks of kind `<kind>` (lowercased), e.g. `AGENT_COMMAND_REVIEW="copilot-agent review --max-turns 40"`. Split into words as a POSIX shell would (quotes and backslashes respected) and run **without** a shell: pipes, redirections, `;`, `&&`, globs and backticks are refused. |',
+    "| `TASK_PRIORITY_<KIND>` | `0` | The start priority of tasks of kind `<kind>`, a whole number from -10 to 10: a higher one starts before every lower one, and among tasks of one priority repositories take turns (FAIR_START). A webhook rule's `priority` wins over it; an API task may ask for its own within API_PRIORITY_MIN..API_PRIORITY_MAX. |",
     "| `GITHUB_TOKEN_PERMISSIONS_<KIND>` | `review`: `contents:read,pull_requests:write,issues:read`; `implement`: `contents:write,pull_requests:write,issues:write`; any other kind: `contents:read` | The permissions of the installation token a worker of kind `<kind>` gets (GitHub adds `metadata:read`). The token is scoped to the task's repository and revoked when the container exits. |",
     '',
     'Nothing in a request can change image, mounts, capabilities, limits or network: those come only from',

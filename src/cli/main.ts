@@ -127,6 +127,10 @@ program
     return value;
   })
   .option('--prompt <text>', 'what the agent is asked')
+  .option('--priority <level>', 'start priority, -10 to 10, higher first (within the API_PRIORITY_MIN..MAX berth allows)', (value) => {
+    if (!/^-?\d+$/.test(value)) throw new CliError(`--priority: expected a whole number from -10 to 10, got '${value}'`);
+    return value;
+  })
   .option('--idempotency-key <key>', 'the same key twice makes one task')
   .option('--wait', 'wait until the task finishes; exit 1 unless it completed')
   .option('--timeout <seconds>', 'with --wait: give up after this long', '3600')
@@ -137,6 +141,7 @@ program
       ref?: string;
       number?: string;
       prompt?: string;
+      priority?: string;
       idempotencyKey?: string;
       wait?: boolean;
       timeout: string;
@@ -148,6 +153,7 @@ program
         ...(options.ref ? { ref: options.ref } : {}),
         ...(options.number ? { number: Number(options.number) } : {}),
         ...(options.prompt ? { prompt: options.prompt } : {}),
+        ...(options.priority !== undefined ? { priority: Number(options.priority) } : {}),
         ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
       };
       const { body: created } = await api.request<{ id: string; state: string }>('POST', '/api/tasks', body);

@@ -37,13 +37,14 @@ export class Capacity {
   }
 
   /**
-   * Whether a new task for `repo` may be queued, and its start priority (FAIR_START): 1 + the
+   * Whether a new task for `repo` may be queued, and its fair rank (FAIR_START): 1 + the
    * repository's tasks waiting before it, never below the last one it gave that repository while
    * it still has tasks waiting (so a repository's own tasks keep their order). BullMQ starts lower
    * numbers first, and equal ones in the order they came: 40 tasks of one repository and then 4 of
-   * another interleave, and the 4 start within the next 8.
+   * another interleave, and the 4 start within the next 8. The rank orders tasks within their
+   * priority level (startPriority).
    */
-  async admit(repo: string): Promise<{ refusal: string | null; priority?: number }> {
+  async admit(repo: string): Promise<{ refusal: string | null; rank?: number }> {
     const key = this.keys.queuedForRepo(repo);
     const fair = this.config.FAIR_START === true && this.config.MAX_QUEUED_PER_REPO > 0;
     // Every count at once: one round trip on the hot path.
@@ -55,7 +56,7 @@ export class Capacity {
     ]);
     const refusal = spent ?? (await this.refusalFrom(repo, counts, repoQueued));
     if (!fair || refusal) return { refusal };
-    return { refusal, priority: fairPriority(repoQueued, Number(last) || 1) };
+    return { refusal, rank: fairRank(repoQueued, Number(last) || 1) };
   }
 
   private async refusalFrom(repo: string, counts: Record<string, number> | null, repoQueued: number): Promise<string | null> {
@@ -72,10 +73,10 @@ export class Capacity {
     return null;
   }
 
-  async queued(repo: string, taskId: string, priority?: number, at = Date.now()): Promise<void> {
+  async queued(repo: string, taskId: string, rank?: number, at = Date.now()): Promise<void> {
     const pipeline = this.redis.pipeline().zadd(this.keys.waitingSince, 'NX', at, taskId);
     if (this.config.MAX_QUEUED_PER_REPO > 0) pipeline.sadd(this.keys.queuedForRepo(repo), taskId);
-    if (priority !== undefined) pipeline.hset(this.keys.fairPriority, repo.toLowerCase(), priority);
+    if (rank !== undefined) pipeline.hset(this.keys.fairPriority, repo.toLowerCase(), rank);
     await pipeline.exec();
   }
 
@@ -92,11 +93,11 @@ export class Capacity {
 }
 
 /**
- * The start priority of a repository's next task (FAIR_START): after its `waiting` tasks, never
- * before the `last` one it was given while some still wait. The webhook intake's script computes
- * the same in Redis (api/webhooks/intake.ts).
+ * The fair rank of a repository's next task (FAIR_START): after its `waiting` tasks, never before
+ * the `last` one it was given while some still wait. The webhook intake's script computes the
+ * same in Redis (api/webhooks/intake.ts).
  */
-export function fairPriority(waiting: number, last: number): number {
+export function fairRank(waiting: number, last: number): number {
   return Math.min(MAX_PRIORITY, waiting === 0 ? 1 : Math.max(waiting + 1, last));
 }
 

@@ -36,7 +36,7 @@ export function berthKeys(queue: string) {
     queuedForRepo: (repo: string) => `${base}:queued:${repo.toLowerCase()}`,
     /** Tasks not started yet, scored by when they were submitted: the oldest waiting one, whatever start order priorities give. */
     waitingSince: `${base}:waiting-since`,
-    /** The start priority last given to a task of each repository (hash, repository → priority): fair start order. */
+    /** The fair rank last given to a task of each repository (hash, repository → rank): fair start order. */
     fairPriority: `${base}:fair-priority`,
     /** What one repository's tasks spent on one UTC day (hash: tokens, usd): its daily budget. */
     repoSpend: (repo: string, day: string) => `${base}:repo-spend:${repo.toLowerCase()}:${day}`,

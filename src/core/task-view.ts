@@ -55,6 +55,8 @@ export interface TaskView {
   spend: TaskSpend | null;
   /** Why it waits though a consumer could take it (its repository at its running cap); null otherwise. */
   waitingFor: string | null;
+  /** Its start priority level (higher first; 0 unless a rule, its kind or the request set one). */
+  priority: number;
 }
 
 export interface TaskSpend extends Spend {
@@ -149,6 +151,7 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     startedAt: iso(job.processedOn),
     finishedAt: iso(job.finishedOn),
     replayOf: job.data.replayOf ?? null,
+    priority: job.data.priority ?? 0,
     egress: (typeof progress === 'object' && progress?.egress) || null,
     spend: (typeof progress === 'object' && progress?.spend) || null,
     waitingFor: (state === 'waiting' || state === 'delayed') && typeof progress === 'object' ? (progress?.waitingFor ?? null) : null,

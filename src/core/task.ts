@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { priorityLevelSchema } from './start-priority.js';
 
 export const KIND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 // GitHub refuses `.` and `..` as repository names; so does berth (they would be path segments).
@@ -53,6 +54,8 @@ export const taskRequestSchema = z.strictObject({
       `must be at most ${PROMPT_MAX_BYTES / 1024} KiB once JSON-encoded (control and multi-byte characters count more)`,
     )
     .optional(),
+  /** Start priority, higher first; only within the operator's API_PRIORITY_MIN..API_PRIORITY_MAX. Default: the kind's. */
+  priority: priorityLevelSchema.optional(),
   idempotencyKey: z.string().min(1).max(200).optional(),
 });
 export type TaskRequest = z.infer<typeof taskRequestSchema>;
@@ -79,6 +82,8 @@ export const taskDataSchema = z.strictObject({
   untrusted: untrustedSchema.optional(),
   /** The issue comment that asked for this task (it gets a 👀 reaction). */
   commentId: z.number().int().positive().optional(),
+  /** Its start priority level (higher first), as it was queued; a replay keeps it. */
+  priority: priorityLevelSchema.optional(),
 });
 export type TaskData = z.infer<typeof taskDataSchema>;
 

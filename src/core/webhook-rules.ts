@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { KIND_PATTERN } from './task.js';
 import { repoRoleSchema } from './permission.js';
+import { priorityLevelSchema } from './start-priority.js';
 
 /**
  * Which GitHub deliveries become which tasks, and whom berth trusts to start them. Operator
  * config (WEBHOOK_RULES_FILE, JSON), never code in handlers. See docs/webhooks.md.
  */
 /** The least role (GitHub's, on the repository) the actor needs for this rule; default: the kind's, then `trust.permission`. */
-const rulePermission = { permission: repoRoleSchema.optional() };
+/** `priority`: the start priority of the rule's tasks (higher first, -10 to 10); default: the kind's (TASK_PRIORITY_<KIND>). */
+const rulePermission = { permission: repoRoleSchema.optional(), priority: priorityLevelSchema.optional() };
 
 const ruleSchema = z.discriminatedUnion('on', [
   z.strictObject({

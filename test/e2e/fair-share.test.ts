@@ -33,6 +33,57 @@ describe('fair share: a fair start order across repositories, and a cap on what 
     assert.deepEqual(first8.slice(0, 2), ['octo/busy', 'octo/quiet'], 'interleaved from the start, the busy one first (it queued first)');
   });
 
+  it('priorities: a higher one starts first (the kind’s, an API task’s within the allowed range), fair among equals; out of range is refused and queues nothing; a replay keeps it', async () => {
+    const base = env({
+      WORKER_CONCURRENCY: '1',
+      TASK_ATTEMPTS: '1',
+      AGENT_COMMAND_HOTFIX: 'node /agents/echo.mjs',
+      TASK_PRIORITY_HOTFIX: '3',
+      API_PRIORITY_MIN: '-5',
+      API_PRIORITY_MAX: '5',
+    });
+    const berth = await startBerth(base, { consumer: false });
+    berths.push(berth);
+    const names = new Map<string, string>();
+    const submit = async (name: string, body: Record<string, unknown>) => {
+      const { status, body: created } = await berth.api('POST', '/api/tasks', body);
+      assert.equal(status, 202, JSON.stringify(created));
+      names.set(created.id, name);
+      return created.id as string;
+    };
+    // Queued with no consumer running: the order is the queue's alone.
+    for (let i = 0; i < 4; i++) await submit(`busy${i}`, { kind: 'echo', repo: 'octo/busy', prompt: `b${i}` });
+    const low = await submit('low', { kind: 'echo', repo: 'octo/quiet', priority: -5 });
+    await submit('hotfix', { kind: 'hotfix', repo: 'octo/busy' });
+    await submit('quiet0', { kind: 'echo', repo: 'octo/quiet' });
+    const top = await submit('top', { kind: 'echo', repo: 'octo/quiet', priority: 5 });
+    const before = await berth.queue.count();
+    const refused = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/quiet', priority: 6 });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.message, 'priority 6 is outside -5..5 (API_PRIORITY_MIN..API_PRIORITY_MAX)');
+    const inRangeOfSchema = await berth.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/quiet', priority: 0.5 });
+    assert.equal(inRangeOfSchema.status, 400, 'a priority is a whole number');
+    assert.equal(await berth.queue.count(), before, 'refused requests queued nothing');
+    assert.equal((await berth.api('GET', `/api/tasks/${top}`)).body.priority, 5);
+
+    const recorder = await recordEvents(base.QUEUE_NAME!);
+    const consumer = parts.consumer(base);
+    await consumer.ready;
+    await berth.waitFor(low, ['completed', 'failed'], 120_000);
+    await consumer.kill('SIGTERM');
+    await recorder.stop();
+    const order = recorder.events.filter((e) => e.action === 'start').map((e) => names.get(e.jobId));
+    assert.deepEqual(order.slice(0, 2), ['top', 'hotfix'], `higher priorities first: ${order.join(', ')}`);
+    assert.equal(order.at(-1), 'low', `the lowest last: ${order.join(', ')}`);
+    // Among the level-0 tasks the quiet repository's one is not held back behind the busy one's four
+    // (its rank counts its repository's waiting tasks of every level: the low one queued before it).
+    assert.ok(order.indexOf('quiet0') < order.indexOf('busy2'), `quiet0 before the busy repository's third: ${order.join(', ')}`);
+
+    const replay = await berth.api('POST', `/api/tasks/${top}/replay`);
+    assert.equal(replay.status, 202, JSON.stringify(replay.body));
+    assert.equal((await berth.api('GET', `/api/tasks/${replay.body.id}`)).body.priority, 5, 'a replay starts at its task’s priority');
+  });
+
   it('MAX_RUNNING_PER_REPO: a repository at its cap waits, saying why, without holding up another; a consumer SIGKILLed mid-run leaks no slot', async () => {
     const base = env({ WORKER_CONCURRENCY: '4', MAX_RUNNING_PER_REPO: '1', TASK_ATTEMPTS: '1', RECONCILE_INTERVAL: '500ms', CONSUMER_ID: 'fair-cap' });
     const berth = await startBerth(base, { consumer: false });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { startPriority } from '../../src/core/start-priority.js';
 import { realParts } from '../support/suite.js';
 import { recordEvents } from '../support/docker.js';
 import { startBerth, TEST_TOKEN, type TestBerth } from '../support/berth.js';
@@ -223,7 +224,7 @@ describe('operator surface: board behind auth, logs, retry, replay, list', () =>
       assert.equal(job?.data.repo, 'octo/widgets');
       assert.equal(job?.data.installationId, undefined);
       assert.equal(job?.data.prompt, undefined);
-      assert.equal(job?.opts.priority, 1, "the fair start priority berth gave it (FAIR_START), not the board's");
+      assert.equal(job?.opts.priority, startPriority(0, 1), "the start priority berth gave it (level 0, fair rank 1), not the board's");
       assert.deepEqual(await viewer.queue.getJobCounts('waiting', 'prioritized', 'delayed'), { waiting: 0, prioritized: 1, delayed: 0 });
       assert.equal(await viewer.queue.getGlobalConcurrency(), null);
       // Views and the allowed actions still work.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { Capacity, leftQueue, oldestWaitingSeconds } from '../../src/core/backpressure.js';
+import { startPriority } from '../../src/core/start-priority.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
 import type { TaskData } from '../../src/core/task.js';
 import { uniqueQueue } from '../support/berth.js';
@@ -35,9 +36,12 @@ describe('the oldest waiting task, when the start order is not the age order', (
       for (let i = 0; i < count; i++) {
         const at = 1_000 * (submitted.length + 1);
         const id = `${repo.slice(5)}${i + 1}`;
-        const { priority } = await capacity.admit(repo);
-        await queue.add('echo', { kind: 'echo', repo, source: 'api', submittedAt: at, submissionId: id } as TaskData, { jobId: id, priority: priority! });
-        await capacity.queued(repo, id, priority, at);
+        const { rank } = await capacity.admit(repo);
+        await queue.add('echo', { kind: 'echo', repo, source: 'api', submittedAt: at, submissionId: id } as TaskData, {
+          jobId: id,
+          priority: startPriority(0, rank),
+        });
+        await capacity.queued(repo, id, rank, at);
         submitted.push({ id, repo, at });
       }
     }

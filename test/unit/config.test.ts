@@ -3,7 +3,7 @@ import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { agentCommandFor, ConfigError, parseConfig, tokenPermissionsFor } from '../../src/core/config.js';
+import { agentCommandFor, ConfigError, kindPriority, parseConfig, tokenPermissionsFor } from '../../src/core/config.js';
 import { taskRequestSchema } from '../../src/core/task.js';
 import { buildWorkloadSpec } from '../../src/consumer/launcher/spec.js';
 import { memoryCheck } from '../../src/cli/doctor.js';
@@ -38,6 +38,22 @@ describe('config', () => {
     assert.equal(config.GLOBAL_CONCURRENCY, 0);
     assert.deepEqual({ ...config.agentCommands }, { review: ['agent', 'review', '--fast'] });
     assert.deepEqual(config.workerEntrypoint, ['node', '/app/dist/worker/main.js']);
+  });
+
+  it('priorities: TASK_PRIORITY_<KIND> from -10 to 10, for a configured kind; the API range in order', () => {
+    const config = parseConfig({ ...valid, TASK_PRIORITY_REVIEW: '3', API_PRIORITY_MIN: '-2', API_PRIORITY_MAX: '4' });
+    assert.deepEqual({ ...config.priorities }, { review: 3 });
+    assert.equal(kindPriority(config.priorities, 'review'), 3);
+    assert.equal(kindPriority(config.priorities, 'other'), 0);
+    assert.equal(kindPriority(config.priorities, 'constructor'), 0, 'no prototype lookups');
+    assert.deepEqual(problems({ ...valid, TASK_PRIORITY_REVIEW: '11' }), [
+      "TASK_PRIORITY_REVIEW: expected a whole number from -10 to 10 (higher starts first), got '11'",
+    ]);
+    assert.deepEqual(problems({ ...valid, TASK_PRIORITY_REVIEW: 'high' }), [
+      "TASK_PRIORITY_REVIEW: expected a whole number from -10 to 10 (higher starts first), got 'high'",
+    ]);
+    assert.deepEqual(problems({ ...valid, TASK_PRIORITY_NOPE: '1' }), ["TASK_PRIORITY_NOPE: no AGENT_COMMAND_NOPE for the kind 'nope'"]);
+    assert.deepEqual(problems({ ...valid, API_PRIORITY_MIN: '3', API_PRIORITY_MAX: '1' }), ['API_PRIORITY_MIN (3) is above API_PRIORITY_MAX (1)']);
   });
 
   it('accepts 30s, 45m and plain milliseconds for durations', () => {

@@ -30,6 +30,7 @@ const view = (over: Partial<TaskView> = {}): TaskView => ({
   egress: null,
   spend: null,
   waitingFor: null,
+  priority: 0,
   ...over,
 });
 

@@ -37,6 +37,22 @@ describe('webhook interpretation (pure, every example payload)', () => {
     assert.equal(intent.ref, `refs/pull/${payload.issue.number}/head`);
     assert.equal(intent.fork, false, 'a comment payload cannot tell a fork: the consumer resolves the pull request before launch');
   });
+  it("a rule's priority travels with its task; a rule without one leaves the kind's", () => {
+    const prioritised = webhookRulesSchema.parse({
+      botLogin: 'octocat',
+      trust: { owners: ['Codertocat'] },
+      rules: [
+        { on: 'issue_comment.created', command: '/agent hotfix', kind: 'implement', priority: 7 },
+        { on: 'issue_comment.created', command: '/agent review', kind: 'review' },
+      ],
+    });
+    const payload = example('issue_comment', 'created');
+    payload.comment.body = '/agent hotfix';
+    assert.equal((interpretDelivery('issue_comment', payload, prioritised) as TaskIntent).priority, 7);
+    payload.comment.body = '/agent review';
+    assert.equal((interpretDelivery('issue_comment', payload, prioritised) as TaskIntent).priority, undefined);
+    assert.throws(() => webhookRulesSchema.parse({ rules: [{ on: 'pull_request.review_requested', kind: 'review', priority: 11 }] }), /priority/);
+  });
   it("check run buttons: Re-run replays, Cancel cancels, other actions are not berth's", () => {
     const rerun = example('check_run', 'rerequested');
     rerun.check_run.external_id = 'gh-1';

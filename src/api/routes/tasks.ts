@@ -41,6 +41,8 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
         return reply.status(409).send({ error: 'Conflict', message: `idempotencyKey was already used for a different task (${result.id})`, id: result.id });
       case 'over-capacity':
         return reply.status(429).header('retry-after', '30').send({ error: 'Too Many Requests', message: result.message });
+      case 'priority-refused':
+        return reply.status(400).send({ error: 'Bad Request', message: result.message });
       case 'created':
         return reply.status(202).header('location', `/api/tasks/${result.id}`).send({ id: result.id, state: result.state });
       case 'existing':

@@ -71,7 +71,14 @@ export async function replayTask(
     queue,
     config,
     input,
-    { source: job.data.source, replayOf: id, installationId: job.data.installationId, ...(job.data.untrusted ? { untrusted: job.data.untrusted } : {}) },
+    {
+      source: job.data.source,
+      replayOf: id,
+      installationId: job.data.installationId,
+      ...(job.data.untrusted ? { untrusted: job.data.untrusted } : {}),
+      // The replay starts at the priority its task was given, whatever set it.
+      ...(job.data.priority !== undefined ? { level: job.data.priority } : {}),
+    },
     deps,
   );
 }

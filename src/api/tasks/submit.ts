@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
-import { agentCommandFor, type Config } from '../../core/config.js';
+import { agentCommandFor, kindPriority, type Config } from '../../core/config.js';
+import { startPriority } from '../../core/start-priority.js';
 import { idempotentTaskId, newTaskId } from '../../core/names.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskData, TaskRequest } from '../../core/task.js';
@@ -9,14 +10,16 @@ import type { Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
 import type { TaskState } from '../../core/task.js';
 
-export type SubmitConfig = Pick<Config, 'TASK_ATTEMPTS' | 'TASK_BACKOFF' | 'KEEP_COMPLETED' | 'agentCommands'>;
+export type SubmitConfig = Pick<Config, 'TASK_ATTEMPTS' | 'TASK_BACKOFF' | 'KEEP_COMPLETED' | 'agentCommands'> &
+  Partial<Pick<Config, 'priorities' | 'API_PRIORITY_MIN' | 'API_PRIORITY_MAX'>>;
 
 export type SubmitResult =
   | { status: 'created'; id: string; state: TaskState }
   | { status: 'existing'; id: string; state: TaskState; deduplicated: boolean }
   | { status: 'unknown-kind'; knownKinds: string[] }
   | { status: 'conflict'; id: string }
-  | { status: 'over-capacity'; message: string };
+  | { status: 'over-capacity'; message: string }
+  | { status: 'priority-refused'; message: string };
 
 export interface SubmitExtra {
   source: TaskData['source'];
@@ -29,8 +32,10 @@ export interface SubmitExtra {
   untrusted?: TaskData['untrusted'];
   /** The supplied job id cannot exist unless this call makes it (a delivery id never seen before). */
   fresh?: boolean;
-  /** Its fair start priority, when the caller already worked it out (the webhook intake does, in its one step). */
-  priority?: number;
+  /** Its fair rank, when the caller already worked it out (the webhook intake does, in its one step). */
+  rank?: number;
+  /** Its priority level as operator config set it (a webhook rule's, a replayed task's); a request's own is checked against the API range. */
+  level?: number;
 }
 
 /** Retry, backoff and retention come from operator config; a request cannot choose them. */
@@ -67,13 +72,16 @@ export async function submitTask(
 ): Promise<SubmitResult> {
   const { capacity, index } = deps;
   if (!agentCommandFor(config, request.kind)) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
+  const refused = priorityRefusal(config, request.priority);
+  if (refused) return { status: 'priority-refused', message: refused };
+  const level = extra.level ?? request.priority ?? kindPriority(config.priorities ?? {}, request.kind);
   const id = extra.jobId ?? (request.idempotencyKey ? idempotentTaskId(request.idempotencyKey) : newTaskId());
   const submittedAt = Date.now();
   // Indexed before it exists (a crash in between leaves an id without a job, never a job the filters
   // miss), alongside the cap check: an id indexed for a refused task is dropped on the next read.
   const [admitted] = await Promise.all([capacity ? capacity.admit(request.repo) : null, index?.add(id, request.repo, request.kind, submittedAt)]);
   if (admitted?.refusal) return { status: 'over-capacity', message: admitted.refusal };
-  const priority = extra.priority ?? admitted?.priority;
+  const rank = extra.rank ?? admitted?.rank;
   const data: TaskData = {
     kind: request.kind,
     repo: request.repo,
@@ -88,13 +96,14 @@ export async function submitTask(
     ...(extra.replayOf !== undefined ? { replayOf: extra.replayOf } : {}),
     ...(extra.commentId !== undefined ? { commentId: extra.commentId } : {}),
     ...(extra.untrusted !== undefined ? { untrusted: extra.untrusted } : {}),
+    ...(level !== 0 ? { priority: level } : {}),
   };
   const options = jobOptions(config, id);
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };
-  if (priority !== undefined) options.priority = priority;
+  options.priority = startPriority(level, rank);
   const added = await queue.add(request.kind, data, options);
   const addedId = added.id ?? id;
-  if (addedId === id) await capacity?.queued(request.repo, id, admitted?.priority, submittedAt);
+  if (addedId === id) await capacity?.queued(request.repo, id, admitted?.rank, submittedAt);
   // A fresh random id (or a delivery id never seen) cannot collide: the add created the job.
   if (addedId === id && ((!extra.jobId && !request.idempotencyKey) || extra.fresh)) return { status: 'created', id, state: 'waiting' };
   // BullMQ answers a deduplicated add with the id of the job already queued; a supplied id that
@@ -113,4 +122,15 @@ export async function submitTask(
 async function storedSubmissionId(queue: TaskQueue, id: string): Promise<string | undefined> {
   const data = await (await queue.getBackend().client).hget(queue.toKey(id), 'data');
   return data ? (JSON.parse(data) as Partial<TaskData>).submissionId : undefined;
+}
+
+/** Why a request's own priority is refused: API tasks choose only within API_PRIORITY_MIN..API_PRIORITY_MAX. */
+function priorityRefusal(config: SubmitConfig, priority: number | undefined): string | null {
+  if (priority === undefined) return null;
+  const min = config.API_PRIORITY_MIN ?? 0;
+  const max = config.API_PRIORITY_MAX ?? 0;
+  if (priority >= min && priority <= max) return null;
+  if (min === 0 && max === 0)
+    return `priority ${priority}: API tasks cannot choose their priority here (API_PRIORITY_MIN and API_PRIORITY_MAX are both 0); leave it out to get the kind's`;
+  return `priority ${priority} is outside ${min}..${max} (API_PRIORITY_MIN..API_PRIORITY_MAX)`;
 }

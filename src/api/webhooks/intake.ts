@@ -21,7 +21,7 @@ end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[3], 'NX', ARGV[4], ARGV[3])
 local cap = tonumber(ARGV[5])
-local priority = ''
+local rank = ''
 if cap > 0 then
   redis.call('SADD', KEYS[4], ARGV[3])
   local queued = redis.call('SCARD', KEYS[4])
@@ -35,7 +35,7 @@ if cap > 0 then
     if queued > 1 then p = math.max(queued, tonumber(redis.call('HGET', KEYS[12], ARGV[9]) or '1')) end
     p = math.min(p, 2097152)
     redis.call('HSET', KEYS[12], ARGV[9], p)
-    priority = tostring(p)
+    rank = tostring(p)
   end
 end
 -- Not started yet, since now: the oldest-waiting gauge reads its age (BullMQ's priorities order by start).
@@ -47,7 +47,7 @@ redis.call('SET', KEYS[11], 'task', 'PX', ARGV[8])
 -- The previous pointer is returned: a superseding delivery cancels the task it names.
 local previous = ''
 if ARGV[7] == '1' or redis.call('EXISTS', KEYS[9]) == 0 then previous = redis.call('SET', KEYS[10], ARGV[3], 'PX', ARGV[2], 'GET') or '' end
-return {'ok', first, previous, priority}
+return {'ok', first, previous, rank}
 `;
 
 /**
@@ -55,7 +55,7 @@ return {'ok', first, previous, priority}
  * task the supersede pointer named before this one took its place (a superseding delivery cancels it).
  */
 export type IntakeAnswer =
-  | { status: 'ok'; firstTime: boolean; previous: string | null; priority?: number }
+  | { status: 'ok'; firstTime: boolean; previous: string | null; rank?: number }
   | { status: 'replay'; original: string; firstTime: false }
   | { status: 'over-cap' | 'over-all'; queued: number; firstTime: false };
 
@@ -110,7 +110,7 @@ export class DeliveryIntake {
       task.repo.toLowerCase(),
       caps.fair ? '1' : '0',
     ];
-    const [status, detail, previous, priority] = (await (
+    const [status, detail, previous, rank] = (await (
       this.redis as unknown as { berthIntake(...args: Array<string | number>): Promise<[string, string, string?, string?]> }
     ).berthIntake(...keys, ...args)) as [string, string, string?, string?];
     if (status === 'replay') return { status, original: detail, firstTime: false };
@@ -119,7 +119,7 @@ export class DeliveryIntake {
       status: 'ok',
       firstTime: detail === '1',
       previous: previous && previous !== task.id ? previous : null,
-      ...(priority ? { priority: Number(priority) } : {}),
+      ...(rank ? { rank: Number(rank) } : {}),
     };
   }
 

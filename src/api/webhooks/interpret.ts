@@ -22,6 +22,8 @@ export interface TaskIntent {
   actor: Actor;
   /** The matched rule's least role for the actor, when it names one. */
   permission?: RepoRole;
+  /** The matched rule's start priority level, when it names one (else the kind's). */
+  priority?: number;
   fork: boolean;
   supersede: boolean;
   /** The comment that asked for the task, acknowledged with a 👀 reaction. */
@@ -128,7 +130,13 @@ export function interpretDelivery(event: string, payload: Record<string, unknown
   for (const rule of candidates) {
     const intent = matchRule(rule, p, rules.botLogin);
     if (!intent) continue;
-    return { ...common, ...intent, fork, ...(rule.permission ? { permission: rule.permission } : {}) };
+    return {
+      ...common,
+      ...intent,
+      fork,
+      ...(rule.permission ? { permission: rule.permission } : {}),
+      ...(rule.priority !== undefined ? { priority: rule.priority } : {}),
+    };
   }
   return { type: 'ignored', reason: `no rule matches this ${key}` };
 }

@@ -170,7 +170,8 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
         installationId: intent.installationId,
         deduplicationId: dedupeId(intent),
         ...(intent.commentId ? { commentId: intent.commentId } : {}),
-        ...(admitted.status === 'ok' && admitted.priority ? { priority: admitted.priority } : {}),
+        ...(admitted.status === 'ok' && admitted.rank ? { rank: admitted.rank } : {}),
+        ...(intent.priority !== undefined ? { level: intent.priority } : {}),
       },
     );
     if ((result.status === 'created' || result.status === 'existing') && opts.reports) {

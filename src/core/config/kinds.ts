@@ -1,5 +1,6 @@
 import { splitCommandLine } from '../command-line.js';
 import { KIND_PATTERN } from '../task.js';
+import { PRIORITY_MAX, PRIORITY_MIN, priorityLevelSchema } from '../start-priority.js';
 import { kindVariables, noCommandFor } from './kind-variables.js';
 
 export type TokenPermissionsByKind = Record<string, Record<string, 'read' | 'write'>>;
@@ -45,10 +46,17 @@ export function agentCommandFor(config: { agentCommands: Record<string, string[]
 }
 
 /** AGENT_COMMAND_<KIND>, SETUP_COMMAND_<KIND> and GITHUB_TOKEN_PERMISSIONS_<KIND>; every problem goes into `problems`. */
+const TASK_PRIORITY_PREFIX = 'TASK_PRIORITY_';
+
 export function parseKinds(
   env: NodeJS.ProcessEnv,
   problems: string[],
-): { agentCommands: Record<string, string[]>; setupCommands: Record<string, string[]>; tokenPermissions: TokenPermissionsByKind } {
+): {
+  agentCommands: Record<string, string[]>;
+  setupCommands: Record<string, string[]>;
+  tokenPermissions: TokenPermissionsByKind;
+  priorities: Record<string, number>;
+} {
   // No prototype: a kind named `constructor` or `toString` must not find Object's methods.
   const agentCommands: Record<string, string[]> = Object.create(null);
   for (const { key, kind, value } of kindVariables(env, AGENT_COMMAND_PREFIX)) {
@@ -83,5 +91,20 @@ export function parseKinds(
     else if (!Object.hasOwn(agentCommands, kind)) problems.push(noCommandFor(key, kind));
     else tokenPermissions[kind] = parsed;
   }
-  return { agentCommands, setupCommands, tokenPermissions };
+
+  // TASK_PRIORITY_<KIND>: the start priority of the kind's tasks (API tasks may ask for another within API_PRIORITY_MIN..MAX).
+  const priorities: Record<string, number> = Object.create(null);
+  for (const { key, kind, value } of kindVariables(env, TASK_PRIORITY_PREFIX)) {
+    const level = Number(value);
+    if (!Object.hasOwn(agentCommands, kind)) problems.push(noCommandFor(key, kind));
+    else if (!priorityLevelSchema.safeParse(level).success)
+      problems.push(`${key}: expected a whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX} (higher starts first), got '${value}'`);
+    else priorities[kind] = level;
+  }
+  return { agentCommands, setupCommands, tokenPermissions, priorities };
+}
+
+/** A kind's start priority level (TASK_PRIORITY_<KIND>), 0 when it has none. */
+export function kindPriority(priorities: Record<string, number>, kind: string): number {
+  return Object.hasOwn(priorities, kind) ? (priorities[kind] ?? 0) : 0;
 }

@@ -32,6 +32,8 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   budgets: Budgets;
   /** MODEL_PRICES_FILE: USD per million tokens, by model. */
   prices: PriceTable;
+  /** TASK_PRIORITY_<KIND>: each kind's start priority level (kindPriority). */
+  priorities: Record<string, number>;
   /** DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH as resolved (certificates read) once, here. */
   dockerEndpoint: DockerEndpoint;
 };
@@ -82,7 +84,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     }
   }
 
-  const { agentCommands, setupCommands, tokenPermissions } = parseKinds(env, problems);
+  const { agentCommands, setupCommands, tokenPermissions, priorities } = parseKinds(env, problems);
   const { budgets, prices } = parseBudgets(env, raw, Object.keys(agentCommands), problems);
   const budgeted = Object.keys(agentCommands).some((kind) => budgetFor(budgets, kind));
   if (parsed.success && (parsed.data.REPO_BUDGET_TOKENS_DAY > 0 || parsed.data.REPO_BUDGET_USD_DAY > 0)) {
@@ -97,6 +99,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     problems.push(
       `TASK_BUDGET_TOKENS/TASK_BUDGET_USD: budgets are kept by the egress proxy, which meters every model call; they need EGRESS=proxy (EGRESS is ${parsed.data.EGRESS})`,
     );
+
+  if (parsed.success && parsed.data.API_PRIORITY_MIN > parsed.data.API_PRIORITY_MAX)
+    problems.push(`API_PRIORITY_MIN (${parsed.data.API_PRIORITY_MIN}) is above API_PRIORITY_MAX (${parsed.data.API_PRIORITY_MAX})`);
 
   const entrypoint = splitCommandLine(raw.WORKER_ENTRYPOINT ?? DEFAULT_WORKER_ENTRYPOINT);
   if (!entrypoint.ok) problems.push(`WORKER_ENTRYPOINT: ${entrypoint.error}`);
@@ -181,6 +186,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     budgets,
     prices,
     dockerEndpoint,
+    priorities,
   };
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { QUEUE_NAME_PATTERN } from '../names.js';
 import { boolean, byteSize, duration, integer, list, required, usd } from './fields.js';
+import { PRIORITY_MAX, PRIORITY_MIN } from '../start-priority.js';
 
 /** The worker's own entrypoint in berth's image. */
 export const DEFAULT_WORKER_ENTRYPOINT = 'node /app/dist/worker/main.js';
@@ -167,6 +168,10 @@ export const envSchema = z.object({
   MAX_RUNNING_PER_REPO: integer(0, 0, 100_000).describe(
     'Tasks of one repository that may run at once, across every consumer; one at its cap waits ("octo/app has 2 running") without holding up other repositories. 0: no cap.',
   ),
+  API_PRIORITY_MIN: integer(0, PRIORITY_MIN, PRIORITY_MAX).describe(
+    `The lowest \`priority\` an API task may ask for (levels ${PRIORITY_MIN} to ${PRIORITY_MAX}, higher starts first; a task that names none gets its kind's, \`TASK_PRIORITY_<KIND>\`). With API_PRIORITY_MAX, the range a client may choose from; 0 and 0: clients cannot choose.`,
+  ),
+  API_PRIORITY_MAX: integer(0, PRIORITY_MIN, PRIORITY_MAX).describe('The highest `priority` an API task may ask for (see API_PRIORITY_MIN).'),
   FAIR_START: boolean(true).describe(
     "Start tasks in a fair order across repositories: a task starts after as many of its own repository's waiting tasks as were queued before it, so a repository that queued 40 does not hold back one that queues 4 after it. Needs MAX_QUEUED_PER_REPO > 0 (its counts).",
   ),
