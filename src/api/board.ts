@@ -3,6 +3,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Queue } from 'bullmq';
 import type { TaskQueue } from '../core/queue.js';
 import type { ReportQueue } from '../github/report-queue.js';
 
@@ -12,6 +13,8 @@ export interface BoardOptions {
   queue: TaskQueue;
   /** The outbound GitHub queue, shown beside the tasks when reporting is on. */
   reportQueue?: ReportQueue;
+  /** The schedules' ticks, shown read-only: a tick is decided by berth, not retried by hand. */
+  scheduleQueue?: Queue;
   apiToken: string;
   user: string;
   /** Basic-auth password; unset means the API token is the password. */
@@ -112,6 +115,14 @@ export async function boardPlugin(scope: FastifyInstance, options: BoardOptions)
               readOnlyMode: options.readOnly,
               allowRetries: !options.readOnly,
               description: 'outbound GitHub calls: reactions, check runs, comments',
+            }),
+          ]
+        : []),
+      ...(options.scheduleQueue
+        ? [
+            new BullMQAdapter(options.scheduleQueue, {
+              readOnlyMode: true,
+              description: 'schedule ticks (rules file `schedules`); each becomes at most one task',
             }),
           ]
         : []),

@@ -7,10 +7,12 @@ import { githubAppFromConfig } from '../github/app.js';
 import { ActorRoles } from '../github/permissions.js';
 import { GithubReports } from '../github/report-queue.js';
 import { ReportTrigger } from '../github/report-trigger.js';
+import { ScheduleBook } from '../core/schedules.js';
+import { ScheduleTicks } from './schedules/ticks.js';
 import { Capacity } from '../core/backpressure.js';
 import { TaskIndex } from '../core/task-index.js';
 import { createLogger } from '../core/logger.js';
-import { createTaskQueue, failFastRedisOptions } from '../core/queue.js';
+import { createTaskQueue, failFastRedisOptions, redisConnection } from '../core/queue.js';
 import { startConsumer, type Consumer } from '../consumer/consumer.js';
 import { launcherFromConfig } from '../consumer/launcher/from-config.js';
 import { buildApi } from './server.js';
@@ -57,6 +59,22 @@ apiQueue.on('error', () => {});
 redis.on('error', (error) => logger.warn({ err: error }, 'redis'));
 const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
 const metrics = new BerthMetrics();
+const capacity = new Capacity(redis, apiQueue, config);
+const index = new TaskIndex(redis, config.QUEUE_NAME);
+const scheduleBook = new ScheduleBook(redis, config.QUEUE_NAME);
+// Schedules in, beside the API and webhooks: each tick of the rules file's schedules becomes at
+// most one task. Patient connections: the sync waits out a Redis outage instead of failing it.
+const ticks = new ScheduleTicks({
+  config,
+  connection: redisConnection(config.REDIS_URL),
+  tasks: queue,
+  book: scheduleBook,
+  submit: { capacity, index },
+  logger,
+  metrics,
+});
+ticks.sync().catch((error: unknown) => logger.error({ err: error }, 'the schedules could not be set up; they run after the next start'));
+ticks.start();
 const app = await buildApi({
   config,
   metrics: {
@@ -74,8 +92,9 @@ const app = await buildApi({
     ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}),
   },
   reports,
-  capacity: new Capacity(redis, apiQueue, config),
-  index: new TaskIndex(redis, config.QUEUE_NAME),
+  capacity,
+  index,
+  schedules: { book: scheduleBook, queue: ticks.queue },
   probes: [
     {
       name: 'redis',
@@ -100,6 +119,7 @@ closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   await app.close();
   await metricsServer?.close();
   await consumer?.close();
+  await ticks.close();
   await queue.close();
   await apiQueue.close();
   await reports?.close();

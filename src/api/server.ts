@@ -11,6 +11,9 @@ import { requireBearerToken } from './auth.js';
 import { installErrorHandler } from './errors.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
+import { scheduleRoutes } from './routes/schedules.js';
+import type { ScheduleBook } from '../core/schedules.js';
+import type { Queue } from 'bullmq';
 import type { SubmitConfig } from './tasks/submit.js';
 import type { WebhookRules } from '../core/webhook-rules.js';
 import type { Redis } from 'ioredis';
@@ -37,6 +40,7 @@ export type ApiConfig = SubmitConfig &
     | 'BOARD_USER'
     | 'BOARD_PASSWORD'
     | 'BOARD_READ_ONLY'
+    | 'webhookRules'
   >;
 
 /** Longest a handler may take; the cancel route waits for a container and gets its own. */
@@ -70,6 +74,8 @@ export interface ApiDeps {
   capacity?: Capacity;
   /** The repository/kind index the task list's filters read. */
   index?: TaskIndex;
+  /** Scheduled agents: their state and the queue of their ticks (GET /api/schedules, pause, resume; the board). */
+  schedules?: { book: ScheduleBook; queue: Queue };
 }
 
 /** Builds the HTTP app without listening, so tests drive the same app through inject or a port. */
@@ -141,6 +147,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         ...(deps.capacity ? { capacity: deps.capacity } : {}),
         ...(deps.index ? { index: deps.index } : {}),
       });
+      if (deps.schedules) await api.register(scheduleRoutes, { schedules: deps.config.webhookRules.schedules, ...deps.schedules });
     },
     { prefix: '/api' },
   );
@@ -156,6 +163,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     boardPlugin(scope, {
       queue: deps.queue,
       reportQueue: deps.reports?.queue,
+      scheduleQueue: deps.schedules?.queue,
       apiToken: deps.config.API_TOKEN,
       user: deps.config.BOARD_USER,
       password: deps.config.BOARD_PASSWORD,

@@ -48,5 +48,11 @@ export function berthKeys(queue: string) {
     github: (jobId: string) => `${base}:github:${jobId}`,
     /** Serialises GitHub reporting per task across consumers (find-or-create must not race). */
     githubLock: (jobId: string) => `${base}:github-lock:${jobId}`,
+    /** Paused schedules (hash, schedule id → when): their ticks are skipped as paused. */
+    schedulesPaused: `${base}:schedules:paused`,
+    /** The last task each schedule made (hash, schedule id → task id): a tick skips while it runs. */
+    schedulesLastTask: `${base}:schedules:last-task`,
+    /** A schedule's recent tick outcomes (list, newest first). */
+    scheduleTicks: (id: string) => `${base}:schedules:ticks:${id}`,
   };
 }

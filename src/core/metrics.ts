@@ -32,6 +32,12 @@ export class BerthMetrics {
     labelNames: ['operation', 'kind'] as const,
     registers: [this.registry],
   });
+  readonly scheduleTicks = new Counter({
+    name: 'berth_schedule_ticks_total',
+    help: 'Schedule ticks by schedule and outcome (queued; skipped: running, paused, missed, refused)',
+    labelNames: ['schedule', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly redeliveries = new Counter({
     name: 'berth_webhook_redeliveries_total',
     help: 'Missed webhook deliveries berth asked GitHub to redeliver',

@@ -72,7 +72,7 @@ export const taskDataSchema = z.strictObject({
   ref: taskRequestSchema.shape.ref,
   number: taskRequestSchema.shape.number,
   prompt: taskRequestSchema.shape.prompt,
-  source: z.enum(['api', 'github']),
+  source: z.enum(['api', 'github', 'schedule']),
   submittedAt: z.number().int(),
   /** Random per submission: tells a client whether its add created the job or found it. */
   submissionId: z.string(),
@@ -82,6 +82,8 @@ export const taskDataSchema = z.strictObject({
   untrusted: untrustedSchema.optional(),
   /** The issue comment that asked for this task (it gets a 👀 reaction). */
   commentId: z.number().int().positive().optional(),
+  /** The schedule whose tick made it. */
+  schedule: z.string().optional(),
   /** Its start priority level (higher first), as it was queued; a replay keeps it. */
   priority: priorityLevelSchema.optional(),
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { KIND_PATTERN } from './task.js';
 import { repoRoleSchema } from './permission.js';
 import { priorityLevelSchema } from './start-priority.js';
+import { scheduleSchema } from './schedules.js';
 
 /**
  * Which GitHub deliveries become which tasks, and whom berth trusts to start them. Operator
@@ -77,6 +78,17 @@ export const webhookRulesSchema = z.strictObject({
       logins: [],
       allowBots: false,
       allowForkImplement: false,
+    }),
+  /** Scheduled agents (cron), one task per tick; see docs/webhooks.md. */
+  schedules: z
+    .array(scheduleSchema)
+    .default([])
+    .superRefine((schedules, ctx) => {
+      const seen = new Set<string>();
+      for (const [index, { id }] of schedules.entries()) {
+        if (seen.has(id)) ctx.addIssue({ code: 'custom', path: [index, 'id'], message: `'${id}' names two schedules` });
+        seen.add(id);
+      }
     }),
   rules: z.array(ruleSchema).default([
     { on: 'issues.labeled', label: 'agent:implement', kind: 'implement', issueText: true },

@@ -7,6 +7,7 @@ import { agentCommandFor, ConfigError, kindPriority, parseConfig, tokenPermissio
 import { taskRequestSchema } from '../../src/core/task.js';
 import { buildWorkloadSpec } from '../../src/consumer/launcher/spec.js';
 import { memoryCheck } from '../../src/cli/doctor.js';
+import { rulesFile } from '../support/github.js';
 
 const valid = {
   REDIS_URL: 'redis://127.0.0.1:6379',
@@ -284,5 +285,23 @@ describe('names that clash with a shell, and a split network', () => {
     assert.equal(own.env.GITHUB_API_URL, 'https://ghe.internal/api/v3');
     const same = buildWorkloadSpec(parseConfig({ ...base, EGRESS: 'open', GITHUB_API_URL: 'https://ghe.example/api/v3' }), { name: 'n', task });
     assert.equal(same.env.GITHUB_API_URL, 'https://ghe.example/api/v3');
+  });
+});
+
+describe('schedules in the rules file', () => {
+  const withSchedules = (schedules: unknown[]) => ({ ...valid, WEBHOOK_RULES_FILE: rulesFile({ schedules }) });
+  const base = { id: 'nightly', cron: '0 3 * * *', repo: 'octo/app', kind: 'review' };
+  it('a cron of 5 or 6 fields in an IANA time zone, for a configured kind, each id once', () => {
+    const [schedule] = parseConfig(withSchedules([{ ...base, timezone: 'Europe/Berlin' }])).webhookRules.schedules;
+    assert.deepEqual({ ...schedule }, { ...base, timezone: 'Europe/Berlin', enabled: true });
+    assert.match(problems(withSchedules([{ ...base, cron: 'every night' }])).join('\n'), /schedules\.0\.cron: 'every night' has 2 fields; a cron has 5/);
+    assert.match(problems(withSchedules([{ ...base, cron: '61 3 * * *' }])).join('\n'), /schedules\.0\.cron: '61 3 \* \* \*' is not a cron expression/);
+    assert.match(
+      problems(withSchedules([{ ...base, timezone: 'Mars/Olympus' }])).join('\n'),
+      /schedules\.0\.timezone: 'Mars\/Olympus' is not an IANA time zone/,
+    );
+    assert.match(problems(withSchedules([base, base])).join('\n'), /schedules\.1\.id: 'nightly' names two schedules/);
+    assert.match(problems(withSchedules([{ ...base, kind: 'deploy' }])).join('\n'), /schedule 'nightly': no AGENT_COMMAND_DEPLOY for the kind 'deploy'/);
+    assert.match(problems(withSchedules([{ ...base, repo: 'not a repo' }])).join('\n'), /schedules\.0\.repo/);
   });
 });

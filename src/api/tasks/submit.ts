@@ -34,6 +34,8 @@ export interface SubmitExtra {
   fresh?: boolean;
   /** Its fair rank, when the caller already worked it out (the webhook intake does, in its one step). */
   rank?: number;
+  /** The schedule whose tick makes it. */
+  schedule?: string;
   /** Its priority level as operator config set it (a webhook rule's, a replayed task's); a request's own is checked against the API range. */
   level?: number;
 }
@@ -96,6 +98,7 @@ export async function submitTask(
     ...(extra.replayOf !== undefined ? { replayOf: extra.replayOf } : {}),
     ...(extra.commentId !== undefined ? { commentId: extra.commentId } : {}),
     ...(extra.untrusted !== undefined ? { untrusted: extra.untrusted } : {}),
+    ...(extra.schedule !== undefined ? { schedule: extra.schedule } : {}),
     ...(level !== 0 ? { priority: level } : {}),
   };
   const options = jobOptions(config, id);

@@ -157,6 +157,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
 
   const webhook = loadWebhookRules(raw.WEBHOOK_RULES_FILE);
   if ('problems' in webhook) problems.push(...webhook.problems);
+  else
+    for (const schedule of webhook.rules.schedules)
+      if (!Object.hasOwn(agentCommands, schedule.kind))
+        problems.push(`WEBHOOK_RULES_FILE: schedule '${schedule.id}': no AGENT_COMMAND_${schedule.kind.toUpperCase()} for the kind '${schedule.kind}'`);
 
   let githubAppPrivateKey: string | null = null;
   if (raw.GITHUB_APP_PRIVATE_KEY_FILE) {

@@ -172,6 +172,9 @@ export const envSchema = z.object({
     `The lowest \`priority\` an API task may ask for (levels ${PRIORITY_MIN} to ${PRIORITY_MAX}, higher starts first; a task that names none gets its kind's, \`TASK_PRIORITY_<KIND>\`). With API_PRIORITY_MAX, the range a client may choose from; 0 and 0: clients cannot choose.`,
   ),
   API_PRIORITY_MAX: integer(0, PRIORITY_MIN, PRIORITY_MAX).describe('The highest `priority` an API task may ask for (see API_PRIORITY_MIN).'),
+  SCHEDULE_CATCH_UP: duration('1h').describe(
+    "A schedule's tick that could not run when it was due (no consumer was running) still runs once when one comes back, if it is at most this late; later, it is recorded as skipped (missed). Ticks never pile up: at most one runs on start. 0: never catch up.",
+  ),
   FAIR_START: boolean(true).describe(
     "Start tasks in a fair order across repositories: a task starts after as many of its own repository's waiting tasks as were queued before it, so a repository that queued 40 does not hold back one that queues 4 after it. Needs MAX_QUEUED_PER_REPO > 0 (its counts).",
   ),
