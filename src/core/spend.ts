@@ -111,3 +111,25 @@ export function formatTokens(count: number): string {
 export function formatUsd(usd: number): string {
   return `$${usd < 0.01 && usd > 0 ? usd.toFixed(4) : usd.toFixed(2)}`;
 }
+
+/** What an agent said it used (e.g. Claude Code's `total_cost_usd` and `usage` in its result): kept beside the metered figures, never instead of them. */
+export interface SelfReported {
+  usd?: number;
+  tokens?: number;
+}
+
+const SELF_REPORTED_TOKENS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
+
+/** The agent's own usage figures in its result, or null where it gave none. Untrusted: shown as the agent's word only. */
+export function selfReportedSpend(result: unknown): SelfReported | null {
+  if (!result || typeof result !== 'object') return null;
+  const r = result as { total_cost_usd?: unknown; cost_usd?: unknown; usage?: Record<string, unknown> };
+  const reported: SelfReported = {};
+  const usd = typeof r.total_cost_usd === 'number' ? r.total_cost_usd : typeof r.cost_usd === 'number' ? r.cost_usd : undefined;
+  if (usd !== undefined && Number.isFinite(usd) && usd >= 0) reported.usd = usd;
+  if (r.usage && typeof r.usage === 'object') {
+    const counts = SELF_REPORTED_TOKENS.map((key) => r.usage?.[key]).filter((n): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0);
+    if (counts.length) reported.tokens = counts.reduce((a, b) => a + b, 0);
+  }
+  return Object.keys(reported).length ? reported : null;
+}

@@ -3,7 +3,7 @@ import type { TaskData, TaskState } from './task.js';
 import { isCancel, untypedFailure, type Failure } from './failure.js';
 import type { WorkerResultLine } from './worker-protocol.js';
 import type { EgressSummary } from './egress-record.js';
-import { mergeModelUsage, spendOf, type ModelUsage, type PriceTable, type Spend } from './spend.js';
+import { mergeModelUsage, NOTHING_SPENT, selfReportedSpend, spendOf, type ModelUsage, type PriceTable, type SelfReported, type Spend } from './spend.js';
 
 /** What the consumer writes as a job's progress: which container runs (or ran) the current attempt. */
 export interface ContainerProgress {
@@ -61,6 +61,8 @@ export interface TaskView {
 
 export interface TaskSpend extends Spend {
   byModel: ModelUsage;
+  /** What the agent itself said it used in its finished result (its word, not the proxy's meter). */
+  selfReported?: SelfReported;
 }
 
 /**
@@ -72,6 +74,13 @@ export function priorSpend(progress: unknown, attempt: number): ModelUsage {
   const p = progress as Partial<ContainerProgress>;
   if (p.attempt === attempt) return p.spentBefore ?? {};
   return mergeModelUsage(p.spentBefore, p.egress?.byModel);
+}
+
+/** The metered spend, with what the finished agent's result said it used beside it (its word only). */
+function withSelfReported(spend: TaskSpend | null, result: unknown): TaskSpend | null {
+  const said = selfReportedSpend(result);
+  if (!said) return spend;
+  return { ...(spend ?? { ...NOTHING_SPENT, byModel: {} }), selfReported: said };
 }
 
 /** The task's spend from `byModel`, priced by `prices`. */
@@ -153,7 +162,7 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     replayOf: job.data.replayOf ?? null,
     priority: job.data.priority ?? 0,
     egress: (typeof progress === 'object' && progress?.egress) || null,
-    spend: (typeof progress === 'object' && progress?.spend) || null,
+    spend: withSelfReported((typeof progress === 'object' && progress?.spend) || null, job.returnvalue?.result),
     waitingFor: (state === 'waiting' || state === 'delayed') && typeof progress === 'object' ? (progress?.waitingFor ?? null) : null,
   };
 }

@@ -169,11 +169,16 @@ function facts(view: TaskView): string {
 /** "Spend: 1.2M tokens, $3.40 over 2 attempts": the task's model calls as the proxy metered them, priced by the operator's table. */
 export function spendFacts(view: Pick<TaskView, 'spend' | 'attempts'>): string[] {
   const spend = view.spend;
-  if (!spend || spend.tokens === 0) return [];
+  if (!spend) return [];
+  const said = spend.selfReported;
+  const saidText = said
+    ? `the agent reported ${[said.tokens !== undefined ? `${formatTokens(said.tokens)} tokens` : '', said.usd !== undefined ? formatUsd(said.usd) : ''].filter(Boolean).join(', ')}`
+    : '';
+  if (spend.tokens === 0) return said ? [`- Spend: none metered; ${saidText}`] : [];
   const cost = spend.usd > 0 || spend.unpriced.length === 0 ? `, ${formatUsd(spend.usd)}` : '';
   const unpriced = spend.unpriced.length ? ` (no price for ${spend.unpriced.map((model) => codeSpan(model)).join(', ')})` : '';
   const over = view.attempts > 1 ? ` over ${view.attempts} attempts` : '';
-  return [`- Spend: ${formatTokens(spend.tokens)} tokens${cost}${over}${unpriced}`];
+  return [`- Spend: ${formatTokens(spend.tokens)} tokens${cost}${over}${unpriced}${said ? ` (${saidText})` : ''}`];
 }
 
 /** "Egress: 12 allowed; blocked: 3 requests to evil.example", and the model usage the proxy metered. */

@@ -118,6 +118,9 @@ describe('a real agent CLI from npm on berth’s image', () => {
       );
       for (const call of calls) assert.equal(call.apiKey, realKey, `${call.path} carried the real key, swapped in by the proxy`);
       assert.ok(task.egress.usage.requests >= 1, JSON.stringify(task.egress));
+      // Claude Code's own cost figure (its result line's total_cost_usd), kept beside the proxy's meter.
+      assert.equal(task.spend?.selfReported?.usd, answer.total_cost_usd, JSON.stringify(task.spend));
+      assert.equal(typeof answer.total_cost_usd, 'number');
     } finally {
       await asker.close();
       await world.remove([env.QUEUE_NAME!]);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/core/config.js';
 import { budgetFor } from '../../src/core/config/budgets.js';
-import { budgetReached, formatTokens, formatUsd, priceFor, spendOf } from '../../src/core/spend.js';
+import { budgetReached, formatTokens, formatUsd, priceFor, selfReportedSpend, spendOf } from '../../src/core/spend.js';
 import { priorSpend } from '../../src/core/task-view.js';
 import { spendFacts } from '../../src/github/check-run.js';
 
@@ -87,5 +87,25 @@ describe('spend', () => {
     ]);
     assert.deepEqual(spendFacts({ attempts: 1, spend: { tokens: 500, usd: 0, unpriced: ['m'], byModel: {} } }), ['- Spend: 500 tokens (no price for `m`)']);
     assert.deepEqual(spendFacts({ attempts: 1, spend: null }), []);
+    const said = { tokens: 1_234_567, usd: 3.4, unpriced: [], byModel: {}, selfReported: { usd: 3.1, tokens: 1_200_000 } };
+    assert.deepEqual(spendFacts({ attempts: 1, spend: said }), ['- Spend: 1.2M tokens, $3.40 (the agent reported 1.2M tokens, $3.10)']);
+    assert.deepEqual(spendFacts({ attempts: 1, spend: { tokens: 0, usd: 0, unpriced: [], byModel: {}, selfReported: { usd: 0.5 } } }), [
+      '- Spend: none metered; the agent reported $0.50',
+    ]);
+  });
+
+  it("an agent's own figures (Claude Code's result) are read beside the meter, and only numbers count", () => {
+    assert.deepEqual(
+      selfReportedSpend({
+        type: 'result',
+        total_cost_usd: 0.0123,
+        usage: { input_tokens: 10, output_tokens: 20, cache_read_input_tokens: 5, cache_creation_input_tokens: 1, service_tier: 'standard' },
+      }),
+      { usd: 0.0123, tokens: 36 },
+    );
+    assert.deepEqual(selfReportedSpend({ cost_usd: 2 }), { usd: 2 });
+    assert.equal(selfReportedSpend({ total_cost_usd: '9', usage: { input_tokens: -1 } }), null, 'strings and negatives are not figures');
+    assert.equal(selfReportedSpend(null), null);
+    assert.equal(selfReportedSpend('done'), null);
   });
 });
