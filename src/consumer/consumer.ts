@@ -23,7 +23,7 @@ import { EngineHealth } from './engine-health.js';
 import { DeliveryRecovery } from './delivery-recovery.js';
 import { GITHUB_REDELIVERY_WINDOW_MS } from '../core/keys.js';
 import { leftQueue } from '../core/backpressure.js';
-import { RepoSlots } from '../core/repo-slots.js';
+import { RunningSlots } from '../core/running-slots.js';
 import { RepoSpend } from '../core/repo-spend.js';
 import { EgressGate, type EgressGateConfig } from './egress-gate.js';
 
@@ -39,6 +39,7 @@ export type ConsumerConfig = AttemptConfig &
     | 'WORKER_CONCURRENCY'
     | 'GLOBAL_CONCURRENCY'
     | 'MAX_RUNNING_PER_REPO'
+    | 'MAX_RUNNING_PER_INSTALLATION'
     | 'REPO_BUDGET_TOKENS_DAY'
     | 'REPO_BUDGET_USD_DAY'
     | 'KEEP_COMPLETED'
@@ -139,7 +140,8 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   await ensureEgress();
 
   const repoSpend = new RepoSpend(redis, config);
-  const slots = config.MAX_RUNNING_PER_REPO > 0 ? new RepoSlots(redis, config.QUEUE_NAME, config.MAX_RUNNING_PER_REPO) : undefined;
+  const running = new RunningSlots(redis, config.QUEUE_NAME, { perRepo: config.MAX_RUNNING_PER_REPO, perInstallation: config.MAX_RUNNING_PER_INSTALLATION });
+  const slots = running.enabled ? running : undefined;
   const worker = new Worker<TaskData, WorkerResultLine>(
     config.QUEUE_NAME,
     (job: Job<TaskData>, token?: string, signal?: AbortSignal) =>
@@ -177,9 +179,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     if (!job?.id) return;
     // The attempt is over: its repository's slot is free (a retry takes one again when it starts).
     if (slots && job.data?.repo)
-      slots
-        .release(job.data.repo, job.id)
-        .catch((error) => logger.warn({ err: error, jobId: job.id }, 'giving back a repository slot failed; the reconciler will'));
+      slots.release(job.data, job.id).catch((error) => logger.warn({ err: error, jobId: job.id }, 'giving back a repository slot failed; the reconciler will'));
     const containerId = finished.get(job.id);
     if (!containerId) return;
     finished.delete(job.id);

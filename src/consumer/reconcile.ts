@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { CancelBook } from '../core/cancel.js';
 import type { TaskQueue } from '../core/queue.js';
-import type { RepoSlots } from '../core/repo-slots.js';
+import type { RunningSlots } from '../core/running-slots.js';
 import type { Launcher, ManagedWorkload } from './launcher/launcher.js';
 import type { Liveness } from './liveness.js';
 
@@ -18,8 +18,8 @@ export interface ReconcileDeps {
   takeoversAllowed?: () => boolean;
   /** Revokes a retired container's GitHub token (no watched exit will). */
   revokeToken?: (token: string) => Promise<void>;
-  /** MAX_RUNNING_PER_REPO: slots of tasks gone or finished are given back. */
-  slots?: Pick<RepoSlots, 'sweep'>;
+  /** MAX_RUNNING_PER_REPO and _PER_INSTALLATION: slots of tasks gone or finished are given back. */
+  slots?: Pick<RunningSlots, 'sweep'>;
 }
 
 export interface ReconcileReport {

@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { agentCommandFor, budgetFor } from '../core/config.js';
 import { LABEL } from '../core/labels.js';
 import { spendOf } from '../core/spend.js';
-import { repoCapMessage } from '../core/repo-slots.js';
 import { priorSpend, taskSpend } from '../core/task-view.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
@@ -73,7 +72,8 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     }
     return failAttempt(job, attempt, cancelledBefore, false, deps);
   }
-  if (deps.slots && !(await deps.slots.claim(data.repo, jobId))) return waitForSlot(job, token, attempt, data.repo, deps);
+  const waitingFor = deps.slots ? await deps.slots.claim(data, jobId) : null;
+  if (waitingFor) return waitForSlot(job, token, attempt, waitingFor);
   await deps.started?.(data.repo, jobId);
   const task: WorkerTask = {
     id: jobId,
@@ -130,7 +130,7 @@ async function launchOrWait(attempt: AttemptToLaunch, deps: AttemptDeps): Promis
       // The engine is down or restarting: nothing of ours failed. Wait without counting an attempt.
       deps.engine?.failed('launch');
       log.warn({ err: error }, 'Docker engine unreachable at launch; the task waits');
-      await deps.slots?.release(data.repo, task.id);
+      await deps.slots?.release(data, task.id);
       await job.moveToDelayed(Date.now() + ENGINE_DOWN_RETRY_MS, token);
       throw new DelayedError();
     }
@@ -138,7 +138,7 @@ async function launchOrWait(attempt: AttemptToLaunch, deps: AttemptDeps): Promis
       // GitHub is down or rate limited: wait without counting an attempt; nothing was created.
       log.warn({ reason: error.message, retryAt: new Date(error.retryAt).toISOString() }, 'GitHub unavailable before launch; the task waits');
       deps.metrics?.failures.inc({ reason: 'github' });
-      await deps.slots?.release(data.repo, task.id);
+      await deps.slots?.release(data, task.id);
       await job.moveToDelayed(error.retryAt, token);
       throw new DelayedError();
     }
@@ -149,10 +149,8 @@ async function launchOrWait(attempt: AttemptToLaunch, deps: AttemptDeps): Promis
 /** How long a task whose repository is at its cap waits before it looks again (with some spread, so waiting tasks do not all come back at once). */
 const SLOT_RETRY_MS = 2_000;
 
-/** The repository is at MAX_RUNNING_PER_REPO: the task goes back to wait, saying why, without counting an attempt. */
-async function waitForSlot(job: Job<TaskData>, token: string | undefined, attempt: number, repo: string, deps: AttemptDeps): Promise<never> {
-  const slots = deps.slots!;
-  const waitingFor = repoCapMessage(repo, await slots.running(repo), slots.cap);
+/** The repository or installation is at its running cap: the task goes back to wait, saying why, without counting an attempt. */
+async function waitForSlot(job: Job<TaskData>, token: string | undefined, attempt: number, waitingFor: string): Promise<never> {
   const progress = typeof job.progress === 'object' && job.progress ? (job.progress as Record<string, unknown>) : {};
   if (progress.waitingFor !== waitingFor) {
     // Said once per change, not on every look: the check run shows it while the task waits.

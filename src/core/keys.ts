@@ -40,9 +40,9 @@ export function berthKeys(queue: string) {
     fairPriority: `${base}:fair-priority`,
     /** What one repository's tasks spent on one UTC day (hash: tokens, usd): its daily budget. */
     repoSpend: (repo: string, day: string) => `${base}:repo-spend:${repo.toLowerCase()}:${day}`,
-    /** Tasks of one repository with a workload now (set of ids): MAX_RUNNING_PER_REPO. */
+    /** Tasks of one repository (or `installation:<id>`) with a workload now (set of ids): MAX_RUNNING_PER_REPO, MAX_RUNNING_PER_INSTALLATION. */
     runningForRepo: (repo: string) => `${base}:running:${repo.toLowerCase()}`,
-    /** Repositories that may have a running set (for the reconciler's sweep of leaked slots). */
+    /** Repositories and installations that may have a running set (for the reconciler's sweep of leaked slots). */
     runningRepos: `${base}:running-repos`,
     /** What berth knows of a task on GitHub (hash): its pinned subject, check run id, comment id. */
     github: (jobId: string) => `${base}:github:${jobId}`,

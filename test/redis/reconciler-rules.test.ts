@@ -6,7 +6,7 @@ import { reconcileOnce } from '../../src/consumer/reconcile.js';
 import { CancelBook } from '../../src/core/cancel.js';
 import { LABEL } from '../../src/core/labels.js';
 import { createTaskQueue, type TaskQueue } from '../../src/core/queue.js';
-import { RepoSlots } from '../../src/core/repo-slots.js';
+import { RunningSlots } from '../../src/core/running-slots.js';
 import type { TaskData } from '../../src/core/task.js';
 import { uniqueQueue } from '../support/berth.js';
 import { MemoryLauncher } from '../support/memory-launcher.js';
@@ -65,19 +65,32 @@ describe('reconciler rules (real Redis, in-memory engine)', () => {
     assert.ok(launcher.calls.includes('stop'), 'running ones are stopped before they are removed');
   });
 
-  it("gives back the repository slots of tasks gone or finished, never a waiting one's (handed back while its workload runs)", async () => {
+  it("gives back the repository and installation slots of tasks gone or finished, never a waiting one's (handed back while its workload runs)", async () => {
     const name = uniqueQueue();
     const tasks = createTaskQueue({ QUEUE_NAME: name, REDIS_URL: redis.url });
     try {
-      const slots = new RepoSlots(client, name, 2);
+      const slots = new RunningSlots(client, name, { perRepo: 2, perInstallation: 3 });
+      const widgets = { repo: 'octo/widgets', installationId: 7 };
       const waiting = await tasks.add('echo', data, { jobId: 'handed-back' });
-      assert.equal(await slots.claim('octo/widgets', waiting.id!), true);
-      assert.equal(await slots.claim('octo/widgets', 'removed-job'), true);
-      assert.equal(await slots.claim('octo/widgets', 'third'), false, 'at its cap');
-      assert.equal(await slots.claim('octo/widgets', waiting.id!), true, 'a task that holds a slot keeps it (re-delivery, adoption)');
-      assert.equal(await slots.sweep(tasks), 1);
-      assert.equal(await slots.running('octo/widgets'), 1, 'only the gone task’s slot was given back');
-      assert.equal(await slots.claim('octo/widgets', 'third'), true);
+      assert.equal(await slots.claim(widgets, waiting.id!), null);
+      assert.equal(await slots.claim(widgets, 'removed-job'), null);
+      assert.equal(
+        await slots.claim(widgets, 'third'),
+        'octo/widgets has 2 running, its cap (MAX_RUNNING_PER_REPO=2); this task starts when one of them ends',
+        'at its cap',
+      );
+      assert.equal(await slots.claim(widgets, waiting.id!), null, 'a task that holds a slot keeps it (re-delivery, adoption)');
+      // The installation's third slot, from another repository; a fourth waits for the installation, not its repository.
+      assert.equal(await slots.claim({ repo: 'octo/gadgets', installationId: 7 }, 'gadget-1'), null);
+      assert.equal(
+        await slots.claim({ repo: 'octo/gadgets', installationId: 7 }, 'gadget-2'),
+        'installation 7 has 3 running, its cap (MAX_RUNNING_PER_INSTALLATION=3); this task starts when one of them ends',
+      );
+      assert.equal(await slots.running('octo/gadgets'), 1, 'a refused claim took no slot anywhere (all scopes or none)');
+      assert.equal(await slots.claim({ repo: 'octo/gadgets' }, 'no-installation'), null, 'a task without an installation counts only for its repository');
+      assert.equal(await slots.sweep(tasks), 5, 'the slots of the gone tasks, in both scopes (three of the repositories, two of the installation)');
+      assert.equal(await slots.running('octo/widgets'), 1, 'only the gone tasks’ slots were given back');
+      assert.equal(await slots.claim(widgets, 'third'), null);
     } finally {
       await tasks.close();
     }

@@ -3,7 +3,7 @@ import type { CancelBook } from '../../core/cancel.js';
 import type { Config } from '../../core/config.js';
 import type { BerthMetrics } from '../../core/metrics.js';
 import type { GithubReports } from '../../github/report-queue.js';
-import type { RepoSlots } from '../../core/repo-slots.js';
+import type { RunningSlots } from '../../core/running-slots.js';
 import type { RepoSpend } from '../../core/repo-spend.js';
 import type { TaskData } from '../../core/task.js';
 import type { EgressGate } from '../egress-gate.js';
@@ -36,7 +36,7 @@ export interface AttemptDeps {
   /** Each repository's spend per day, for its daily budget (REPO_BUDGET_*_DAY). */
   repoSpend?: Pick<RepoSpend, 'add' | 'usedRatio' | 'budgeted'>;
   /** MAX_RUNNING_PER_REPO: a task takes its repository's slot before its workload is created. */
-  slots?: Pick<RepoSlots, 'claim' | 'release' | 'running' | 'cap'>;
+  slots?: Pick<RunningSlots, 'claim' | 'release'>;
   /** The engine's reachability over time; calls retry while it is down. */
   engine?: EngineHealth;
   /** EGRESS=proxy: each attempt's way out, and its record afterwards. */

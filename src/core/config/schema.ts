@@ -165,6 +165,9 @@ export const envSchema = z.object({
   REPORT_PROGRESS_INTERVAL: duration('60s').describe(
     "While a task with a check run runs, the check run is updated this often with the time it has run and the last lines of its output (one GitHub call per update per running task, within GitHub's rate limits). 0: only when its state changes.",
   ),
+  MAX_RUNNING_PER_INSTALLATION: integer(0, 0, 100_000).describe(
+    'Tasks of one GitHub App installation (an organisation or account) that may run at once, across every consumer and its repositories; one at its cap waits without holding up other installations. Tasks without an installation (no GitHub App) are not counted. 0: no cap.',
+  ),
   MAX_RUNNING_PER_REPO: integer(0, 0, 100_000).describe(
     'Tasks of one repository that may run at once, across every consumer; one at its cap waits ("octo/app has 2 running") without holding up other repositories. 0: no cap.',
   ),
