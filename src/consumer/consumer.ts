@@ -24,7 +24,7 @@ import { DeliveryRecovery } from './delivery-recovery.js';
 import { GITHUB_REDELIVERY_WINDOW_MS } from '../core/keys.js';
 import { leftQueue } from '../core/backpressure.js';
 import { RunningSlots } from '../core/running-slots.js';
-import { RepoSpend } from '../core/repo-spend.js';
+import { SpendBudgets } from '../core/spend-budgets.js';
 import { EgressGate, type EgressGateConfig } from './egress-gate.js';
 
 export type ConsumerConfig = AttemptConfig &
@@ -42,6 +42,12 @@ export type ConsumerConfig = AttemptConfig &
     | 'MAX_RUNNING_PER_INSTALLATION'
     | 'REPO_BUDGET_TOKENS_DAY'
     | 'REPO_BUDGET_USD_DAY'
+    | 'REPO_BUDGET_TOKENS_MONTH'
+    | 'REPO_BUDGET_USD_MONTH'
+    | 'INSTALLATION_BUDGET_TOKENS_DAY'
+    | 'INSTALLATION_BUDGET_USD_DAY'
+    | 'INSTALLATION_BUDGET_TOKENS_MONTH'
+    | 'INSTALLATION_BUDGET_USD_MONTH'
     | 'KEEP_COMPLETED'
     | 'LOCK_DURATION'
     | 'STALLED_INTERVAL'
@@ -139,7 +145,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     egress.ensure().catch((error) => logger.error({ err: error }, 'the egress proxy could not be started; workers have no way out until it runs'));
   await ensureEgress();
 
-  const repoSpend = new RepoSpend(redis, config);
+  const spendBudgets = new SpendBudgets(redis, config);
   const running = new RunningSlots(redis, config.QUEUE_NAME, { perRepo: config.MAX_RUNNING_PER_REPO, perInstallation: config.MAX_RUNNING_PER_INSTALLATION });
   const slots = running.enabled ? running : undefined;
   const worker = new Worker<TaskData, WorkerResultLine>(
@@ -158,7 +164,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         engine,
         started: (repo, taskId) => leftQueue(redis, config.QUEUE_NAME, repo, taskId),
         ...(slots ? { slots } : {}),
-        repoSpend,
+        spendBudgets,
         reports,
         metrics: deps.metrics,
         isClosing: () => closing,

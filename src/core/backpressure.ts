@@ -1,11 +1,23 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { berthKeys } from './keys.js';
-import { RepoSpend } from './repo-spend.js';
+import { SpendBudgets, type SpendBudgetConfig, type Spender } from './spend-budgets.js';
 import type { TaskQueue } from './queue.js';
 
 export type CapacityConfig = Pick<Config, 'MAX_QUEUED_TASKS' | 'MAX_QUEUED_PER_REPO' | 'QUEUE_NAME'> &
-  Partial<Pick<Config, 'FAIR_START' | 'REPO_BUDGET_TOKENS_DAY' | 'REPO_BUDGET_USD_DAY'>>;
+  Partial<Pick<Config, 'FAIR_START'>> &
+  Partial<Omit<SpendBudgetConfig, 'QUEUE_NAME'>>;
+
+const NO_BUDGETS: Omit<SpendBudgetConfig, 'QUEUE_NAME'> = {
+  REPO_BUDGET_TOKENS_DAY: 0,
+  REPO_BUDGET_USD_DAY: 0,
+  REPO_BUDGET_TOKENS_MONTH: 0,
+  REPO_BUDGET_USD_MONTH: 0,
+  INSTALLATION_BUDGET_TOKENS_DAY: 0,
+  INSTALLATION_BUDGET_USD_DAY: 0,
+  INSTALLATION_BUDGET_TOKENS_MONTH: 0,
+  INSTALLATION_BUDGET_USD_MONTH: 0,
+};
 
 /** BullMQ's largest priority. */
 const MAX_PRIORITY = 2_097_152;
@@ -26,14 +38,14 @@ export class Capacity {
     private readonly config: CapacityConfig,
   ) {
     this.keys = berthKeys(config.QUEUE_NAME);
-    this.spend = new RepoSpend(redis, { REPO_BUDGET_TOKENS_DAY: 0, REPO_BUDGET_USD_DAY: 0, ...config });
+    this.spend = new SpendBudgets(redis, { ...NO_BUDGETS, ...config });
   }
 
-  private readonly spend: RepoSpend;
+  private readonly spend: SpendBudgets;
 
-  /** Why a new task for `repo` is refused today because its daily budget is spent, or null. */
-  spendRefusal(repo: string): Promise<string | null> {
-    return this.spend.refusal(repo);
+  /** Why a new task for this repository (and installation) is refused because a budget of theirs is spent, or null. */
+  spendRefusal(spender: Spender): Promise<string | null> {
+    return this.spend.refusal(spender);
   }
 
   /**
@@ -44,7 +56,7 @@ export class Capacity {
    * another interleave, and the 4 start within the next 8. The rank orders tasks within their
    * priority level (startPriority).
    */
-  async admit(repo: string): Promise<{ refusal: string | null; rank?: number }> {
+  async admit(repo: string, installationId?: number): Promise<{ refusal: string | null; rank?: number }> {
     const key = this.keys.queuedForRepo(repo);
     const fair = this.config.FAIR_START === true && this.config.MAX_QUEUED_PER_REPO > 0;
     // Every count at once: one round trip on the hot path.
@@ -52,7 +64,7 @@ export class Capacity {
       this.config.MAX_QUEUED_TASKS > 0 ? this.queue.getJobCounts('waiting', 'prioritized', 'delayed') : null,
       this.config.MAX_QUEUED_PER_REPO > 0 ? this.redis.scard(key) : 0,
       fair ? this.redis.hget(this.keys.fairPriority, repo.toLowerCase()) : null,
-      this.spend.refusal(repo),
+      this.spend.refusal({ repo, installationId }),
     ]);
     const refusal = spent ?? (await this.refusalFrom(repo, counts, repoQueued));
     if (!fair || refusal) return { refusal };

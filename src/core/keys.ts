@@ -38,8 +38,8 @@ export function berthKeys(queue: string) {
     waitingSince: `${base}:waiting-since`,
     /** The fair rank last given to a task of each repository (hash, repository → rank): fair start order. */
     fairPriority: `${base}:fair-priority`,
-    /** What one repository's tasks spent on one UTC day (hash: tokens, usd): its daily budget. */
-    repoSpend: (repo: string, day: string) => `${base}:repo-spend:${repo.toLowerCase()}:${day}`,
+    /** What one repository's (or `installation:<id>`'s) tasks spent in one UTC day or month (hash: tokens, usd): their budgets. */
+    repoSpend: (subject: string, period: string) => `${base}:repo-spend:${subject.toLowerCase()}:${period}`,
     /** Tasks of one repository (or `installation:<id>`) with a workload now (set of ids): MAX_RUNNING_PER_REPO, MAX_RUNNING_PER_INSTALLATION. */
     runningForRepo: (repo: string) => `${base}:running:${repo.toLowerCase()}`,
     /** Repositories and installations that may have a running set (for the reconciler's sweep of leaked slots). */

@@ -73,8 +73,14 @@ export class BerthMetrics {
   });
   readonly repoBudgetUsed = new Gauge({
     name: 'berth_repo_budget_used_ratio',
-    help: 'How much of its daily model budget each repository has used today (REPO_BUDGET_TOKENS_DAY, REPO_BUDGET_USD_DAY; the larger of the two), as of its latest attempt',
+    help: 'How much of its model budgets each repository has used this day and month (REPO_BUDGET_*; the largest ratio), as of its latest attempt',
     labelNames: ['repo'] as const,
+    registers: [this.registry],
+  });
+  readonly installationBudgetUsed = new Gauge({
+    name: 'berth_installation_budget_used_ratio',
+    help: 'How much of its model budgets each GitHub App installation has used this day and month (INSTALLATION_BUDGET_*; the largest ratio), as of its latest attempt',
+    labelNames: ['installation'] as const,
     registers: [this.registry],
   });
   readonly completions = new Counter({ name: 'berth_completions_total', help: 'Tasks completed', registers: [this.registry] });

@@ -76,9 +76,10 @@ describe('spend', () => {
     assert.throws(() => parseConfig({ ...base, REPO_BUDGET_USD_DAY: '25' }), /REPO_BUDGET_USD_DAY: a budget in USD needs the price table/);
     assert.throws(() => parseConfig({ ...base, REPO_BUDGET_USD_DAY: 'lots' }), /REPO_BUDGET_USD_DAY: expected an amount in USD/);
     assert.throws(
-      () => parseConfig({ ...base, EGRESS: 'open', REPO_BUDGET_TOKENS_DAY: '5' }),
-      /REPO_BUDGET_TOKENS_DAY\/REPO_BUDGET_USD_DAY: .*need EGRESS=proxy/,
+      () => parseConfig({ ...base, INSTALLATION_BUDGET_USD_MONTH: '300', REPO_BUDGET_USD_MONTH: '50' }),
+      /REPO_BUDGET_USD_MONTH\/INSTALLATION_BUDGET_USD_MONTH: a budget in USD needs the price table/,
     );
+    assert.throws(() => parseConfig({ ...base, EGRESS: 'open', REPO_BUDGET_TOKENS_DAY: '5' }), /REPO_BUDGET_TOKENS_DAY: .*need EGRESS=proxy/);
   });
 
   it('the check run says what the task spent', () => {

@@ -81,7 +81,10 @@ export async function submitTask(
   const submittedAt = Date.now();
   // Indexed before it exists (a crash in between leaves an id without a job, never a job the filters
   // miss), alongside the cap check: an id indexed for a refused task is dropped on the next read.
-  const [admitted] = await Promise.all([capacity ? capacity.admit(request.repo) : null, index?.add(id, request.repo, request.kind, submittedAt)]);
+  const [admitted] = await Promise.all([
+    capacity ? capacity.admit(request.repo, extra.installationId) : null,
+    index?.add(id, request.repo, request.kind, submittedAt),
+  ]);
   if (admitted?.refusal) return { status: 'over-capacity', message: admitted.refusal };
   const rank = extra.rank ?? admitted?.rank;
   const data: TaskData = {

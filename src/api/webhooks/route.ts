@@ -109,7 +109,7 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     // berth's bookkeeping in one server-side step: the body's digest (the verified signature is an
     // HMAC of exactly these bytes), the index, and both queue caps. A superseding task replaces the
     // one it cancels: no cap for it.
-    const spent = await opts.capacity?.spendRefusal(intent.repo);
+    const spent = await opts.capacity?.spendRefusal({ repo: intent.repo, installationId: intent.installationId });
     if (spent) {
       request.log.warn({ delivery, event, repo: intent.repo, reason: spent }, 'delivery ignored: the repository spent its daily budget');
       return final(202, { ignored: spent });

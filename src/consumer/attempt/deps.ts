@@ -4,7 +4,7 @@ import type { Config } from '../../core/config.js';
 import type { BerthMetrics } from '../../core/metrics.js';
 import type { GithubReports } from '../../github/report-queue.js';
 import type { RunningSlots } from '../../core/running-slots.js';
-import type { RepoSpend } from '../../core/repo-spend.js';
+import type { SpendBudgets } from '../../core/spend-budgets.js';
 import type { TaskData } from '../../core/task.js';
 import type { EgressGate } from '../egress-gate.js';
 import type { EngineHealth } from '../engine-health.js';
@@ -34,7 +34,7 @@ export interface AttemptDeps {
   /** The task left the queue for a container (it no longer counts against its repository's cap). */
   started?: (repo: string, taskId: string) => Promise<void>;
   /** Each repository's spend per day, for its daily budget (REPO_BUDGET_*_DAY). */
-  repoSpend?: Pick<RepoSpend, 'add' | 'usedRatio' | 'budgeted'>;
+  spendBudgets?: Pick<SpendBudgets, 'add' | 'budgeted'>;
   /** MAX_RUNNING_PER_REPO: a task takes its repository's slot before its workload is created. */
   slots?: Pick<RunningSlots, 'claim' | 'release'>;
   /** The engine's reachability over time; calls retry while it is down. */

@@ -47,7 +47,7 @@ export async function settleAttempt(
   const output = await workload.tail();
   const egress = await egressOf(deps, facts, `${job.id}#${attempt}`, job.data as TaskData);
   const spend = taskSpend(mergeModelUsage(before, egress?.byModel), deps.config.prices);
-  if (egress?.byModel) await recordRepoSpend(deps, (job.data as TaskData).repo, spendOf(egress.byModel, deps.config.prices), log);
+  if (egress?.byModel) await recordSpend(deps, job.data as TaskData, spendOf(egress.byModel, deps.config.prices), log);
   // What the agent wrote (its result, its error) is masked with the workload's own secrets before
   // anything records it: the job's return value and failure reason feed the task API and GitHub.
   // Capped after masking, so a cut never leaves part of a secret unmasked.
@@ -121,13 +121,15 @@ export async function reportProgress(
   await job.updateProgress(progress as unknown as object);
 }
 
-/** This attempt's spend, added to its repository's day (best effort: a Redis hiccup must not fail the attempt). */
-async function recordRepoSpend(deps: AttemptDeps, repo: string, spend: { tokens: number; usd: number }, log: Logger): Promise<void> {
-  if (!deps.repoSpend) return;
+/** This attempt's spend, added to its repository's and installation's day and month (best effort: a Redis hiccup must not fail the attempt). */
+async function recordSpend(deps: AttemptDeps, task: TaskData, spend: { tokens: number; usd: number }, log: Logger): Promise<void> {
+  if (!deps.spendBudgets) return;
   try {
     if (spend.tokens <= 0 && spend.usd <= 0) return;
-    const today = await deps.repoSpend.add(repo, spend);
-    if (deps.repoSpend.budgeted) deps.metrics?.repoBudgetUsed.set({ repo }, deps.repoSpend.usedRatio(today));
+    const used = await deps.spendBudgets.add({ repo: task.repo, installationId: task.installationId }, spend);
+    if (!deps.spendBudgets.budgeted) return;
+    deps.metrics?.repoBudgetUsed.set({ repo: task.repo }, used.repo);
+    if (used.installation !== null) deps.metrics?.installationBudgetUsed.set({ installation: String(task.installationId) }, used.installation);
   } catch (error) {
     log.warn({ err: error }, "recording the repository's spend failed");
   }

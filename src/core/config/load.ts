@@ -38,6 +38,18 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   dockerEndpoint: DockerEndpoint;
 };
 
+/** The budgets per repository and installation, per day and month (core/spend-budgets.ts). */
+const SPEND_BUDGETS = [
+  'REPO_BUDGET_TOKENS_DAY',
+  'REPO_BUDGET_USD_DAY',
+  'REPO_BUDGET_TOKENS_MONTH',
+  'REPO_BUDGET_USD_MONTH',
+  'INSTALLATION_BUDGET_TOKENS_DAY',
+  'INSTALLATION_BUDGET_USD_DAY',
+  'INSTALLATION_BUDGET_TOKENS_MONTH',
+  'INSTALLATION_BUDGET_USD_MONTH',
+] as const;
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`berth: invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -87,13 +99,13 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   const { agentCommands, setupCommands, tokenPermissions, priorities } = parseKinds(env, problems);
   const { budgets, prices } = parseBudgets(env, raw, Object.keys(agentCommands), problems);
   const budgeted = Object.keys(agentCommands).some((kind) => budgetFor(budgets, kind));
-  if (parsed.success && (parsed.data.REPO_BUDGET_TOKENS_DAY > 0 || parsed.data.REPO_BUDGET_USD_DAY > 0)) {
-    if (parsed.data.EGRESS !== 'proxy')
-      problems.push(
-        `REPO_BUDGET_TOKENS_DAY/REPO_BUDGET_USD_DAY: budgets are kept from the egress proxy's metering; they need EGRESS=proxy (EGRESS is ${parsed.data.EGRESS})`,
-      );
-    if (parsed.data.REPO_BUDGET_USD_DAY > 0 && Object.keys(prices).length === 0)
-      problems.push('REPO_BUDGET_USD_DAY: a budget in USD needs the price table (MODEL_PRICES_FILE); berth has no built-in prices');
+  if (parsed.success) {
+    const spendBudgets = SPEND_BUDGETS.filter((name) => parsed.data[name] > 0);
+    if (spendBudgets.length > 0 && parsed.data.EGRESS !== 'proxy')
+      problems.push(`${spendBudgets.join('/')}: budgets are kept from the egress proxy's metering; they need EGRESS=proxy (EGRESS is ${parsed.data.EGRESS})`);
+    const inUsd = spendBudgets.filter((name) => name.includes('_USD_'));
+    if (inUsd.length > 0 && Object.keys(prices).length === 0)
+      problems.push(`${inUsd.join('/')}: a budget in USD needs the price table (MODEL_PRICES_FILE); berth has no built-in prices`);
   }
   if (budgeted && parsed.success && parsed.data.EGRESS !== 'proxy')
     problems.push(

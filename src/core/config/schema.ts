@@ -199,6 +199,16 @@ export const envSchema = z.object({
   REPO_BUDGET_USD_DAY: usd('0').describe(
     'EGRESS=proxy: USD one repository may spend per UTC day, priced by MODEL_PRICES_FILE; as REPO_BUDGET_TOKENS_DAY otherwise. 0: no budget.',
   ),
+  REPO_BUDGET_TOKENS_MONTH: integer(0, 0, Number.MAX_SAFE_INTEGER).describe('EGRESS=proxy: as REPO_BUDGET_TOKENS_DAY, per UTC calendar month. 0: no budget.'),
+  REPO_BUDGET_USD_MONTH: usd('0').describe('EGRESS=proxy: as REPO_BUDGET_USD_DAY, per UTC calendar month. 0: no budget.'),
+  INSTALLATION_BUDGET_TOKENS_DAY: integer(0, 0, Number.MAX_SAFE_INTEGER).describe(
+    "EGRESS=proxy: model tokens one GitHub App installation's tasks (all its repositories) may use per UTC day; as REPO_BUDGET_TOKENS_DAY otherwise, for tasks whose installation is known at submit (webhooks, their replays). `berth_installation_budget_used_ratio` and BerthInstallationBudget80 warn at 80%. 0: no budget.",
+  ),
+  INSTALLATION_BUDGET_USD_DAY: usd('0').describe('EGRESS=proxy: USD one installation may spend per UTC day (MODEL_PRICES_FILE). 0: no budget.'),
+  INSTALLATION_BUDGET_TOKENS_MONTH: integer(0, 0, Number.MAX_SAFE_INTEGER).describe(
+    'EGRESS=proxy: as INSTALLATION_BUDGET_TOKENS_DAY, per UTC calendar month. 0: no budget.',
+  ),
+  INSTALLATION_BUDGET_USD_MONTH: usd('0').describe('EGRESS=proxy: as INSTALLATION_BUDGET_USD_DAY, per UTC calendar month. 0: no budget.'),
   MODEL_PRICES_FILE: z
     .string()
     .optional()
