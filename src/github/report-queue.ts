@@ -14,7 +14,9 @@ export type ReportJob =
    * Added by the ReportTrigger for each change of a task's state, and by the running attempt's
    * progress timer.
    */
-  | { type: 'sync'; taskId: string };
+  | { type: 'sync'; taskId: string }
+  /** Why berth did not start what a delivery asked for (a spent budget, a full queue), said once on the issue or pull request. */
+  | { type: 'notice'; taskId: string; repo: string; installationId?: number; number: number; text: string };
 
 export type ReportQueue = Queue<ReportJob, unknown, string>;
 
@@ -55,9 +57,18 @@ export class GithubReports {
     await this.add(`sync.${taskId}.${change}`, { type: 'sync', taskId });
   }
 
-  private async add(jobId: string, data: ReportJob): Promise<void> {
+  /**
+   * A refusal said on GitHub: at most one per issue or pull request and UTC day (a push per minute
+   * to a pull request whose repository is over budget gets one comment, not one per push). The
+   * finished job is kept for two days: it is what folds the repeats.
+   */
+  async notice(notice: Omit<Extract<ReportJob, { type: 'notice' }>, 'type'>, day: string): Promise<void> {
+    await this.add(`notice.${notice.repo.toLowerCase()}#${notice.number}.${day}`, { type: 'notice', ...notice }, { removeOnComplete: { age: 2 * 86_400 } });
+  }
+
+  private async add(jobId: string, data: ReportJob, override: { removeOnComplete?: { age: number } } = {}): Promise<void> {
     try {
-      await this.queue.add(data.type, data, this.options(jobId));
+      await this.queue.add(data.type, data, { ...this.options(jobId), ...override });
     } catch (error) {
       if (!this.onError) throw error;
       this.onError(error);

@@ -13,6 +13,7 @@ import { resolveSubject } from './pulls.js';
 import type { GithubRecord } from './record.js';
 import { crashPoint } from '../core/crash-points.js';
 import { scopeRefusal } from '../core/trust-scope.js';
+import { neutraliseMentions } from '../core/markdown.js';
 import type { WebhookRules } from '../core/webhook-rules.js';
 
 /** What reporting may do, and no more: check runs, comments and reactions, reading pull requests. */
@@ -51,6 +52,7 @@ export function startReporter(deps: ReporterDeps): Worker<ReportJob> {
     async (job, token) => {
       try {
         if (job.data.type === 'react') await react(deps, job.data);
+        else if (job.data.type === 'notice') await notice(deps, job.data);
         else await sync(deps, job as Job<Extract<ReportJob, { type: 'sync' }>>, token);
       } catch (error) {
         if (error instanceof DelayedError || error instanceof UnrecoverableError) throw error;
@@ -110,6 +112,14 @@ async function react(deps: ReporterDeps, job: Extract<ReportJob, { type: 'react'
   await withReportToken(deps, job.taskId, job.repo, job.installationId, async (github) => {
     const [owner, repo] = splitRepo(job.repo);
     await github('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', { owner, repo, comment_id: job.commentId, content: 'eyes' });
+  });
+}
+
+/** A refusal, in plain words, on the issue or pull request that asked (mentions neutralised: the reason names a repository, not people). */
+async function notice(deps: ReporterDeps, job: Extract<ReportJob, { type: 'notice' }>): Promise<void> {
+  await withReportToken(deps, job.taskId, job.repo, job.installationId, async (github) => {
+    const [owner, repo] = splitRepo(job.repo);
+    await github('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: job.number, body: neutraliseMentions(job.text) });
   });
 }
 

@@ -248,6 +248,33 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.deepEqual(done.result.diff, [], 'on the default branch, main...HEAD is empty');
   });
 
+  it('a request refused for a full queue is told on its issue, once per issue and day, however often it is asked', async () => {
+    // No consumer yet: the first task stays queued and fills its repository's cap of one.
+    const base = env({ MAX_QUEUED_PER_REPO: '1', TASK_ATTEMPTS: '1', CONSUMER_ID: 'gh-notice' });
+    const berth = await startBerth(base, { consumer: false });
+    berths.push(berth);
+    const queued = await deliver(berth.url, 'issue_comment', comment('/agent fail', 31, { pull: false }));
+    assert.equal(queued.status, 202);
+    assert.ok(queued.body.id, JSON.stringify(queued.body));
+    for (const text of ['/agent implement second', '/agent implement second, again']) {
+      const refused = await deliver(berth.url, 'issue_comment', comment(text, 32, { pull: false }));
+      assert.match(refused.body.ignored, /^octo-org\/widgets has 1 tasks queued \(MAX_QUEUED_PER_REPO=1\)/, JSON.stringify(refused.body));
+    }
+    parts.consumer(base);
+    // The queued task's own comment (it runs and fails) comes after the notices were added: a canary.
+    await berth.waitFor(queued.body.id, ['completed', 'failed'], 90_000);
+    await waitUntil(() => github.comments.some((c) => c.issue === 31), 'the first task reported on its issue', 30_000);
+    const notices = await waitUntil(() => {
+      const found = github.comments.filter((c) => c.issue === 32);
+      return found.length ? found : null;
+    }, 'the refusal told on its issue');
+    assert.equal(notices.length, 1, `one notice, not one per refused request: ${JSON.stringify(notices)}`);
+    assert.match(
+      notices[0]!.body,
+      /^berth did not start a `implement` task for this: octo-org\/widgets has 1 tasks queued \(MAX_QUEUED_PER_REPO=1\); try again when some have run\.$/,
+    );
+  });
+
   for (const point of ['report-after-check-run', 'report-after-comment'] as const) {
     it(`exactly once as GitHub sees it: the consumer SIGKILLed at ${point}, then restarted`, async () => {
       const base = env({ CONSUMER_ID: `gh-${point}`, TASK_ATTEMPTS: '1' });

@@ -13,6 +13,7 @@ import { interpretDelivery, type CheckRunIntent, type Interpretation, type TaskI
 import { judgeRole, screenDelivery, type Actor, type TrustDecision } from './trust.js';
 import type { ActorRoles } from '../../github/permissions.js';
 import type { GithubReports } from '../../github/report-queue.js';
+import { spendPeriod } from '../../core/spend-budgets.js';
 import { overAllMessage, overRepoMessage, type Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
 import { replayTask } from '../tasks/retry.js';
@@ -111,7 +112,8 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
     // one it cancels: no cap for it.
     const spent = await opts.capacity?.spendRefusal({ repo: intent.repo, installationId: intent.installationId });
     if (spent) {
-      request.log.warn({ delivery, event, repo: intent.repo, reason: spent }, 'delivery ignored: the repository spent its daily budget');
+      request.log.warn({ delivery, event, repo: intent.repo, reason: spent }, 'delivery ignored: a budget is spent');
+      await refusalNotice(opts, intent, delivery, spent);
       return final(202, { ignored: spent });
     }
     const taskId = `gh-${delivery}`;
@@ -145,6 +147,7 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
           : null;
     if (overCap) {
       request.log.warn({ delivery, event, repo: intent.repo, reason: overCap }, 'delivery ignored: berth is over its queue cap');
+      await refusalNotice(opts, intent, delivery, overCap);
       return final(202, { ignored: overCap });
     }
 
@@ -264,6 +267,23 @@ function interpretBody(raw: Buffer, event: string, rules: WebhookRules): Interpr
   }
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return { type: 'invalid', message: 'body must be a JSON object' };
   return interpretDelivery(event, payload as Record<string, unknown>, rules);
+}
+
+/**
+ * Says on the issue or pull request why its request did not become a task, so the person who
+ * asked is not left guessing (once per subject and day: the reports queue folds the rest).
+ */
+async function refusalNotice(opts: GithubWebhookOptions, intent: TaskIntent, delivery: string, reason: string): Promise<void> {
+  await opts.reports?.notice(
+    {
+      taskId: `gh-${delivery}`,
+      repo: intent.repo,
+      number: intent.number,
+      ...(intent.installationId ? { installationId: intent.installationId } : {}),
+      text: `berth did not start a \`${intent.kind}\` task for this: ${reason}.`,
+    },
+    spendPeriod('day'),
+  );
 }
 
 /** One waiting-or-running task per (repo, number, kind). */
