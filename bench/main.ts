@@ -17,6 +17,7 @@ import { footprint } from './scenarios/footprint.js';
 import { atScale } from './scenarios/at-scale.js';
 import { swarmBackend } from './scenarios/swarm-backend.js';
 import { egressProxy } from './scenarios/egress-proxy.js';
+import { fairSelection } from './scenarios/fair-selection.js';
 
 const SCENARIOS = {
   latency: dispatchLatency,
@@ -27,6 +28,7 @@ const SCENARIOS = {
   scale: atScale,
   swarm: swarmBackend,
   egress: egressProxy,
+  fair: fairSelection,
 };
 type ScenarioName = keyof typeof SCENARIOS;
 

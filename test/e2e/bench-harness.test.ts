@@ -21,7 +21,7 @@ describe('bench harness (toy sizes)', () => {
         'tsx',
         join(ROOT, 'bench/main.ts'),
         '--only',
-        'latency,throughput,ingest,footprint,scale,swarm,egress',
+        'latency,throughput,ingest,footprint,scale,swarm,egress,fair',
         '--latency-tasks',
         '2',
         '--short-tasks',
@@ -46,7 +46,7 @@ describe('bench harness (toy sizes)', () => {
       { cwd: ROOT, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 },
     );
     const latest = JSON.parse(readFileSync(join(results, 'latest.json'), 'utf8'));
-    for (const name of ['latency', 'throughput', 'ingest', 'footprint', 'scale', 'swarm', 'egress']) {
+    for (const name of ['latency', 'throughput', 'ingest', 'footprint', 'scale', 'swarm', 'egress', 'fair']) {
       assert.ok(!latest.scenarios[name].error, `${name}: ${latest.scenarios[name].error}`);
       assert.ok(latest.scenarios[name].rows.length > 0, `${name} has rows`);
     }
