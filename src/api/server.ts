@@ -12,6 +12,7 @@ import { installErrorHandler } from './errors.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { kindRoutes, type KindsConfig } from './routes/kinds.js';
 import type { ScheduleBook } from '../core/schedules.js';
 import type { Queue } from 'bullmq';
 import type { SubmitConfig } from './tasks/submit.js';
@@ -27,6 +28,7 @@ import type { TaskIndex } from '../core/task-index.js';
 import type { ActorRoles } from '../github/permissions.js';
 
 export type ApiConfig = SubmitConfig &
+  KindsConfig &
   Pick<
     Config,
     | 'MAX_QUEUED_PER_REPO'
@@ -147,6 +149,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         ...(deps.capacity ? { capacity: deps.capacity } : {}),
         ...(deps.index ? { index: deps.index } : {}),
       });
+      await api.register(kindRoutes, { config: deps.config });
       if (deps.schedules) await api.register(scheduleRoutes, { schedules: deps.config.webhookRules.schedules, ...deps.schedules });
     },
     { prefix: '/api' },

@@ -6,6 +6,8 @@ import { BerthClient, CliError } from './client.js';
 import { formatChecks, runDoctor } from './doctor.js';
 import { terminalSafe } from './terminal-text.js';
 import { localSettings } from './local-settings.js';
+import { bashCompletion } from './completion.js';
+import { styleText } from 'node:util';
 
 process.title = 'berth';
 /** What scripts/up.sh wrote for the berth it runs; the environment wins. */
@@ -13,6 +15,17 @@ const local = localSettings();
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
+const STATE_COLOURS: Record<string, Parameters<typeof styleText>[0]> = {
+  completed: 'green',
+  failed: 'red',
+  cancelled: 'gray',
+  active: 'cyan',
+  waiting: 'yellow',
+  delayed: 'yellow',
+};
+/** A state in its colour where stdout is a terminal (NO_COLOR and FORCE_COLOR respected), else as it is. */
+const paint = (state: string, text = state): string =>
+  STATE_COLOURS[state] ? styleText(STATE_COLOURS[state]!, text, { validateStream: true, stream: process.stdout }) : text;
 
 const program = new Command()
   .name('berth')
@@ -66,10 +79,11 @@ tasks
     const rows = body.tasks.map((t) => [t.id, t.state, t.kind, `${t.repo}${t.number ? `#${t.number}` : ''}`, String(t.attempts), t.failedReason ?? '']);
     const header = ['ID', 'STATE', 'KIND', 'REPO', 'ATTEMPTS', 'REASON'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    for (const row of [header, ...rows])
+    // Padded before it is coloured: escape sequences have no width on screen.
+    for (const [index, row] of [header, ...rows].entries())
       print(
         row
-          .map((cell, i) => cell.padEnd(widths[i]!))
+          .map((cell, i) => (index > 0 && i === 1 ? paint(cell, cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!)))
           .join('  ')
           .trimEnd(),
       );
@@ -188,6 +202,30 @@ program
       }
     },
   );
+
+program
+  .command('kinds')
+  .description('the task kinds this berth runs (AGENT_COMMAND_<KIND>), with their start priority and budget')
+  .option('--json', 'print JSON')
+  .action(async (options: { json?: boolean }) => {
+    const { body } = await client().request<{
+      kinds: Array<{ kind: string; priority: number; budget: { tokens?: number; usd?: number } | null; setup: boolean }>;
+      apiPriority: { min: number; max: number };
+    }>('GET', '/api/kinds');
+    if (options.json) return print(body);
+    for (const k of body.kinds) {
+      const budget = k.budget ? [k.budget.tokens ? `${k.budget.tokens} tokens` : '', k.budget.usd ? `$${k.budget.usd}` : ''].filter(Boolean).join(', ') : '';
+      print([k.kind, `priority ${k.priority}`, budget ? `budget ${budget}` : '', k.setup ? 'setup phase' : ''].filter(Boolean).join('  '));
+    }
+    if (body.apiPriority.min !== 0 || body.apiPriority.max !== 0) print(`API tasks may ask for priority ${body.apiPriority.min}..${body.apiPriority.max}`);
+  });
+
+program
+  .command('completion')
+  .description('print a bash completion script: eval "$(berth completion)"')
+  .action(() => {
+    process.stdout.write(bashCompletion(program));
+  });
 
 program
   .command('doctor')

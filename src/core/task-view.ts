@@ -149,7 +149,8 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     source: job.data.source,
     state,
     attempts: Math.max(job.attemptsMade, typeof progress === 'object' && progress?.attempt ? progress.attempt : 0),
-    maxAttempts: job.opts.attempts ?? 1,
+    // A task retried by hand runs past its configured attempts: the view never reads 3 of 2.
+    maxAttempts: Math.max(job.opts.attempts ?? 1, job.attemptsMade, typeof progress === 'object' && progress?.attempt ? progress.attempt : 0),
     container: container
       ? { name: container.name, id: container.id, state: container.state, ...(container.exitCode !== undefined ? { exitCode: container.exitCode } : {}) }
       : null,

@@ -1,4 +1,5 @@
 // test-resources: extra-engines, berth-workers
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -61,12 +62,35 @@ describe('berth CLI against a real running berth', () => {
     const retry = JSON.parse((await cli(berth, ['tasks', 'retry', id])).stdout);
     assert.equal(retry.retried, true);
     await berth.waitFor(id, ['completed']);
+    const retried = JSON.parse((await cli(berth, ['tasks', 'show', id])).stdout);
+    assert.deepEqual([retried.attempts, retried.maxAttempts], [2, 2], 'a task retried by hand never reads as 2 of 1');
+    const coloured = await cli(berth, ['tasks', 'list', '--repo', 'octo/cli'], { FORCE_COLOR: '1' });
+    assert.match(coloured.stdout, new RegExp(`${id}\\s+\\x1b\\[32mcompleted\\s*\\x1b\\[39m`), 'a state in its colour where asked (FORCE_COLOR; a terminal)');
+    assert.doesNotMatch(list.stdout, /\x1b/, 'no colour into a pipe');
     const replay = JSON.parse((await cli(berth, ['tasks', 'replay', id])).stdout);
     assert.equal(replay.replayOf, id);
     const waiting = (await berth.api('POST', '/api/tasks', { kind: 'sleep', repo: 'octo/cli', prompt: '30' })).body.id;
     await berth.waitFor(waiting, ['active']);
     const cancel = JSON.parse((await cli(berth, ['tasks', 'cancel', waiting])).stdout);
     assert.equal(cancel.state, 'cancelled');
+  });
+
+  it('kinds lists what the server runs; completion prints a bash script of every command and option', async () => {
+    const kinds = await cli(berth, ['kinds']);
+    assert.equal(kinds.code, 0, kinds.stderr);
+    assert.match(kinds.stdout, /^flaky\s+priority 0$/m);
+    const listed = JSON.parse((await cli(berth, ['kinds', '--json'])).stdout);
+    assert.deepEqual(
+      listed.kinds.map((k: { kind: string }) => k.kind),
+      Object.keys(berth.config.agentCommands).sort(),
+    );
+    const completion = await cli(null, ['completion']);
+    assert.match(completion.stdout, /^complete -F _berth berth$/m);
+    assert.match(completion.stdout, /logs\) words="--raw --follow" ;;/);
+    assert.match(completion.stdout, /words="tasks enqueue kinds completion doctor --version --url --token-file"/);
+    // The script is bash: it parses, and completes `berth ta` to `tasks`.
+    const bash = spawnSync('bash', ['-c', `${completion.stdout}\nCOMP_WORDS=(berth ta); COMP_CWORD=1; _berth; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+    assert.equal(bash.stdout.trim(), 'tasks', bash.stderr);
   });
 
   it('says what is wrong: no token, a wrong token, berth unreachable, an unknown task', async () => {
