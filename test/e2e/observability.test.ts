@@ -72,17 +72,14 @@ describe('the observability pack against a real Prometheus scraping a real berth
     dir = mkdtempSync(join(tmpdir(), 'berth-prom-'));
     writeFileSync(join(dir, 'token'), TEST_TOKEN);
     writeFileSync(join(dir, 'berth-alerts.yml'), readFileSync(RULES));
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      [
-        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-        'rule_files: [berth-alerts.yml]',
-        'scrape_configs:',
-        '  - job_name: berth',
-        `    authorization: { type: Bearer, credentials_file: ${join(dir, 'token')} }`,
-        `    static_configs: [{ targets: ['127.0.0.1:${port}'] }]`,
-      ].join('\n'),
-    );
+    // The shipped scrape config as written, pointed at this berth and scraping every second.
+    const shipped = readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8');
+    const config = shipped
+      .replaceAll('15s', '1s')
+      .replace('/etc/prometheus/berth-api-token', join(dir, 'token'))
+      .replaceAll("'berth:3000'", `'127.0.0.1:${port}'`);
+    assert.notEqual(config, shipped, 'the shipped config has the parts this test points elsewhere');
+    writeFileSync(join(dir, 'prometheus.yml'), config);
     const promPort = await freePort();
     promUrl = `http://127.0.0.1:${promPort}`;
     prometheus = spawn(
@@ -91,7 +88,8 @@ describe('the observability pack against a real Prometheus scraping a real berth
       { stdio: 'ignore' },
     );
     const query = async (expr: string) => ((await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()) as any).data?.result ?? [];
-    await waitUntil(async () => (await query('up{job="berth"} == 1').catch(() => [])).length === 1, 'Prometheus scraping berth', 60_000, 500);
+    // What BerthDown selects on: the scrape target's service label, whatever the job is called.
+    await waitUntil(async () => (await query('up{service="berth"} == 1').catch(() => [])).length === 1, 'Prometheus scraping berth', 60_000, 500);
     // Enough samples for rate() and the tasks' outcomes to land in them.
     await waitUntil(
       async () =>
@@ -120,7 +118,10 @@ describe('the observability pack against a real Prometheus scraping a real berth
   it('every dashboard panel query parses and returns data', async () => {
     assert.ok(DASHBOARD.panels.length >= 10);
     for (const panel of DASHBOARD.panels) {
-      for (const { expr } of panel.targets) {
+      for (const { expr: template } of panel.targets) {
+        // Scoped to the dashboard's job and instance variables; "All" is what Grafana sends as .*.
+        assert.match(template, /\{job=~"\$job",instance=~"\$instance"/, `${panel.title}: ${template} follows the variables`);
+        const expr = template.replaceAll('$job', '.*').replaceAll('$instance', '.*');
         const answer = await query(expr);
         assert.equal(answer.status, 'success', `${panel.title}: ${expr}: ${answer.error}`);
         assert.ok(answer.data.result.length > 0, `${panel.title}: ${expr} returned no data`);
@@ -130,8 +131,18 @@ describe('the observability pack against a real Prometheus scraping a real berth
 
   it('every alert query parses; the rules load healthy; promtool unit tests pass', async () => {
     const alerts = alertExpressions();
-    assert.equal(alerts.length, 14);
+    assert.equal(alerts.length, 15);
     const names = alerts.map((a) => a.alert);
+    // Every rule has a runbook section, and the runbook no section without a rule.
+    const runbook = readFileSync(join(ROOT, 'docs/runbook.md'), 'utf8');
+    const sections = [...runbook.matchAll(/^## (\w+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(sections, names, 'docs/runbook.md has one section per rule, in the same order');
+    const urls = [...readFileSync(RULES, 'utf8').matchAll(/runbook_url: "docs\/runbook\.md#(\w+)"/g)].map((m) => m[1]);
+    assert.deepEqual(
+      urls,
+      names.map((n) => n.toLowerCase()),
+      "each rule's runbook_url names its own section",
+    );
     for (const { alert, expr } of alerts) {
       const answer = await query(expr);
       assert.equal(answer.status, 'success', `${alert}: ${answer.error}`);
