@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { docker } from '../support/docker.js';
@@ -8,8 +7,6 @@ import { ensureWorkerImage, ROOT } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
 import { createOutside } from '../support/outside.js';
-
-const cli = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 
 /**
  * The agents users bring run on the image berth builds: a derived image with a real agent CLI from
@@ -26,27 +23,11 @@ describe('a real agent CLI from npm on berth’s image', () => {
   before(async () => {
     image = await ensureWorkerImage();
     redis = await startRedis();
-    const ca = '/etc/ssl/certs/ca-certificates.crt';
-    execFileSync(
-      cli,
-      [
-        'build',
-        '--network',
-        'host',
-        ...(existsSync(ca) ? ['--secret', `id=ca,src=${ca}`] : []),
-        '--build-arg',
-        `BERTH_IMAGE=${image}`,
-        '-f',
-        join(ROOT, 'examples/agent-images/claude-code.Dockerfile'),
-        '-t',
-        derived,
-        join(ROOT, 'examples/agent-images'),
-      ],
-      {
-        env: { ...process.env, DOCKER_BUILDKIT: '1' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
+    // The recipe as docs/agents.md gives it: its Dockerfile, built by the script the doc names.
+    execFileSync(join(ROOT, 'scripts/build-agent-image.sh'), ['examples/agent-images/claude-code.Dockerfile', derived, image], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   });
   after(async () => {
     await berth?.close().catch(() => {});
