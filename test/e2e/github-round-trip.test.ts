@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import examples from '@octokit/webhooks-examples/api.github.com/index.json' with { type: 'json' };
 import { queueContainers, recordEvents } from '../support/docker.js';
@@ -10,6 +12,7 @@ import { deliver, rulesFile, WEBHOOK_SECRET } from '../support/github.js';
 import { GithubStandin, type CheckRun, type PullFixture } from '../support/github-standin.js';
 import { everyRedisValue } from '../support/redis-scan.js';
 import { waitUntil } from '../support/wait.js';
+import { ROOT } from '../support/image.js';
 
 type Example = Record<string, any>;
 const example = (event: string, action: string): Example =>
@@ -126,6 +129,12 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.match(run.output.summary, /Reviewed 2 changed files against main: 1 TODO\/FIXME line added/);
     assert.match(run.output.summary, /Attempts used: 1 of 3/);
     assert.equal(run.details_url, `https://berth.example.test/admin/queues/queue/${berth.config.QUEUE_NAME}/${id}`);
+    // The check run as GitHub got it, for the tour in docs/tour.md (test-output/, refreshed by every run).
+    mkdirSync(join(ROOT, 'test-output'), { recursive: true });
+    writeFileSync(
+      join(ROOT, 'test-output/check-run.md'),
+      [`**${run.name}** — ${run.status}, ${run.conclusion}`, '', `**${run.output.title}**`, '', run.output.summary, '', run.output.text ?? ''].join('\n'),
+    );
     assert.deepEqual(
       github.reactions.filter((r) => r.commentId === payload.comment.id).map((r) => r.content),
       ['eyes'],
