@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { CancelBook } from '../core/cancel.js';
-import type { TaskQueue } from '../core/queue.js';
+import { wakeConsumers, type TaskQueue } from '../core/queue.js';
 import type { RunningSlots } from '../core/running-slots.js';
 import type { Launcher, ManagedWorkload } from './launcher/launcher.js';
 import type { Liveness } from './liveness.js';
@@ -48,6 +48,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     try {
       // Token '0' skips BullMQ's lock check; only reached when the lock is gone or its holder is dead.
       await job.moveToWait(lock ?? '0');
+      await wakeConsumers(redis, queue);
       report.takenOver.push(job.id);
       logger.info({ jobId: job.id }, 'took over a job whose consumer is gone');
     } catch (error) {

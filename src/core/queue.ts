@@ -37,3 +37,13 @@ export function isRedisUnavailable(error: unknown): boolean {
   if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(e.code)) return true;
   return /Stream isn't writeable|enableOfflineQueue|Connection is closed|Command timed out|Reached the max retries|connect ECONNREFUSED/i.test(e.message ?? '');
 }
+
+/**
+ * Wakes the consumers blocked on the queue's marker. BullMQ's moveToWait adds the marker only for
+ * a job without a priority (moveJobFromActiveToWait-9.lua: pushBackJobWithPriority writes none),
+ * and every berth task has one, so a job handed back waited until each blocked worker's fetch
+ * timed out: 5 s on every adoption after a restart. The same write BullMQ's own adds make.
+ */
+export async function wakeConsumers(redis: Redis, queue: Pick<TaskQueue, 'toKey'>): Promise<void> {
+  await redis.zadd(queue.toKey('marker'), 0, '0');
+}
