@@ -61,6 +61,10 @@ if ! env | grep -q '^AGENT_COMMAND_'; then export AGENT_COMMAND_DEMO="node /app/
 export BERTH_HOST="${BERTH_HOST:-${HOST:-127.0.0.1}}" BERTH_PORT="${BERTH_PORT:-${PORT:-3000}}"
 HOST="$BERTH_HOST" PORT="$BERTH_PORT"
 
+# The configuration is checked before anything says berth is starting: a bad setting stops here,
+# every problem named (the same check berth makes at its own start).
+node --input-type=module -e "const { loadConfigOrExit } = await import('./dist/core/config.js'); loadConfigOrExit();"
+
 # What berth runs with, for the CLI and doctor: every berth setting set now, secrets by file only.
 secret='^(API_TOKEN|GITHUB_WEBHOOK_SECRET|GITHUB_WEBHOOK_SECRET_PREVIOUS|BOARD_PASSWORD|GITHUB_APP_PRIVATE_KEY|PROVIDER_[A-Z0-9_]+_KEY)='
 settings="$(node --input-type=module -e "

@@ -84,6 +84,9 @@ export interface ApiDeps {
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: (deps.logger || undefined) as FastifyBaseLogger | undefined,
+    // One line per request instead of Fastify's two, and none for a probe that answered well
+    // (a /readyz poll every few seconds would bury everything else).
+    disableRequestLogging: true,
     bodyLimit: deps.config.BODY_LIMIT,
     return503OnClosing: true,
     // A client that trickles its request (slowloris) is cut off; an idle socket is closed. Node
@@ -101,6 +104,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       ),
     requestTimeout: deps.config.REQUEST_TIMEOUT,
     keepAliveTimeout: 5_000,
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const path = request.url.split('?')[0];
+    if (reply.statusCode < 400 && (path === '/healthz' || path === '/readyz' || path === '/metrics')) return;
+    request.log.info({ method: request.method, url: path, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -98,6 +98,23 @@ describe('API: authentication, validation and idempotency (no consumer running)'
     assert.equal(task.body.container, null);
   });
 
+  it('logs one line per request, and none for a probe that answered well', async () => {
+    const lines: string[] = [];
+    const logged = await startBerth(parts.env(), { consumer: false, logSink: (line) => lines.push(line) });
+    parts.berths.push(logged);
+    for (let i = 0; i < 3; i++) await fetch(`${logged.url}/readyz`);
+    await logged.api('POST', '/api/tasks', { kind: 'echo', repo: 'octo/logs' });
+    await logged.api('GET', '/api/tasks/no-such-task');
+    const requests = lines.map((l) => JSON.parse(l)).filter((l) => l.reqId);
+    assert.deepEqual(
+      requests.map((l) => [l.msg, l.method, l.url, l.statusCode]),
+      [
+        ['request', 'POST', '/api/tasks', 202],
+        ['request', 'GET', '/api/tasks/no-such-task', 404],
+      ],
+    );
+  });
+
   it('serves /healthz and /readyz without a token', async () => {
     assert.equal((await fetch(`${berth.url}/healthz`)).status, 200);
     const ready = await fetch(`${berth.url}/readyz`);

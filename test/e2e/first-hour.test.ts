@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -138,5 +138,18 @@ describe('the first hour: scripts/up.sh as the README runs it', () => {
           .once('error', () => resolve(true)),
       );
     await waitUntil(redisGone, 'the Redis up.sh started has stopped (its EXIT trap)');
+  });
+
+  it('up.sh checks the configuration before it says anything is starting: a bad setting stops it, named', () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(REDIS_URL|API_TOKEN|AGENT_COMMAND_|HOST$|PORT$|BERTH_)/.test(key)));
+    const bad = spawnSync('scripts/up.sh', [], {
+      cwd: ROOT,
+      env: { ...env, BERTH_DATA_DIR: dataDir, BERTH_BIN_DIR: bin, BERTH_REDIS_PORT: String(redisPort + 1), MAX_QUEUED_TASKS: 'lots' },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    assert.equal(bad.status, 2, bad.stderr.slice(-2000));
+    assert.match(bad.stderr, /MAX_QUEUED_TASKS: /);
+    assert.doesNotMatch(bad.stdout, /berth is starting/, 'no banner for a berth that will not start');
   });
 });
