@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setTimeout as delay } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
@@ -112,7 +113,7 @@ tasks
       seen = body.count;
       // Read after the state: once the task is final, the lines printed are all it will have.
       if (FINAL.has(state)) return;
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await delay(1_000);
     }
   });
 for (const action of ['retry', 'replay', 'cancel'] as const) {
@@ -198,7 +199,7 @@ program
           if (interactive) bar.stop();
           throw new CliError(`still ${task.state} after ${options.timeout}s`);
         }
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await delay(500);
       }
     },
   );

@@ -1,4 +1,4 @@
-import { setTimeout as pause } from 'node:timers/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../core/metrics.js';
 import type { Workload } from './launcher/launcher.js';
@@ -105,7 +105,7 @@ export class EngineHealth {
           return true;
         }
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await delay(250);
     }
     return false;
   }
@@ -131,7 +131,7 @@ export async function retryWhileUnreachable<T>(
   signal?: AbortSignal,
   readOnly = true,
 ): Promise<T> {
-  for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+  for (let wait = 500; ; wait = Math.min(wait * 2, 10_000)) {
     try {
       const result = await call();
       health?.recovered();
@@ -140,7 +140,7 @@ export async function retryWhileUnreachable<T>(
       if (signal?.aborted || !isEngineUnavailable(error, readOnly)) throw error;
       health?.failed(operation);
       // An abort ends the pause; the check below then throws its reason.
-      await pause(delay, undefined, { signal }).catch(() => {});
+      await delay(wait, undefined, { signal }).catch(() => {});
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
     }
   }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { CancelBook } from '../core/cancel.js';
@@ -100,7 +101,7 @@ export class ReportTrigger {
       } catch (error) {
         if (this.stopped) break;
         logger.warn({ err: error }, 'reading task changes for GitHub reports failed; trying again');
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        await delay(1_000);
       }
     }
   }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { CancelBook, CancelFailure } from '../../core/cancel.js';
 import { failureReason } from '../../core/failure.js';
 import type { TaskQueue } from '../../core/queue.js';
@@ -58,7 +59,7 @@ export async function cancelTask(
     const now = await publicState(current);
     if (now === 'cancelled') return { status: 'cancelled', id, state: now };
     if (now === 'completed' || now === 'failed') return { status: 'finished', id, state: now };
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await delay(100);
   }
   return { status: 'cancelling', id, state: 'active' };
 }
