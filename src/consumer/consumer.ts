@@ -24,10 +24,11 @@ import { DeliveryRecovery } from './delivery-recovery.js';
 import { GITHUB_REDELIVERY_WINDOW_MS } from '../core/keys.js';
 import { leftQueue } from '../core/backpressure.js';
 import { RunningSlots } from '../core/running-slots.js';
-import { SpendBudgets } from '../core/spend-budgets.js';
+import { SpendBudgets, type SpendBudgetConfig } from '../core/spend-budgets.js';
 import { EgressGate, type EgressGateConfig } from './egress-gate.js';
 
 export type ConsumerConfig = AttemptConfig &
+  SpendBudgetConfig &
   ReporterConfig &
   EgressGateConfig &
   Pick<
@@ -40,14 +41,6 @@ export type ConsumerConfig = AttemptConfig &
     | 'GLOBAL_CONCURRENCY'
     | 'MAX_RUNNING_PER_REPO'
     | 'MAX_RUNNING_PER_INSTALLATION'
-    | 'REPO_BUDGET_TOKENS_DAY'
-    | 'REPO_BUDGET_USD_DAY'
-    | 'REPO_BUDGET_TOKENS_MONTH'
-    | 'REPO_BUDGET_USD_MONTH'
-    | 'INSTALLATION_BUDGET_TOKENS_DAY'
-    | 'INSTALLATION_BUDGET_USD_DAY'
-    | 'INSTALLATION_BUDGET_TOKENS_MONTH'
-    | 'INSTALLATION_BUDGET_USD_MONTH'
     | 'KEEP_COMPLETED'
     | 'LOCK_DURATION'
     | 'STALLED_INTERVAL'

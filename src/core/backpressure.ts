@@ -1,23 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { berthKeys } from './keys.js';
-import { SpendBudgets, type SpendBudgetConfig, type Spender } from './spend-budgets.js';
+import { NO_SPEND_BUDGETS, SpendBudgets, type SpendBudgetSettings, type Spender } from './spend-budgets.js';
 import type { TaskQueue } from './queue.js';
 
 export type CapacityConfig = Pick<Config, 'MAX_QUEUED_TASKS' | 'MAX_QUEUED_PER_REPO' | 'QUEUE_NAME'> &
   Partial<Pick<Config, 'FAIR_START'>> &
-  Partial<Omit<SpendBudgetConfig, 'QUEUE_NAME'>>;
-
-const NO_BUDGETS: Omit<SpendBudgetConfig, 'QUEUE_NAME'> = {
-  REPO_BUDGET_TOKENS_DAY: 0,
-  REPO_BUDGET_USD_DAY: 0,
-  REPO_BUDGET_TOKENS_MONTH: 0,
-  REPO_BUDGET_USD_MONTH: 0,
-  INSTALLATION_BUDGET_TOKENS_DAY: 0,
-  INSTALLATION_BUDGET_USD_DAY: 0,
-  INSTALLATION_BUDGET_TOKENS_MONTH: 0,
-  INSTALLATION_BUDGET_USD_MONTH: 0,
-};
+  Partial<SpendBudgetSettings>;
 
 /** BullMQ's largest priority. */
 const MAX_PRIORITY = 2_097_152;
@@ -38,7 +27,7 @@ export class Capacity {
     private readonly config: CapacityConfig,
   ) {
     this.keys = berthKeys(config.QUEUE_NAME);
-    this.spend = new SpendBudgets(redis, { ...NO_BUDGETS, ...config });
+    this.spend = new SpendBudgets(redis, { ...NO_SPEND_BUDGETS, ...config });
   }
 
   private readonly spend: SpendBudgets;

@@ -3,18 +3,21 @@ import type { Config } from './config.js';
 import { berthKeys } from './keys.js';
 import { formatTokens, formatUsd, type Spend } from './spend.js';
 
-export type SpendBudgetConfig = Pick<
-  Config,
-  | 'QUEUE_NAME'
-  | 'REPO_BUDGET_TOKENS_DAY'
-  | 'REPO_BUDGET_USD_DAY'
-  | 'REPO_BUDGET_TOKENS_MONTH'
-  | 'REPO_BUDGET_USD_MONTH'
-  | 'INSTALLATION_BUDGET_TOKENS_DAY'
-  | 'INSTALLATION_BUDGET_USD_DAY'
-  | 'INSTALLATION_BUDGET_TOKENS_MONTH'
-  | 'INSTALLATION_BUDGET_USD_MONTH'
->;
+/** The budgets per repository and installation, per day and month. */
+export const SPEND_BUDGET_SETTINGS = [
+  'REPO_BUDGET_TOKENS_DAY',
+  'REPO_BUDGET_USD_DAY',
+  'REPO_BUDGET_TOKENS_MONTH',
+  'REPO_BUDGET_USD_MONTH',
+  'INSTALLATION_BUDGET_TOKENS_DAY',
+  'INSTALLATION_BUDGET_USD_DAY',
+  'INSTALLATION_BUDGET_TOKENS_MONTH',
+  'INSTALLATION_BUDGET_USD_MONTH',
+] as const;
+export type SpendBudgetSettings = Pick<Config, (typeof SPEND_BUDGET_SETTINGS)[number]>;
+export type SpendBudgetConfig = Pick<Config, 'QUEUE_NAME'> & SpendBudgetSettings;
+/** Every budget off. */
+export const NO_SPEND_BUDGETS = Object.fromEntries(SPEND_BUDGET_SETTINGS.map((name) => [name, 0])) as SpendBudgetSettings;
 
 /** Who spends: a repository, and the GitHub App installation it belongs to when that is known. */
 export interface Spender {

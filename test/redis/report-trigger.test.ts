@@ -11,6 +11,7 @@ import { GithubReports } from '../../src/github/report-queue.js';
 import { REPORT_GROUP, ReportTrigger } from '../../src/github/report-trigger.js';
 import { uniqueQueue } from '../support/berth.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { waitUntil } from '../support/wait.js';
 
 /**
  * GitHub reports follow the task queue's own events (real Redis, real BullMQ): every change of a
@@ -154,13 +155,11 @@ describe('reports triggered from task state changes', () => {
     assert.equal(added.slice(from).filter((id) => id.startsWith('sync.pr-9.')).length, 0, 'nothing reported while only the dead reader holds them');
     trigger('b', 300);
     await reportFor('pr-9', from);
-    // Acknowledged after the batch's reports are added: wait for it, then nothing is left pending.
-    const deadline = Date.now() + 5_000;
-    let pending = Number.POSITIVE_INFINITY;
-    while (pending > 0 && Date.now() < deadline) {
-      pending = ((await client.xpending(queue.keys.events!, REPORT_GROUP)) as [number])[0];
-      if (pending > 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    assert.equal(pending, 0, 'every event acknowledged once reported');
+    // Acknowledged after the batch's reports are added: nothing is left pending.
+    await waitUntil(
+      async () => ((await client.xpending(queue.keys.events!, REPORT_GROUP)) as [number])[0] === 0,
+      'every event acknowledged once reported',
+      5_000,
+    );
   });
 });

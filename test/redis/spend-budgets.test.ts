@@ -1,20 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { SpendBudgets, spendPeriod } from '../../src/core/spend-budgets.js';
+import { NO_SPEND_BUDGETS, SpendBudgets, spendPeriod } from '../../src/core/spend-budgets.js';
 import { uniqueQueue } from '../support/berth.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-
-const NONE = {
-  REPO_BUDGET_TOKENS_DAY: 0,
-  REPO_BUDGET_USD_DAY: 0,
-  REPO_BUDGET_TOKENS_MONTH: 0,
-  REPO_BUDGET_USD_MONTH: 0,
-  INSTALLATION_BUDGET_TOKENS_DAY: 0,
-  INSTALLATION_BUDGET_USD_DAY: 0,
-  INSTALLATION_BUDGET_TOKENS_MONTH: 0,
-  INSTALLATION_BUDGET_USD_MONTH: 0,
-};
 
 /** Budgets per repository and installation, per UTC day and month, against a real Redis. */
 describe('spend budgets', () => {
@@ -31,7 +20,7 @@ describe('spend budgets', () => {
 
   it("a repository's day and month, its installation's over all its repositories; each refusal names its budget and when it resets", async () => {
     const budgets = new SpendBudgets(client, {
-      ...NONE,
+      ...NO_SPEND_BUDGETS,
       QUEUE_NAME: uniqueQueue(),
       REPO_BUDGET_TOKENS_DAY: 1_000,
       REPO_BUDGET_USD_MONTH: 10,

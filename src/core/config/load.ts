@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { z } from 'zod';
 import { splitCommandLine } from '../command-line.js';
 import { resolveDockerEndpoint, type DockerEndpoint } from '../docker-endpoint.js';
+import { SPEND_BUDGET_SETTINGS } from '../spend-budgets.js';
 import { loadWebhookRules, type WebhookRules } from '../webhook-rules.js';
 import { cidrProblem, hostEntryProblem, parseEgressSettings, type EgressSettings } from './egress.js';
 import { splitList } from './fields.js';
@@ -37,18 +38,6 @@ export type Config = Omit<z.output<typeof envSchema>, 'WORKER_BINDS' | 'CONSUMER
   /** DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH as resolved (certificates read) once, here. */
   dockerEndpoint: DockerEndpoint;
 };
-
-/** The budgets per repository and installation, per day and month (core/spend-budgets.ts). */
-const SPEND_BUDGETS = [
-  'REPO_BUDGET_TOKENS_DAY',
-  'REPO_BUDGET_USD_DAY',
-  'REPO_BUDGET_TOKENS_MONTH',
-  'REPO_BUDGET_USD_MONTH',
-  'INSTALLATION_BUDGET_TOKENS_DAY',
-  'INSTALLATION_BUDGET_USD_DAY',
-  'INSTALLATION_BUDGET_TOKENS_MONTH',
-  'INSTALLATION_BUDGET_USD_MONTH',
-] as const;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -100,7 +89,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   const { budgets, prices } = parseBudgets(env, raw, Object.keys(agentCommands), problems);
   const budgeted = Object.keys(agentCommands).some((kind) => budgetFor(budgets, kind));
   if (parsed.success) {
-    const spendBudgets = SPEND_BUDGETS.filter((name) => parsed.data[name] > 0);
+    const spendBudgets = SPEND_BUDGET_SETTINGS.filter((name) => parsed.data[name] > 0);
     if (spendBudgets.length > 0 && parsed.data.EGRESS !== 'proxy')
       problems.push(`${spendBudgets.join('/')}: budgets are kept from the egress proxy's metering; they need EGRESS=proxy (EGRESS is ${parsed.data.EGRESS})`);
     const inUsd = spendBudgets.filter((name) => name.includes('_USD_'));
