@@ -222,9 +222,9 @@ export class EgressGate {
   }
 
   /** The proxy's record of an attempt; null when there is none or the proxy cannot be asked. */
-  async record(proxyName: string, attempt: string): Promise<AttemptEgress | null> {
+  async record(proxyName: string, attempt: string, since?: number): Promise<AttemptEgress | null> {
     try {
-      return (await this.launcher.egressRecord(proxyName, attempt)) as AttemptEgress | null;
+      return (await this.launcher.egressRecord(proxyName, attempt, since)) as AttemptEgress | null;
     } catch (error) {
       this.logger.warn({ err: error, proxy: proxyName, attempt }, "could not read the attempt's egress record");
       return null;

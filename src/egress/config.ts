@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readSecretsFile } from '../core/secrets-file.js';
 import { priceTableSchema } from '../core/spend.js';
 
 /** Where the proxy listens inside its container, and where workers find it (a volume mounted read-only). */
@@ -48,12 +49,27 @@ export const egressEnvSchema = z.object({
   EGRESS_LISTEN_PORT: z.coerce.number().int().min(0).max(65_535).default(0),
   EGRESS_LISTEN_HOST: z.string().default('127.0.0.1'),
   EGRESS_STATE_DIR: z.string().default(EGRESS_STATE_DIR),
+  EGRESS_JOURNAL: z
+    .enum(['0', '1'])
+    .default('0')
+    .transform((v) => v === '1')
+    .describe("1: print each change of an attempt's record as a log line (a swarm, where berth reads the proxy only through its logs)."),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type EgressConfig = z.output<typeof egressEnvSchema>;
 
+/**
+ * The settings from the environment and, where the backend hands them over as a file (a swarm
+ * secret: a service's Env is readable by anyone who can inspect it), from EGRESS_ENV_FILE.
+ */
 export function parseEgressConfig(env: NodeJS.ProcessEnv): EgressConfig {
-  const parsed = egressEnvSchema.safeParse(env);
+  let fromFile: Record<string, string>;
+  try {
+    fromFile = readSecretsFile(env.EGRESS_ENV_FILE);
+  } catch (error) {
+    throw new Error(`berth-egress: cannot read EGRESS_ENV_FILE ${env.EGRESS_ENV_FILE}: ${(error as Error).message}`);
+  }
+  const parsed = egressEnvSchema.safeParse({ ...env, ...fromFile });
   if (!parsed.success)
     throw new Error(`berth-egress: invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EgressDecision, EgressEntry, Usage } from '../core/egress-record.js';
 import { addUsage, EMPTY_USAGE, type ModelUsage } from '../core/spend.js';
+import type { JournalEvent } from './journal.js';
 
 /** What the proxy knows of one attempt: what it reached, what was refused, what its model calls used. */
 export interface AttemptEgress {
@@ -37,6 +38,8 @@ export class EgressLedger {
   constructor(
     private readonly dir: string | null,
     private readonly keepMs = 86_400_000,
+    /** Told each change as it happens (the swarm's journal, journal.ts). */
+    private readonly onEvent?: (event: JournalEvent) => void,
   ) {
     if (dir) mkdirSync(dir, { recursive: true });
   }
@@ -50,6 +53,7 @@ export class EgressLedger {
     record.entries.push(entry);
     if (record.entries.length > ENTRY_CAP) record.entries.splice(0, record.entries.length - ENTRY_CAP);
     this.touch(record);
+    this.onEvent?.({ attempt, entry });
   }
 
   addUsage(attempt: string, usage: Partial<Usage>, model: string | null): void {
@@ -58,6 +62,7 @@ export class EgressLedger {
     const name = model ?? 'unknown';
     if (name in record.byModel || Object.keys(record.byModel).length < MODEL_CAP) record.byModel[name] = addUsage(record.byModel[name] ?? EMPTY_USAGE, usage);
     this.touch(record);
+    this.onEvent?.({ attempt, usage, model });
   }
 
   /** The budget stopped this attempt's model calls. */
@@ -66,6 +71,7 @@ export class EgressLedger {
     if (record.budgetExceeded) return;
     record.budgetExceeded = reason;
     this.touch(record);
+    this.onEvent?.({ attempt, budgetExceeded: reason });
   }
 
   /** Attempts whose budget is spent, of those recorded in this process's lifetime or still in memory. */

@@ -3,6 +3,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import { createLogger } from '../core/logger.js';
 import { parseEgressConfig } from './config.js';
+import { JOURNAL_MSG } from './journal.js';
 import { EgressLedger } from './ledger.js';
 import { Revocations } from './revocations.js';
 import { createEgressProxy } from './proxy.js';
@@ -17,7 +18,12 @@ process.title = 'berth-egress';
  */
 const config = parseEgressConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, 'berth-egress');
-const ledger = new EgressLedger(config.EGRESS_STATE_DIR);
+const ledger = new EgressLedger(
+  config.EGRESS_STATE_DIR,
+  undefined,
+  // Whatever LOG_LEVEL says: berth reads a swarm proxy's records from these lines.
+  config.EGRESS_JOURNAL ? (event) => process.stdout.write(`${JSON.stringify({ msg: JOURNAL_MSG, egress: event })}\n`) : undefined,
+);
 const options = {
   secrets: config.EGRESS_SECRETS,
   adminToken: config.EGRESS_ADMIN_TOKEN,

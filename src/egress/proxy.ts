@@ -127,12 +127,14 @@ export function createEgressProxy(options: ProxyOptions): http.Server {
       return void response.end(JSON.stringify(options.ledger.overBudgetAttempts()));
     }
     if (url.startsWith(MODEL_PATH)) return model(request, response);
-    if (url === '/_berth/narrow' && request.method === 'POST') {
-      // The worker's entrypoint gives back its setup credential before the agent starts.
+    if ((url === '/_berth/narrow' || url === '/_berth/end') && request.method === 'POST') {
+      // The worker's entrypoint gives back its setup credential before the agent starts (narrow),
+      // and all of its attempt's once the agent has exited (end).
       const auth = authenticate(request.headers['proxy-authorization']);
       if ('status' in auth) return refuse(response, auth.status, `berth egress: ${auth.reason}`);
-      options.revocations.revoke(auth.credential, auth.grant.expiresAt);
-      log.info({ attempt: auth.grant.attempt, phase: auth.grant.phase ?? 'agent' }, 'credential given back');
+      if (url === '/_berth/end') options.revocations.endAttempt(auth.grant.attempt, auth.grant.expiresAt);
+      else options.revocations.revoke(auth.credential, auth.grant.expiresAt);
+      log.info({ attempt: auth.grant.attempt, phase: auth.grant.phase ?? 'agent', scope: url.slice('/_berth/'.length) }, 'credential given back');
       response.writeHead(204);
       return void response.end();
     }

@@ -1,4 +1,19 @@
+import { existsSync } from 'node:fs';
 import net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** How long a worker waits for its node's proxy before giving the attempt back as a temporary failure. */
+export const PROXY_WAIT_MS = 30_000;
+
+/** Whether the proxy's socket is there, waiting up to `waitMs` for it. */
+export async function proxyListening(socketPath: string, waitMs: number): Promise<boolean> {
+  const until = Date.now() + waitMs;
+  while (!existsSync(socketPath)) {
+    if (Date.now() > until) return false;
+    await delay(200);
+  }
+  return true;
+}
 
 /**
  * A worker behind berth's proxy has no network at all, only loopback: this relays each connection

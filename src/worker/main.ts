@@ -6,9 +6,10 @@ import { formatResultLine } from '../core/worker-protocol.js';
 import { runAgent } from './run-agent.js';
 import { checkout } from './checkout.js';
 import { noNewPrivsInEffect } from './privileges.js';
-import { readSecretsFile } from './secrets-file.js';
+import { readSecretsFile } from '../core/secrets-file.js';
 import { revokeOwnToken } from './revoke-token.js';
-import { startEgressRelay } from './egress-relay.js';
+import { giveBackEgress } from './egress-credential.js';
+import { PROXY_WAIT_MS, proxyListening, startEgressRelay } from './egress-relay.js';
 import { runSetupPhase } from './setup-phase.js';
 
 /** Entrypoint inside a worker container. Everything it trusts arrives through the environment. */
@@ -50,11 +51,15 @@ async function main(): Promise<number> {
   delete env.BERTH_SECRETS_FILE;
   // Past this point the worker may hold a token: every way out gives it back first.
   const failHolding = async (exitCode: number, error: string) => {
+    await giveBackEgressCredential(env);
     await giveBackToken(env);
     return fail(exitCode, error);
   };
   // EGRESS=proxy: the only way out, ready before the checkout and the agent need it.
   if (env.BERTH_EGRESS_SOCKET) {
+    // On a swarm the node's proxy may still be starting when a worker lands on a new node.
+    if (!(await proxyListening(env.BERTH_EGRESS_SOCKET, PROXY_WAIT_MS)))
+      return fail(EXIT.tempFail, `berth's egress proxy is not listening at ${env.BERTH_EGRESS_SOCKET} on this node (waited ${PROXY_WAIT_MS / 1000} s)`);
     try {
       await startEgressRelay(env.BERTH_EGRESS_SOCKET, Number(env.BERTH_EGRESS_PORT) || 3128);
     } catch (error) {
@@ -103,6 +108,7 @@ async function main(): Promise<number> {
     stderr: process.stderr,
     signals: process,
   });
+  await giveBackEgressCredential(env);
   await giveBackToken(env);
   process.stdout.write(`\n${formatResultLine(line)}\n`);
   return line.exitCode;
@@ -118,6 +124,14 @@ function commandFrom(text: string | undefined): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The attempt's way out ends with its agent: a credential that leaked is refused from here on. */
+async function giveBackEgressCredential(env: NodeJS.ProcessEnv): Promise<void> {
+  const credential = env.BERTH_EGRESS_CREDENTIAL;
+  if (!credential || !env.HTTPS_PROXY) return;
+  const given = await giveBackEgress(new URL(env.HTTPS_PROXY), credential, 'end');
+  if (given !== true) process.stderr.write(`berth-worker: could not end the egress credential (${given}); it expires with the task's timeout\n`);
 }
 
 /** Before the result line, which must stay the worker's last. */

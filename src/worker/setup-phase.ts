@@ -1,7 +1,7 @@
-import http from 'node:http';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkerTask } from '../core/task.js';
+import { giveBackEgress } from './egress-credential.js';
 import { runAgent } from './run-agent.js';
 
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
@@ -34,7 +34,7 @@ export async function runSetupPhase(options: {
   // The setup's result file is not the agent's.
   rmSync(join(options.workDir, 'result.json'), { force: true });
   if (credential && relay) {
-    const given = await giveBack(relay, credential);
+    const given = await giveBackEgress(relay, credential, 'narrow');
     if (given !== true)
       return { ok: false, exitCode: 75, error: `setup: could not give the setup's egress credential back (${given}); the agent does not run with it around` };
   }
@@ -45,26 +45,4 @@ export async function runSetupPhase(options: {
       error: `setup: SETUP_COMMAND_${options.task.kind.toUpperCase()} exited with ${line.exitCode}${line.error ? `: ${line.error}` : ''}`,
     };
   return { ok: true };
-}
-
-function giveBack(relay: URL, credential: string): Promise<true | string> {
-  return new Promise((resolve) => {
-    const request = http.request(
-      {
-        host: relay.hostname,
-        port: relay.port,
-        method: 'POST',
-        path: '/_berth/narrow',
-        headers: { 'proxy-authorization': `Basic ${Buffer.from(`berth:${credential}`).toString('base64')}` },
-        timeout: 10_000,
-      },
-      (response) => {
-        response.resume();
-        resolve(response.statusCode === 204 ? true : `the proxy answered ${response.statusCode}`);
-      },
-    );
-    request.on('timeout', () => request.destroy(new Error('timed out')));
-    request.on('error', (error) => resolve(error.message));
-    request.end();
-  });
 }

@@ -4,12 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import { queueContainers, recordEvents, type DockerEvent } from '../support/docker.js';
 import { ensureWorkerImage } from '../support/image.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { startBerth, testEnv, type TestBerth } from '../support/berth.js';
+import { AGENTS_DIR, startBerth, testEnv, type TestBerth } from '../support/berth.js';
 import { jobEventCounts } from '../support/queue-events.js';
 import { startSwarm, type TestSwarm } from '../support/swarm.js';
 import { waitUntil } from '../support/wait.js';
 import { LABEL } from '../../src/core/labels.js';
 import { runCli } from '../support/cli.js';
+import net from 'node:net';
 
 /**
  * A real three-node swarm on this machine: three engines, each in its own network namespace with
@@ -209,5 +210,133 @@ describe('swarm backend on a three-node swarm', () => {
       'every attempt secret removed with its service',
       30_000,
     );
+  });
+
+  it('EGRESS=proxy on a swarm: a proxy on every node, workers on a sealed overlay reach allowed hosts through it and nothing else; the model key stays with the proxy; the record comes from its journal', async () => {
+    const manager = swarm.manager.docker;
+    const realKey = `sk-ant-swarm-${process.pid}-real`;
+    // The outside world: an overlay of the test's own that only the proxy joins, with hosts on it by name.
+    const outside = `berth-outside-${process.pid}`;
+    await manager.createNetwork({ Name: outside, Driver: 'overlay', Attachable: true, CheckDuplicate: true } as never);
+    const subnet = ((await manager.getNetwork(outside).inspect()).IPAM?.Config?.[0]?.Subnet as string) ?? '';
+    const hosts: string[] = [];
+    const host = async (alias: string, role: string) => {
+      const name = `${alias.replace(/\./g, '-')}-${process.pid}`;
+      const created = (await manager.createService({
+        Name: name,
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: (await manager.getImage(image).inspect()).Id,
+            Command: ['node', '/agents/outside-host.mjs'],
+            Env: [`ROLE=${role}`],
+            Healthcheck: { Test: ['NONE'] },
+            Mounts: [{ Type: 'bind', Source: AGENTS_DIR, Target: '/agents', ReadOnly: true }],
+          },
+          Networks: [{ Target: outside, Aliases: [alias] }],
+        },
+        EndpointSpec: { Mode: 'dnsrr' },
+      } as never)) as unknown as { id: string };
+      hosts.push(name);
+      await waitUntil(async () => String(await manager.getService(name).logs({ stdout: true })).includes('"listening"'), `${alias} listening`, 60_000);
+      const tasks = (await manager.listTasks({ filters: { service: [created.id] } })) as Array<{
+        Status: { State: string };
+        NetworksAttachments?: Array<{ Network: { Spec: { Name: string } }; Addresses: string[] }>;
+      }>;
+      const task = tasks.find((t) => t.Status.State === 'running');
+      assert.ok(task, JSON.stringify(tasks.map((t) => t.Status)));
+      return task.NetworksAttachments!.find((n) => n.Network.Spec.Name === outside)!.Addresses[0]!.split('/')[0]!;
+    };
+    const hostListener = net.createServer((socket) => socket.end('host service\n')).listen(0, '0.0.0.0');
+    await new Promise((resolve) => hostListener.once('listening', resolve));
+    let queue = '';
+    try {
+      const allowedIp = await host('allowed.test', 'web');
+      await host('blocked.test', 'blocked');
+      await host('models.test', 'anthropic');
+      const berth = await start({
+        EGRESS: 'proxy',
+        EGRESS_NETWORKS: outside,
+        EGRESS_HOSTS: 'allowed.test',
+        EGRESS_PORTS: '80',
+        EGRESS_ALLOW_PRIVATE: subnet,
+        EGRESS_PROVIDERS: 'anthropic',
+        PROVIDER_ANTHROPIC_URL: 'http://models.test',
+        PROVIDER_ANTHROPIC_KEY: realKey,
+        SWARM_CONSTRAINTS: 'node.labels.berth==worker',
+        AGENT_COMMAND_EGRESS: 'node /agents/egress-probe.mjs',
+        TASK_ATTEMPTS: '1',
+      });
+      queue = berth.config.QUEUE_NAME;
+      const proxyName = (await manager.listServices({ filters: { label: [`${LABEL.egressProxy}=${queue}`] } }))[0]?.Spec?.Name ?? '';
+      assert.match(proxyName, /^berth-egress-/, 'berth made the proxy service before any worker');
+      await waitUntil(
+        async () =>
+          ((await manager.listTasks({ filters: { service: [proxyName] } })) as Array<{ Status: { State: string } }>).filter((t) => t.Status.State === 'running')
+            .length === 3,
+        'a proxy task running on each of the three nodes',
+        60_000,
+      );
+      const proxyService = JSON.stringify(await manager.getService(proxyName).inspect());
+      assert.ok(!proxyService.includes(realKey), "the model key is not in the proxy's service spec (a swarm secret holds it)");
+
+      const prompt = JSON.stringify({ allowedIp, gateway: '10.231.97.1', apiPort: (hostListener.address() as net.AddressInfo).port, redisPort: redis.port });
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await berth.api('POST', '/api/tasks', { kind: 'egress', repo: 'octo/widgets', prompt })).body.id);
+      const tasks = await Promise.all(ids.map((id) => berth.waitFor(id, ['completed', 'failed'], 120_000)));
+      for (const task of tasks) {
+        assert.equal(task.state, 'completed', JSON.stringify(task).slice(0, 2000));
+        const seen = task.result;
+        assert.equal(seen.allowedHttp.status, 200, JSON.stringify(seen.allowedHttp));
+        assert.match(seen.allowedHttp.body, /^web GET \/plain host=allowed\.test/);
+        assert.equal(seen.blockedHttp.status, 403);
+        assert.match(seen.blockedHttp.body, /blocked\.test is not on this task's allowlist/);
+        assert.equal(seen.ipLiteral.status, 403);
+        assert.equal(seen.noCredential.status, 407);
+        // Direct: the outside host's address, the metadata address, the host's and Redis's: no route off the sealed overlay.
+        for (const [target, outcome] of Object.entries(seen.direct as Record<string, string>))
+          assert.match(outcome, /^(ENETUNREACH|EHOSTUNREACH|timeout)$/, `a direct connection to ${target}: ${outcome}`);
+        assert.equal(seen.modelJson.status, 200, JSON.stringify(seen.modelJson));
+        assert.match(seen.modelStream.body, /message_stop/);
+        assert.ok(!JSON.stringify(seen).includes(realKey), 'the real key is nowhere in the worker');
+        // What the proxy journalled, replayed by berth into the task's record.
+        assert.ok(task.egress.refused >= 3, JSON.stringify(task.egress));
+        assert.ok(task.egress.refusedHosts['blocked.test'] >= 2, JSON.stringify(task.egress.refusedHosts));
+        assert.equal(task.egress.usage.requests, 2, JSON.stringify(task.egress.usage));
+      }
+      const calls = String(await manager.getService(hosts[2]!).logs({ stdout: true }))
+        .split('\n')
+        .filter((line) => line.includes('"apiKey"'))
+        .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as { apiKey: string });
+      assert.equal(calls.length, 6, 'two model calls per task reached the provider');
+      for (const call of calls) assert.equal(call.apiKey, realKey, 'swapped in by the proxy');
+
+      // berth's shutdown leaves the proxy running.
+      await berth.close();
+      assert.ok(await manager.getService(proxyName).inspect(), 'the proxy outlives berth');
+    } finally {
+      hostListener.close();
+      for (const name of hosts)
+        await manager
+          .getService(name)
+          .remove()
+          .catch(() => {});
+      for (const s of await manager.listServices({ filters: { label: [`${LABEL.egressProxy}=${queue}`] } }))
+        await manager
+          .getService(s.ID)
+          .remove()
+          .catch(() => {});
+      await waitUntil(
+        async () =>
+          await manager
+            .getNetwork(outside)
+            .remove()
+            .then(
+              () => true,
+              () => false,
+            ),
+        'the outside network removed',
+        30_000,
+      ).catch(() => {});
+    }
   });
 });

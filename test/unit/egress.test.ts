@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { hostAllowed, judgeAddress, judgeTarget, type Allowlist } from '../../src/egress/allowlist.js';
 import { signGrant, verifyGrant, type Grant } from '../../src/egress/credential.js';
 import { UsageTap, usageFrom } from '../../src/egress/usage.js';
+import { JOURNAL_MSG, journalEvents, overBudgetIn, replayJournal } from '../../src/egress/journal.js';
+import { EgressLedger } from '../../src/egress/ledger.js';
 import pino from 'pino';
 import { type ConfigError, parseConfig } from '../../src/core/config.js';
 import { EgressGate } from '../../src/consumer/egress-gate.js';
@@ -204,5 +206,28 @@ describe('what berth grants an attempt (operator config only)', () => {
     );
     assert.match(problems({ WORKER_NETWORK: 'my-net' }).join(), /EGRESS=proxy gives workers no network/);
     assert.deepEqual(problems({ EGRESS: 'open', WORKER_NETWORK: 'my-net' }), []);
+  });
+});
+
+describe("the proxy's journal (a swarm's way to read an attempt's record)", () => {
+  it('replaying the log lines gives the record the ledger kept; other attempts, other lines and torn lines are ignored', () => {
+    const lines: string[] = [];
+    const ledger = new EgressLedger(null, undefined, (event) =>
+      lines.push(`2026-12-03T20:00:00.000Z ${JSON.stringify({ level: 30, msg: JOURNAL_MSG, egress: event })}`),
+    );
+    const entry = (host: string, decision: 'allowed' | 'refused') => ({ at: 1, via: 'connect' as const, host, port: 443, decision, bytesIn: 10, bytesOut: 5 });
+    ledger.record('t1#1', entry('allowed.test', 'allowed'));
+    lines.push('{"level":30,"msg":"egress proxy listening"}', `{"level":30,"msg":"${JOURNAL_MSG}","egress":{"attempt":"t1#1","entry":`);
+    ledger.record('t1#1', entry('evil.example', 'refused'));
+    ledger.record('t2#1', entry('evil.example', 'refused'));
+    ledger.addUsage('t1#1', { inputTokens: 20, outputTokens: 7, requests: 1 }, 'claude-test');
+    ledger.overBudget('t1#1', 'TASK_BUDGET_TOKENS (20) reached');
+    const replayed = replayJournal(journalEvents(lines), 't1#1');
+    const kept = ledger.read('t1#1')!;
+    assert.deepEqual({ ...replayed, updatedAt: 0 }, { ...kept, updatedAt: 0 });
+    assert.deepEqual(replayed?.refusedHosts, { 'evil.example': 1 });
+    assert.equal(replayed?.usage.inputTokens, 20);
+    assert.equal(replayJournal(journalEvents(lines), 't3#1'), null);
+    assert.deepEqual(overBudgetIn(journalEvents(lines)), ['t1#1']);
   });
 });

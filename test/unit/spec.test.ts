@@ -4,19 +4,23 @@ import { parseConfig } from '../../src/core/config.js';
 import { buildContainerSpec } from '../../src/consumer/launcher/docker.js';
 import { buildWorkloadSpec } from '../../src/consumer/launcher/spec.js';
 import { SwarmLauncher } from '../../src/consumer/launcher/swarm/launcher.js';
-import { serviceSpec } from '../../src/consumer/launcher/swarm/service-spec.js';
+import { SEALED_NETWORK, serviceSpec } from '../../src/consumer/launcher/swarm/service-spec.js';
+import { proxyServiceSpec } from '../../src/consumer/launcher/swarm/egress.js';
+import { EgressGate } from '../../src/consumer/egress-gate.js';
+import pino from 'pino';
 import { noNewPrivsInEffect } from '../../src/worker/privileges.js';
 import { oomKills } from '../../src/worker/oom.js';
 import { interpretExit } from '../../src/consumer/outcome.js';
 import { formatResultLine } from '../../src/core/worker-protocol.js';
 
-const config = parseConfig({
+const raw = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   API_TOKEN: 'a'.repeat(32),
   WORKER_IMAGE: 'berth:local',
   AGENT_COMMAND_REVIEW: 'agent review',
   WORKER_ENV: 'MODEL_KEY',
-});
+};
+const config = parseConfig(raw);
 
 describe('container spec', () => {
   it('is hardened and built from config only; the task is data in BERTH_TASK', () => {
@@ -79,6 +83,44 @@ describe('swarm service spec', () => {
     assert.deepEqual(JSON.parse(container.Env.find((e: string) => e.startsWith('BERTH_TASK=')).slice(11)), task);
   });
 
+  it("behind the proxy a worker is on berth's sealed overlay (services cannot have no network), with the proxy's socket volume read-only", () => {
+    const gate = new EgressGate(
+      { ...config, EGRESS: 'proxy' },
+      new SwarmLauncher(null as never, { constraints: [], scheduleTimeoutMs: 1 }),
+      pino({ level: 'silent' }),
+    );
+    const egress = gate.forAttempt({ id: 't-1', attempt: 1, kind: 'review', repo: 'a/b' });
+    const sealed = serviceSpec(buildWorkloadSpec({ ...config, EGRESS: 'proxy' }, { name: 'berth-q-t-1-a1', task, egress }), placement) as any;
+    assert.deepEqual(sealed.TaskTemplate.Networks, [{ Target: SEALED_NETWORK }]);
+    assert.deepEqual(
+      sealed.TaskTemplate.ContainerSpec.Mounts.filter((m: any) => m.Type === 'volume'),
+      [{ Type: 'volume', Source: gate.spec.name, Target: '/run/berth-egress', ReadOnly: true }],
+    );
+    assert.ok(
+      !sealed.TaskTemplate.ContainerSpec.Env.some((e: string) => e.startsWith('HTTPS_PROXY=')),
+      "the credential is in the attempt's secret, not the service",
+    );
+  });
+
+  it("the proxy is a global service under the workers' hardening; its signing secret and model keys are a swarm secret, not its Env", () => {
+    const gate = new EgressGate(
+      { ...parseConfig({ ...raw, EGRESS_PROVIDERS: 'anthropic', PROVIDER_ANTHROPIC_KEY: 'sk-ant-real' }) },
+      new SwarmLauncher(null as never, { constraints: [], scheduleTimeoutMs: 1 }),
+      pino({ level: 'silent' }),
+    );
+    const proxy = proxyServiceSpec(gate.spec, placement, { id: 's1', name: `${gate.spec.name}-env` }) as any;
+    const c = proxy.TaskTemplate.ContainerSpec;
+    assert.deepEqual(proxy.Mode, { Global: {} });
+    assert.deepEqual(proxy.TaskTemplate.Placement, { Constraints: ['node.labels.berth==worker'] }, 'on every node that can take workers');
+    assert.equal(proxy.TaskTemplate.RestartPolicy.Condition, 'any');
+    assert.deepEqual(c.Command.slice(0, 3), ['setpriv', '--no-new-privs', '--']);
+    assert.deepEqual([c.CapabilityDrop, c.ReadOnly, c.User], [['ALL'], true, '10001:10001']);
+    assert.ok(!JSON.stringify(proxy).includes('sk-ant-real'), 'no key in the service');
+    assert.ok(!JSON.stringify(proxy).includes(gate.spec.env.EGRESS_SECRETS!), 'no signing secret in the service');
+    assert.deepEqual(c.Env, ['EGRESS_ENV_FILE=/run/secrets/berth-egress-env', 'EGRESS_JOURNAL=1']);
+    assert.equal(c.Secrets[0].File.Mode, 0o400);
+  });
+
   it('names services within swarm rules, deterministic and distinct per job', () => {
     const launcher = new SwarmLauncher({} as any, { ...placement, scheduleTimeoutMs: 1000 });
     const valid = /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,61}[a-zA-Z0-9]$/;
@@ -97,8 +139,8 @@ describe('swarm service spec', () => {
       LAUNCHER: 'swarm',
       EGRESS: 'open',
     };
-    assert.throws(() => parseConfig({ ...base, EGRESS: 'proxy' }), /EGRESS=proxy: not yet available on a swarm/);
-    assert.throws(() => parseConfig({ ...base, EGRESS: 'none' }), /EGRESS=none: swarm services cannot run without a network/);
+    assert.doesNotThrow(() => parseConfig({ ...base, EGRESS: 'proxy' }));
+    assert.doesNotThrow(() => parseConfig({ ...base, EGRESS: 'none' }));
     assert.throws(() => parseConfig({ ...base, WORKER_NETWORK: 'none' }), /not available to swarm services/);
     assert.throws(() => parseConfig({ ...base, SWARM_CONSTRAINTS: 'node.labels.x' }), /SWARM_CONSTRAINTS/);
     assert.throws(() => parseConfig({ ...base, LAUNCHER: 'kubernetes' }), /LAUNCHER/);

@@ -139,7 +139,7 @@ async function recordSpend(deps: AttemptDeps, task: TaskData, spend: { tokens: n
 async function egressOf(deps: AttemptDeps, facts: WorkloadFacts, attempt: string, task: TaskData): Promise<EgressSummary | undefined> {
   const proxy = facts.labels[LABEL.egress];
   if (!proxy || !deps.egress) return undefined;
-  const record = await deps.egress.record(proxy, attempt);
+  const record = await deps.egress.record(proxy, attempt, facts.startedAt ?? undefined);
   if (!record) return undefined;
   for (const decision of ['allowed', 'refused'] as const) deps.metrics?.egressRequests.inc({ decision }, record.counts[decision]);
   const byModel = record.byModel ?? { unknown: record.usage };

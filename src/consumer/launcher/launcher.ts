@@ -188,8 +188,8 @@ export interface Launcher {
   retireEgressProxies(queue: string, current: string): Promise<string[]>;
   /** `queue`'s egress proxies on this engine, for doctor. */
   egressProxies(queue: string): Promise<Array<{ name: string; running: boolean }>>;
-  /** The proxy's record of one attempt (`<jobId>#<attempt>`), or null when it has none. Ends the attempt's credentials: only asked once its workload has exited. */
-  egressRecord(proxyName: string, attempt: string): Promise<unknown>;
+  /** The proxy's record of one attempt (`<jobId>#<attempt>`, started at `since` ms), or null when it has none. Ends the attempt's credentials where the backend can reach the proxy: only asked once its workload has exited. */
+  egressRecord(proxyName: string, attempt: string, since?: number): Promise<unknown>;
   /** The attempts (`<jobId>#<attempt>`) whose model budget the proxy found spent: berth stops their workloads. */
   egressOverBudget(proxyName: string): Promise<string[]>;
 }

@@ -123,7 +123,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   if (parsed.success) {
     dockerEndpoint = resolveDockerEndpoint(parsed.data);
     if (typeof dockerEndpoint === 'string') problems.push(dockerEndpoint);
-    if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none')
+    if (parsed.data.LAUNCHER === 'swarm' && parsed.data.WORKER_NETWORK === 'none' && parsed.data.EGRESS === 'open')
       problems.push(
         "WORKER_NETWORK: 'none' is not available to swarm services; leave it unset (berth makes an overlay of its own that no standalone container can join) or name an --internal swarm-scoped network",
       );
@@ -140,13 +140,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
   for (const port of splitList(raw.EGRESS_PORTS))
     if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) problems.push(`EGRESS_PORTS: '${port}' is not a port number`);
-  if (parsed.success && parsed.data.LAUNCHER === 'swarm' && parsed.data.EGRESS === 'none')
-    problems.push('EGRESS=none: swarm services cannot run without a network; use EGRESS=open with a swarm-scoped --internal WORKER_NETWORK');
   if (parsed.success && parsed.data.EGRESS === 'proxy') {
-    if (parsed.data.LAUNCHER === 'swarm')
-      problems.push(
-        "EGRESS=proxy: not yet available on a swarm (the proxy's socket is a volume on one engine); use EGRESS=open with a swarm-scoped --internal network, or LAUNCHER=docker",
-      );
     if (raw.WORKER_NETWORK && raw.WORKER_NETWORK !== 'none' && raw.WORKER_NETWORK !== DEFAULT_WORKER_NETWORK)
       problems.push(
         `WORKER_NETWORK: EGRESS=proxy gives workers no network (the proxy is their only way out); leave WORKER_NETWORK unset, or set EGRESS=open to use '${raw.WORKER_NETWORK}'`,

@@ -142,7 +142,9 @@ export const envSchema = z.object({
   EGRESS_ALLOW_PRIVATE: list().describe(
     'EGRESS=proxy: private, loopback or link-local ranges (CIDR) an allowed name may resolve to, e.g. a GitHub Enterprise Server on 10.x. Otherwise such names are refused (DNS rebinding).',
   ),
-  EGRESS_NETWORKS: list('bridge').describe('EGRESS=proxy: networks the egress proxy container joins to reach the outside (never a network workers are on).'),
+  EGRESS_NETWORKS: list('bridge').describe(
+    "EGRESS=proxy: networks the egress proxy joins to reach the outside (never a network workers are on). On a swarm: `bridge` (each node's own) or swarm-scoped networks.",
+  ),
   EGRESS_PROVIDERS: list().describe(
     'EGRESS=proxy: model providers workers reach through the proxy, which adds the key: `anthropic`, `openai`, or a name of yours with PROVIDER_<NAME>_URL and PROVIDER_<NAME>_API. Each needs PROVIDER_<NAME>_KEY or PROVIDER_<NAME>_KEY_FILE.',
   ),

@@ -5,6 +5,7 @@ import { LABEL, managedLabelFilter } from '../../../core/labels.js';
 import { parseDockerTime, statusOf, unlessMissing } from '../docker-api.js';
 import { networksOfBerthAndRedis } from '../worker-network.js';
 import {
+  type EgressProxySpec,
   ImageMissing,
   type Launcher,
   type LauncherDescription,
@@ -13,7 +14,8 @@ import {
   type WorkloadFacts,
   type WorkloadSpec,
 } from '../launcher.js';
-import { SERVICE_NAME, STOPPED_LABEL, secretNameFor, serviceSpec, type SwarmPlacement } from './service-spec.js';
+import { SwarmEgress } from './egress.js';
+import { SEALED_NETWORK, SERVICE_NAME, STOPPED_LABEL, secretNameFor, serviceSpec, type SwarmPlacement } from './service-spec.js';
 import { listedState, taskFacts, type NodeInfo, type ServiceInfo, type Task } from './task-facts.js';
 import { POLL_MS, SwarmWorkload, type SwarmServices } from './workload.js';
 
@@ -44,10 +46,15 @@ export class SwarmLauncher implements Launcher, SwarmServices {
   /** The last exit code seen per stopped service, in case swarm has deleted the stopped task by the time berth looks. */
   private readonly lastExit = new Map<string, { exitCode: number; at: number }>();
 
+  private readonly egress: SwarmEgress;
+  private sealed: Promise<void> | null = null;
+
   constructor(
     readonly docker: Dockerode,
     private readonly placement: SwarmPlacement,
-  ) {}
+  ) {
+    this.egress = new SwarmEgress(docker, placement);
+  }
 
   nameFor(queue: string, jobId: string, attempt: number): string {
     const plain = `berth-${queue}-${jobId}-a${attempt}`;
@@ -71,6 +78,7 @@ export class SwarmLauncher implements Launcher, SwarmServices {
   async createOrAdopt(spec: WorkloadSpec): Promise<{ workload: Workload; adopted: boolean }> {
     const existing = await this.service(spec.name);
     if (existing) return { workload: this.handle(existing.ID), adopted: true };
+    if (spec.network === 'none') await this.sealedNetwork();
     let secret: { id: string; name: string } | undefined;
     try {
       secret = Object.keys(spec.secrets).length ? await this.createSecret(spec) : undefined;
@@ -274,6 +282,27 @@ export class SwarmLauncher implements Launcher, SwarmServices {
     if (refused.has(existing.Id) || refused.has(name)) throw new Error(`WORKER_NETWORK=${name} is a network berth or Redis is on; workers must not share it`);
   }
 
+  /** berth's sealed overlay, made once per process (and found when another consumer made it). */
+  private sealedNetwork(): Promise<void> {
+    this.sealed ??= (async () => {
+      if (await unlessMissing(this.docker.getNetwork(SEALED_NETWORK).inspect())) return;
+      await this.docker
+        .createNetwork({
+          Name: SEALED_NETWORK,
+          Driver: 'overlay',
+          Internal: true,
+          Attachable: false,
+          CheckDuplicate: true,
+          Labels: { [LABEL.managed]: 'true' },
+        } as Dockerode.NetworkCreateOptions)
+        .catch((error: unknown) => {
+          if (statusOf(error) !== 409) throw error;
+        });
+    })();
+    this.sealed.catch(() => (this.sealed = null));
+    return this.sealed;
+  }
+
   /** Not known until a node runs it: swarm gives the network no gateway of its own (each node has its bridge). */
   async networkGateway(): Promise<string> {
     return '';
@@ -300,21 +329,20 @@ export class SwarmLauncher implements Launcher, SwarmServices {
     await this.docker.ping();
   }
 
-  // EGRESS=proxy is refused at config time on a swarm (a proxy per node is still to come).
-  async ensureEgressProxy(): Promise<{ id: string; created: boolean }> {
-    throw new Error('EGRESS=proxy is not available on a swarm yet');
+  ensureEgressProxy(spec: EgressProxySpec): Promise<{ id: string; created: boolean }> {
+    return this.egress.ensure(spec);
   }
 
-  async retireEgressProxies(): Promise<string[]> {
-    return [];
+  retireEgressProxies(queue: string, current: string): Promise<string[]> {
+    return this.egress.retire(queue, current);
   }
 
-  async egressProxies(): Promise<Array<{ name: string; running: boolean }>> {
-    return [];
+  egressProxies(queue: string): Promise<Array<{ name: string; running: boolean }>> {
+    return this.egress.list(queue);
   }
 
-  async egressRecord(): Promise<unknown> {
-    return null;
+  egressRecord(proxyName: string, attempt: string, since?: number): Promise<unknown> {
+    return this.egress.record(proxyName, attempt, since);
   }
 
   /** The manager's copy, as services are pinned to it. */
@@ -322,8 +350,8 @@ export class SwarmLauncher implements Launcher, SwarmServices {
     return (await unlessMissing(this.docker.getImage(image).inspect()))?.Id ?? null;
   }
 
-  async egressOverBudget(): Promise<string[]> {
-    return [];
+  egressOverBudget(proxyName: string): Promise<string[]> {
+    return this.egress.overBudget(proxyName);
   }
 
   async describe(): Promise<LauncherDescription> {

@@ -14,6 +14,13 @@ export interface SwarmPlacement {
   scheduleTimeoutMs: number;
 }
 
+/**
+ * Where a swarm worker goes that should have no network: an overlay of berth's own that is
+ * internal (no gateway off it, no route to the node, the host or the internet: checked here) and
+ * not attachable. Only other such workers are on it, and they serve nothing.
+ */
+export const SEALED_NETWORK = 'berth-sealed';
+
 /** When berth stopped a service (ms since epoch): the service stays, as the attempt's fence, until removed. */
 export const STOPPED_LABEL = 'berth.stopped-at';
 /** Swarm names are DNS labels: at most 63 of [A-Za-z0-9_-], starting and ending alphanumeric. */
@@ -89,7 +96,8 @@ export function serviceSpec(
       Placement: {
         Constraints: placement.constraints,
       },
-      Networks: [{ Target: spec.network }],
+      // No network (EGRESS=proxy or none) is berth's sealed overlay on a swarm: services cannot have none.
+      Networks: [{ Target: spec.network === 'none' ? SEALED_NETWORK : spec.network }],
       LogDriver: { Name: 'json-file', Options: { 'max-size': spec.logMaxSize, 'max-file': '1' } },
     },
   };
