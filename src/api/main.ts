@@ -5,6 +5,7 @@ import { CancelBook } from '../core/cancel.js';
 import { loadConfigOrExit } from '../core/config.js';
 import { githubAppFromConfig } from '../github/app.js';
 import { ActorRoles } from '../github/permissions.js';
+import { PullHeads } from '../github/pull-heads.js';
 import { GithubReports } from '../github/report-queue.js';
 import { ReportTrigger } from '../github/report-trigger.js';
 import { ScheduleBook } from '../core/schedules.js';
@@ -89,6 +90,7 @@ const app = await buildApi({
     rules: config.webhookRules,
     redis,
     roles: github ? new ActorRoles(github) : null,
+    heads: github ? new PullHeads(github) : null,
     ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}),
   },
   reports,

@@ -26,6 +26,7 @@ import type { GithubReports } from '../github/report-queue.js';
 import type { Capacity } from '../core/backpressure.js';
 import type { TaskIndex } from '../core/task-index.js';
 import type { ActorRoles } from '../github/permissions.js';
+import type { PullHeads } from '../github/pull-heads.js';
 
 export type ApiConfig = SubmitConfig &
   KindsConfig &
@@ -69,7 +70,7 @@ export interface ApiDeps {
   /** Served at /metrics behind the API token when given. */
   metrics?: { metrics: BerthMetrics; sources: MetricSources };
   /** GitHub webhooks; the route exists only when at least one secret is configured. */
-  github?: { secrets: string[]; rules: WebhookRules; redis: Redis; appId?: string; roles?: ActorRoles | null };
+  github?: { secrets: string[]; rules: WebhookRules; redis: Redis; appId?: string; roles?: ActorRoles | null; heads?: PullHeads | null };
   /** Outbound GitHub reports (check runs, 👀); null or absent without App credentials. */
   reports?: GithubReports | null;
   /** Queue caps (MAX_QUEUED_TASKS, MAX_QUEUED_PER_REPO). */

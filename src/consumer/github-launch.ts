@@ -32,7 +32,7 @@ export class GithubUnavailable extends Error {
 
 export interface GithubLaunchPolicy {
   /** The operator's trust settings: the installation/repository scope and the fork rule. */
-  trust: Pick<WebhookRules['trust'], 'installations' | 'owners' | 'repositories' | 'allowForkImplement'>;
+  trust: Pick<WebhookRules['trust'], 'installations' | 'owners' | 'repositories' | 'allowForkImplement' | 'approval'>;
   /** Permissions of the worker's token for a kind. */
   permissions: (kind: string) => TokenPermissions;
 }
@@ -69,7 +69,9 @@ export class GithubLaunch {
           this.app.withFreshToken(task.repo, installationId, REPORT_PERMISSIONS, (reader) => resolveSubject(reader, task.repo, task.number!, task.ref)),
         );
       }
-      if (subject?.type === 'pull' && subject.fork && task.kind === 'implement' && !this.policy.trust.allowForkImplement) {
+      // A fork's implement task runs when the operator allows it, or when a person approved it where the operator lets forks wait for approval.
+      const forkApproved = this.policy.trust.approval.forks && task.approval?.state === 'approved';
+      if (subject?.type === 'pull' && subject.fork && task.kind === 'implement' && !this.policy.trust.allowForkImplement && !forkApproved) {
         throw new LaunchRefused(`refused: implement tasks are not started from forks (pull request head is ${subject.headRepo ?? 'a deleted fork'})`);
       }
       const token = await this.app.token(task.repo, installationId, this.policy.permissions(task.kind), { fresh: true });

@@ -7,6 +7,7 @@ import { priorSpend, taskSpend } from '../core/task-view.js';
 import { taskDataSchema, type TaskData, type WorkerTask } from '../core/task.js';
 import type { WorkerResultLine } from '../core/worker-protocol.js';
 import { crashPoint } from '../core/crash-points.js';
+import { awaitsApproval, unapprovedFailure } from '../core/approval.js';
 import { isEngineUnavailable, resilient } from './engine-health.js';
 import { GithubUnavailable, LaunchRefused } from './github-launch.js';
 import { ImageMissing, type WorkloadFacts } from './launcher/launcher.js';
@@ -72,6 +73,8 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     }
     return failAttempt(job, attempt, cancelledBefore, false, deps);
   }
+  // Came due still awaiting approval: its time ran out. Nothing was minted or launched for it.
+  if (data.approval && awaitsApproval(data)) return failAttempt(job, attempt, unapprovedFailure(data.approval), false, deps);
   const waitingFor = deps.slots ? await deps.slots.claim(data, jobId) : null;
   if (waitingFor) return waitForSlot(job, token, attempt, waitingFor);
   await deps.started?.(data.repo, jobId);

@@ -11,6 +11,7 @@ export const FAILURE_CAUSES = {
   oom: 'hit its memory limit and was killed',
   cancelled: 'cancelled by a person (API, CLI, board or Cancel button)',
   superseded: 'cancelled because a newer push superseded it',
+  unapproved: "asked for by someone below the rule's permission, and not approved in time (trust.approval.expireAfterHours); it never ran",
   invalid_task: 'the task data failed validation (in the consumer or the container)',
   no_retry: 'the agent exited 78: it asked not to be retried',
   signal: 'the agent was killed by a signal berth did not send',
@@ -82,6 +83,8 @@ export function failureInWords(failure: Failure): string {
       return 'cancelled';
     case 'superseded':
       return failure.detail ?? 'superseded';
+    case 'unapproved':
+      return failure.detail ?? 'not approved in time';
     case 'budget':
       return `the task's model budget is spent (${failure.detail ?? 'budget reached'})`;
     case 'exit_code':
@@ -94,7 +97,7 @@ export function failureInWords(failure: Failure): string {
 
 /** Whether the task ended by someone's decision (cancel, supersede), not by failing. */
 export function isCancel(failure: Failure | null | undefined): boolean {
-  return failure?.cause === 'cancelled' || failure?.cause === 'superseded';
+  return failure?.cause === 'cancelled' || failure?.cause === 'superseded' || failure?.cause === 'unapproved';
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Job } from 'bullmq';
 import type { TaskData, TaskState } from './task.js';
+import { awaitsApproval, type Approval } from './approval.js';
 import { isCancel, untypedFailure, type Failure } from './failure.js';
 import type { WorkerResultLine } from './worker-protocol.js';
 import type { EgressSummary } from './egress-record.js';
@@ -57,6 +58,8 @@ export interface TaskView {
   waitingFor: string | null;
   /** Its start priority level (higher first; 0 unless a rule, its kind or the request set one). */
   priority: number;
+  /** Held for a person's approval, or approved (who, when, at which commit); null when it never needed one. */
+  approval: Approval | null;
 }
 
 export interface TaskSpend extends Spend {
@@ -110,8 +113,9 @@ async function settled<J extends Job>(loaded: J): Promise<{ state: TaskState; jo
 /** BullMQ's state in berth's words; a cancel is a failure whose reason says so. */
 function toPublicState(state: Awaited<ReturnType<Job['getState']>>, job: Job): TaskState {
   switch (state) {
-    case 'active':
     case 'delayed':
+      return awaitsApproval(job.data as TaskData) ? 'awaiting-approval' : 'delayed';
+    case 'active':
     case 'completed':
       return state;
     case 'failed':
@@ -162,6 +166,7 @@ export async function viewTask(loaded: Job<TaskData, WorkerResultLine | null>): 
     finishedAt: iso(job.finishedOn),
     replayOf: job.data.replayOf ?? null,
     priority: job.data.priority ?? 0,
+    approval: job.data.approval ?? null,
     egress: (typeof progress === 'object' && progress?.egress) || null,
     spend: withSelfReported((typeof progress === 'object' && progress?.spend) || null, job.returnvalue?.result),
     waitingFor: (state === 'waiting' || state === 'delayed') && typeof progress === 'object' ? (progress?.waitingFor ?? null) : null,

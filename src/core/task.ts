@@ -1,3 +1,4 @@
+import { approvalSchema } from './approval.js';
 import { z } from 'zod';
 import { priorityLevelSchema } from './start-priority.js';
 
@@ -86,6 +87,8 @@ export const taskDataSchema = z.strictObject({
   schedule: z.string().optional(),
   /** Its start priority level (higher first), as it was queued; a replay keeps it. */
   priority: priorityLevelSchema.optional(),
+  /** Asked for by someone below the rule's permission: held until approved (core/approval.ts). */
+  approval: approvalSchema.optional(),
 });
 export type TaskData = z.infer<typeof taskDataSchema>;
 
@@ -101,5 +104,5 @@ export const workerTaskSchema = taskDataSchema
   .strict();
 export type WorkerTask = z.infer<typeof workerTaskSchema>;
 
-export const TASK_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'cancelled'] as const;
+export const TASK_STATES = ['awaiting-approval', 'waiting', 'active', 'delayed', 'completed', 'failed', 'cancelled'] as const;
 export type TaskState = (typeof TASK_STATES)[number];

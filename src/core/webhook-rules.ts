@@ -42,6 +42,18 @@ const ruleSchema = z.discriminatedUnion('on', [
 ]);
 export type Rule = z.infer<typeof ruleSchema>;
 
+const APPROVAL_DEFAULTS = { enabled: true, expireAfterHours: 72, forks: false };
+const approvalRulesSchema = z
+  .strictObject({
+    /** false: such requests are dropped with a log line, as before approvals existed. */
+    enabled: z.boolean().default(APPROVAL_DEFAULTS.enabled),
+    /** How long a request waits; then it ends unapproved, with a neutral check run. */
+    expireAfterHours: z.number().positive().max(720).default(APPROVAL_DEFAULTS.expireAfterHours),
+    /** Implement tasks on fork pull requests wait for approval too, instead of being refused. */
+    forks: z.boolean().default(APPROVAL_DEFAULTS.forks),
+  })
+  .default(APPROVAL_DEFAULTS);
+
 export const webhookRulesSchema = z.strictObject({
   /** The GitHub App's bot login; a review requested from it starts a review. */
   botLogin: z.string().min(1).default('berth[bot]'),
@@ -67,6 +79,12 @@ export const webhookRulesSchema = z.strictObject({
       logins: z.array(z.string().min(1)).default([]),
       allowBots: z.boolean().default(false),
       allowForkImplement: z.boolean().default(false),
+      /**
+       * A request from someone in scope but below the least role (a contributor's `/agent review`
+       * on their own pull request) waits for a person with that role to approve it, instead of
+       * being dropped: no container, no token until then.
+       */
+      approval: approvalRulesSchema,
     })
     .default({
       installations: [],
@@ -78,6 +96,7 @@ export const webhookRulesSchema = z.strictObject({
       logins: [],
       allowBots: false,
       allowForkImplement: false,
+      approval: APPROVAL_DEFAULTS,
     }),
   /** Scheduled agents (cron), one task per tick; see docs/webhooks.md. */
   schedules: z

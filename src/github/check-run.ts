@@ -4,6 +4,7 @@ import type { TaskView } from '../core/task-view.js';
 import { failureInWords } from '../core/failure.js';
 import { secondsInWords } from '../core/duration.js';
 import { formatTokens, formatUsd } from '../core/spend.js';
+import { APPROVE_ACTION, APPROVE_COMMAND } from '../core/approval.js';
 
 /** GitHub's limits: summary and text up to 65535 characters, action label 20, description 40. */
 const OUTPUT_MAX = 65_000;
@@ -12,7 +13,7 @@ const TITLE_MAX = 200;
 export interface CheckRunBody {
   name: string;
   status: 'queued' | 'in_progress' | 'completed';
-  conclusion?: 'success' | 'failure' | 'neutral' | 'cancelled' | 'timed_out';
+  conclusion?: 'success' | 'failure' | 'neutral' | 'cancelled' | 'timed_out' | 'action_required';
   started_at?: string;
   completed_at?: string;
   details_url?: string;
@@ -25,6 +26,14 @@ export const CANCEL_ACTION = 'berth-cancel';
 
 export function checkRunName(kind: string): string {
   return `berth/${kind}`;
+}
+
+/**
+ * The check run that asks for approval. A check run of its own: GitHub never lets a completed one
+ * (and `action_required` is a conclusion) go back to queued, so the approved task's run is a new one.
+ */
+export function approvalCheckRunName(kind: string): string {
+  return `berth/${kind}: approval`;
 }
 
 /** ", for 2 min 30 s so far": how long the current attempt has run, as of `now`. */
@@ -90,6 +99,32 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
   const cancel = [{ label: 'Cancel', description: 'Stop this berth task', identifier: CANCEL_ACTION }];
   const text = tail(options.logTail);
   switch (view.state) {
+    case 'awaiting-approval': {
+      const approval = view.approval;
+      const who = approval ? `@${approval.requestedBy}` : 'Someone';
+      return {
+        ...base,
+        name: approvalCheckRunName(view.kind),
+        status: 'completed',
+        conclusion: 'action_required',
+        completed_at: view.createdAt,
+        output: {
+          title: 'Awaiting approval',
+          summary: clip(
+            [
+              `${neutraliseMentions(who)} asked for a \`${view.kind}\` task, and berth does not run it on their word: ${approval?.reason ?? "they are below the rule's permission"}.`,
+              '',
+              `Someone with **${approval?.minimum ?? 'write'}** permission on this repository can run it on this commit: the **Approve** button above, or a comment \`${APPROVE_COMMAND}\`. Until then no agent runs and no token exists for it.`,
+              ...(approval ? ['', `It is dropped unapproved at ${new Date(approval.expiresAt).toISOString()}.`] : []),
+              '',
+              `- Task: \`${view.id}\``,
+            ].join('\n'),
+            OUTPUT_MAX,
+          ),
+        },
+        actions: [{ label: 'Approve', description: 'Run the agent on this commit', identifier: APPROVE_ACTION }],
+      };
+    }
     case 'waiting':
     case 'delayed': {
       const retrying = view.attempts > 0 ? view.failure : null;
@@ -137,7 +172,9 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
     case 'cancelled': {
       const failure = view.failure ?? { cause: 'other', detail: 'failed' };
       const superseded = failure.cause === 'superseded';
-      const conclusion = view.state === 'cancelled' ? (superseded ? 'neutral' : 'cancelled') : failure.cause === 'timeout' ? 'timed_out' : 'failure';
+      const unapproved = failure.cause === 'unapproved';
+      const conclusion =
+        view.state === 'cancelled' ? (superseded || unapproved ? 'neutral' : 'cancelled') : failure.cause === 'timeout' ? 'timed_out' : 'failure';
       const plain = failureInWords(failure);
       return {
         ...base,
@@ -145,7 +182,7 @@ function renderCheckRunText(view: TaskView, options: { logTail: string[]; detail
         conclusion,
         completed_at: view.finishedAt ?? new Date().toISOString(),
         output: {
-          title: clip(view.state === 'cancelled' ? (superseded ? 'Superseded' : 'Cancelled') : `Failed: ${plain}`, TITLE_MAX),
+          title: clip(view.state === 'cancelled' ? (superseded ? 'Superseded' : unapproved ? 'Not approved' : 'Cancelled') : `Failed: ${plain}`, TITLE_MAX),
           summary: clip([`${view.state === 'cancelled' ? 'Stopped' : 'Failed'}: ${plain}.`, '', facts(view)].join('\n'), OUTPUT_MAX),
           ...(text ? { text } : {}),
         },
@@ -215,4 +252,20 @@ export function renderIssueComment(view: TaskView, options: { detailsUrl?: strin
       : `berth could not finish the ${kind} task${link}: ${failureInWords(view.failure ?? { cause: 'other', detail: 'failed' })}.\n\n` +
         `Attempts used: ${view.attempts} of ${view.maxAttempts}. To run it again: ${options.rerunHint}.`;
   return `${clip(maskTokens(body), OUTPUT_MAX)}\n\n${commentMarker(view.id)}`;
+}
+
+/** Marks the comment that asked for approval (one per task). */
+export function approvalMarker(taskId: string): string {
+  return `<!-- berth-approval:${taskId} -->`;
+}
+
+/** On an issue (no check run to carry a button): who asked, who can approve, and how. */
+export function renderApprovalComment(view: TaskView): string {
+  const approval = view.approval;
+  const lines = [
+    `@${approval?.requestedBy ?? 'someone'} asked for a \`${view.kind}\` task, and berth does not run it on their word: ${approval?.reason ?? "they are below the rule's permission"}.`,
+    '',
+    `Someone with **${approval?.minimum ?? 'write'}** permission on this repository can run it with a comment \`${APPROVE_COMMAND}\`. Until then no agent runs and no token exists for it.${approval ? ` It is dropped unapproved at ${new Date(approval.expiresAt).toISOString()}.` : ''}`,
+  ];
+  return `${clip(maskTokens(neutraliseMentions(lines.join('\n'))), OUTPUT_MAX)}\n\n${approvalMarker(view.id)}`;
 }

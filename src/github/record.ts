@@ -7,7 +7,12 @@ export interface GithubFacts {
   subject?: Subject;
   checkRunId?: number;
   commentId?: number;
+  /** The check run (a pull request) or comment (an issue) that asked for approval. */
+  approvalCheckRunId?: number;
+  approvalCommentId?: number;
 }
+
+const NUMBER_FIELDS = ['checkRunId', 'commentId', 'approvalCheckRunId', 'approvalCommentId'] as const;
 
 const UNLOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
@@ -28,11 +33,9 @@ export class GithubRecord {
 
   async read(taskId: string): Promise<GithubFacts> {
     const hash = await this.redis.hgetall(this.keys.github(taskId));
-    return {
-      ...(hash.subject ? { subject: JSON.parse(hash.subject) as Subject } : {}),
-      ...(hash.checkRunId ? { checkRunId: Number(hash.checkRunId) } : {}),
-      ...(hash.commentId ? { commentId: Number(hash.commentId) } : {}),
-    };
+    const facts: GithubFacts = hash.subject ? { subject: JSON.parse(hash.subject) as Subject } : {};
+    for (const field of NUMBER_FIELDS) if (hash[field]) facts[field] = Number(hash[field]);
+    return facts;
   }
 
   /** The task's pinned subject; `resolve` runs only when none is pinned yet. */
@@ -45,7 +48,7 @@ export class GithubRecord {
     return JSON.parse((await this.redis.hget(key, 'subject')) ?? JSON.stringify(resolved)) as Subject;
   }
 
-  async remember(taskId: string, field: 'checkRunId' | 'commentId', value: number): Promise<void> {
+  async remember(taskId: string, field: (typeof NUMBER_FIELDS)[number], value: number): Promise<void> {
     const key = this.keys.github(taskId);
     await this.redis.multi().hset(key, field, String(value)).pexpire(key, this.keepMs).exec();
   }

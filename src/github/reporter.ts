@@ -7,7 +7,7 @@ import { redisConnection, type TaskQueue } from '../core/queue.js';
 import { reportBackoffMs, reportQueueName, type ReportJob } from './report-queue.js';
 import { viewTask, type TaskView } from '../core/task-view.js';
 import { splitRepo, type GithubApp, type RepoRequest, type TokenPermissions } from './app.js';
-import { commentMarker, renderCheckRun, renderIssueComment, checkRunName } from './check-run.js';
+import { approvalMarker, commentMarker, renderApprovalComment, renderCheckRun, renderIssueComment, checkRunName } from './check-run.js';
 import { classifyGithubError, describeGithubError } from './errors.js';
 import { resolveSubject } from './pulls.js';
 import type { GithubRecord } from './record.js';
@@ -156,6 +156,15 @@ async function syncCheckRun(
 ): Promise<void> {
   const [owner, repo] = splitRepo(view.repo);
   const body = renderCheckRun(view, { logTail, detailsUrl: details, now: Date.now() });
+  if (view.state === 'awaiting-approval') {
+    // Completed as it is made (action_required), so made once and never changed: GitHub keeps a completed run as it is.
+    if ((await deps.record.read(view.id)).approvalCheckRunId !== undefined) return;
+    const found = await findCheckRun(deps, github, view, sha, body.name);
+    const approvalId = found ?? Number((await github('POST /repos/{owner}/{repo}/check-runs', { owner, repo, head_sha: sha, ...body })).data.id);
+    await deps.record.remember(view.id, 'approvalCheckRunId', approvalId);
+    if (found === undefined) deps.logger.info({ taskId: view.id, checkRunId: approvalId }, 'asked for approval on a check run');
+    return;
+  }
   let id = (await deps.record.read(view.id)).checkRunId;
   if (id === undefined) {
     id = await findCheckRun(deps, github, view, sha);
@@ -173,13 +182,13 @@ async function syncCheckRun(
 }
 
 /** A check run this App made for this task on this commit, if any (found by external_id). */
-async function findCheckRun(deps: ReporterDeps, github: RepoRequest, view: TaskView, sha: string): Promise<number | undefined> {
+async function findCheckRun(deps: ReporterDeps, github: RepoRequest, view: TaskView, sha: string, name = checkRunName(view.kind)): Promise<number | undefined> {
   const [owner, repo] = splitRepo(view.repo);
   const { data } = await github('GET /repos/{owner}/{repo}/commits/{ref}/check-runs', {
     owner,
     repo,
     ref: sha,
-    check_name: checkRunName(view.kind),
+    check_name: name,
     filter: 'all',
     per_page: 100,
   });
@@ -188,10 +197,27 @@ async function findCheckRun(deps: ReporterDeps, github: RepoRequest, view: TaskV
 }
 
 async function syncIssueComment(deps: ReporterDeps, github: RepoRequest, view: TaskView, details: string | undefined): Promise<void> {
+  if (view.state === 'awaiting-approval') {
+    await commentOnce(deps, github, view, 'approvalCommentId', approvalMarker(view.id), () => renderApprovalComment(view));
+    return;
+  }
   if (view.state !== 'failed' && !(view.state === 'completed' && deps.config.REPORT_SUCCESS_COMMENT)) return;
-  if ((await deps.record.read(view.id)).commentId !== undefined) return;
+  await commentOnce(deps, github, view, 'commentId', commentMarker(view.id), () =>
+    renderIssueComment(view, { detailsUrl: details, rerunHint: `comment the command again, or \`berth tasks replay ${view.id}\`` }),
+  );
+}
+
+/** One comment per task and purpose, found again by its marker after a crash between posting and recording. */
+async function commentOnce(
+  deps: ReporterDeps,
+  github: RepoRequest,
+  view: TaskView,
+  field: 'commentId' | 'approvalCommentId',
+  marker: string,
+  render: () => string,
+): Promise<void> {
+  if ((await deps.record.read(view.id))[field] !== undefined) return;
   const [owner, repo] = splitRepo(view.repo);
-  const marker = commentMarker(view.id);
   for (let page = 1; page <= 10; page++) {
     const { data } = await github('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', {
       owner,
@@ -204,14 +230,13 @@ async function syncIssueComment(deps: ReporterDeps, github: RepoRequest, view: T
     // Only a comment the App itself made counts: anyone can post the marker to suppress berth's comment.
     const mine = data.find((comment) => comment.body?.includes(marker) && String(comment.performed_via_github_app?.id) === deps.app.appId);
     if (mine) {
-      await deps.record.remember(view.id, 'commentId', Number(mine.id));
+      await deps.record.remember(view.id, field, Number(mine.id));
       return;
     }
     if (data.length < 100) break;
   }
-  const body = renderIssueComment(view, { detailsUrl: details, rerunHint: `comment the command again, or \`berth tasks replay ${view.id}\`` });
-  const created = await github('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, body });
+  const created = await github('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, body: render() });
   crashPoint('report-after-comment');
-  await deps.record.remember(view.id, 'commentId', Number(created.data.id));
-  deps.logger.info({ taskId: view.id, commentId: created.data.id }, 'commented on the issue');
+  await deps.record.remember(view.id, field, Number(created.data.id));
+  deps.logger.info({ taskId: view.id, commentId: created.data.id, purpose: field }, 'commented on the issue');
 }

@@ -9,6 +9,7 @@ import { CancelBook } from '../../src/core/cancel.js';
 import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { ActorRoles } from '../../src/github/permissions.js';
+import { PullHeads } from '../../src/github/pull-heads.js';
 import { ReportTrigger } from '../../src/github/report-trigger.js';
 import { GithubReports } from '../../src/github/report-queue.js';
 import { Capacity } from '../../src/core/backpressure.js';
@@ -128,6 +129,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
       rules: config.webhookRules,
       redis,
       roles: github ? new ActorRoles(github) : null,
+      heads: github ? new PullHeads(github) : null,
       ...(config.GITHUB_APP_ID ? { appId: config.GITHUB_APP_ID } : {}),
     },
   });

@@ -1,3 +1,4 @@
+import { unapprovedFailure } from '../../src/core/approval.js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
@@ -32,6 +33,7 @@ const PRODUCED: Record<FailureCause, Failure> = {
   image: new ImageMissing('berth:nope').failure,
   platform: failureOf({ exitCode: -1, platformFailure: 'swarm: node n2 running the task was lost (it stopped answering the managers)' }),
   budget: failureOf({ exitCode: 1, budgetExceeded: 'spent 1.2k tokens of a budget of 1k' }),
+  unapproved: unapprovedFailure({ state: 'pending', requestedBy: 'stranger', reason: 'stranger has read permission', minimum: 'write', expiresAt: 0 }),
   stalled: untypedFailure('job stalled more than allowable limit'),
   other: untypedFailure('something BullMQ said'),
 };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { agentSummary, CANCEL_ACTION, commentMarker, renderCheckRun, renderIssueComment } from '../../src/github/check-run.js';
+import { agentSummary, CANCEL_ACTION, commentMarker, renderApprovalComment, renderCheckRun, renderIssueComment } from '../../src/github/check-run.js';
+import { APPROVE_ACTION, unapprovedFailure } from '../../src/core/approval.js';
 import { maskTokens } from '../../src/core/secret-mask.js';
 import { classifyGithubError } from '../../src/github/errors.js';
 import { classifyCheckoutError } from '../../src/worker/checkout.js';
@@ -31,6 +32,7 @@ const view = (over: Partial<TaskView> = {}): TaskView => ({
   spend: null,
   waitingFor: null,
   priority: 0,
+  approval: null,
   ...over,
 });
 
@@ -65,6 +67,29 @@ describe('check runs rendered from a task', () => {
     assert.doesNotMatch(clean.output!.summary, /Model usage/);
     assert.doesNotMatch(renderCheckRun(view({ state: 'completed', attempts: 1 }), { logTail: [] }).output!.summary, /Egress/, 'EGRESS=open or none: no line');
   });
+  it('awaiting approval: a check run of its own, action_required, with an Approve button, who asked and who may approve; unapproved in time: neutral', () => {
+    const approval = {
+      state: 'pending' as const,
+      requestedBy: 'stranger',
+      reason: 'stranger has read permission on octo/widgets; write is needed',
+      minimum: 'write' as const,
+      expiresAt: Date.parse('2026-12-06T10:00:00Z'),
+    };
+    const body = renderCheckRun(view({ state: 'awaiting-approval', approval }), { logTail: [] });
+    assert.equal(body.name, 'berth/review: approval', 'not the task run: a completed run never goes back to queued');
+    assert.equal(body.status, 'completed');
+    assert.equal(body.conclusion, 'action_required');
+    assert.deepEqual(body.actions, [{ label: 'Approve', description: 'Run the agent on this commit', identifier: APPROVE_ACTION }]);
+    assert.match(body.output.summary, /stranger has read permission on octo\/widgets; write is needed/);
+    assert.match(body.output.summary, /Someone with \*\*write\*\* permission .* `\/agent approve`/);
+    assert.match(body.output.summary, /2026-12-06T10:00:00.000Z/);
+    const expired = renderCheckRun(view({ state: 'cancelled', approval, failure: unapprovedFailure(approval) }), { logTail: [] });
+    assert.deepEqual([expired.name, expired.status, expired.conclusion, expired.output.title], ['berth/review', 'completed', 'neutral', 'Not approved']);
+    const comment = renderApprovalComment(view({ state: 'awaiting-approval', approval }));
+    assert.match(comment, /with a comment `\/agent approve`/);
+    assert.ok(comment.endsWith('<!-- berth-approval:gh-1 -->'));
+  });
+
   it('queued, then running, both with a Cancel button', () => {
     const queued = renderCheckRun(view(), { logTail: [] });
     assert.equal(queued.status, 'queued');

@@ -6,6 +6,7 @@ import { judgeRole, requiredRole, screenDelivery } from '../../src/api/webhooks/
 import { roleFromGithub } from '../../src/core/permission.js';
 import { webhookRulesSchema } from '../../src/core/webhook-rules.js';
 import { CANCEL_ACTION } from '../../src/github/check-run.js';
+import { APPROVE_ACTION } from '../../src/core/approval.js';
 import { clipEncoded, encodedBytes, PROMPT_MAX_BYTES, taskRequestSchema, UNTRUSTED_MAX_BYTES } from '../../src/core/task.js';
 
 type Example = Record<string, any>;
@@ -20,7 +21,7 @@ describe('webhook interpretation (pure, every example payload)', () => {
     for (const { name, examples: list } of all) {
       for (const payload of list) {
         const answer = interpretDelivery(name, payload, rules);
-        assert.ok(['task', 'ignored', 'invalid', 'check-run'].includes(answer.type), `${name}.${payload.action}`);
+        assert.ok(['task', 'ignored', 'invalid', 'check-run', 'approve'].includes(answer.type), `${name}.${payload.action}`);
         count++;
       }
     }
@@ -74,6 +75,24 @@ describe('webhook interpretation (pure, every example payload)', () => {
     assert.equal((interpretDelivery('check_run', cancel, rules) as { action: string }).action, 'cancel');
     rerun.check_run.external_id = '';
     assert.equal(interpretDelivery('check_run', rerun, rules).type, 'ignored');
+    cancel.requested_action = { identifier: APPROVE_ACTION };
+    assert.equal((interpretDelivery('check_run', cancel, rules) as { action: string }).action, 'approve');
+  });
+  it('/agent approve is built in, whatever the rules: the commenter, the number, the comment', () => {
+    const payload = example('issue_comment', 'created');
+    payload.comment.body = '/agent approve\nthanks!';
+    const answer = interpretDelivery('issue_comment', payload, webhookRulesSchema.parse({ rules: [] }));
+    assert.deepEqual(answer, {
+      type: 'approve',
+      repo: payload.repository.full_name,
+      owner: payload.repository.owner.login,
+      number: payload.issue.number,
+      installationId: payload.installation?.id,
+      actor: { login: payload.comment.user.login, type: payload.comment.user.type, association: payload.comment.author_association },
+      commentId: payload.comment.id,
+    });
+    payload.comment.body = '/agent approved';
+    assert.equal(interpretDelivery('issue_comment', payload, rules).type, 'ignored');
   });
   it("an issue's title and body reach the agent as untrusted data, bounded by their encoded size; the rules file can leave them out", () => {
     const payload = example('issues', 'labeled');
@@ -128,6 +147,19 @@ describe("trust (pure): the payload screens, GitHub's reported role decides", ()
     assert.equal(screenDelivery(trust, { ...base, fork: true, kind: 'implement' }).trusted, false);
     assert.equal(screenDelivery({ ...trust, allowForkImplement: true }, { ...base, fork: true, kind: 'implement' }).trusted, 'ask');
     assert.equal(screenDelivery({ ...trust, repositories: ['Codertocat/other'] }, base).trusted, false);
+  });
+
+  it('a refusal a person with the role may lift says so (approvable); scope, bots and a failed lookup never are', () => {
+    const outsider = { ...base, actor: { login: 'a', type: 'User', association: 'CONTRIBUTOR' } };
+    assert.equal((screenDelivery(trust, outsider) as { approvable?: string }).approvable, 'write', 'a contributor below the association filter');
+    assert.equal((judgeRole('reader', 'o/r', 'write', { role: 'read' }) as { approvable?: string }).approvable, 'write', 'a reader below the role');
+    assert.equal((judgeRole('reader', 'o/r', 'write', { error: 'GitHub is down' }) as { approvable?: string }).approvable, undefined);
+    assert.equal((screenDelivery(trust, { ...base, owner: 'mallory' }) as { approvable?: string }).approvable, undefined, 'out of scope');
+    assert.equal((screenDelivery(trust, { ...base, actor: { login: 'x[bot]', type: 'Bot' } }) as { approvable?: string }).approvable, undefined, 'a bot');
+    const fork = { ...base, fork: true, kind: 'implement' };
+    assert.equal((screenDelivery(trust, fork) as { approvable?: string }).approvable, undefined, 'a fork implement: refused unless forks wait for approval');
+    assert.equal((screenDelivery({ ...trust, approval: { ...trust.approval, forks: true } }, fork) as { approvable?: string }).approvable, 'write');
+    assert.deepEqual(trust.approval, { enabled: true, expireAfterHours: 72, forks: false }, 'approvals on by default, three days');
   });
 
   it("the least role: the rule's, else the kind's, else trust.permission (write by default)", () => {

@@ -5,6 +5,7 @@ import { viewTask, type TaskView } from '../../core/task-view.js';
 import type { TaskIndex } from '../../core/task-index.js';
 
 const BULLMQ_STATES: Record<TaskState, JobType[]> = {
+  'awaiting-approval': ['delayed'],
   waiting: ['waiting', 'prioritized', 'waiting-children'],
   active: ['active'],
   delayed: ['delayed'],

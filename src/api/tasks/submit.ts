@@ -5,6 +5,7 @@ import { startPriority } from '../../core/start-priority.js';
 import { idempotentTaskId, newTaskId } from '../../core/names.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskData, TaskRequest } from '../../core/task.js';
+import type { Approval } from '../../core/approval.js';
 import { publicState } from '../../core/task-view.js';
 import type { Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
@@ -38,6 +39,8 @@ export interface SubmitExtra {
   schedule?: string;
   /** Its priority level as operator config set it (a webhook rule's, a replayed task's); a request's own is checked against the API range. */
   level?: number;
+  /** Held for approval: added delayed until the approval expires (core/approval.ts). */
+  approval?: Approval;
 }
 
 /** Retry, backoff and retention come from operator config; a request cannot choose them. */
@@ -103,20 +106,23 @@ export async function submitTask(
     ...(extra.untrusted !== undefined ? { untrusted: extra.untrusted } : {}),
     ...(extra.schedule !== undefined ? { schedule: extra.schedule } : {}),
     ...(level !== 0 ? { priority: level } : {}),
+    ...(extra.approval ? { approval: extra.approval } : {}),
   };
   const options = jobOptions(config, id);
+  if (extra.approval) options.delay = Math.max(1, extra.approval.expiresAt - submittedAt);
   if (extra.deduplicationId) options.deduplication = { id: extra.deduplicationId };
   options.priority = startPriority(level, rank);
   const added = await queue.add(request.kind, data, options);
   const addedId = added.id ?? id;
   if (addedId === id) await capacity?.queued(request.repo, id, admitted?.rank, submittedAt);
   // A fresh random id (or a delivery id never seen) cannot collide: the add created the job.
-  if (addedId === id && ((!extra.jobId && !request.idempotencyKey) || extra.fresh)) return { status: 'created', id, state: 'waiting' };
+  const fresh: TaskState = extra.approval ? 'awaiting-approval' : 'waiting';
+  if (addedId === id && ((!extra.jobId && !request.idempotencyKey) || extra.fresh)) return { status: 'created', id, state: fresh };
   // BullMQ answers a deduplicated add with the id of the job already queued; a supplied id that
   // exists comes back unchanged, with the stored job's data untouched.
-  if (addedId === id && (await storedSubmissionId(queue, id)) === data.submissionId) return { status: 'created', id, state: 'waiting' };
+  if (addedId === id && (await storedSubmissionId(queue, id)) === data.submissionId) return { status: 'created', id, state: fresh };
   const stored = await queue.getJob(addedId);
-  if (!stored) return { status: 'created', id: addedId, state: 'waiting' };
+  if (!stored) return { status: 'created', id: addedId, state: fresh };
   const deduplicated = addedId !== id;
   // An idempotency key promises the same task; the same key for a different one is a client bug.
   if (!deduplicated && request.idempotencyKey && SAME_TASK_FIELDS.some((field) => stored.data[field] !== data[field]))

@@ -3,6 +3,7 @@ import type { Rule, WebhookRules } from '../../core/webhook-rules.js';
 import type { Actor } from './trust.js';
 import type { RepoRole } from '../../core/permission.js';
 import { CANCEL_ACTION } from '../../github/check-run.js';
+import { APPROVE_ACTION, APPROVE_COMMAND } from '../../core/approval.js';
 import { clipEncoded, PROMPT_MAX_BYTES, UNTRUSTED_MAX_BYTES, type TaskData } from '../../core/task.js';
 
 type UntrustedText = NonNullable<TaskData['untrusted']>;
@@ -30,10 +31,10 @@ export interface TaskIntent {
   commentId?: number;
 }
 
-/** A click on one of berth's own check runs: Re-run replays the task, Cancel cancels it. */
+/** A click on one of berth's own check runs: Re-run replays the task, Cancel cancels it, Approve runs one awaiting approval. */
 export interface CheckRunIntent {
   type: 'check-run';
-  action: 'rerun' | 'cancel';
+  action: 'rerun' | 'cancel' | 'approve';
   taskId: string;
   appId: number;
   /** The clicked check run's own commit: a Re-run replays that one, not the pull request's head at click time. */
@@ -44,7 +45,18 @@ export interface CheckRunIntent {
   actor: Actor;
 }
 
-export type Interpretation = TaskIntent | CheckRunIntent | { type: 'ignored'; reason: string } | { type: 'invalid'; message: string };
+/** `/agent approve` on an issue or pull request: runs what waits there for approval. */
+export interface ApproveIntent {
+  type: 'approve';
+  repo: string;
+  owner: string;
+  number: number;
+  installationId?: number;
+  actor: Actor;
+  commentId: number;
+}
+
+export type Interpretation = TaskIntent | CheckRunIntent | ApproveIntent | { type: 'ignored'; reason: string } | { type: 'invalid'; message: string };
 
 const user = z.object({ login: z.string().max(256), type: z.string().max(64) });
 const repository = z.object({ full_name: z.string().max(300), owner: z.object({ login: z.string().max(256) }) });
@@ -103,6 +115,10 @@ export function interpretDelivery(event: string, payload: Record<string, unknown
   const action = typeof payload.action === 'string' ? payload.action : '';
   const key = `${event}.${action}`;
   if (key === 'check_run.rerequested' || key === 'check_run.requested_action') return interpretCheckRun(action, payload);
+  if (key === 'issue_comment.created') {
+    const approve = interpretApprove(payload);
+    if (approve) return approve;
+  }
   const candidates = rules.rules.filter((r) => r.on === key);
   if (candidates.length === 0) return { type: 'ignored', reason: `${action ? key : event} is not acted on` };
   const parsed = payloads[key as EventKey].safeParse(payload);
@@ -141,6 +157,24 @@ export function interpretDelivery(event: string, payload: Record<string, unknown
   return { type: 'ignored', reason: `no rule matches this ${key}` };
 }
 
+/** The built-in approve command, whatever the rules say; null when the comment is something else. */
+function interpretApprove(payload: Record<string, unknown>): Interpretation | null {
+  const parsed = payloads['issue_comment.created'].safeParse(payload);
+  if (!parsed.success) return null;
+  const p = parsed.data;
+  const firstLine = p.comment.body.trim().split('\n', 1)[0]!.trim();
+  if (firstLine !== APPROVE_COMMAND) return null;
+  return {
+    type: 'approve',
+    repo: p.repository.full_name,
+    owner: p.repository.owner.login,
+    number: p.issue.number,
+    installationId: p.installation?.id,
+    actor: { login: p.comment.user.login, type: p.comment.user.type, association: p.comment.author_association },
+    commentId: p.comment.id,
+  };
+}
+
 function interpretCheckRun(action: string, payload: Record<string, unknown>): Interpretation {
   const parsed = checkRunPayload.safeParse(payload);
   if (!parsed.success)
@@ -157,6 +191,7 @@ function interpretCheckRun(action: string, payload: Record<string, unknown>): In
   let intended: CheckRunIntent['action'];
   if (action === 'rerequested') intended = 'rerun';
   else if (p.requested_action?.identifier === CANCEL_ACTION) intended = 'cancel';
+  else if (p.requested_action?.identifier === APPROVE_ACTION) intended = 'approve';
   else return { type: 'ignored', reason: `check run action '${p.requested_action?.identifier ?? ''}' is not berth's` };
   return {
     type: 'check-run',

@@ -9,7 +9,7 @@ import type { WebhookRules } from '../../core/webhook-rules.js';
 import { agentCommandFor, type Config } from '../../core/config.js';
 import { cancelTask } from '../tasks/cancel.js';
 import { submitTask, type SubmitConfig } from '../tasks/submit.js';
-import { interpretDelivery, type CheckRunIntent, type Interpretation, type TaskIntent } from './interpret.js';
+import { interpretDelivery, type ApproveIntent, type CheckRunIntent, type Interpretation, type TaskIntent } from './interpret.js';
 import { judgeRole, screenDelivery, type Actor, type TrustDecision } from './trust.js';
 import type { ActorRoles } from '../../github/permissions.js';
 import type { GithubReports } from '../../github/report-queue.js';
@@ -17,6 +17,11 @@ import { spendPeriod } from '../../core/spend-budgets.js';
 import { overAllMessage, overRepoMessage, type Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
 import { replayTask } from '../tasks/retry.js';
+import { approveTask, type ApprovalCommits, type ApproveResult } from '../tasks/approve.js';
+import { awaitsApproval, type Approval } from '../../core/approval.js';
+import type { RepoRole } from '../../core/permission.js';
+import { GithubRecord } from '../../github/record.js';
+import type { PullHeads } from '../../github/pull-heads.js';
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const EVENT_NAME = /^[a-z_]{1,64}$/;
@@ -38,6 +43,8 @@ export interface GithubWebhookOptions {
   index?: TaskIndex;
   /** Asks GitHub for an actor's role on a repository; null without App credentials (then nothing is trusted). */
   roles?: ActorRoles | null;
+  /** A pull request's head now: an approval is bound to the commit it was shown for. */
+  heads?: PullHeads | null;
 }
 
 /**
@@ -100,8 +107,24 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
       return final(202, answer);
     }
 
+    if (intent.type === 'approve') {
+      const answer = await approveCommand(opts, intent);
+      app.log.info({ delivery, event, repo: intent.repo, number: intent.number, actor: intent.actor.login, ...answer }, 'approve command');
+      if (opts.reports && !('ignored' in answer))
+        await opts.reports.react({
+          taskId: `approve-${delivery}`,
+          repo: intent.repo,
+          commentId: intent.commentId,
+          ...(intent.installationId ? { installationId: intent.installationId } : {}),
+        });
+      return final(202, answer);
+    }
+
     const trust = await decideTrust(opts, intent, screenDelivery(opts.rules.trust, intent));
-    if (!trust.trusted) {
+    // In scope but below the rule's role: held for a person who has it, when approvals are on.
+    const approval =
+      !trust.trusted && trust.approvable && opts.rules.trust.approval.enabled ? pendingApproval(opts, intent, trust.detail, trust.approvable) : undefined;
+    if (!trust.trusted && !approval) {
       app.log.info({ delivery, event, repo: intent.repo, actor: intent.actor.login, detail: trust.detail }, 'ignored untrusted delivery');
       return final(202, { ignored: trust.reason, detail: trust.detail });
     }
@@ -175,8 +198,17 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
         ...(intent.commentId ? { commentId: intent.commentId } : {}),
         ...(admitted.status === 'ok' && admitted.rank ? { rank: admitted.rank } : {}),
         ...(intent.priority !== undefined ? { level: intent.priority } : {}),
+        ...(approval ? { approval } : {}),
       },
     );
+    // A trusted request for what already waits for approval is that approval.
+    if (!approval && result.status === 'existing' && result.state === 'awaiting-approval') {
+      const approved = await approveTask(opts.queue, opts.cancels, result.id, intent.actor.login, await approvalCommits(opts, result.id, intent));
+      app.log.info(
+        { delivery, event, id: result.id, actor: intent.actor.login, status: approved.status },
+        'a trusted request approved the task awaiting approval',
+      );
+    }
     if ((result.status === 'created' || result.status === 'existing') && opts.reports) {
       // The comment is acknowledged even when its task was already queued: berth did see it.
       if (intent.commentId)
@@ -188,7 +220,18 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
         });
     }
     if (result.status === 'created') {
-      app.log.info({ delivery, event, id: result.id, kind: intent.kind, repo: intent.repo, number: intent.number }, 'queued task from webhook');
+      app.log.info(
+        {
+          delivery,
+          event,
+          id: result.id,
+          kind: intent.kind,
+          repo: intent.repo,
+          number: intent.number,
+          ...(approval ? { awaitingApproval: approval.reason } : {}),
+        },
+        approval ? 'task from webhook awaits approval' : 'queued task from webhook',
+      );
       // Answered now that its job exists: the recovery never redelivers it, even once the job is removed.
       await intake.answered(delivery);
       return reply.status(202).send({ id: result.id, state: result.state, ...(superseded ? { superseded } : {}) });
@@ -215,10 +258,22 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
   if (!opts.appId || String(intent.appId) !== opts.appId) return { ignored: "not a check run of berth's GitHub App" };
   const job = await opts.queue.getJob(intent.taskId);
   if (job && job.data.repo.toLowerCase() !== intent.repo.toLowerCase()) return { ignored: 'the check run belongs to another repository' };
-  // The clicker needs the same role as whoever may start a task of this kind (unknown kind: the default).
+  // The clicker needs the same role as whoever may start a task of this kind (unknown kind: the default);
+  // an approver, the role the waiting task needs.
   const kind = job?.data.kind ?? '';
-  const trust = await decideTrust(opts, intent, screenDelivery(opts.rules.trust, { ...intent, fork: false, kind }));
+  const permission = intent.action === 'approve' ? job?.data.approval?.minimum : undefined;
+  const trust = await decideTrust(opts, intent, screenDelivery(opts.rules.trust, { ...intent, fork: false, kind, ...(permission ? { permission } : {}) }));
   if (!trust.trusted) return { ignored: trust.reason, detail: trust.detail };
+  if (intent.action === 'approve') {
+    if (!job) return { ignored: `no task ${intent.taskId}` };
+    return approvalAnswer(
+      await approveTask(opts.queue, opts.cancels, intent.taskId, intent.actor.login, {
+        ...(await approvalCommits(opts, intent.taskId, { repo: intent.repo, number: job.data.number, installationId: intent.installationId })),
+        ...(intent.headSha ? { clicked: intent.headSha } : {}),
+      }),
+      intent.actor.login,
+    );
+  }
   if (intent.action === 'cancel') {
     const result = await cancelTask(opts.queue, opts.cancels, intent.taskId, 0, {
       cause: 'cancelled',
@@ -238,6 +293,82 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
   if (replay.status === 'not-found') return { ignored: `task ${intent.taskId} is gone (kept for KEEP_COMPLETED)` };
   if (replay.status !== 'created' && replay.status !== 'existing') return { ignored: 'replay could not be queued' };
   return { id: replay.id, state: replay.state, replayOf: intent.taskId };
+}
+
+/** A held request's approval: who asked, why they could not start it, who may lift it, until when. */
+function pendingApproval(opts: GithubWebhookOptions, intent: TaskIntent, reason: string, minimum: RepoRole): Approval {
+  return {
+    state: 'pending',
+    requestedBy: intent.actor.login,
+    reason,
+    minimum,
+    expiresAt: Date.now() + opts.rules.trust.approval.expireAfterHours * 3_600_000,
+  };
+}
+
+/** The commits an approval is bound to: the one the task is pinned to, and the pull request's head now. */
+async function approvalCommits(
+  opts: GithubWebhookOptions,
+  taskId: string,
+  at: { repo: string; number?: number | undefined; installationId?: number | undefined },
+): Promise<ApprovalCommits> {
+  const subject = (await new GithubRecord(opts.redis, opts.queue.name, opts.config.KEEP_COMPLETED).read(taskId)).subject;
+  if (subject?.type !== 'pull') return {};
+  const head = opts.heads && at.number !== undefined ? await opts.heads.headOf(at.repo, at.number, at.installationId).catch(() => null) : null;
+  return { pinned: subject.sha, ...(head ? { head } : {}) };
+}
+
+/**
+ * `/agent approve`: runs what waits for approval on that issue or pull request, each kind's task
+ * (the subject pointers name them), when the commenter has the role the task needs.
+ */
+async function approveCommand(opts: GithubWebhookOptions, intent: ApproveIntent): Promise<Record<string, unknown>> {
+  const keys = berthKeys(opts.queue.name);
+  const kinds = [...new Set(opts.rules.rules.map((rule) => rule.kind))];
+  const ids = (await Promise.all(kinds.map((kind) => opts.redis.get(keys.subject(intent.repo, intent.number, kind))))).filter((id): id is string => !!id);
+  const waiting = [];
+  for (const id of ids) {
+    const job = await opts.queue.getJob(id);
+    if (job?.data.approval && awaitsApproval(job.data) && job.data.repo.toLowerCase() === intent.repo.toLowerCase()) waiting.push(job);
+  }
+  if (waiting.length === 0) return { ignored: `nothing awaits approval on ${intent.repo}#${intent.number}` };
+  const answers = [];
+  for (const job of waiting) {
+    const trust = await decideTrust(
+      opts,
+      intent,
+      screenDelivery(opts.rules.trust, { ...intent, fork: false, kind: job.data.kind, permission: job.data.approval!.minimum }),
+    );
+    if (!trust.trusted) {
+      answers.push({ id: job.id, ignored: trust.reason, detail: trust.detail });
+      continue;
+    }
+    answers.push(
+      approvalAnswer(
+        await approveTask(opts.queue, opts.cancels, job.id!, intent.actor.login, await approvalCommits(opts, job.id!, intent)),
+        intent.actor.login,
+      ),
+    );
+  }
+  return answers.length === 1 ? answers[0]! : { tasks: answers };
+}
+
+function approvalAnswer(result: ApproveResult, approver: string): Record<string, unknown> {
+  switch (result.status) {
+    case 'approved':
+      return { id: result.id, approvedBy: approver, ...(result.approvedSha ? { sha: result.approvedSha } : {}) };
+    case 'not-found':
+      return { ignored: 'no such task' };
+    case 'not-pending':
+      return { id: result.id, ignored: `task ${result.id} does not await approval (it is ${result.state})` };
+    case 'other-commit':
+      return { id: result.id, ignored: `that approval was shown for ${result.clicked.slice(0, 7)}; the task is for ${result.pinned.slice(0, 7)}` };
+    case 'moved':
+      return {
+        id: result.id,
+        ignored: `the pull request moved to ${result.head.slice(0, 7)} after approval was asked for ${result.pinned.slice(0, 7)}; the request was dropped, ask again on the new commit`,
+      };
+  }
 }
 
 /**

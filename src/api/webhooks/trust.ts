@@ -9,12 +9,23 @@ export interface Actor {
   association?: string;
 }
 
-export type TrustDecision = { trusted: true } | { trusted: false; reason: string; detail: string };
+/**
+ * Refused, or trusted. A refusal with `approvable` is one a person with that role may lift (the
+ * actor is in scope, only below the role): with approvals on, it becomes a task awaiting approval.
+ */
+export type TrustDecision = { trusted: true } | { trusted: false; reason: string; detail: string; approvable?: RepoRole };
 
 /** What the payload alone settles: refused, or the role GitHub must report for the actor. */
 export type TrustScreen = TrustDecision | { trusted: 'ask'; minimum: RepoRole };
 
-const untrusted = (detail: string) => ({ trusted: false as const, reason: 'untrusted sender', detail });
+const untrusted = (detail: string, approvable?: RepoRole) => ({
+  trusted: false as const,
+  reason: 'untrusted sender',
+  detail,
+  ...(approvable ? { approvable } : {}),
+});
+/** Who may approve: the role needed to start it (`read` when the operator needs none, yet the association filter refused). */
+const approver = (minimum: RepoRole): RepoRole => (minimum === 'none' ? 'read' : minimum);
 
 /** The least role for a kind: the rule's own, else the kind's (`trust.kinds`), else `trust.permission`. */
 export function requiredRole(trust: WebhookRules['trust'], kind: string, rulePermission?: RepoRole): RepoRole {
@@ -36,11 +47,12 @@ export function screenDelivery(
   const { actor } = delivery;
   if (actor.type === 'Bot' && !trust.allowBots) return untrusted(`${actor.login} is a bot`);
   const listed = trust.logins.some((l) => l.toLowerCase() === actor.login.toLowerCase());
-  if (!listed && actor.association !== undefined && !(trust.associations as string[]).includes(actor.association)) {
-    return untrusted(`${actor.login} (${actor.association}) is not an owner, member or collaborator of ${delivery.repo}`);
-  }
-  if (delivery.fork && delivery.kind === 'implement' && !trust.allowForkImplement) return untrusted('implement tasks are not started from forks');
   const minimum = requiredRole(trust, delivery.kind, delivery.permission);
+  if (!listed && actor.association !== undefined && !(trust.associations as string[]).includes(actor.association)) {
+    return untrusted(`${actor.login} (${actor.association}) is not an owner, member or collaborator of ${delivery.repo}`, approver(minimum));
+  }
+  if (delivery.fork && delivery.kind === 'implement' && !trust.allowForkImplement)
+    return untrusted('implement tasks are not started from forks', trust.approval.forks ? approver(minimum) : undefined);
   // `none`: the operator opted out of asking (anyone in scope may start this kind).
   return minimum === 'none' ? { trusted: true } : { trusted: 'ask', minimum };
 }
@@ -48,6 +60,6 @@ export function screenDelivery(
 /** The role GitHub reported against the least one needed; a failed lookup refuses, with its reason. */
 export function judgeRole(login: string, repo: string, minimum: RepoRole, answer: { role: RepoRole } | { error: string }): TrustDecision {
   if ('error' in answer) return untrusted(`${answer.error}; refused until GitHub answers`);
-  if (!roleAtLeast(answer.role, minimum)) return untrusted(`${login} has ${answer.role} permission on ${repo}; ${minimum} is needed`);
+  if (!roleAtLeast(answer.role, minimum)) return untrusted(`${login} has ${answer.role} permission on ${repo}; ${minimum} is needed`, minimum);
   return { trusted: true };
 }
