@@ -23,6 +23,7 @@ const STATE_COLOURS: Record<string, Parameters<typeof styleText>[0]> = {
   active: 'cyan',
   waiting: 'yellow',
   delayed: 'yellow',
+  'awaiting-approval': 'magenta',
 };
 /** A state in its colour where stdout is a terminal (NO_COLOR and FORCE_COLOR respected), else as it is. */
 const paint = (state: string, text = state): string =>
@@ -59,7 +60,7 @@ const tasks = program.command('tasks').description('list and act on tasks');
 tasks
   .command('list')
   .description('newest first')
-  .option('--state <state>', 'waiting|active|delayed|completed|failed|cancelled')
+  .option('--state <state>', 'awaiting-approval|waiting|active|delayed|completed|failed|cancelled')
   .option('--repo <owner/name>')
   .option('--kind <kind>')
   .option('--limit <n>', 'at most this many', '20')

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -499,5 +500,118 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === fromFork.body.id).length, 0, 'no container for the fork');
     assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === fromBase.body.id).length, 1);
     assert.equal(workerTokens() - tokensBefore, 1, 'one worker token: for the base repository task only');
+  });
+
+  it("an outside contributor's /agent review awaits approval: no container, no token; a reader's Approve is refused; a writer's runs it on the commit it was shown for", async () => {
+    const berth = await startBerth(env());
+    berths.push(berth);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    // A worker's token is the one that can read the code; berth's own (reports, role and head lookups) cannot.
+    const workerTokens = () => [...github.tokens.values()].filter((t) => t.permissions?.contents !== undefined).length;
+    const tokensBefore = workerTokens();
+    github.setRole(REPO, 'outsider', 'read');
+    const asked = comment('/agent review', 7, { association: 'CONTRIBUTOR' });
+    asked.comment.user.login = 'outsider';
+    const sent = await deliver(berth.url, 'issue_comment', asked);
+    assert.deepEqual([sent.status, sent.body.state], [202, 'awaiting-approval'], JSON.stringify(sent.body));
+    const id = sent.body.id as string;
+    const gate = await waitUntil(() => runsFor(id).find((c) => c.name === 'berth/review: approval'), 'the approval check run', 30_000);
+    assert.deepEqual([gate.status, gate.conclusion, gate.head_sha], ['completed', 'action_required', pull.headSha]);
+    assert.deepEqual(
+      (gate.actions as Array<{ identifier: string }>).map((a) => a.identifier),
+      ['berth-approve'],
+    );
+    assert.match(gate.output.summary, /outsider \(CONTRIBUTOR\) is not an owner, member or collaborator/);
+    const held = (await berth.api('GET', `/api/tasks/${id}`)).body;
+    assert.deepEqual([held.state, held.approval.state, held.approval.minimum], ['awaiting-approval', 'pending', 'write']);
+
+    // A reader's click: GitHub is asked, and says read.
+    github.setRole(REPO, 'some-reader', 'read');
+    const readerClick = checkRunEvent('requested_action', id, github.appId, 'berth-approve');
+    readerClick.sender.login = 'some-reader';
+    readerClick.check_run.head_sha = pull.headSha;
+    const refused = await deliver(berth.url, 'check_run', readerClick);
+    assert.match(refused.body.detail, /some-reader has read permission on octo-org\/widgets; write is needed/, JSON.stringify(refused.body));
+    // A click on an approval shown for another commit approves nothing.
+    const stale = checkRunEvent('requested_action', id, github.appId, 'berth-approve');
+    stale.sender.login = 'maintainer';
+    stale.check_run.head_sha = 'f'.repeat(40);
+    assert.match((await deliver(berth.url, 'check_run', stale)).body.ignored, /shown for fffffff/);
+    assert.equal((await berth.api('GET', `/api/tasks/${id}`)).body.state, 'awaiting-approval');
+    assert.equal(recorder.events.filter((e) => e.jobId === id).length, 0, 'no container while it waits');
+    assert.equal(workerTokens(), tokensBefore, 'no worker token while it waits');
+
+    const click = checkRunEvent('requested_action', id, github.appId, 'berth-approve');
+    click.sender.login = 'maintainer';
+    click.check_run.head_sha = pull.headSha;
+    const approved = await deliver(berth.url, 'check_run', click);
+    assert.deepEqual([approved.body.approvedBy, approved.body.sha], ['maintainer', pull.headSha], JSON.stringify(approved.body));
+    const task = await berth.waitFor(id, ['completed', 'failed'], 90_000);
+    assert.equal(task.state, 'completed', JSON.stringify(task));
+    assert.deepEqual([task.approval.state, task.approval.approvedBy, task.approval.approvedSha], ['approved', 'maintainer', pull.headSha]);
+    const run = await waitUntil(() => runsFor(id).find((c) => c.name === 'berth/review' && c.status === 'completed'), "the task's own check run", 30_000);
+    assert.deepEqual([run.head_sha, run.conclusion], [pull.headSha, 'success']);
+    assert.equal(gate.history.length, 1, 'the approval run was made once and left as it was');
+    await recorder.stop();
+    assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === id).length, 1, 'one container, after the approval');
+    assert.equal(workerTokens() - tokensBefore, 1, 'one worker token, minted after the approval');
+  });
+
+  it('a push after the request drops the pending approval; an issue gets one comment saying how to approve; unapproved requests expire with a neutral check run', async () => {
+    const berth = await startBerth(
+      env({
+        WEBHOOK_RULES_FILE: rulesFile({
+          botLogin: 'berth-test[bot]',
+          trust: { owners: ['octo-org'], approval: { expireAfterHours: 0.002 } },
+          rules: [
+            { on: 'issue_comment.created', command: '/agent review', kind: 'review' },
+            { on: 'issue_comment.created', command: '/agent implement', kind: 'implement', promptFromArguments: true },
+          ],
+        }),
+      }),
+    );
+    berths.push(berth);
+    const recorder = await recordEvents(berth.config.QUEUE_NAME);
+    github.setRole(REPO, 'outsider', 'read');
+    github.addPull(REPO, { number: 31, headSha: pull.headSha, baseRef: 'main', headRepo: REPO });
+    const ask = async (body: string, number: number, options: { pull?: boolean } = {}) => {
+      const payload = comment(body, number, { association: 'CONTRIBUTOR', ...options });
+      payload.comment.user.login = 'outsider';
+      const sent = await deliver(berth.url, 'issue_comment', payload);
+      assert.equal(sent.body.state, 'awaiting-approval', JSON.stringify(sent.body));
+      return sent.body.id as string;
+    };
+    const first = await ask('/agent review', 31);
+    await waitUntil(() => runsFor(first).find((c) => c.name === 'berth/review: approval'), 'the approval check run', 30_000);
+    // The contributor pushes; then a writer approves what was shown for the old head.
+    const moved = execFileSync('git', ['-C', join(github.gitRoot, `${REPO}.git`), 'rev-parse', 'main'], { encoding: 'utf8' }).trim();
+    github.addPull(REPO, { number: 31, headSha: moved, baseRef: 'main', headRepo: REPO });
+    const approve = comment('/agent approve', 31);
+    approve.comment.user.login = 'maintainer';
+    const answer = await deliver(berth.url, 'issue_comment', approve);
+    assert.match(
+      answer.body.ignored,
+      new RegExp(`moved to ${moved.slice(0, 7)} after approval was asked for ${pull.headSha.slice(0, 7)}`),
+      JSON.stringify(answer.body),
+    );
+    const dropped = await berth.waitFor(first, ['cancelled'], 10_000);
+    assert.equal(dropped.failure.cause, 'superseded');
+
+    // An issue has no check run: one comment says who may approve and how.
+    const onIssue = await ask('/agent implement tidy up', 9, { pull: false });
+    const note = await waitUntil(() => github.comments.find((c) => c.body.includes(`<!-- berth-approval:${onIssue} -->`)), 'the approval comment', 30_000);
+    assert.match(note.body, /with a comment `\/agent approve`/);
+
+    // Nobody approves: both end unapproved, never run; the pull request's run is neutral.
+    github.addPull(REPO, { number: 31, headSha: pull.headSha, baseRef: 'main', headRepo: REPO });
+    const second = await ask('/agent review', 31);
+    const expired = await berth.waitFor(second, ['cancelled', 'failed', 'completed'], 30_000);
+    assert.deepEqual([expired.state, expired.failure.cause], ['cancelled', 'unapproved'], JSON.stringify(expired));
+    const run = await waitUntil(() => runsFor(second).find((c) => c.name === 'berth/review' && c.status === 'completed'), 'the neutral check run', 30_000);
+    assert.deepEqual([run.conclusion, run.output.title], ['neutral', 'Not approved']);
+    assert.equal((await berth.waitFor(onIssue, ['cancelled', 'failed', 'completed'], 30_000)).failure.cause, 'unapproved');
+    assert.equal(github.comments.filter((c) => c.body.includes(`<!-- berth-approval:${onIssue} -->`)).length, 1, 'one comment');
+    await recorder.stop();
+    assert.equal(recorder.events.filter((e) => [first, onIssue, second].includes(e.jobId ?? '')).length, 0, 'none of them ever had a container');
   });
 });

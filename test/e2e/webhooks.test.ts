@@ -244,12 +244,30 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     assert.equal(await berth.queue.count(), 0);
   });
 
-  it('trust: untrusted commenters, bots, foreign installations, disallowed forks start nothing', async () => {
+  /** What waits for approval: delayed jobs whose data says so; nothing a consumer could take. */
+  const awaiting = async () => {
+    const counts = await berth.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+    const delayed = await berth.queue.getDelayed();
+    return {
+      startable: counts.waiting! + counts.prioritized! + counts.active!,
+      held: delayed
+        .filter((j) => j.data.approval?.state === 'pending')
+        .map((j) => j.id!)
+        .sort(),
+    };
+  };
+
+  it('trust: an untrusted commenter waits for approval; bots, foreign installations, disallowed forks start nothing', async () => {
     const comment = clone(examplesOf('issue_comment').find((p) => p.action === 'created')!);
     comment.comment.body = '/agent review';
     comment.comment.author_association = 'CONTRIBUTOR';
     const contributor = await deliver(berth.url, 'issue_comment', comment);
-    assert.deepEqual([contributor.status, contributor.body.ignored], [202, 'untrusted sender']);
+    assert.deepEqual([contributor.status, contributor.body.state], [202, 'awaiting-approval'], JSON.stringify(contributor.body));
+    const held = (await berth.queue.getJob(contributor.body.id))!.data.approval!;
+    assert.deepEqual([held.state, held.requestedBy, held.minimum], ['pending', comment.comment.user.login, 'write']);
+    assert.match(held.reason, /\(CONTRIBUTOR\) is not an owner, member or collaborator/);
+    assert.deepEqual(await awaiting(), { startable: 0, held: [contributor.body.id] }, 'held, not startable');
+    await berth.queue.obliterate({ force: true });
 
     const labeled = clone(examplesOf('pull_request').find((p) => p.action === 'labeled')!);
     labeled.label.name = 'agent:review';
@@ -273,7 +291,7 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     assert.equal(await berth.queue.count(), 1, 'only the fork review was queued');
   });
 
-  it('trust is the role GitHub reports, not author_association: a MEMBER with read, a triage labeller and a failed lookup start nothing; a writer does', async () => {
+  it('trust is the role GitHub reports, not author_association: a MEMBER with read and a triage labeller wait for approval, a failed lookup starts nothing; a writer starts it', async () => {
     const repo = 'Codertocat/Hello-World';
     const comment = clone(examplesOf('issue_comment').find((p) => p.action === 'created')!);
     comment.comment.body = '/agent review';
@@ -281,15 +299,18 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     comment.comment.user.login = 'org-reader';
     github.setRole(repo, 'org-reader', 'read');
     const reader = await deliver(berth.url, 'issue_comment', comment);
-    assert.equal(reader.body.ignored, 'untrusted sender', JSON.stringify(reader.body));
-    assert.match(reader.body.detail, /org-reader has read permission on Codertocat\/Hello-World; write is needed/);
+    assert.equal(reader.body.state, 'awaiting-approval', JSON.stringify(reader.body));
+    assert.match(
+      (await berth.queue.getJob(reader.body.id))!.data.approval!.reason,
+      /org-reader has read permission on Codertocat\/Hello-World; write is needed/,
+    );
 
     const labeled = clone(examplesOf('issues').find((p) => p.action === 'labeled')!);
     labeled.label.name = 'agent:implement';
     labeled.sender.login = 'triager';
     github.setRole(repo, 'triager', 'triage');
     const triage = await deliver(berth.url, 'issues', labeled);
-    assert.match(triage.body.detail, /triager has triage permission/);
+    assert.match((await berth.queue.getJob(triage.body.id))!.data.approval!.reason, /triager has triage permission/);
 
     const lookups = github.calls.filter((c) => c.path.endsWith('/collaborators/outage-user/permission')).length;
     labeled.sender.login = 'outage-user';
@@ -298,13 +319,17 @@ describe('GitHub webhooks: verified, trusted, idempotent (real route, real Redis
     assert.equal(outage.status, 202);
     assert.match(outage.body.detail, /GitHub could not tell outage-user's permission.*refused until GitHub answers/);
     assert.ok(github.calls.filter((c) => c.path.endsWith('/collaborators/outage-user/permission')).length > lookups, 'GitHub was asked');
-    assert.equal(await berth.queue.count(), 0, 'nothing was queued');
+    assert.equal(outage.body.ignored, 'untrusted sender', 'a failed lookup is no approvable refusal');
+    assert.deepEqual(await awaiting(), { startable: 0, held: [reader.body.id, triage.body.id].sort() }, 'nothing startable');
 
     labeled.sender.login = 'writer';
     github.setRole(repo, 'writer', 'write');
     const writer = await deliver(berth.url, 'issues', labeled);
     assert.ok(writer.body.id, JSON.stringify(writer.body));
-    assert.equal(await berth.queue.count(), 1, "the writer's task was queued");
+    // The writer asked for what the triager's request holds: that is its approval.
+    assert.equal(writer.body.id, triage.body.id, JSON.stringify(writer.body));
+    const approved = (await berth.queue.getJob(triage.body.id))!;
+    assert.deepEqual([approved.data.approval?.state, approved.data.approval?.approvedBy, await approved.getState()], ['approved', 'writer', 'prioritized']);
     const asked = github.calls.find((c) => c.path === `/repos/${repo}/collaborators/writer/permission`)!;
     assert.deepEqual(github.tokens.get(asked.token!)?.permissions, { metadata: 'read' }, 'asked with a metadata-read token');
   });
