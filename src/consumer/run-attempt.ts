@@ -73,8 +73,17 @@ export async function runAttempt(job: Job<TaskData>, token: string | undefined, 
     }
     return failAttempt(job, attempt, cancelledBefore, false, deps);
   }
-  // Came due still awaiting approval: its time ran out. Nothing was minted or launched for it.
-  if (data.approval && awaitsApproval(data)) return failAttempt(job, attempt, unapprovedFailure(data.approval), false, deps);
+  if (data.approval && awaitsApproval(data)) {
+    // Promoted before its expiry by something other than an approval (the board's Promote, a
+    // script): only a person GitHub says has the role approves, so it goes back to waiting for one.
+    if (Date.now() < data.approval.expiresAt) {
+      log.warn({ expiresAt: data.approval.expiresAt }, 'a task awaiting approval was promoted without an approval; it waits again');
+      await job.moveToDelayed(data.approval.expiresAt, token);
+      throw new DelayedError();
+    }
+    // Came due still awaiting approval: its time ran out. Nothing was minted or launched for it.
+    return failAttempt(job, attempt, unapprovedFailure(data.approval), false, deps);
+  }
   const waitingFor = deps.slots ? await deps.slots.claim(data, jobId) : null;
   if (waitingFor) return waitForSlot(job, token, attempt, waitingFor);
   await deps.started?.(data.repo, jobId);

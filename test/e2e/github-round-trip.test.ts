@@ -503,7 +503,8 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
   });
 
   it("an outside contributor's /agent review awaits approval: no container, no token; a reader's Approve is refused; a writer's runs it on the commit it was shown for", async () => {
-    const berth = await startBerth(env());
+    const logs: string[] = [];
+    const berth = await startBerth(env(), { logSink: (line) => logs.push(line) });
     berths.push(berth);
     const recorder = await recordEvents(berth.config.QUEUE_NAME);
     // A worker's token is the one that can read the code; berth's own (reports, role and head lookups) cannot.
@@ -524,6 +525,10 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     assert.match(gate.output.summary, /outsider \(CONTRIBUTOR\) is not an owner, member or collaborator/);
     const held = (await berth.api('GET', `/api/tasks/${id}`)).body;
     assert.deepEqual([held.state, held.approval.state, held.approval.minimum], ['awaiting-approval', 'pending', 'write']);
+    // Promoted behind the approval's back (the board's Promote): the consumer puts it back to wait.
+    await (await berth.queue.getJob(id))!.promote();
+    await waitUntil(() => logs.some((l) => l.includes('promoted without an approval')), 'the consumer putting it back', 30_000);
+    assert.equal((await berth.api('GET', `/api/tasks/${id}`)).body.state, 'awaiting-approval');
 
     // A reader's click: GitHub is asked, and says read.
     github.setRole(REPO, 'some-reader', 'read');
