@@ -6,6 +6,7 @@ import { loadConfigOrExit } from '../core/config.js';
 import { githubAppFromConfig } from '../github/app.js';
 import { ActorRoles } from '../github/permissions.js';
 import { PullHeads } from '../github/pull-heads.js';
+import { AuditTrail } from '../core/audit.js';
 import { GithubReports } from '../github/report-queue.js';
 import { ReportTrigger } from '../github/report-trigger.js';
 import { ScheduleBook } from '../core/schedules.js';
@@ -63,6 +64,7 @@ const metrics = new BerthMetrics();
 const capacity = new Capacity(redis, apiQueue, config);
 const index = new TaskIndex(redis, config.QUEUE_NAME);
 const scheduleBook = new ScheduleBook(redis, config.QUEUE_NAME);
+const audit = new AuditTrail(redis, config.QUEUE_NAME, config.AUDIT_RETENTION);
 // Schedules in, beside the API and webhooks: each tick of the rules file's schedules becomes at
 // most one task. Patient connections: the sync waits out a Redis outage instead of failing it.
 const ticks = new ScheduleTicks({
@@ -70,7 +72,7 @@ const ticks = new ScheduleTicks({
   connection: redisConnection(config.REDIS_URL),
   tasks: queue,
   book: scheduleBook,
-  submit: { capacity, index },
+  submit: { capacity, index, audit },
   logger,
   metrics,
 });
@@ -97,6 +99,7 @@ const app = await buildApi({
   capacity,
   index,
   schedules: { book: scheduleBook, queue: ticks.queue },
+  audit,
   probes: [
     {
       name: 'redis',

@@ -11,6 +11,8 @@ import { requireBearerToken } from './auth.js';
 import { installErrorHandler } from './errors.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.js';
 import { taskRoutes } from './routes/tasks.js';
+import { auditRoutes } from './routes/audit.js';
+import type { AuditTrail } from '../core/audit.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { kindRoutes, type KindsConfig } from './routes/kinds.js';
 import type { ScheduleBook } from '../core/schedules.js';
@@ -79,6 +81,8 @@ export interface ApiDeps {
   index?: TaskIndex;
   /** Scheduled agents: their state and the queue of their ticks (GET /api/schedules, pause, resume; the board). */
   schedules?: { book: ScheduleBook; queue: Queue };
+  /** Who asked for what, who approved, tokens, egress, GitHub writes (GET /api/audit). */
+  audit?: AuditTrail;
 }
 
 /** Builds the HTTP app without listening, so tests drive the same app through inject or a port. */
@@ -157,8 +161,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         cancelWaitMs: deps.config.WORKER_STOP_GRACE + 5_000,
         ...(deps.capacity ? { capacity: deps.capacity } : {}),
         ...(deps.index ? { index: deps.index } : {}),
+        ...(deps.audit ? { audit: deps.audit } : {}),
       });
       await api.register(kindRoutes, { config: deps.config });
+      if (deps.audit) await api.register(auditRoutes, { audit: deps.audit });
       if (deps.schedules) await api.register(scheduleRoutes, { schedules: deps.config.webhookRules.schedules, ...deps.schedules });
     },
     { prefix: '/api' },
@@ -194,6 +200,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         bodyLimit: deps.config.WEBHOOK_BODY_LIMIT,
         ...(deps.capacity ? { capacity: deps.capacity } : {}),
         ...(deps.index ? { index: deps.index } : {}),
+        ...(deps.audit ? { audit: deps.audit } : {}),
       }),
     );
   }

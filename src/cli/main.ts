@@ -8,6 +8,7 @@ import { formatChecks, runDoctor } from './doctor.js';
 import { terminalSafe } from './terminal-text.js';
 import { localSettings } from './local-settings.js';
 import { bashCompletion } from './completion.js';
+import { parseDuration } from '../core/duration.js';
 import { styleText } from 'node:util';
 
 process.title = 'berth';
@@ -220,6 +221,35 @@ program
       print([k.kind, `priority ${k.priority}`, budget ? `budget ${budget}` : '', k.setup ? 'setup phase' : ''].filter(Boolean).join('  '));
     }
     if (body.apiPriority.min !== 0 || body.apiPriority.max !== 0) print(`API tasks may ask for priority ${body.apiPriority.min}..${body.apiPriority.max}`);
+  });
+
+program
+  .command('audit')
+  .description('the audit trail: who asked for each task, who approved it, its tokens, its egress, every GitHub write (newest first)')
+  .option('--task <id>', "one task's entries")
+  .option('--since <time>', 'entries since an ISO time, or a duration ago (e.g. 1d, 30m)')
+  .option('--limit <n>', 'at most this many entries', '100')
+  .option('--json', 'print JSON')
+  .option('--jsonl', 'export as JSON lines, oldest first')
+  .action(async (options: { task?: string; since?: string; limit: string; json?: boolean; jsonl?: boolean }) => {
+    const query = new URLSearchParams({ limit: options.limit });
+    if (options.task) query.set('task', options.task);
+    if (options.since) {
+      const ago = parseDuration(options.since);
+      query.set('since', ago !== null ? new Date(Date.now() - ago).toISOString() : options.since);
+    }
+    if (options.jsonl) query.set('format', 'jsonl');
+    // biome-ignore lint/suspicious/noExplicitAny: audit entries printed as they come
+    const { body } = await client().request<any>('GET', `/api/audit?${query}`);
+    if (options.jsonl) return void process.stdout.write(typeof body === 'string' ? body : `${JSON.stringify(body)}\n`);
+    if (options.json) return print(body);
+    for (const entry of body.entries as Array<Record<string, unknown>>) {
+      const { id: _id, at, task, type, ...rest } = entry;
+      const details = Object.entries(rest)
+        .map(([key, value]) => `${key}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
+        .join(' ');
+      print(terminalSafe(`${at}  ${task}  ${type}  ${details}`));
+    }
   });
 
 program

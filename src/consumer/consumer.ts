@@ -1,3 +1,6 @@
+import { AuditTrail } from '../core/audit.js';
+import { isCancel, untypedFailure } from '../core/failure.js';
+import type { ContainerProgress } from '../core/task-view.js';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -33,6 +36,7 @@ export type ConsumerConfig = AttemptConfig &
   EgressGateConfig &
   Pick<
     Config,
+    | 'AUDIT_RETENTION'
     | 'WEBHOOK_REDELIVERY'
     | 'WEBHOOK_REDELIVERY_INTERVAL'
     | 'GITHUB_WEBHOOK_SECRET'
@@ -97,6 +101,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   });
   subscriber.on('error', () => {});
   const cancels = new CancelBook(redis, config.QUEUE_NAME, config.KEEP_COMPLETED);
+  const audit = new AuditTrail(redis, config.QUEUE_NAME, config.AUDIT_RETENTION);
   const fence = new AttemptFence(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
   const record = new GithubRecord(redis, config.QUEUE_NAME, config.KEEP_COMPLETED + config.TASK_TIMEOUT);
   const github = deps.github ?? null;
@@ -105,7 +110,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     : null;
   const reports = github ? GithubReports.create(config.QUEUE_NAME, config.REDIS_URL) : null;
   const reporter = github
-    ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics, trust: config.webhookRules.trust })
+    ? startReporter({ config, app: github, tasks: deps.queue, record, cancels, logger, metrics: deps.metrics, trust: config.webhookRules.trust, audit })
     : null;
   // Every change of a task's state, whoever made it, becomes its GitHub report here (the read blocks: a connection of its own).
   const trigger = reports
@@ -160,6 +165,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
         spendBudgets,
         reports,
         metrics: deps.metrics,
+        audit,
         isClosing: () => closing,
         onAttemptFinished: (jobId, containerId) => finished.set(jobId, containerId),
       }),
@@ -176,6 +182,15 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
 
   const removeAfterRecord = (job: Job | undefined) => {
     if (!job?.id) return;
+    const failure = job.failedReason ? ((job.progress as Partial<ContainerProgress> | undefined)?.failure ?? untypedFailure(job.failedReason)) : null;
+    // How it ended, once: a failed attempt that will be retried is not an end.
+    if (job.finishedOn)
+      void audit.record(job.id, {
+        type: 'finished',
+        attempt: job.attemptsMade || 1,
+        state: failure ? (isCancel(failure) ? 'cancelled' : 'failed') : 'completed',
+        ...(failure ? { cause: failure.cause } : {}),
+      });
     // The attempt is over: its repository's slot is free (a retry takes one again when it starts).
     if (slots && job.data?.repo)
       slots.release(job.data, job.id).catch((error) => logger.warn({ err: error, jobId: job.id }, 'giving back a repository slot failed; the reconciler will'));
@@ -214,6 +229,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
       takeoversAllowed: () => Date.now() - reconnectedAt >= HEARTBEAT_TTL_MS,
       ...(github ? { revokeToken: (token: string) => github.revoke(token) } : {}),
       ...(slots ? { slots } : {}),
+      audit,
     });
   };
   let reconciling: Promise<unknown> = Promise.resolve();

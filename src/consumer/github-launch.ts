@@ -12,6 +12,8 @@ import { REPORT_PERMISSIONS } from '../github/reporter.js';
 export interface LaunchPreparation {
   env: Record<string, string>;
   pull?: { sha: string; baseRef: string };
+  /** What the minted token may do, and for which installation (the audit trail records it, never the token). */
+  token?: { permissions: Record<string, string>; installationId: number };
 }
 
 /** Refused before launch (trust or policy, or no token to be had); the task fails at once, not retried, no container made. */
@@ -74,8 +76,13 @@ export class GithubLaunch {
       if (subject?.type === 'pull' && subject.fork && task.kind === 'implement' && !this.policy.trust.allowForkImplement && !forkApproved) {
         throw new LaunchRefused(`refused: implement tasks are not started from forks (pull request head is ${subject.headRepo ?? 'a deleted fork'})`);
       }
-      const token = await this.app.token(task.repo, installationId, this.policy.permissions(task.kind), { fresh: true });
-      return { env: { GITHUB_TOKEN: token }, ...(subject?.type === 'pull' ? { pull: { sha: subject.sha, baseRef: subject.baseRef } } : {}) };
+      const permissions = this.policy.permissions(task.kind);
+      const token = await this.app.token(task.repo, installationId, permissions, { fresh: true });
+      return {
+        env: { GITHUB_TOKEN: token },
+        token: { permissions: { ...permissions } as Record<string, string>, installationId },
+        ...(subject?.type === 'pull' ? { pull: { sha: subject.sha, baseRef: subject.baseRef } } : {}),
+      };
     } catch (error) {
       if (error instanceof LaunchRefused) throw error;
       const failure = classifyGithubError(error);

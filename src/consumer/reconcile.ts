@@ -1,3 +1,4 @@
+import type { AuditTrail } from '../core/audit.js';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { CancelBook } from '../core/cancel.js';
@@ -18,6 +19,7 @@ export interface ReconcileDeps {
   takeoversAllowed?: () => boolean;
   /** Revokes a retired container's GitHub token (no watched exit will). */
   revokeToken?: (token: string) => Promise<void>;
+  audit?: Pick<AuditTrail, 'record'>;
   /** MAX_RUNNING_PER_REPO and _PER_INSTALLATION: slots of tasks gone or finished are given back. */
   slots?: Pick<RunningSlots, 'sweep'>;
 }
@@ -66,8 +68,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<ReconcileRepor
     if (container.state === 'running') await workload.stop(deps.stopGraceMs);
     await workload.remove();
     if (revoke && token)
-      await revoke(token).catch((error) =>
-        logger.warn({ err: error, container: container.name }, "revoking a retired container's token failed; it expires within the hour"),
+      await revoke(token).then(
+        () => deps.audit?.record(container.jobId, { type: 'token-revoked', attempt: container.attempt, by: 'reconciler' }),
+        (error) => logger.warn({ err: error, container: container.name }, "revoking a retired container's token failed; it expires within the hour"),
       );
     report.retired.push({ name: container.name, reason });
     logger.info({ container: container.name, reason }, 'removed container');

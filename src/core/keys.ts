@@ -52,6 +52,10 @@ export function berthKeys(queue: string) {
     schedulesPaused: `${base}:schedules:paused`,
     /** The last task each schedule made (hash, schedule id → task id): a tick skips while it runs. */
     schedulesLastTask: `${base}:schedules:last-task`,
+    /** The audit trail (stream, oldest first): every task's entries, trimmed to AUDIT_RETENTION. */
+    audit: `${base}:audit`,
+    /** One task's audit entries (stream), kept for AUDIT_RETENTION after its last entry, past the task's own removal. */
+    auditOf: (taskId: string) => `${base}:audit:task:${taskId}`,
     /** A schedule's recent tick outcomes (list, newest first). */
     scheduleTicks: (id: string) => `${base}:schedules:ticks:${id}`,
   };

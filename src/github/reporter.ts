@@ -1,3 +1,4 @@
+import type { AuditTrail } from '../core/audit.js';
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CancelBook } from '../core/cancel.js';
@@ -31,6 +32,8 @@ export interface ReporterDeps {
   metrics?: BerthMetrics;
   /** The installations and repositories berth works for: nothing is reported anywhere else. */
   trust: Pick<WebhookRules['trust'], 'installations' | 'owners' | 'repositories'>;
+  /** Every write berth makes on GitHub for a task. */
+  audit?: Pick<AuditTrail, 'record'>;
 }
 
 /** Where a person sees the task: the board's job page under PUBLIC_URL. */
@@ -113,6 +116,7 @@ async function react(deps: ReporterDeps, job: Extract<ReportJob, { type: 'react'
     const [owner, repo] = splitRepo(job.repo);
     await github('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', { owner, repo, comment_id: job.commentId, content: 'eyes' });
   });
+  await deps.audit?.record(job.taskId, { type: 'github-write', what: 'reaction', githubId: job.commentId });
 }
 
 /** A refusal, in plain words, on the issue or pull request that asked (mentions neutralised: the reason names a repository, not people). */
@@ -162,6 +166,8 @@ async function syncCheckRun(
     const found = await findCheckRun(deps, github, view, sha, body.name);
     const approvalId = found ?? Number((await github('POST /repos/{owner}/{repo}/check-runs', { owner, repo, head_sha: sha, ...body })).data.id);
     await deps.record.remember(view.id, 'approvalCheckRunId', approvalId);
+    if (found === undefined)
+      await deps.audit?.record(view.id, { type: 'github-write', what: 'check-run.created', githubId: approvalId, status: 'action_required' });
     if (found === undefined) deps.logger.info({ taskId: view.id, checkRunId: approvalId }, 'asked for approval on a check run');
     return;
   }
@@ -172,12 +178,19 @@ async function syncCheckRun(
       const created = await github('POST /repos/{owner}/{repo}/check-runs', { owner, repo, head_sha: sha, ...body });
       crashPoint('report-after-check-run');
       await deps.record.remember(view.id, 'checkRunId', Number(created.data.id));
+      await deps.audit?.record(view.id, {
+        type: 'github-write',
+        what: 'check-run.created',
+        githubId: Number(created.data.id),
+        status: body.conclusion ?? body.status,
+      });
       deps.logger.info({ taskId: view.id, checkRunId: Number(created.data.id), status: body.status }, 'created check run');
       return;
     }
     await deps.record.remember(view.id, 'checkRunId', id);
   }
   await github('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', { owner, repo, check_run_id: id, ...body });
+  await deps.audit?.record(view.id, { type: 'github-write', what: 'check-run.updated', githubId: id, status: body.conclusion ?? body.status });
   deps.logger.debug({ taskId: view.id, checkRunId: id, status: body.status, conclusion: body.conclusion }, 'updated check run');
 }
 
@@ -238,5 +251,6 @@ async function commentOnce(
   const created = await github('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: view.number!, body: render() });
   crashPoint('report-after-comment');
   await deps.record.remember(view.id, field, Number(created.data.id));
+  await deps.audit?.record(view.id, { type: 'github-write', what: 'comment', githubId: Number(created.data.id) });
   deps.logger.info({ taskId: view.id, commentId: created.data.id, purpose: field }, 'commented on the issue');
 }

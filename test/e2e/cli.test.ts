@@ -84,10 +84,20 @@ describe('berth CLI against a real running berth', () => {
       listed.kinds.map((k: { kind: string }) => k.kind),
       Object.keys(berth.config.agentCommands).sort(),
     );
+    // The tasks the tests above ran, in the audit trail: who asked (the API), how each ended.
+    const audit = await cli(berth, ['audit', '--since', '1h', '--limit', '200']);
+    assert.equal(audit.code, 0, audit.stderr);
+    assert.match(audit.stdout, /^\S+Z {2}\S+ {2}requested {2}source=api kind=\S+ repo=/m);
+    assert.match(audit.stdout, /^\S+Z {2}\S+ {2}finished {2}attempt=\d+ state=completed/m);
+    const exported = (await cli(berth, ['audit', '--jsonl'])).stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { at: string });
+    assert.ok(exported.length > 0 && exported.every((e, i) => i === 0 || e.at >= exported[i - 1]!.at), 'JSON lines, oldest first');
     const completion = await cli(null, ['completion']);
     assert.match(completion.stdout, /^complete -F _berth berth$/m);
     assert.match(completion.stdout, /logs\) words="--raw --follow" ;;/);
-    assert.match(completion.stdout, /words="tasks enqueue kinds completion doctor --version --url --token-file"/);
+    assert.match(completion.stdout, /words="tasks enqueue kinds audit completion doctor --version --url --token-file"/);
     // The script is bash: it parses, and completes `berth ta` to `tasks`.
     const bash = spawnSync('bash', ['-c', `${completion.stdout}\nCOMP_WORDS=(berth ta); COMP_CWORD=1; _berth; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
     assert.equal(bash.stdout.trim(), 'tasks', bash.stderr);

@@ -188,6 +188,10 @@ describe('agent containment: an egress proxy is the only way out, and it holds t
     assert.deepEqual(egress.usage, { inputTokens: 72, outputTokens: 27, cacheReadTokens: 100, cacheWriteTokens: 6, requests: 3 });
     assert.equal(egress.refusedHosts['blocked.test'], 3, 'the tunnel fetch tried, the plain request and the CONNECT');
     assert.equal(egress.refusedHosts['ip6-localhost'], 1);
+    // The same, in the audit trail, where it outlives the task.
+    const { body: audit } = await berth.api('GET', `/api/audit?task=${task.id}`);
+    const recorded = audit.entries.find((e: { type: string }) => e.type === 'egress');
+    assert.deepEqual([recorded?.attempt, recorded?.refusedHosts['blocked.test'], recorded?.allowed], [1, 3, egress.allowed], JSON.stringify(audit.entries));
     assert.ok(egress.allowed >= 4, `allowed ${egress.allowed}`);
     assert.ok(
       egress.log.some((e: { host: string; decision: string; via: string }) => e.host === 'allowed.test' && e.via === 'connect' && e.decision === 'allowed'),

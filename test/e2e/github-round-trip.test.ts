@@ -560,6 +560,52 @@ describe('GitHub round trip: checkout, 👀, check runs, comments, buttons (real
     await recorder.stop();
     assert.equal(recorder.events.filter((e) => e.action === 'create' && e.jobId === id).length, 1, 'one container, after the approval');
     assert.equal(workerTokens() - tokensBefore, 1, 'one worker token, minted after the approval');
+
+    // The audit trail of that round trip, read back by a restarted berth after the task itself is gone.
+    await waitUntil(
+      async () => (await berth.api('GET', `/api/audit?task=${id}`)).body.entries.some((e: { type: string }) => e.type === 'token-revoked'),
+      'the token given back, in the audit trail',
+      30_000,
+    );
+    // The test berth's close obliterates its queue: every job of it, this one too, is removed from Redis.
+    await berth.close();
+    const again = await startBerth(env({ QUEUE_NAME: berth.config.QUEUE_NAME }), { consumer: false });
+    berths.push(again);
+    assert.equal((await again.api('GET', `/api/tasks/${id}`)).status, 404, 'the task is gone');
+    const { body: trail } = await again.api('GET', `/api/audit?task=${id}&format=jsonl`);
+    const entries = String(trail)
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, any>);
+    const types = entries.map((e) => e.type);
+    for (const type of ['requested', 'approval-requested', 'approval-refused', 'approved', 'token-minted', 'token-revoked', 'finished'])
+      assert.ok(types.includes(type), `${type} in ${types.join(', ')}`);
+    assert.ok(types.indexOf('approved') < types.indexOf('token-minted'), 'no token before the approval');
+    const requested = entries.find((e) => e.type === 'requested')!;
+    assert.deepEqual([requested.source, requested.actor, requested.delivery], ['github', 'outsider', sent.delivery]);
+    assert.deepEqual(
+      entries.filter((e) => e.type === 'approval-refused').map((e) => e.by),
+      ['some-reader', 'maintainer'],
+      'the reader, and the click on a stale commit',
+    );
+    assert.equal(entries.find((e) => e.type === 'approved')!.by, 'maintainer');
+    const minted = entries.find((e) => e.type === 'token-minted')!;
+    assert.deepEqual([minted.repository, minted.installationId, minted.permissions.contents], [REPO, INSTALLATION, 'read']);
+    assert.deepEqual(entries.find((e) => e.type === 'finished')!.state, 'completed');
+    const writes = entries.filter((e) => e.type === 'github-write');
+    assert.ok(
+      writes.some((w) => w.what === 'check-run.created' && w.status === 'action_required'),
+      JSON.stringify(writes),
+    );
+    assert.ok(
+      writes.some((w) => w.what === 'check-run.updated' && w.status === 'success'),
+      JSON.stringify(writes),
+    );
+    assert.ok(
+      writes.some((w) => w.what === 'reaction'),
+      'the 👀',
+    );
+    assert.ok(!JSON.stringify(entries).includes('ghs_'), 'no token in the audit trail');
   });
 
   it('a push after the request drops the pending approval; an issue gets one comment saying how to approve; unapproved requests expire with a neutral check run', async () => {

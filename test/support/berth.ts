@@ -10,6 +10,7 @@ import { BerthMetrics } from '../../src/core/metrics.js';
 import { githubAppFromConfig } from '../../src/github/app.js';
 import { ActorRoles } from '../../src/github/permissions.js';
 import { PullHeads } from '../../src/github/pull-heads.js';
+import { AuditTrail } from '../../src/core/audit.js';
 import { ReportTrigger } from '../../src/github/report-trigger.js';
 import { GithubReports } from '../../src/github/report-queue.js';
 import { Capacity } from '../../src/core/backpressure.js';
@@ -118,6 +119,7 @@ export async function startBerth(env: Record<string, string>, options: StartOpti
     reports,
     capacity: new Capacity(redis, queue, config),
     index: new TaskIndex(redis, config.QUEUE_NAME),
+    audit: new AuditTrail(redis, config.QUEUE_NAME, config.AUDIT_RETENTION),
     logger,
     probes: [{ name: 'docker', check: () => launcher.ping() }],
     metrics: {

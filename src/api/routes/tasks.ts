@@ -11,6 +11,7 @@ import { cancelTask } from '../tasks/cancel.js';
 import { viewTask, type TaskView } from '../../core/task-view.js';
 import type { Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
+import type { AuditTrail } from '../../core/audit.js';
 
 export interface TaskRoutesOptions {
   queue: TaskQueue;
@@ -20,6 +21,7 @@ export interface TaskRoutesOptions {
   cancelWaitMs: number;
   capacity?: Capacity;
   index?: TaskIndex;
+  audit?: AuditTrail;
 }
 
 const idParams = z.strictObject({ id: z.string().min(1).max(200) });
@@ -29,7 +31,13 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post('/tasks', { schema: { body: taskRequestSchema } }, async (request, reply) => {
-    const result = await submitTask(opts.queue, opts.config, request.body, { source: 'api' }, { capacity: opts.capacity, index: opts.index });
+    const result = await submitTask(
+      opts.queue,
+      opts.config,
+      request.body,
+      { source: 'api' },
+      { capacity: opts.capacity, index: opts.index, audit: opts.audit },
+    );
     switch (result.status) {
       case 'unknown-kind':
         return reply.status(400).send({
@@ -105,7 +113,11 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
     const body = replayBody.safeParse(request.body ?? {});
     if (!body.success)
       return reply.status(400).send({ error: 'Bad Request', message: body.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
-    const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey, { capacity: opts.capacity, index: opts.index });
+    const result = await replayTask(opts.queue, opts.config, request.params.id, body.data.idempotencyKey, {
+      capacity: opts.capacity,
+      index: opts.index,
+      audit: opts.audit,
+    });
     switch (result.status) {
       case 'not-found':
         return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });
@@ -130,6 +142,8 @@ export async function taskRoutes(app: FastifyInstance, opts: TaskRoutesOptions):
 
   api.post('/tasks/:id/cancel', { schema: { params: idParams }, config: { deadlineMs: opts.cancelWaitMs + 5_000 } }, async (request, reply) => {
     const result = await cancelTask(opts.queue, opts.cancels, request.params.id, opts.cancelWaitMs);
+    if (result.status === 'cancelling' || result.status === 'cancelled')
+      await opts.audit?.record(request.params.id, { type: 'cancelled', by: 'api', detail: 'POST /api/tasks/:id/cancel (API token)' });
     switch (result.status) {
       case 'not-found':
         return reply.status(404).send({ error: 'Not Found', message: `no task ${request.params.id}` });

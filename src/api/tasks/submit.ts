@@ -6,6 +6,7 @@ import { idempotentTaskId, newTaskId } from '../../core/names.js';
 import type { TaskQueue } from '../../core/queue.js';
 import type { TaskData, TaskRequest } from '../../core/task.js';
 import type { Approval } from '../../core/approval.js';
+import type { AuditTrail } from '../../core/audit.js';
 import { publicState } from '../../core/task-view.js';
 import type { Capacity } from '../../core/backpressure.js';
 import type { TaskIndex } from '../../core/task-index.js';
@@ -41,6 +42,9 @@ export interface SubmitExtra {
   level?: number;
   /** Held for approval: added delayed until the approval expires (core/approval.ts). */
   approval?: Approval;
+  /** Who asked (a webhook's actor), and the role GitHub reported for them: for the audit trail. */
+  actor?: string;
+  permission?: string;
 }
 
 /** Retry, backoff and retention come from operator config; a request cannot choose them. */
@@ -66,6 +70,8 @@ const SAME_TASK_FIELDS = ['kind', 'repo', 'ref', 'number', 'prompt'] as const;
 export interface SubmitDeps {
   capacity?: Capacity | undefined;
   index?: TaskIndex | undefined;
+  /** Who asked for each task it creates. */
+  audit?: AuditTrail | undefined;
 }
 
 export async function submitTask(
@@ -76,6 +82,24 @@ export async function submitTask(
   deps: SubmitDeps = {},
 ): Promise<SubmitResult> {
   const { capacity, index } = deps;
+  const created = async (taskId: string, state: TaskState): Promise<SubmitResult> => {
+    await deps.audit?.record(taskId, {
+      type: 'requested',
+      source: extra.source,
+      kind: request.kind,
+      repo: request.repo,
+      ...(request.number !== undefined ? { number: request.number } : {}),
+      ...(extra.actor ? { actor: extra.actor } : {}),
+      ...(extra.permission ? { permission: extra.permission } : {}),
+      ...(extra.deliveryId ? { delivery: extra.deliveryId } : {}),
+      ...(extra.replayOf ? { replayOf: extra.replayOf } : {}),
+    });
+    if (extra.approval) {
+      const { requestedBy, reason, minimum, expiresAt } = extra.approval;
+      await deps.audit?.record(taskId, { type: 'approval-requested', requestedBy, reason, minimum, expiresAt });
+    }
+    return { status: 'created', id: taskId, state };
+  };
   if (!agentCommandFor(config, request.kind)) return { status: 'unknown-kind', knownKinds: Object.keys(config.agentCommands).sort() };
   const refused = priorityRefusal(config, request.priority);
   if (refused) return { status: 'priority-refused', message: refused };
@@ -117,12 +141,12 @@ export async function submitTask(
   if (addedId === id) await capacity?.queued(request.repo, id, admitted?.rank, submittedAt);
   // A fresh random id (or a delivery id never seen) cannot collide: the add created the job.
   const fresh: TaskState = extra.approval ? 'awaiting-approval' : 'waiting';
-  if (addedId === id && ((!extra.jobId && !request.idempotencyKey) || extra.fresh)) return { status: 'created', id, state: fresh };
+  if (addedId === id && ((!extra.jobId && !request.idempotencyKey) || extra.fresh)) return created(id, fresh);
   // BullMQ answers a deduplicated add with the id of the job already queued; a supplied id that
   // exists comes back unchanged, with the stored job's data untouched.
-  if (addedId === id && (await storedSubmissionId(queue, id)) === data.submissionId) return { status: 'created', id, state: fresh };
+  if (addedId === id && (await storedSubmissionId(queue, id)) === data.submissionId) return created(id, fresh);
   const stored = await queue.getJob(addedId);
-  if (!stored) return { status: 'created', id: addedId, state: fresh };
+  if (!stored) return created(addedId, fresh);
   const deduplicated = addedId !== id;
   // An idempotency key promises the same task; the same key for a different one is a client bug.
   if (!deduplicated && request.idempotencyKey && SAME_TASK_FIELDS.some((field) => stored.data[field] !== data[field]))

@@ -22,6 +22,7 @@ import { awaitsApproval, type Approval } from '../../core/approval.js';
 import type { RepoRole } from '../../core/permission.js';
 import { GithubRecord } from '../../github/record.js';
 import type { PullHeads } from '../../github/pull-heads.js';
+import type { AuditTrail } from '../../core/audit.js';
 
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const EVENT_NAME = /^[a-z_]{1,64}$/;
@@ -45,6 +46,7 @@ export interface GithubWebhookOptions {
   roles?: ActorRoles | null;
   /** A pull request's head now: an approval is bound to the commit it was shown for. */
   heads?: PullHeads | null;
+  audit?: AuditTrail;
 }
 
 /**
@@ -199,11 +201,14 @@ export async function githubWebhookRoute(app: FastifyInstance, opts: GithubWebho
         ...(admitted.status === 'ok' && admitted.rank ? { rank: admitted.rank } : {}),
         ...(intent.priority !== undefined ? { level: intent.priority } : {}),
         ...(approval ? { approval } : {}),
+        actor: intent.actor.login,
+        ...(trust.trusted && trust.role ? { permission: trust.role } : {}),
       },
+      { audit: opts.audit },
     );
     // A trusted request for what already waits for approval is that approval.
     if (!approval && result.status === 'existing' && result.state === 'awaiting-approval') {
-      const approved = await approveTask(opts.queue, opts.cancels, result.id, intent.actor.login, await approvalCommits(opts, result.id, intent));
+      const approved = await approveAudited(opts, result.id, intent.actor.login, await approvalCommits(opts, result.id, intent));
       app.log.info(
         { delivery, event, id: result.id, actor: intent.actor.login, status: approved.status },
         'a trusted request approved the task awaiting approval',
@@ -263,11 +268,14 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
   const kind = job?.data.kind ?? '';
   const permission = intent.action === 'approve' ? job?.data.approval?.minimum : undefined;
   const trust = await decideTrust(opts, intent, screenDelivery(opts.rules.trust, { ...intent, fork: false, kind, ...(permission ? { permission } : {}) }));
-  if (!trust.trusted) return { ignored: trust.reason, detail: trust.detail };
+  if (!trust.trusted) {
+    if (intent.action === 'approve' && job) await opts.audit?.record(intent.taskId, { type: 'approval-refused', by: intent.actor.login, reason: trust.detail });
+    return { ignored: trust.reason, detail: trust.detail };
+  }
   if (intent.action === 'approve') {
     if (!job) return { ignored: `no task ${intent.taskId}` };
     return approvalAnswer(
-      await approveTask(opts.queue, opts.cancels, intent.taskId, intent.actor.login, {
+      await approveAudited(opts, intent.taskId, intent.actor.login, {
         ...(await approvalCommits(opts, intent.taskId, { repo: intent.repo, number: job.data.number, installationId: intent.installationId })),
         ...(intent.headSha ? { clicked: intent.headSha } : {}),
       }),
@@ -275,6 +283,7 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
     );
   }
   if (intent.action === 'cancel') {
+    await opts.audit?.record(intent.taskId, { type: 'cancelled', by: intent.actor.login, detail: 'the Cancel button on GitHub' });
     const result = await cancelTask(opts.queue, opts.cancels, intent.taskId, 0, {
       cause: 'cancelled',
       detail: `cancelled from GitHub by ${intent.actor.login}`,
@@ -287,12 +296,22 @@ async function checkRunAction(opts: GithubWebhookOptions, intent: CheckRunIntent
     opts.config,
     intent.taskId,
     `rerun:${delivery}`,
-    { capacity: opts.capacity, index: opts.index },
+    { capacity: opts.capacity, index: opts.index, audit: opts.audit },
     intent.headSha ? { ref: intent.headSha } : {},
   );
   if (replay.status === 'not-found') return { ignored: `task ${intent.taskId} is gone (kept for KEEP_COMPLETED)` };
   if (replay.status !== 'created' && replay.status !== 'existing') return { ignored: 'replay could not be queued' };
   return { id: replay.id, state: replay.state, replayOf: intent.taskId };
+}
+
+/** An approval, and what came of it, in the audit trail. */
+async function approveAudited(opts: GithubWebhookOptions, taskId: string, approver: string, commits: ApprovalCommits): Promise<ApproveResult> {
+  const result = await approveTask(opts.queue, opts.cancels, taskId, approver, commits);
+  if (result.status === 'approved')
+    await opts.audit?.record(taskId, { type: 'approved', by: approver, ...(result.approvedSha ? { sha: result.approvedSha } : {}) });
+  else if (result.status !== 'not-found')
+    await opts.audit?.record(taskId, { type: 'approval-refused', by: approver, reason: approvalAnswer(result, approver).ignored as string });
+  return result;
 }
 
 /** A held request's approval: who asked, why they could not start it, who may lift it, until when. */
@@ -340,6 +359,7 @@ async function approveCommand(opts: GithubWebhookOptions, intent: ApproveIntent)
       screenDelivery(opts.rules.trust, { ...intent, fork: false, kind: job.data.kind, permission: job.data.approval!.minimum }),
     );
     if (!trust.trusted) {
+      await opts.audit?.record(job.id!, { type: 'approval-refused', by: intent.actor.login, reason: trust.detail });
       answers.push({ id: job.id, ignored: trust.reason, detail: trust.detail });
       continue;
     }

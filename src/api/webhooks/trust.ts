@@ -13,7 +13,7 @@ export interface Actor {
  * Refused, or trusted. A refusal with `approvable` is one a person with that role may lift (the
  * actor is in scope, only below the role): with approvals on, it becomes a task awaiting approval.
  */
-export type TrustDecision = { trusted: true } | { trusted: false; reason: string; detail: string; approvable?: RepoRole };
+export type TrustDecision = { trusted: true; role?: RepoRole } | { trusted: false; reason: string; detail: string; approvable?: RepoRole };
 
 /** What the payload alone settles: refused, or the role GitHub must report for the actor. */
 export type TrustScreen = TrustDecision | { trusted: 'ask'; minimum: RepoRole };
@@ -61,5 +61,5 @@ export function screenDelivery(
 export function judgeRole(login: string, repo: string, minimum: RepoRole, answer: { role: RepoRole } | { error: string }): TrustDecision {
   if ('error' in answer) return untrusted(`${answer.error}; refused until GitHub answers`);
   if (!roleAtLeast(answer.role, minimum)) return untrusted(`${login} has ${answer.role} permission on ${repo}; ${minimum} is needed`, minimum);
-  return { trusted: true };
+  return { trusted: true, role: answer.role };
 }

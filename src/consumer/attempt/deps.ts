@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AuditTrail } from '../../core/audit.js';
 import type { CancelBook } from '../../core/cancel.js';
 import type { Config } from '../../core/config.js';
 import type { BerthMetrics } from '../../core/metrics.js';
@@ -46,6 +47,8 @@ export interface AttemptDeps {
   /** Outbound GitHub reports (check runs, comments); absent without App credentials. */
   reports?: GithubReports | null;
   metrics?: BerthMetrics;
+  /** Tokens minted and given back, egress, for the audit trail. */
+  audit?: Pick<AuditTrail, 'record'>;
   /** True once a planned shutdown began: a job fetched now is handed straight back. */
   isClosing: () => boolean;
   /** Told the container of a finished attempt, so it is removed only once the outcome is recorded. */

@@ -60,10 +60,14 @@ export async function launchOrAdopt(attempt: AttemptToLaunch, deps: AttemptDeps)
   const createdAt = Date.now();
   // A token minted for a workload that was never made (the create failed, or another consumer's
   // workload holds the name) has no container to end with: given back here.
+  if (prepared.token) await deps.audit?.record(task.id, { type: 'token-minted', attempt: task.attempt, repository: data.repo, ...prepared.token });
   const giveBack = () => {
     const minted = prepared.env.GITHUB_TOKEN;
     if (minted && deps.revokeToken)
-      deps.revokeToken(minted).catch((error) => log.warn({ err: error }, 'revoking an unused installation token failed; it expires on its own'));
+      deps.revokeToken(minted).then(
+        () => deps.audit?.record(task.id, { type: 'token-revoked', attempt: task.attempt, by: 'unused' }),
+        (error) => log.warn({ err: error }, 'revoking an unused installation token failed; it expires on its own'),
+      );
   };
   const egress = deps.egress?.enabled ? deps.egress.forAttempt(launched, spentBefore) : undefined;
   let created: Awaited<ReturnType<typeof launcher.createOrAdopt>>;

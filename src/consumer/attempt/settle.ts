@@ -38,7 +38,10 @@ export async function settleAttempt(
   crashPoint('after-exit');
   // Its token has nothing left to do. Revoked best effort; it expires within the hour anyway.
   if (secrets.GITHUB_TOKEN && deps.revokeToken)
-    deps.revokeToken(secrets.GITHUB_TOKEN).catch((error) => log.warn({ err: error }, 'revoking the installation token failed; it expires on its own'));
+    deps.revokeToken(secrets.GITHUB_TOKEN).then(
+      () => deps.audit?.record(job.id!, { type: 'token-revoked', attempt, by: 'consumer' }),
+      (error) => log.warn({ err: error }, 'revoking the installation token failed; it expires on its own'),
+    );
   // Killed by a signal berth did not send, around an engine outage: the engine stopped it on its way
   // down (live-restore off), not the agent. Costs a few seconds, only for such deaths.
   const signalledFromOutside = !timedOut && !cancelled && !facts.failure && facts.exitCode > 128 && !facts.oomKilled && facts.finishedAt !== null;
@@ -141,6 +144,13 @@ async function egressOf(deps: AttemptDeps, facts: WorkloadFacts, attempt: string
   if (!proxy || !deps.egress) return undefined;
   const record = await deps.egress.record(proxy, attempt, facts.startedAt ?? undefined);
   if (!record) return undefined;
+  await deps.audit?.record(attempt.split('#')[0]!, {
+    type: 'egress',
+    attempt: Number(attempt.split('#').pop()),
+    allowed: record.counts.allowed,
+    refused: record.counts.refused,
+    refusedHosts: record.refusedHosts,
+  });
   for (const decision of ['allowed', 'refused'] as const) deps.metrics?.egressRequests.inc({ decision }, record.counts[decision]);
   const byModel = record.byModel ?? { unknown: record.usage };
   for (const [model, usage] of Object.entries(byModel)) {

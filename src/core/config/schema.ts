@@ -221,6 +221,9 @@ export const envSchema = z.object({
     'Largest agent result (its JSON) and failure reason kept in Redis per attempt; a bigger result keeps its title and the start of its summary, marked truncated, so chatty agents cannot fill Redis.',
   ),
   KEEP_COMPLETED: duration('7d').describe('How long finished tasks stay queryable (and block their idempotency key).'),
+  AUDIT_RETENTION: duration('180d').describe(
+    'How long the audit trail keeps its entries (who asked for each task, who approved it, its tokens, its egress, every GitHub write), past the removal of the task itself.',
+  ),
 
   GITHUB_WEBHOOK_SECRET: z
     .string()
