@@ -173,7 +173,8 @@ describe("trust (pure): the payload screens, GitHub's reported role decides", ()
   it('MEMBER with read and a triage labeller are refused with the reason; writer, maintainer, admin pass; a failed lookup refuses', () => {
     assert.match((judgeRole('reader', 'o/r', 'write', { role: 'read' }) as { detail: string }).detail, /reader has read permission on o\/r; write is needed/);
     assert.equal(judgeRole('labeller', 'o/r', 'write', { role: 'triage' }).trusted, false);
-    for (const role of ['write', 'maintain', 'admin'] as const) assert.deepEqual(judgeRole('w', 'o/r', 'write', { role }), { trusted: true });
+    for (const role of ['write', 'maintain', 'admin'] as const)
+      assert.deepEqual(judgeRole('w', 'o/r', 'write', { role }), { trusted: true, role }, 'trusted, with the role GitHub reported (the audit trail keeps it)');
     const failed = judgeRole('w', 'o/r', 'write', { error: 'GitHub could not tell (503)' });
     assert.equal(failed.trusted, false);
     assert.match((failed as { detail: string }).detail, /refused until GitHub answers/);
