@@ -262,42 +262,34 @@ export class SwarmLauncher implements Launcher, SwarmServices {
         `WORKER_NETWORK=${name} is not available to swarm services; use berth's default or a swarm-scoped network (an --internal one cuts workers off)`,
       );
     const existing = await unlessMissing(this.docker.getNetwork(name).inspect());
-    if (!existing) {
-      await this.docker
-        .createNetwork({
-          Name: name,
-          Driver: 'overlay',
-          Attachable: false,
-          CheckDuplicate: true,
-          Labels: { [LABEL.managed]: 'true' },
-        } as Dockerode.NetworkCreateOptions)
-        .catch((error: unknown) => {
-          if (statusOf(error) !== 409) throw error;
-        });
-      return;
-    }
+    if (!existing) return this.createOverlay(name, { internal: false });
     if (existing.Scope !== 'swarm')
       throw new Error(`WORKER_NETWORK=${name} is ${existing.Scope}-scoped; swarm services need a swarm-scoped network (docker network create --scope swarm …)`);
     const refused = await networksOfBerthAndRedis(this.docker, new URL(redisUrl).hostname);
     if (refused.has(existing.Id) || refused.has(name)) throw new Error(`WORKER_NETWORK=${name} is a network berth or Redis is on; workers must not share it`);
   }
 
+  /** An overlay of berth's own, not attachable (no standalone container joins it); one another consumer made first is as good. */
+  private async createOverlay(name: string, { internal }: { internal: boolean }): Promise<void> {
+    await this.docker
+      .createNetwork({
+        Name: name,
+        Driver: 'overlay',
+        Internal: internal,
+        Attachable: false,
+        CheckDuplicate: true,
+        Labels: { [LABEL.managed]: 'true' },
+      } as Dockerode.NetworkCreateOptions)
+      .catch((error: unknown) => {
+        if (statusOf(error) !== 409) throw error;
+      });
+  }
+
   /** berth's sealed overlay, made once per process (and found when another consumer made it). */
   private sealedNetwork(): Promise<void> {
     this.sealed ??= (async () => {
       if (await unlessMissing(this.docker.getNetwork(SEALED_NETWORK).inspect())) return;
-      await this.docker
-        .createNetwork({
-          Name: SEALED_NETWORK,
-          Driver: 'overlay',
-          Internal: true,
-          Attachable: false,
-          CheckDuplicate: true,
-          Labels: { [LABEL.managed]: 'true' },
-        } as Dockerode.NetworkCreateOptions)
-        .catch((error: unknown) => {
-          if (statusOf(error) !== 409) throw error;
-        });
+      await this.createOverlay(SEALED_NETWORK, { internal: true });
     })();
     this.sealed.catch(() => (this.sealed = null));
     return this.sealed;
